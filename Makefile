@@ -1,0 +1,31 @@
+# Two entry points: `make demo` (set up, run the main job) and `make test` (set up, run the tests).
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+# A pinned torch: on CPU-only machines it resolves to the local CPU build instead of GBs of CUDA wheels.
+TORCH ?= torch==2.13.0
+
+.PHONY: venv demo test lint bench-extract clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e ".[dev,demo]"
+	touch $@
+
+demo: venv
+	$(VENV)/bin/neurosel demo --out demo-out
+
+test: venv
+	$(PY) -m pytest -q
+
+lint: venv
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+bench-extract: venv
+	$(PY) -m bench.extract
+
+clean:
+	rm -rf demo-out bench/scratch

@@ -1,0 +1,207 @@
+"""The `neurosel` command line: thin argument parsing over the public API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine.errors import InputError
+
+log = logging.getLogger("neurosel")
+DEMO_MODEL = "all-MiniLM-L6-v2"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr with exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"neurosel: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="neurosel", description=__doc__)
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    ex = sub.add_parser("extract", help="text → Zarr store of per-layer pooled activations")
+    ex.add_argument("input", help="CSV/TSV/JSONL/Parquet file with a text column")
+    ex.add_argument("--model", required=True, help="local model directory, hub id, or packaged name")
+    ex.add_argument("--out", required=True, help="output store directory")
+    add_extract_options(ex)
+    ex.set_defaults(func=cmd_extract)
+
+    info = sub.add_parser("info", help="what a store holds")
+    info.add_argument("store")
+    info.add_argument("--json", action="store_true", help="print the metadata as JSON")
+    info.set_defaults(func=cmd_info)
+
+    demo = sub.add_parser("demo", help="run the pipeline on the corpus shipped with neurosel")
+    demo.add_argument("--out", default="demo-out", help="directory for the demo stores")
+    demo.add_argument("--model", default=DEMO_MODEL, help=f"encoder (default {DEMO_MODEL})")
+    demo.add_argument("--device", default="auto")
+    demo.set_defaults(func=cmd_demo)
+
+    bench = sub.add_parser("bench", help="benchmarks against baselines (writes bench/results/)")
+    bench.add_argument("name", choices=["extract"])
+    bench.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the benchmark")
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def add_extract_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--pair-column", default=None, help="second text of sentence pairs")
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--pooling", default="mean", help="mean, cls, max or tokens")
+    p.add_argument("--layers", default="all", help="all, last, or comma-separated layer numbers")
+    p.add_argument("--dtype", default="float16", help="storage: float16, float32 or bfloat16")
+    p.add_argument("--precision", default="auto", help="compute: auto, fp32, bf16 or fp16")
+    p.add_argument("--max-length", type=int, default=128, help="tokens per text, truncated")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    p.add_argument("--token-budget", type=int, default=None, help="tokens per batch")
+    p.add_argument(
+        "--no-resume",
+        dest="resume",
+        action="store_false",
+        help="replace an existing store at --out instead of resuming it",
+    )
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument(
+        "--allow-nonfinite",
+        action="store_true",
+        help="mark the store complete even if activations overflowed",
+    )
+    p.add_argument(
+        "--no-texts",
+        dest="store_texts",
+        action="store_false",
+        help="do not keep the texts in the store",
+    )
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    import engine
+
+    store = engine.extract(
+        args.input,
+        args.model,
+        args.out,
+        text_column=args.text_column,
+        pair_column=args.pair_column,
+        label_column=args.label_column,
+        pooling=args.pooling,
+        layers=args.layers,
+        dtype=args.dtype,
+        precision=args.precision,
+        max_length=args.max_length,
+        device=args.device,
+        resume=args.resume,
+        progress=args.progress and not args.quiet,
+        token_budget=args.token_budget,
+        allow_nonfinite=args.allow_nonfinite,
+        store_texts=args.store_texts,
+    )
+    print(describe(store))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import engine
+
+    store = engine.open_store(args.store)
+    print(json.dumps(store.meta, indent=2) if args.json else describe(store))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from engine.demo import run_demo
+
+    run_demo(Path(args.out), args.model, args.device)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from bench.extract import main as bench_extract
+
+    return bench_extract(args.args)
+
+
+def describe(store) -> str:
+    """A few human lines about a store: shape, model, labels, progress, anomalies."""
+    m = store.meta
+    lines = [
+        f"store     {store.path}",
+        f"shape     {store.n} examples × {len(store.layers)} layers × {store.hidden} units "
+        f"({m['dtype']}, {m['pooling']} pooling, max_length {m['max_length']})",
+        f"layers    {list(store.layers)}",
+        f"model     {m['model_id']} (weights {m['weights_hash'][:12]}, {m['precision']})",
+        f"state     {'complete' if store.complete else 'incomplete'}, "
+        f"{m['rows_committed']}/{store.n} rows committed",
+    ]
+    labels = store.labels
+    if labels is not None and m["label_kind"] == "class":
+        names = m.get("label_names") or []
+        values, counts = _counts(labels)
+        parts = [f"{names[v] if v < len(names) else v}: {c}" for v, c in zip(values, counts, strict=True)]
+        lines.append(f"labels    {len(values)} classes ({', '.join(parts)})")
+    elif labels is not None:
+        lines.append(f"labels    numeric, range {labels.min():g} … {labels.max():g}")
+    else:
+        lines.append("labels    none")
+    if m["pooling"] == "tokens":
+        lines.append(f"tokens    {m['n_tokens']}")
+    if m["nonfinite_values"]:
+        lines.append(
+            f"nonfinite {m['nonfinite_values']} values in {m['nonfinite_row_count']} rows "
+            f"(first rows {m['nonfinite_rows'][:10]})"
+        )
+    return "\n".join(lines)
+
+
+def _counts(labels):
+    import numpy as np
+
+    return np.unique(labels, return_counts=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="neurosel: %(message)s",
+        stream=sys.stderr,
+    )
+    _quiet_third_party()
+    try:
+        return args.func(args)
+    except InputError as e:
+        print(f"neurosel: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("neurosel: interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+    except Exception:
+        traceback.print_exc()
+        print(
+            "neurosel: internal error (a bug): please report it with the trace above",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _quiet_third_party() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
