@@ -59,7 +59,7 @@ def load_corpus(
         columns = _read_table(Path(inputs))
     elif _is_columnar(inputs):
         source = type(inputs).__name__
-        columns = {name: list(inputs[name]) for name in inputs.column_names}
+        columns = {name: _column_values(inputs[name]) for name in inputs.column_names}
     elif isinstance(inputs, Mapping):
         source = "mapping"
         columns = {str(k): list(v) for k, v in inputs.items()}
@@ -76,6 +76,11 @@ def load_corpus(
 def _is_columnar(obj: Any) -> bool:
     """Hugging Face datasets.Dataset and pyarrow tables expose column_names and column access."""
     return hasattr(obj, "column_names") and hasattr(obj, "__getitem__") and not isinstance(obj, str)
+
+
+def _column_values(column: Any) -> list:
+    """Python values of a dataset or Arrow column (Arrow columns hold Arrow scalars otherwise)."""
+    return column.to_pylist() if hasattr(column, "to_pylist") else list(column)
 
 
 def _from_sequence(items: list, labels: Sequence | np.ndarray | None) -> Corpus:

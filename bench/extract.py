@@ -1,0 +1,623 @@
+"""Extraction throughput: engine.extract against the loops users write, on the same texts and model.
+
+Three methods run side by side in one process, on the same texts, model and device:
+
+  naive   batches of 32 padded to max_length, fp32, masked-mean pooling of every hidden state,
+          per-batch .cpu().numpy(), one np.concatenate + np.save at the end
+  neurox  NeuroX style: one text at a time, unpadded, mean-pooled per layer, np.save at the end;
+          slow, so it runs on the first --neurox-n texts and its rates are scaled from that subset
+  engine  engine.extract into a fresh Zarr store (float16 storage, the engine's default precision)
+
+Reported per method: median wall time over --repeats runs, examples/s, real (non-pad) tokens/s,
+peak host RSS above the level at the start (sampled from /proc/self/statm; Linux only) and, on
+CUDA, peak GPU memory allocated; the engine's speed-up over each baseline; a correctness check of
+every method's activations against the naive ones (exit code 1 if one is off); on CUDA, MFU against a
+bf16 matmul peak measured in the same run. Results go to bench/results/ as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import gc
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import engine
+from engine.batching import plan_batches
+from engine.demo import demo_corpus
+from engine.errors import InputError
+from engine.extract import MAX_ROWS, PAD_MULTIPLE, TOKEN_BUDGET
+from engine.model import autocast, load_encoder, resolve_device, resolve_model_path, resolve_precision
+from engine.store import STORAGE_DTYPES
+from engine.writer import Layout
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+METHODS = ("naive", "neurox", "engine")
+DEFAULT_MAX_LENGTH = {"sst2": 128, "demo": 128, "amazon": 256}
+AMAZON_DOMAINS = ("books", "dvd", "electronics", "kitchen")
+REVIEW_TEXT = re.compile(r"<review_text>\n(.*?)\n</review_text>", re.S)
+SEED = 0
+NAIVE_BATCH = 32
+WARMUP_TEXTS = 8
+ENGINE_DTYPE = "float16"  # engine.extract's default storage dtype
+REL_TOLERANCE = 1e-2  # float16 storage: max |diff| / max |reference|
+SAMPLE_SECONDS = 0.005
+MB = 2**20
+MATMUL_SIZE = 8192
+MATMUL_RUNS = 10
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What every method shares: the model, its tokenizer, the device and the truncation length."""
+
+    model: Any
+    tokenizer: Any
+    device: torch.device
+    max_length: int
+    token_budget: int | None
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One timed run of one method."""
+
+    seconds: float
+    host_peak_mb: float
+    gpu_peak_mb: float | None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The benchmark's options."""
+    p = argparse.ArgumentParser(prog="neurosel bench extract", description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", choices=("sst2", "amazon", "demo"), default="sst2")
+    p.add_argument("--data-dir", type=Path, default=default_data_dir(), help="the shared datasets folder")
+    p.add_argument("--n", type=int, default=2000, help="texts, the first n after a fixed-seed shuffle")
+    p.add_argument("--max-length", type=int, default=None, help="128 (sst2, demo) or 256 (amazon)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="local directory or packaged model name")
+    p.add_argument(
+        "--random-bert-base",
+        action="store_true",
+        help="a bert-base BertModel with random weights and the MiniLM tokenizer (GPU speed tests)",
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    p.add_argument("--methods", default=",".join(METHODS), help="comma list of naive, neurox, engine")
+    p.add_argument("--neurox-n", type=int, default=200, help="texts for the slow neurox loop")
+    p.add_argument("--repeats", type=int, default=1, help="runs per method; the median time counts")
+    p.add_argument("--out-dir", type=Path, default=BENCH_DIR / "results")
+    p.add_argument("--scratch-dir", type=Path, default=BENCH_DIR / "scratch", help="for temporary outputs")
+    p.add_argument("--token-budget", type=int, default=None, help="passed to engine.extract")
+    return p
+
+
+def default_data_dir() -> Path:
+    """The first `shared/datasets` folder found walking up from the repository root."""
+    for parent in (REPO_ROOT, *REPO_ROOT.parents):
+        candidate = parent / "shared" / "datasets"
+        if candidate.is_dir():
+            return candidate
+    return REPO_ROOT.parent / "shared" / "datasets"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; 0 on success, 1 if the activations disagree, 2 on unusable input."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown or not methods:
+        parser.error(f"--methods {args.methods!r}: use a comma list of {', '.join(METHODS)}")
+    if min(args.n, args.neurox_n, args.repeats) < 1:
+        parser.error("--n, --neurox-n and --repeats must be at least 1")
+    try:
+        texts = load_texts(args.dataset, args.data_dir)
+    except FileNotFoundError as e:
+        print(f"bench extract: dataset {args.dataset} not found ({e.filename}); pass --data-dir", file=sys.stderr)
+        return 2
+    try:
+        return run(args, methods, sample(texts, args.n))
+    except InputError as e:
+        print(f"bench extract: error: {e}", file=sys.stderr)
+        return 2
+
+
+def load_texts(dataset: str, data_dir: Path) -> list[str]:
+    """All non-empty texts of a dataset, in file order."""
+    if dataset == "demo":
+        texts = [t for domain_texts, _ in demo_corpus().values() for t in domain_texts]
+    elif dataset == "sst2":
+        lines = (data_dir / "sst2_mr_cr" / "stsa.binary.train").read_text(encoding="utf-8").splitlines()
+        texts = [line.split(" ", 1)[1] for line in lines if " " in line]
+    else:
+        texts = []
+        for domain in AMAZON_DOMAINS:
+            for polarity in ("positive", "negative"):
+                path = data_dir / "amazon_multidomain_blitzer2007" / domain / f"{polarity}.review"
+                texts.extend(REVIEW_TEXT.findall(path.read_text(encoding="utf-8")))
+    return [t.strip() for t in texts if t.strip()]
+
+
+def sample(texts: list[str], n: int) -> list[str]:
+    """The first n texts after a fixed-seed shuffle."""
+    order = np.random.default_rng(SEED).permutation(len(texts))[:n]
+    return [texts[i] for i in order]
+
+
+def run(args: argparse.Namespace, methods: list[str], texts: list[str]) -> int:
+    """Load the model, time each method, check the activations, print and save the results."""
+    device = resolve_device(args.device)
+    max_length = args.max_length or DEFAULT_MAX_LENGTH[args.dataset]
+    model, tokenizer = load_model(args.model, args.random_bert_base, device)
+    setup = Setup(model, tokenizer, device, max_length, args.token_budget)
+    lengths = token_lengths(tokenizer, texts, max_length)
+    neurox_n = min(args.neurox_n, len(texts))
+    subsets = {m: neurox_n if m == "neurox" else len(texts) for m in methods}
+    warm_up(setup, texts)
+    scratch = args.scratch_dir / f"extract-{os.getpid()}"
+    scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        outputs, runs = {}, {}
+        for method in methods:
+            outputs[method], runs[method] = bench_method(method, setup, texts[: subsets[method]], scratch, args)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            args.scratch_dir.rmdir()
+    results = {
+        m: summarize(runs[m], lengths[: subsets[m]], processed_tokens(m, setup, lengths[: subsets[m]]))
+        for m in methods
+    }
+    check = correctness(outputs)
+    report = {
+        "environment": environment(device),
+        "parameters": parameters(args, methods, setup, lengths, neurox_n),
+        "results": results,
+        "ratios": ratios(results),
+        "correctness": check,
+    }
+    if device.type == "cuda":
+        report["mfu"] = mfu(setup, results, lengths, subsets)
+    path = save(report, args.out_dir, args.dataset, device)
+    print_summary(report, path)
+    return 0 if check.get("passed", True) else 1
+
+
+def load_model(name: str, random_bert_base: bool, device: torch.device) -> tuple[Any, Any]:
+    """The model and tokenizer in eval mode on `device`: `name`, or bert-base with random weights."""
+    if not random_bert_base:
+        encoder = load_encoder(name, device)
+        return encoder.model, encoder.tokenizer
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    torch.manual_seed(SEED)
+    net = BertModel(BertConfig())
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(DEFAULT_MODEL))
+    net.eval().requires_grad_(False).to(device)
+    return net, tokenizer
+
+
+def token_lengths(tokenizer: Any, texts: list[str], max_length: int) -> np.ndarray:
+    """Real tokens per text (special tokens included) after truncation: what every method processes."""
+    ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
+    return np.array([len(row) for row in ids], dtype=np.int64)
+
+
+def warm_up(setup: Setup, texts: list[str]) -> None:
+    """One small batch through the model in fp32 and in the engine's precision, before any timing."""
+    enc = setup.tokenizer(
+        texts[:WARMUP_TEXTS],
+        padding=True,
+        truncation=True,
+        max_length=setup.max_length,
+        return_tensors="pt",
+    ).to(setup.device)
+    precision = resolve_precision("auto", setup.device)
+    with torch.inference_mode():
+        setup.model(**enc, output_hidden_states=True)
+        with autocast(precision, setup.device):
+            setup.model(**enc, output_hidden_states=True)
+    synchronize(setup.device)
+
+
+def bench_method(
+    method: str, setup: Setup, texts: list[str], scratch: Path, args: argparse.Namespace
+) -> tuple[np.ndarray, list[Measurement]]:
+    """Time `method` --repeats times; its activations (float32, from the first run) and the runs."""
+    runner, suffix = RUNNERS[method]
+    output, runs = None, []
+    for rep in range(args.repeats):
+        path = scratch / f"{method}-{rep}{suffix}"
+        runs.append(measure(lambda path=path: runner(setup, texts, path), setup.device))
+        if output is None:
+            output = read_output(path)
+        remove(path)
+    return output, runs
+
+
+def run_naive(setup: Setup, texts: list[str], path: Path) -> None:
+    """The usual loop: batches of 32 padded to max_length, fp32, masked mean of every layer, np.save."""
+    parts = []
+    with torch.inference_mode():
+        for start in range(0, len(texts), NAIVE_BATCH):
+            enc = setup.tokenizer(
+                texts[start : start + NAIVE_BATCH],
+                padding="max_length",
+                truncation=True,
+                max_length=setup.max_length,
+                return_tensors="pt",
+            ).to(setup.device)
+            states = setup.model(**enc, output_hidden_states=True).hidden_states
+            parts.append(masked_mean(states, enc["attention_mask"]).cpu().numpy())
+    np.save(path, np.concatenate(parts))
+
+
+def masked_mean(states: Sequence[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+    """Mean of each layer's states over the unpadded tokens: (rows, layers, hidden) float32."""
+    weights = mask.unsqueeze(-1).to(torch.float32)
+    count = weights.sum(1)
+    return torch.stack([(h.to(torch.float32) * weights).sum(1) / count for h in states], dim=1)
+
+
+def run_neurox(setup: Setup, texts: list[str], path: Path) -> None:
+    """NeuroX style: one unpadded text per forward pass, mean of each layer's token states, np.save."""
+    rows = []
+    with torch.inference_mode():
+        for text in texts:
+            enc = setup.tokenizer(
+                text, truncation=True, max_length=setup.max_length, return_tensors="pt"
+            ).to(setup.device)
+            states = setup.model(**enc, output_hidden_states=True).hidden_states
+            rows.append(torch.stack([h[0].mean(0) for h in states]).cpu().numpy())
+    np.save(path, np.stack(rows))
+
+
+def run_engine(setup: Setup, texts: list[str], path: Path) -> None:
+    """engine.extract into a fresh store at `path`."""
+    engine.extract(
+        texts,
+        (setup.model, setup.tokenizer),
+        path,
+        max_length=setup.max_length,
+        device=str(setup.device),
+        progress=False,
+        resume=False,
+        store_texts=False,
+        token_budget=setup.token_budget,
+    )
+
+
+RUNNERS: dict[str, tuple[Callable[[Setup, list[str], Path], None], str]] = {
+    "naive": (run_naive, ".npy"),
+    "neurox": (run_neurox, ".npy"),
+    "engine": (run_engine, ".zarr"),
+}
+
+
+def read_output(path: Path) -> np.ndarray:
+    """A method's activations as float32: a .npy file or an engine store."""
+    if path.suffix == ".npy":
+        return np.load(path).astype(np.float32, copy=False)
+    return engine.open_store(path).read().astype(np.float32)
+
+
+def remove(path: Path) -> None:
+    """Delete a method's output file or store."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def measure(fn: Callable[[], None], device: torch.device) -> Measurement:
+    """Run fn once: wall time, peak host RSS above the start, peak GPU memory allocated."""
+    release_freed_memory()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    with RssSampler() as rss:
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        seconds = time.perf_counter() - start
+    gpu = torch.cuda.max_memory_allocated(device) / MB if device.type == "cuda" else None
+    return Measurement(seconds, rss.peak_delta / MB, gpu)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so the clock reads finished work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def release_freed_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the OS (glibc), so RSS deltas start clean."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def read_rss() -> int:
+    """Resident set size of this process in bytes, from /proc/self/statm."""
+    with open("/proc/self/statm", encoding="ascii") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class RssSampler:
+    """Peak resident memory above the level at entry, sampled by a background thread."""
+
+    def __enter__(self) -> RssSampler:
+        self.base = self.peak = read_rss()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._sample, name="bench-rss", daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self.stop.wait(SAMPLE_SECONDS):
+            self.peak = max(self.peak, read_rss())
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.peak = max(self.peak, read_rss())
+
+    @property
+    def peak_delta(self) -> int:
+        return self.peak - self.base
+
+
+def processed_tokens(method: str, setup: Setup, lengths: np.ndarray) -> np.ndarray:
+    """Tokens each text occupies in the forward pass, padding included."""
+    if method == "naive":
+        return np.full_like(lengths, setup.max_length)
+    if method == "neurox":
+        return lengths
+    return engine_widths(setup, lengths)
+
+
+def engine_widths(setup: Setup, lengths: np.ndarray) -> np.ndarray:
+    """The padded width of each text's batch in engine.extract (mirrors its windows and batch plan)."""
+    kind = setup.device.type
+    config = setup.model.config
+    row_bytes = (config.num_hidden_layers + 1) * config.hidden_size * np.dtype(STORAGE_DTYPES[ENGINE_DTYPE]).itemsize
+    window = Layout.choose(lengths.size, row_bytes).shard_rows
+    budget = setup.token_budget or TOKEN_BUDGET[kind]
+    widths = np.empty_like(lengths)
+    for start in range(0, lengths.size, window):
+        part = lengths[start : start + window]
+        for rows in plan_batches(part, budget, MAX_ROWS[kind]):
+            widths[rows + start] = -(-int(part[rows].max()) // PAD_MULTIPLE[kind]) * PAD_MULTIPLE[kind]
+    return widths
+
+
+def summarize(runs: list[Measurement], lengths: np.ndarray, processed: np.ndarray) -> dict[str, Any]:
+    """Median time and the rates, memory and padding derived from it."""
+    seconds = statistics.median(r.seconds for r in runs)
+    gpu = [r.gpu_peak_mb for r in runs if r.gpu_peak_mb is not None]
+    return {
+        "examples": int(lengths.size),
+        "real_tokens": int(lengths.sum()),
+        "processed_tokens": int(processed.sum()),
+        "padding_overhead": float(processed.sum() / lengths.sum()),
+        "seconds": [r.seconds for r in runs],
+        "median_seconds": seconds,
+        "examples_per_s": lengths.size / seconds,
+        "tokens_per_s": float(lengths.sum()) / seconds,
+        "host_peak_mb": max(r.host_peak_mb for r in runs),
+        "gpu_peak_mb": max(gpu) if gpu else None,
+    }
+
+
+def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Engine examples/s over each baseline's."""
+    if "engine" not in results:
+        return {}
+    rate = results["engine"]["examples_per_s"]
+    return {f"engine_vs_{m}": rate / r["examples_per_s"] for m, r in results.items() if m != "engine"}
+
+
+def correctness(outputs: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Each method's activations against the naive ones: max |diff| / max |naive| within tolerance."""
+    if "naive" not in outputs or len(outputs) < 2:
+        return {"checked": False, "reason": "needs naive and at least one other method"}
+    reference = outputs["naive"]
+    errors = {m: relative_error(out, reference[: len(out)]) for m, out in outputs.items() if m != "naive"}
+    return {
+        "checked": True,
+        "reference": "naive",
+        "tolerance": REL_TOLERANCE,
+        "relative_error": errors,
+        "passed": all(e <= REL_TOLERANCE for e in errors.values()),
+    }
+
+
+def relative_error(result: np.ndarray, reference: np.ndarray) -> float:
+    """max |result - reference| / max |reference|; inf when the shapes differ or values are not finite."""
+    if result.shape != reference.shape:
+        return float("inf")
+    error = float(np.abs(result - reference).max() / np.abs(reference).max())
+    return error if np.isfinite(error) else float("inf")
+
+
+def model_flops(model: Any, tokens: np.ndarray) -> float:
+    """Forward FLOPs of a BERT encoder over texts of `tokens` tokens each.
+
+    FLOPs = Σ_i [2 · P · T_i + L · 4 · T_i² · H]
+
+    T_i: tokens of text i; P: parameters outside the embeddings and the pooler (each weight is one
+    multiply-add, 2 FLOPs, per token); L: layers; H: hidden size; 4 · T² · H per layer: QKᵀ and AV,
+    T² · H multiply-adds each. Embedding lookups, softmax, layer norms and the pooler (one token per
+    text) are left out.
+    """
+    outside = [m for m in (getattr(model, "embeddings", None), getattr(model, "pooler", None)) if m]
+    params = sum(p.numel() for p in model.parameters()) - sum(
+        p.numel() for m in outside for p in m.parameters()
+    )
+    t = tokens.astype(np.float64)
+    config = model.config
+    return float(2 * params * t.sum() + config.num_hidden_layers * 4 * config.hidden_size * (t**2).sum())
+
+
+def matmul_peak_flops(device: torch.device) -> float:
+    """bf16 matmul FLOP/s: median of MATMUL_RUNS timed MATMUL_SIZE³ products after warm-up."""
+    a = torch.randn(MATMUL_SIZE, MATMUL_SIZE, device=device, dtype=torch.bfloat16)
+    b = torch.randn_like(a)
+    c = torch.empty_like(a)
+    for _ in range(3):
+        torch.matmul(a, b, out=c)
+    times = []
+    for _ in range(MATMUL_RUNS):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        torch.matmul(a, b, out=c)
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / 1e3)
+    return 2 * MATMUL_SIZE**3 / statistics.median(times)
+
+
+def mfu(
+    setup: Setup, results: dict[str, dict[str, Any]], lengths: np.ndarray, subsets: dict[str, int]
+) -> dict[str, Any]:
+    """Model FLOP/s of each method over the end-to-end time, as a fraction of the bf16 matmul peak.
+
+    "useful" counts real tokens only; "processed" counts the padded tokens the method computed on.
+    """
+    peak = matmul_peak_flops(setup.device)
+    out: dict[str, Any] = {"matmul_bf16_peak_tflops": peak / 1e12, "matmul_size": MATMUL_SIZE}
+    for method, r in results.items():
+        part = lengths[: subsets[method]]
+        useful = model_flops(setup.model, part) / r["median_seconds"]
+        processed = model_flops(setup.model, processed_tokens(method, setup, part)) / r["median_seconds"]
+        out[method] = {
+            "useful_tflops": useful / 1e12,
+            "mfu_useful": useful / peak,
+            "processed_tflops": processed / 1e12,
+            "mfu_processed": processed / peak,
+        }
+    return out
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    """Library versions and the hardware the numbers come from."""
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": version("transformers"),
+        "zarr": version("zarr"),
+        "numpy": np.__version__,
+        "neurosel": engine.__version__,
+        "device": str(device),
+        "device_name": device_name(device),
+        "cuda": torch.version.cuda if device.type == "cuda" else None,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "hostname": socket.gethostname(),
+    }
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU model from /proc/cpuinfo."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def parameters(
+    args: argparse.Namespace, methods: list[str], setup: Setup, lengths: np.ndarray, neurox_n: int
+) -> dict[str, Any]:
+    """The benchmark's settings as run."""
+    return {
+        "dataset": args.dataset,
+        "data_dir": str(args.data_dir) if args.dataset != "demo" else None,
+        "n": int(lengths.size),
+        "neurox_n": neurox_n if "neurox" in methods else None,
+        "max_length": setup.max_length,
+        "model": "bert-base (random weights, BertConfig())" if args.random_bert_base else args.model,
+        "tokenizer": DEFAULT_MODEL if args.random_bert_base else args.model,
+        "device": str(setup.device),
+        "methods": methods,
+        "repeats": args.repeats,
+        "token_budget": args.token_budget,
+        "engine_precision": resolve_precision("auto", setup.device),
+        "engine_dtype": ENGINE_DTYPE,
+        "naive_batch": NAIVE_BATCH,
+        "seed": SEED,
+        "real_tokens": int(lengths.sum()),
+        "mean_tokens": float(lengths.mean()),
+    }
+
+
+def save(report: dict[str, Any], out_dir: Path, dataset: str, device: torch.device) -> Path:
+    """Write the report to out_dir/extract_<dataset>_<device>_<gpu name or hostname>.json."""
+    name = report["environment"]["device_name"] if device.type == "cuda" else socket.gethostname()
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"extract_{dataset}_{device.type}_{slug}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def print_summary(report: dict[str, Any], path: Path) -> None:
+    """An aligned table of the methods, then the correctness check, MFU and where the JSON went."""
+    results, params = report["results"], report["parameters"]
+    cuda = report["environment"]["device"].startswith("cuda")
+    naive = results.get("naive", {}).get("examples_per_s")
+    env = report["environment"]
+    print(
+        f"{params['dataset']}: {params['n']} texts, {params['mean_tokens']:.1f} tokens/text, "
+        f"max_length {params['max_length']}, {params['model']} on {env['device_name']} "
+        f"({env['torch_threads']} threads)"
+    )
+    header = f"{'method':<8} {'examples/s':>11} {'tokens/s':>11} {'peak MB':>9}"
+    print(header + (f" {'GPU MB':>9}" if cuda else "") + f" {'vs naive':>9}")
+    for method, r in results.items():
+        line = (
+            f"{method + ('*' if method == 'neurox' else ''):<8} {r['examples_per_s']:>11.1f} "
+            f"{r['tokens_per_s']:>11.0f} {r['host_peak_mb']:>9.1f}"
+        )
+        if cuda:
+            line += f" {r['gpu_peak_mb']:>9.1f}"
+        print(line + (f" {r['examples_per_s'] / naive:>8.2f}x" if naive else f" {'-':>9}"))
+    if "neurox" in results:
+        print(f"* neurox measured on the first {params['neurox_n']} texts; rates from that subset")
+    check = report["correctness"]
+    if check["checked"]:
+        errors = ", ".join(f"{m} {e:.2e}" for m, e in check["relative_error"].items())
+        verdict = "ok" if check["passed"] else "FAILED"
+        print(f"correctness vs naive (max |diff| / max |naive| ≤ {check['tolerance']:g}): {errors}: {verdict}")
+    if "mfu" in report and "engine" in report["mfu"]:
+        m = report["mfu"]
+        print(
+            f"engine MFU {m['engine']['mfu_useful']:.1%} useful, {m['engine']['mfu_processed']:.1%} "
+            f"with padding (bf16 matmul peak {m['matmul_bf16_peak_tflops']:.0f} TFLOP/s)"
+        )
+    print(f"results: {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Shared fixtures: tiny BERT models built offline, random texts, paths to ../shared datasets."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = ROOT.parent / "shared" / "datasets"
+WORDS = (
+    "the a movie film plot actor great bad good terrible boring fun kitchen pan knife blender "
+    "battery screen charger works broke loved hated again never always very quite not cheap "
+    "price quality sound picture story ending music fast slow sharp dull hot cold"
+).split()
+
+
+def build_tiny_bert(
+    path: Path, *, hidden: int = 32, layers: int = 2, heads: int = 4, positions: int = 128, seed: int = 0
+) -> Path:
+    """Save a randomly initialised BERT and a word-level vocabulary tokenizer to `path`."""
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
+    vocab += list("abcdefghijklmnopqrstuvwxyz") + ["##" + c for c in "abcdefghijklmnopqrstuvwxyz"]
+    tokenizer = BertTokenizer(vocab={token: i for i, token in enumerate(vocab)})
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=hidden * 2,
+        max_position_embeddings=positions,
+    )
+    torch.manual_seed(seed)
+    model = BertModel(config)
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def random_texts(n: int, seed: int = 0, min_words: int = 1, max_words: int = 20) -> list[str]:
+    """Texts of widely varying length so that length bucketing reorders them."""
+    rng = random.Random(seed)
+    return [" ".join(rng.choices(WORDS, k=rng.randint(min_words, max_words))) for _ in range(n)]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="session")
+def datasets_dir() -> Path:
+    if not DATASETS.is_dir():
+        pytest.skip("../shared/datasets is not present")
+    return DATASETS

@@ -1,0 +1,176 @@
+"""Every bad input: one clear line on stderr naming it, exit code 2, nothing marked complete."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import engine
+from engine.cli import main
+from tests.conftest import build_tiny_bert, random_texts
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str]:
+    code = main(["--quiet", *argv])
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+def write_csv(path: Path, rows: list[tuple[str, str]], header=("text", "label")) -> Path:
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("neurosel: error: ")
+    for needle in needles:
+        assert needle in err, err
+
+
+def test_missing_file(capsys, tiny_model, tmp_path):
+    code, err = run_cli(capsys, "extract", str(tmp_path / "nope.csv"), "--model", str(tiny_model),
+                        "--out", str(tmp_path / "o.zarr"))
+    assert_one_line_error(code, err, "nope.csv", "no such file")
+    assert not (tmp_path / "o.zarr").exists()
+
+
+def test_unknown_column(capsys, tiny_model, tmp_path):
+    data = write_csv(tmp_path / "d.csv", [("good movie", "1")])
+    code, err = run_cli(capsys, "extract", str(data), "--model", str(tiny_model), "--out",
+                        str(tmp_path / "o.zarr"), "--text-column", "review")
+    assert_one_line_error(code, err, "'review'", "--text-column", "text, label")
+
+
+@pytest.mark.parametrize("bad", ["", "   \t "])
+def test_empty_or_whitespace_text(capsys, tiny_model, tmp_path, bad):
+    data = write_csv(tmp_path / "d.csv", [("good movie", "1"), (bad, "0")])
+    code, err = run_cli(capsys, "extract", str(data), "--model", str(tiny_model), "--out",
+                        str(tmp_path / "o.zarr"))
+    assert_one_line_error(code, err, "row 1", "empty or whitespace")
+
+
+def test_non_utf8_file(capsys, tiny_model, tmp_path):
+    data = tmp_path / "d.tsv"
+    data.write_bytes("text\tlabel\ngood\t1\ncaf\u00e9 movie\t0\n".encode("latin-1"))
+    code, err = run_cli(capsys, "extract", str(data), "--model", str(tiny_model), "--out",
+                        str(tmp_path / "o.zarr"))
+    assert_one_line_error(code, err, "not valid UTF-8", "line 3", "iconv")
+
+
+def test_labels_of_wrong_length(tiny_model, tmp_path):
+    with pytest.raises(engine.InputError, match="3 labels for 2 texts"):
+        engine.extract(["a", "b"], str(tiny_model), tmp_path / "o.zarr", labels=[0, 1, 1])
+    assert not (tmp_path / "o.zarr").exists()
+
+
+def test_model_that_cannot_be_loaded_offline(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    data = write_csv(tmp_path / "d.csv", [("good movie", "1")])
+    code, err = run_cli(capsys, "extract", str(data), "--model", "no-such-org/no-such-model",
+                        "--out", str(tmp_path / "o.zarr"))
+    assert_one_line_error(code, err, "no-such-org/no-such-model", "cannot be loaded", "local directory")
+    assert not (tmp_path / "o.zarr").exists()
+
+
+def test_out_is_a_store_of_another_configuration(capsys, tiny_model, tmp_path):
+    data = write_csv(tmp_path / "d.csv", [("good movie", "1"), ("bad plot", "0")])
+    out = str(tmp_path / "o.zarr")
+    assert run_cli(capsys, "extract", str(data), "--model", str(tiny_model), "--out", out)[0] == 0
+    code, err = run_cli(capsys, "extract", str(data), "--model", str(tiny_model), "--out", out,
+                        "--pooling", "cls")
+    assert_one_line_error(code, err, "another configuration", "pooling='mean'", "'cls'", "--no-resume")
+    assert engine.open_store(out).meta["pooling"] == "mean"
+
+
+def test_out_is_a_foreign_directory(capsys, tiny_model, tmp_path):
+    data = write_csv(tmp_path / "d.csv", [("good movie", "1")])
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    code, err = run_cli(capsys, "extract", str(data), "--model", str(tiny_model), "--out",
+                        str(tmp_path / "mine"), "--no-resume")
+    assert_one_line_error(code, err, "not a neurosel store")
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def test_nonfinite_activations_are_counted_reported_and_not_complete(capsys, tmp_path):
+    """A LayerNorm gain of 1e6 on two units overflows float16 in layer 0: a real fp16 overflow."""
+    import torch
+    from transformers import AutoModel
+
+    model_dir = build_tiny_bert(tmp_path / "hot")
+    net = AutoModel.from_pretrained(model_dir)
+    with torch.no_grad():
+        net.embeddings.LayerNorm.weight[:2] = 1e6
+    net.save_pretrained(model_dir)
+    data = write_csv(tmp_path / "d.csv", [(t, "1") for t in random_texts(5, seed=3)])
+    out = str(tmp_path / "o.zarr")
+    code, err = run_cli(capsys, "extract", str(data), "--model", str(model_dir), "--out", out)
+    assert_one_line_error(code, err, "non-finite", "rows 0, 1, 2, 3, 4", "--dtype float32")
+    store = engine.open_store(out)
+    assert not store.complete and store.rows_committed == 5
+    assert store.meta["nonfinite_rows"] == [0, 1, 2, 3, 4]
+    assert store.meta["nonfinite_values"] == int(np.sum(~np.isfinite(store.read())))
+    code, _ = run_cli(capsys, "extract", str(data), "--model", str(model_dir), "--out", out,
+                      "--allow-nonfinite")
+    assert code == 0 and engine.open_store(out).complete
+
+
+def test_full_disk_is_reported_and_resumable(capsys, tiny_model, tmp_path):
+    """A real 1 MiB tmpfs fills up mid-run, then grows; the re-run completes (needs mount rights)."""
+    small = tmp_path / "small"
+    small.mkdir()
+    if shutil.which("mount") is None or subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], capture_output=True
+    ).returncode:
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        texts = random_texts(3000, seed=4)
+        data = tmp_path / "d.jsonl"
+        data.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+        out = small / "o.zarr"
+        args = ["extract", str(data), "--model", str(tiny_model), "--out", str(out), "--dtype",
+                "float32", "--no-texts", "--layers", "all"]
+        code, err = run_cli(capsys, *args)
+        assert_one_line_error(code, err, "disk full", "re-run the same command to resume")
+        store = engine.open_store(out)
+        assert not store.complete and store.rows_committed < store.n
+        subprocess.run(["mount", "-o", "remount,size=16m", str(small)], check=True)
+        assert run_cli(capsys, *args)[0] == 0
+        resumed = engine.open_store(out)
+        assert resumed.complete
+        reference = engine.extract(texts, str(tiny_model), tmp_path / "ref.zarr", dtype="float32",
+                                   store_texts=False, progress=False)
+        np.testing.assert_array_equal(resumed.read(), reference.read())
+    finally:
+        subprocess.run(["umount", str(small)], check=False)
+
+
+def test_console_script_exit_code_and_single_line(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "info", str(tmp_path / "missing.zarr")],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"neurosel: error: store {tmp_path / 'missing.zarr'}: does not exist; run `neurosel extract` first"
+    ]
+
+
+def test_usage_error_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["extract", "x.csv"])
+    assert exc.value.code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
