@@ -132,7 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         texts = load_texts(args.dataset, args.data_dir)
     except FileNotFoundError as e:
-        print(f"bench extract: dataset {args.dataset} not found ({e.filename}); pass --data-dir", file=sys.stderr)
+        print(
+            f"bench extract: dataset {args.dataset} not found ({e.filename}); pass --data-dir",
+            file=sys.stderr,
+        )
         return 2
     try:
         return run(args, methods, sample(texts, args.n))
@@ -178,7 +181,9 @@ def run(args: argparse.Namespace, methods: list[str], texts: list[str]) -> int:
     try:
         outputs, runs = {}, {}
         for method in methods:
-            outputs[method], runs[method] = bench_method(method, setup, texts[: subsets[method]], scratch, args)
+            outputs[method], runs[method] = bench_method(
+                method, setup, texts[: subsets[method]], scratch, args
+            )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         with contextlib.suppress(OSError):
@@ -204,6 +209,10 @@ def run(args: argparse.Namespace, methods: list[str], texts: list[str]) -> int:
 
 def load_model(name: str, random_bert_base: bool, device: torch.device) -> tuple[Any, Any]:
     """The model and tokenizer in eval mode on `device`: `name`, or bert-base with random weights."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     if not random_bert_base:
         encoder = load_encoder(name, device)
         return encoder.model, encoder.tokenizer
@@ -284,7 +293,10 @@ def run_neurox(setup: Setup, texts: list[str], path: Path) -> None:
     with torch.inference_mode():
         for text in texts:
             enc = setup.tokenizer(
-                text, truncation=True, max_length=setup.max_length, return_tensors="pt"
+                text,
+                truncation=True,
+                max_length=setup.max_length,
+                return_tensors="pt",
             ).to(setup.device)
             states = setup.model(**enc, output_hidden_states=True).hidden_states
             rows.append(torch.stack([h[0].mean(0) for h in states]).cpu().numpy())
@@ -399,7 +411,8 @@ def engine_widths(setup: Setup, lengths: np.ndarray) -> np.ndarray:
     """The padded width of each text's batch in engine.extract (mirrors its windows and batch plan)."""
     kind = setup.device.type
     config = setup.model.config
-    row_bytes = (config.num_hidden_layers + 1) * config.hidden_size * np.dtype(STORAGE_DTYPES[ENGINE_DTYPE]).itemsize
+    itemsize = np.dtype(STORAGE_DTYPES[ENGINE_DTYPE]).itemsize
+    row_bytes = (config.num_hidden_layers + 1) * config.hidden_size * itemsize
     window = Layout.choose(lengths.size, row_bytes).shard_rows
     budget = setup.token_budget or TOKEN_BUDGET[kind]
     widths = np.empty_like(lengths)
@@ -469,7 +482,8 @@ def model_flops(model: Any, tokens: np.ndarray) -> float:
     T² · H multiply-adds each. Embedding lookups, softmax, layer norms and the pooler (one token per
     text) are left out.
     """
-    outside = [m for m in (getattr(model, "embeddings", None), getattr(model, "pooler", None)) if m]
+    parts = (getattr(model, "embeddings", None), getattr(model, "pooler", None))
+    outside = [m for m in parts if m is not None]
     params = sum(p.numel() for p in model.parameters()) - sum(
         p.numel() for m in outside for p in m.parameters()
     )
@@ -609,7 +623,9 @@ def print_summary(report: dict[str, Any], path: Path) -> None:
     if check["checked"]:
         errors = ", ".join(f"{m} {e:.2e}" for m, e in check["relative_error"].items())
         verdict = "ok" if check["passed"] else "FAILED"
-        print(f"correctness vs naive (max |diff| / max |naive| ≤ {check['tolerance']:g}): {errors}: {verdict}")
+        print(
+            f"correctness vs naive (max |diff| / max |naive| ≤ {check['tolerance']:g}): {errors}: {verdict}"
+        )
     if "mfu" in report and "engine" in report["mfu"]:
         m = report["mfu"]
         print(

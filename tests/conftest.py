@@ -27,7 +27,7 @@ def build_tiny_bert(
     """Save a randomly initialised BERT and a word-level vocabulary tokenizer to `path`."""
     from transformers import BertConfig, BertModel, BertTokenizer
 
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + WORDS
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
     vocab += list("abcdefghijklmnopqrstuvwxyz") + ["##" + c for c in "abcdefghijklmnopqrstuvwxyz"]
     tokenizer = BertTokenizer(vocab={token: i for i, token in enumerate(vocab)})
     config = BertConfig(

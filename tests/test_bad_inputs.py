@@ -41,32 +41,50 @@ def assert_one_line_error(code: int, err: str, *needles: str) -> None:
 
 
 def test_missing_file(capsys, tiny_model, tmp_path):
-    code, err = run_cli(capsys, "extract", str(tmp_path / "nope.csv"), "--model", str(tiny_model),
-                        "--out", str(tmp_path / "o.zarr"))
+    code, err = run_cli(
+        capsys,
+        "extract",
+        str(tmp_path / "nope.csv"),
+        "--model",
+        str(tiny_model),
+        "--out",
+        str(tmp_path / "o.zarr"),
+    )
     assert_one_line_error(code, err, "nope.csv", "no such file")
     assert not (tmp_path / "o.zarr").exists()
 
 
 def test_unknown_column(capsys, tiny_model, tmp_path):
     data = write_csv(tmp_path / "d.csv", [("good movie", "1")])
-    code, err = run_cli(capsys, "extract", str(data), "--model", str(tiny_model), "--out",
-                        str(tmp_path / "o.zarr"), "--text-column", "review")
+    code, err = run_cli(
+        capsys,
+        "extract",
+        str(data),
+        "--model",
+        str(tiny_model),
+        "--out",
+        str(tmp_path / "o.zarr"),
+        "--text-column",
+        "review",
+    )
     assert_one_line_error(code, err, "'review'", "--text-column", "text, label")
 
 
 @pytest.mark.parametrize("bad", ["", "   \t "])
 def test_empty_or_whitespace_text(capsys, tiny_model, tmp_path, bad):
     data = write_csv(tmp_path / "d.csv", [("good movie", "1"), (bad, "0")])
-    code, err = run_cli(capsys, "extract", str(data), "--model", str(tiny_model), "--out",
-                        str(tmp_path / "o.zarr"))
+    code, err = run_cli(
+        capsys, "extract", str(data), "--model", str(tiny_model), "--out", str(tmp_path / "o.zarr")
+    )
     assert_one_line_error(code, err, "row 1", "empty or whitespace")
 
 
 def test_non_utf8_file(capsys, tiny_model, tmp_path):
     data = tmp_path / "d.tsv"
     data.write_bytes("text\tlabel\ngood\t1\ncaf\u00e9 movie\t0\n".encode("latin-1"))
-    code, err = run_cli(capsys, "extract", str(data), "--model", str(tiny_model), "--out",
-                        str(tmp_path / "o.zarr"))
+    code, err = run_cli(
+        capsys, "extract", str(data), "--model", str(tiny_model), "--out", str(tmp_path / "o.zarr")
+    )
     assert_one_line_error(code, err, "not valid UTF-8", "line 3", "iconv")
 
 
@@ -79,8 +97,15 @@ def test_labels_of_wrong_length(tiny_model, tmp_path):
 def test_model_that_cannot_be_loaded_offline(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     data = write_csv(tmp_path / "d.csv", [("good movie", "1")])
-    code, err = run_cli(capsys, "extract", str(data), "--model", "no-such-org/no-such-model",
-                        "--out", str(tmp_path / "o.zarr"))
+    code, err = run_cli(
+        capsys,
+        "extract",
+        str(data),
+        "--model",
+        "no-such-org/no-such-model",
+        "--out",
+        str(tmp_path / "o.zarr"),
+    )
     assert_one_line_error(code, err, "no-such-org/no-such-model", "cannot be loaded", "local directory")
     assert not (tmp_path / "o.zarr").exists()
 
@@ -89,8 +114,9 @@ def test_out_is_a_store_of_another_configuration(capsys, tiny_model, tmp_path):
     data = write_csv(tmp_path / "d.csv", [("good movie", "1"), ("bad plot", "0")])
     out = str(tmp_path / "o.zarr")
     assert run_cli(capsys, "extract", str(data), "--model", str(tiny_model), "--out", out)[0] == 0
-    code, err = run_cli(capsys, "extract", str(data), "--model", str(tiny_model), "--out", out,
-                        "--pooling", "cls")
+    code, err = run_cli(
+        capsys, "extract", str(data), "--model", str(tiny_model), "--out", out, "--pooling", "cls"
+    )
     assert_one_line_error(code, err, "another configuration", "pooling='mean'", "'cls'", "--no-resume")
     assert engine.open_store(out).meta["pooling"] == "mean"
 
@@ -99,8 +125,16 @@ def test_out_is_a_foreign_directory(capsys, tiny_model, tmp_path):
     data = write_csv(tmp_path / "d.csv", [("good movie", "1")])
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
-    code, err = run_cli(capsys, "extract", str(data), "--model", str(tiny_model), "--out",
-                        str(tmp_path / "mine"), "--no-resume")
+    code, err = run_cli(
+        capsys,
+        "extract",
+        str(data),
+        "--model",
+        str(tiny_model),
+        "--out",
+        str(tmp_path / "mine"),
+        "--no-resume",
+    )
     assert_one_line_error(code, err, "not a neurosel store")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
@@ -123,8 +157,9 @@ def test_nonfinite_activations_are_counted_reported_and_not_complete(capsys, tmp
     assert not store.complete and store.rows_committed == 5
     assert store.meta["nonfinite_rows"] == [0, 1, 2, 3, 4]
     assert store.meta["nonfinite_values"] == int(np.sum(~np.isfinite(store.read())))
-    code, _ = run_cli(capsys, "extract", str(data), "--model", str(model_dir), "--out", out,
-                      "--allow-nonfinite")
+    code, _ = run_cli(
+        capsys, "extract", str(data), "--model", str(model_dir), "--out", out, "--allow-nonfinite"
+    )
     assert code == 0 and engine.open_store(out).complete
 
 
@@ -132,17 +167,31 @@ def test_full_disk_is_reported_and_resumable(capsys, tiny_model, tmp_path):
     """A real 1 MiB tmpfs fills up mid-run, then grows; the re-run completes (needs mount rights)."""
     small = tmp_path / "small"
     small.mkdir()
-    if shutil.which("mount") is None or subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], capture_output=True
-    ).returncode:
+    if (
+        shutil.which("mount") is None
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], capture_output=True
+        ).returncode
+    ):
         pytest.skip("cannot mount a small tmpfs here")
     try:
         texts = random_texts(3000, seed=4)
         data = tmp_path / "d.jsonl"
         data.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
         out = small / "o.zarr"
-        args = ["extract", str(data), "--model", str(tiny_model), "--out", str(out), "--dtype",
-                "float32", "--no-texts", "--layers", "all"]
+        args = [
+            "extract",
+            str(data),
+            "--model",
+            str(tiny_model),
+            "--out",
+            str(out),
+            "--dtype",
+            "float32",
+            "--no-texts",
+            "--layers",
+            "all",
+        ]
         code, err = run_cli(capsys, *args)
         assert_one_line_error(code, err, "disk full", "re-run the same command to resume")
         store = engine.open_store(out)
@@ -151,8 +200,9 @@ def test_full_disk_is_reported_and_resumable(capsys, tiny_model, tmp_path):
         assert run_cli(capsys, *args)[0] == 0
         resumed = engine.open_store(out)
         assert resumed.complete
-        reference = engine.extract(texts, str(tiny_model), tmp_path / "ref.zarr", dtype="float32",
-                                   store_texts=False, progress=False)
+        reference = engine.extract(
+            texts, str(tiny_model), tmp_path / "ref.zarr", dtype="float32", store_texts=False, progress=False
+        )
         np.testing.assert_array_equal(resumed.read(), reference.read())
     finally:
         subprocess.run(["umount", str(small)], check=False)
@@ -161,7 +211,8 @@ def test_full_disk_is_reported_and_resumable(capsys, tiny_model, tmp_path):
 def test_console_script_exit_code_and_single_line(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "engine.cli", "info", str(tmp_path / "missing.zarr")],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [

@@ -23,8 +23,15 @@ def relative_error(got: np.ndarray, want: np.ndarray) -> float:
 def test_fp32_matches_hf_reference_and_keeps_row_order(tiny_model, tmp_path, pooling):
     texts = random_texts(57, seed=1)
     store = engine.extract(
-        texts, str(tiny_model), tmp_path / "s.zarr", pooling=pooling, dtype="float32",
-        device="cpu", progress=False, token_budget=64, chunk_rows=4,
+        texts,
+        str(tiny_model),
+        tmp_path / "s.zarr",
+        pooling=pooling,
+        dtype="float32",
+        device="cpu",
+        progress=False,
+        token_budget=64,
+        chunk_rows=4,
     )
     ref = np.stack(reference_activations(tiny_model, texts, pooling))
     got = store.read()
@@ -51,8 +58,13 @@ def test_bucketing_reorders_batches_but_not_rows(tiny_model):
 def test_bf16_compute_within_documented_tolerance(tiny_model, tmp_path):
     texts = random_texts(20, seed=3)
     store = engine.extract(
-        texts, str(tiny_model), tmp_path / "s.zarr", precision="bf16", dtype="float32",
-        device="cpu", progress=False,
+        texts,
+        str(tiny_model),
+        tmp_path / "s.zarr",
+        precision="bf16",
+        dtype="float32",
+        device="cpu",
+        progress=False,
     )
     ref = np.stack(reference_activations(tiny_model, texts))
     assert store.meta["precision"] == "bf16"
@@ -62,8 +74,9 @@ def test_bf16_compute_within_documented_tolerance(tiny_model, tmp_path):
 @pytest.mark.parametrize(("dtype", "rtol"), [("float16", 2e-3), ("bfloat16", 1e-2)])
 def test_storage_dtypes_round_trip(tiny_model, tmp_path, dtype, rtol):
     texts = random_texts(15, seed=4)
-    store = engine.extract(texts, str(tiny_model), tmp_path / "s.zarr", dtype=dtype, device="cpu",
-                           progress=False)
+    store = engine.extract(
+        texts, str(tiny_model), tmp_path / "s.zarr", dtype=dtype, device="cpu", progress=False
+    )
     got = store.read()
     assert got.dtype == (np.float16 if dtype == "float16" else np.float32)
     ref = np.stack(reference_activations(tiny_model, texts))
@@ -73,8 +86,15 @@ def test_storage_dtypes_round_trip(tiny_model, tmp_path, dtype, rtol):
 def test_token_pooling_offsets_and_values(tiny_model, tmp_path):
     texts = random_texts(23, seed=5)
     store = engine.extract(
-        texts, str(tiny_model), tmp_path / "t.zarr", pooling="tokens", dtype="float32",
-        device="cpu", progress=False, token_budget=50, chunk_rows=16,
+        texts,
+        str(tiny_model),
+        tmp_path / "t.zarr",
+        pooling="tokens",
+        dtype="float32",
+        device="cpu",
+        progress=False,
+        token_budget=50,
+        chunk_rows=16,
     )
     ref = reference_activations(tiny_model, texts, "tokens")
     offsets = store.group["offsets"][:]
@@ -90,21 +110,28 @@ def test_token_pooling_offsets_and_values(tiny_model, tmp_path):
 def test_sentence_pairs_and_layer_subset(tiny_model, tmp_path):
     firsts, seconds = random_texts(12, seed=6), random_texts(12, seed=7)
     store = engine.extract(
-        list(zip(firsts, seconds, strict=True)), str(tiny_model), tmp_path / "p.zarr",
-        layers=[0, -1], dtype="float32", device="cpu", progress=False,
+        list(zip(firsts, seconds, strict=True)),
+        str(tiny_model),
+        tmp_path / "p.zarr",
+        layers=[0, -1],
+        dtype="float32",
+        device="cpu",
+        progress=False,
     )
     assert store.layers == (0, 2) and store.meta["pairs"]
     ref = np.stack(reference_activations(tiny_model, firsts, pairs=seconds))[:, [0, 2]]
     np.testing.assert_allclose(store.read(), ref, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(store.read(layers=2, neurons=[1, 5]), ref[:, [1], :][:, :, [1, 5]],
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        store.read(layers=2, neurons=[1, 5]), ref[:, [1], :][:, :, [1, 5]], rtol=1e-5, atol=1e-6
+    )
 
 
 def test_store_readable_with_plain_zarr(tiny_model, tmp_path):
     texts = random_texts(30, seed=8)
     labels = [i % 3 for i in range(30)]
-    store = engine.extract(texts, str(tiny_model), tmp_path / "s.zarr", labels=labels,
-                           device="cpu", progress=False)
+    store = engine.extract(
+        texts, str(tiny_model), tmp_path / "s.zarr", labels=labels, device="cpu", progress=False
+    )
     group = zarr.open_group(str(tmp_path / "s.zarr"), mode="r")
     acts = group["activations"]
     assert acts.metadata.dimension_names == ("example", "layer", "neuron")
@@ -127,7 +154,13 @@ def test_rerun_of_complete_store_is_a_noop(tiny_model, tmp_path):
 
 
 def test_string_labels_map_to_sorted_class_ids(tiny_model, tmp_path):
-    store = engine.extract(["good movie", "bad movie", "fun"], str(tiny_model), tmp_path / "s.zarr",
-                           labels=["pos", "neg", "pos"], device="cpu", progress=False)
+    store = engine.extract(
+        ["good movie", "bad movie", "fun"],
+        str(tiny_model),
+        tmp_path / "s.zarr",
+        labels=["pos", "neg", "pos"],
+        device="cpu",
+        progress=False,
+    )
     assert store.meta["label_names"] == ["neg", "pos"]
     assert list(store.labels) == [1, 0, 1] and store.meta["label_kind"] == "class"

@@ -29,7 +29,9 @@ def run_extract(model: Path, out: Path) -> subprocess.Popen:
     with open(out.with_suffix(".log"), "ab") as log:
         return subprocess.Popen(
             [sys.executable, "-c", SCRIPT.format(n=N_TEXTS), str(model), str(out)],
-            env=env, cwd=ROOT, stderr=log,
+            env=env,
+            cwd=ROOT,
+            stderr=log,
         )
 
 

@@ -1,0 +1,69 @@
+"""ActivationStore reading: selections, partial stores, format checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import zarr
+
+import engine
+from engine.store import META_KEY
+from tests.conftest import random_texts
+
+
+@pytest.fixture(scope="module")
+def store(tiny_model, tmp_path_factory):
+    out = tmp_path_factory.mktemp("s") / "s.zarr"
+    return engine.extract(
+        random_texts(25, seed=12),
+        str(tiny_model),
+        out,
+        labels=np.arange(25) % 2,
+        dtype="float32",
+        device="cpu",
+        progress=False,
+        chunk_rows=4,
+    )
+
+
+def test_shape_and_properties(store):
+    assert store.shape == (25, 3, 32) and store.n == 25 and store.hidden == 32
+    assert store.layers == (0, 1, 2)
+    assert store.labels.tolist() == [i % 2 for i in range(25)]
+    assert store.activations.chunks == (4, 3, 32)
+
+
+def test_selections_agree_with_full_read(store):
+    full = store.read()
+    np.testing.assert_array_equal(store.read(rows=slice(3, 9)), full[3:9])
+    np.testing.assert_array_equal(store.read(rows=[24, 0, 5]), full[[24, 0, 5]])
+    np.testing.assert_array_equal(store.read(rows=[-1]), full[[24]])
+    np.testing.assert_array_equal(store.read(layers=[2, 0], neurons=[3]), full[:, [2, 0]][:, :, [3]])
+
+
+def test_bad_selections(store):
+    with pytest.raises(engine.InputError, match="not in the store"):
+        store.read(layers=[7])
+    with pytest.raises(engine.InputError, match="out of range"):
+        store.read(rows=[25])
+
+
+def test_partial_store_refuses_uncommitted_rows(store, tmp_path):
+    import shutil
+
+    copy = tmp_path / "partial.zarr"
+    shutil.copytree(store.path, copy)
+    group = zarr.open_group(str(copy), mode="r+")
+    group.attrs[META_KEY] = {**group.attrs[META_KEY], "rows_committed": 8, "complete": False}
+    partial = engine.open_store(copy)
+    assert partial.read(rows=slice(0, 8)).shape == (8, 3, 32)
+    with pytest.raises(engine.InputError, match="only rows < 8 of 25"):
+        partial.read(rows=[8])
+
+
+def test_open_rejects_non_stores(tmp_path):
+    with pytest.raises(engine.InputError, match="does not exist"):
+        engine.open_store(tmp_path / "none")
+    zarr.open_group(str(tmp_path / "plain.zarr"), mode="w")
+    with pytest.raises(engine.InputError, match="not a neurosel store"):
+        engine.open_store(tmp_path / "plain.zarr")
