@@ -64,6 +64,7 @@ def add_extract_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", default="auto", help="compute: auto, fp32, bf16 or fp16")
     p.add_argument("--max-length", type=int, default=128, help="tokens per text, truncated")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+    p.add_argument("--compression", default="none", help="activation chunks: none or zstd")
     p.add_argument("--token-budget", type=int, default=None, help="tokens per batch")
     p.add_argument(
         "--no-resume",

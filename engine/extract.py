@@ -21,7 +21,7 @@ from engine.progress import ExtractProgress
 from engine.store import STORAGE_DTYPES, ActivationStore, open_store
 from engine.tokens import Tokenized, tokenize, tokenizer_hash
 from engine.version import __version__
-from engine.writer import Layout, StoreWriter, base_meta, prepare_store
+from engine.writer import COMPRESSIONS, Layout, StoreWriter, base_meta, prepare_store
 
 log = logging.getLogger("neurosel")
 
@@ -52,6 +52,7 @@ def extract(
     allow_nonfinite: bool = False,
     store_texts: bool = True,
     chunk_rows: int | None = None,
+    compression: str = "none",
 ) -> ActivationStore:
     """Extract every requested layer's pooled activations for `inputs` into the Zarr store `out`.
 
@@ -60,7 +61,7 @@ def extract(
     overflow) are written, counted and reported by raising NonFiniteActivationsError, leaving the
     store incomplete unless `allow_nonfinite` (a re-run with it set only marks the store complete).
     """
-    _check_options(pooling, dtype, max_length, token_budget)
+    _check_options(pooling, dtype, max_length, token_budget, compression)
     out = str(out)
     corpus = load_corpus(
         inputs,
@@ -103,6 +104,7 @@ def extract(
         label_names=corpus.label_names,
         chunk_rows=layout.chunk_rows,
         shard_rows=layout.shard_rows,
+        compression=compression,
         engine_version=__version__,
     )
     arrays = _side_arrays(corpus, lengths, tokens, pooling, store_texts)
@@ -215,13 +217,17 @@ def resolve_layers(layers: str | int | Sequence[int], num_layers: int) -> list[i
     return [int(x) for x in resolved]
 
 
-def _check_options(pooling: str, dtype: str, max_length: int, token_budget: int | None) -> None:
+def _check_options(
+    pooling: str, dtype: str, max_length: int, token_budget: int | None, compression: str
+) -> None:
     if pooling not in POOLINGS:
         raise InputError(f"pooling {pooling!r}: unknown; use one of {', '.join(POOLINGS)}")
     if dtype not in STORAGE_DTYPES:
         raise InputError(f"dtype {dtype!r}: unknown; use one of {', '.join(STORAGE_DTYPES)}")
     if not isinstance(max_length, int) or max_length < 2:
         raise InputError(f"max_length {max_length!r}: must be an integer ≥ 2")
+    if compression not in COMPRESSIONS:
+        raise InputError(f"compression {compression!r}: unknown; use one of {', '.join(COMPRESSIONS)}")
     if token_budget is not None and token_budget < 2:
         raise InputError(f"token_budget {token_budget!r}: must be an integer ≥ 2")
 

@@ -67,3 +67,29 @@ def test_open_rejects_non_stores(tmp_path):
     zarr.open_group(str(tmp_path / "plain.zarr"), mode="w")
     with pytest.raises(engine.InputError, match="not a neurosel store"):
         engine.open_store(tmp_path / "plain.zarr")
+
+
+def test_zstd_store_holds_the_same_values_and_checksums_catch_corruption(store, tiny_model, tmp_path):
+    texts = random_texts(25, seed=12)
+    packed = engine.extract(
+        texts,
+        str(tiny_model),
+        tmp_path / "z.zarr",
+        labels=np.arange(25) % 2,
+        dtype="float32",
+        device="cpu",
+        progress=False,
+        chunk_rows=4,
+        compression="zstd",
+    )
+    np.testing.assert_array_equal(packed.read(), store.read())
+    codecs = [
+        c["name"] for c in packed.activations.metadata.to_dict()["codecs"][0]["configuration"]["codecs"]
+    ]
+    assert codecs == ["bytes", "zstd", "crc32c"]
+    shard = tmp_path / "z.zarr" / "activations" / "c" / "0" / "0" / "0"
+    data = bytearray(shard.read_bytes())
+    data[10] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    with pytest.raises(Exception, match="(?i)checksum|crc"):
+        engine.open_store(tmp_path / "z.zarr").read(rows=slice(0, 4))
