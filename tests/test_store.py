@@ -91,5 +91,5 @@ def test_zstd_store_holds_the_same_values_and_checksums_catch_corruption(store, 
     data = bytearray(shard.read_bytes())
     data[10] ^= 0xFF
     shard.write_bytes(bytes(data))
-    with pytest.raises(Exception, match="(?i)checksum|crc"):
+    with pytest.raises(Exception, match=r"(?i)checksum|crc"):
         engine.open_store(tmp_path / "z.zarr").read(rows=slice(0, 4))
