@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 from collections.abc import Sequence
@@ -172,8 +173,14 @@ def _run(
                 writer.batch(rows, transfer.send(stored), transfer.send(bad))
                 bar.update(rows.size, int(lengths[rows + start].sum()))
             writer.end_window()
-    except KeyboardInterrupt:
-        writer.close()
+    except BaseException as error:
+        with contextlib.suppress(BaseException):
+            writer.close()  # commits finished windows; drops the window in progress
+        if isinstance(error, torch.OutOfMemoryError):
+            raise InputError(
+                f"device {device}: out of memory with a token budget of {budget}; "
+                f"pass a smaller --token-budget (e.g. {budget // 2})"
+            ) from None
         raise
     finally:
         bar.close()

@@ -167,7 +167,7 @@ class StoreWriter:
 
     def close(self) -> dict[str, Any]:
         """Wait for every queued window to be committed; re-raise a writer failure."""
-        self._put(("stop",))
+        self.queue.put(("stop",))  # even after a failure: the thread keeps draining until it sees this
         self.thread.join()
         if self.error is not None:
             raise self.error
