@@ -12,15 +12,15 @@ import engine
 log = logging.getLogger("neurosel")
 
 
-def demo_corpus() -> dict[str, tuple[list[str], list[int]]]:
-    """The shipped sentiment corpus, split by domain: {domain: (texts, labels)}."""
+def demo_corpus() -> dict[str, tuple[list[str], list[str]]]:
+    """The shipped sentiment corpus, split by domain: {domain: (texts, 'positive'/'negative')}."""
     path = files("engine") / "data" / "demo_corpus.jsonl"
-    domains: dict[str, tuple[list[str], list[int]]] = {}
+    domains: dict[str, tuple[list[str], list[str]]] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
         texts, labels = domains.setdefault(row["domain"], ([], []))
         texts.append(row["text"])
-        labels.append(row["label"])
+        labels.append("positive" if row["label"] == 1 else "negative")
     return domains
 
 
