@@ -107,6 +107,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
         token_budget=args.token_budget,
         allow_nonfinite=args.allow_nonfinite,
         store_texts=args.store_texts,
+        compression=args.compression,
     )
     print(describe(store))
     return 0

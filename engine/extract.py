@@ -109,9 +109,11 @@ def extract(
         engine_version=__version__,
     )
     arrays = _side_arrays(corpus, lengths, tokens, pooling, store_texts)
-    _warn_if_short_of_space(out, rows * row_bytes)
     group = prepare_store(out, meta, arrays, layout, resume)
     meta = dict(group.attrs["neurosel"])
+    if meta["compression"] == "none":  # uncompressed shards: the size is known exactly
+        done = int(tokens.offsets[meta["rows_committed"]]) if pooling == "tokens" else meta["rows_committed"]
+        _check_free_space(out, (rows - done) * row_bytes)
     if meta["rows_committed"] < meta["n"]:
         _run(group, meta, encoder, tokens, torch_device, precision, layout, progress, token_budget)
     if meta["nonfinite_values"] and not allow_nonfinite:
@@ -263,15 +265,11 @@ def _side_arrays(
     return arrays
 
 
-def _warn_if_short_of_space(out: str, nbytes: int) -> None:
-    parent = Path(out).resolve().parent
-    while not parent.exists():
-        parent = parent.parent
-    free = shutil.disk_usage(parent).free
+def _check_free_space(out: str, nbytes: int) -> None:
+    """Refuse to start work whose output cannot fit, rather than fail hours later."""
+    free = shutil.disk_usage(out).free
     if nbytes > free:
-        log.warning(
-            "out %s: the activations need up to %.1f GB before compression, %.1f GB are free",
-            out,
-            nbytes / 1e9,
-            free / 1e9,
+        raise InputError(
+            f"out {out}: the activations need {nbytes / 1e6:,.1f} MB, only {free / 1e6:,.1f} MB are "
+            "free; free space or pass another --out, then re-run the same command"
         )

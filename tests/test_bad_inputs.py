@@ -163,8 +163,9 @@ def test_nonfinite_activations_are_counted_reported_and_not_complete(capsys, tmp
     assert code == 0 and engine.open_store(out).complete
 
 
-def test_full_disk_is_reported_and_resumable(capsys, tiny_model, tmp_path):
-    """A real 1 MiB tmpfs fills up mid-run, then grows; the re-run completes (needs mount rights)."""
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 1 MiB tmpfs (needs root and mount rights; skipped otherwise)."""
     small = tmp_path / "small"
     small.mkdir()
     if (
@@ -174,38 +175,51 @@ def test_full_disk_is_reported_and_resumable(capsys, tiny_model, tmp_path):
         ).returncode
     ):
         pytest.skip("cannot mount a small tmpfs here")
-    try:
-        texts = random_texts(3000, seed=4)
-        data = tmp_path / "d.jsonl"
-        data.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
-        out = small / "o.zarr"
-        args = [
-            "extract",
-            str(data),
-            "--model",
-            str(tiny_model),
-            "--out",
-            str(out),
-            "--dtype",
-            "float32",
-            "--no-texts",
-            "--layers",
-            "all",
-        ]
-        code, err = run_cli(capsys, *args)
-        assert_one_line_error(code, err, "disk full", "re-run the same command to resume")
-        store = engine.open_store(out)
-        assert not store.complete and store.rows_committed < store.n
-        subprocess.run(["mount", "-o", "remount,size=16m", str(small)], check=True)
-        assert run_cli(capsys, *args)[0] == 0
-        resumed = engine.open_store(out)
-        assert resumed.complete
-        reference = engine.extract(
-            texts, str(tiny_model), tmp_path / "ref.zarr", dtype="float32", store_texts=False, progress=False
-        )
-        np.testing.assert_array_equal(resumed.read(), reference.read())
-    finally:
-        subprocess.run(["umount", str(small)], check=False)
+    yield small
+    subprocess.run(["umount", str(small)], check=False)
+
+
+def full_disk_run(tmp_path, small_disk, tiny_model, *extra):
+    texts = random_texts(3000, seed=4)
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    args = [
+        "extract",
+        str(data),
+        "--model",
+        str(tiny_model),
+        "--out",
+        str(small_disk / "o.zarr"),
+        "--dtype",
+        "float32",
+        "--no-texts",
+        *extra,
+    ]
+    return texts, args
+
+
+def test_output_that_cannot_fit_is_refused_before_work(capsys, tiny_model, tmp_path, small_disk):
+    _, args = full_disk_run(tmp_path, small_disk, tiny_model)
+    code, err = run_cli(capsys, *args)
+    assert_one_line_error(code, err, "need 1.2 MB", "free space or pass another --out")
+    assert engine.open_store(small_disk / "o.zarr").rows_committed == 0
+
+
+def test_disk_full_mid_run_is_reported_and_resumable(capsys, tiny_model, tmp_path, small_disk):
+    """zstd output has no size known in advance: the disk really fills mid-run, then grows."""
+    texts, args = full_disk_run(tmp_path, small_disk, tiny_model, "--compression", "zstd")
+    code, err = run_cli(capsys, *args)
+    assert_one_line_error(code, err, "disk full", "re-run the same command to resume")
+    store = engine.open_store(small_disk / "o.zarr")
+    assert not store.complete and store.rows_committed < store.n
+    subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
+    assert run_cli(capsys, *args)[0] == 0
+    resumed = engine.open_store(small_disk / "o.zarr")
+    assert resumed.complete
+    reference = engine.extract(
+        texts, str(tiny_model), tmp_path / "ref.zarr", dtype="float32", store_texts=False, progress=False
+    )
+    np.testing.assert_array_equal(resumed.read(), reference.read())
 
 
 def test_console_script_exit_code_and_single_line(tmp_path):
