@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 import engine
-from engine.batching import plan_batches
+from engine.batching import padded_width, plan_windows
 from engine.demo import demo_corpus
 from engine.errors import InputError
 from engine.extract import MAX_ROWS, PAD_MULTIPLE, TOKEN_BUDGET
@@ -425,10 +425,9 @@ def engine_widths(setup: Setup, lengths: np.ndarray) -> np.ndarray:
     window = Layout.choose(lengths.size, row_bytes).shard_rows
     budget = setup.token_budget or TOKEN_BUDGET[kind]
     widths = np.empty_like(lengths)
-    for start in range(0, lengths.size, window):
-        part = lengths[start : start + window]
-        for rows in plan_batches(part, budget, MAX_ROWS[kind]):
-            widths[rows + start] = -(-int(part[rows].max()) // PAD_MULTIPLE[kind]) * PAD_MULTIPLE[kind]
+    for start, _, batches in plan_windows(lengths, 0, window, budget, MAX_ROWS[kind], PAD_MULTIPLE[kind]):
+        for rows in batches:
+            widths[rows + start] = padded_width(lengths[rows + start].max(), PAD_MULTIPLE[kind])
     return widths
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.batching import plan_batches
+from engine.batching import plan_windows
 from engine.errors import InputError, NonFiniteActivationsError
 from engine.host import HostTransfer
 from engine.inputs import load_corpus
@@ -153,6 +153,7 @@ def _run(
     offsets = tokens.offsets if pooling == "tokens" else None
     budget = token_budget or TOKEN_BUDGET[device.type]
     max_rows = MAX_ROWS[device.type]
+    pad_multiple = PAD_MULTIPLE[device.type]
     window = layout.shard_rows
     if offsets is not None:  # a window of examples whose tokens fill about one shard
         window = max(1, layout.shard_rows // max(1, int(lengths.mean())))
@@ -163,11 +164,11 @@ def _run(
     pad_id = encoder.tokenizer.pad_token_id or 0
     bar = ExtractProgress(meta["n"], meta["rows_committed"], progress)
     try:
-        for start in range(meta["rows_committed"], meta["n"], window):
-            end = min(start + window, meta["n"])
+        plan = plan_windows(lengths, meta["rows_committed"], window, budget, max_rows, pad_multiple)
+        for start, end, batches in plan:
             writer.begin_window(start, end)
-            for rows in plan_batches(lengths[start:end], budget, max_rows):
-                batch = tokens.batch(rows + start, device, pad_id, PAD_MULTIPLE[device.type])
+            for rows in batches:
+                batch = tokens.batch(rows + start, device, pad_id, pad_multiple)
                 if not encoder.takes_token_types:
                     batch.pop("token_type_ids", None)
                 with torch.inference_mode(), autocast(precision, device):

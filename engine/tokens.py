@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.batching import padded_width
 from engine.inputs import Corpus
 
 TOKENIZE_BLOCK = 4096  # texts per tokenizer call: large enough to use the fast tokenizer's threads
@@ -32,7 +33,7 @@ class Tokenized:
     ) -> dict[str, torch.Tensor]:
         """Right-padded model inputs for `rows`, padded to the longest row (rounded up)."""
         lens = self.lengths[rows]
-        width = -(-int(lens.max()) // pad_multiple) * pad_multiple
+        width = padded_width(lens.max(), pad_multiple)
         ids = np.full((rows.size, width), pad_token_id, dtype=np.int64)
         mask = np.arange(width)[None, :] < lens[:, None]
         flat = np.concatenate([np.arange(self.offsets[r], self.offsets[r + 1]) for r in rows])
