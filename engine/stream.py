@@ -1,0 +1,70 @@
+"""Stream a store's activations as row blocks: a reader pool decodes ahead, memory stays bounded.
+
+Every pass over a store (statistics, solver passes) is a per-block function returning a partial
+plus an associative merge; this module supplies the blocks. Blocks are whole chunks (shard-aligned
+when the budget allows), read by `readers` threads with at most `depth` blocks decoded ahead, so
+peak memory is about (depth + 2) × block bytes whatever the store's size.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import zarr
+
+DEFAULT_MEMORY_BUDGET = 512 << 20  # bytes of decoded blocks in flight
+DEFAULT_READERS = 4
+DEPTH = 2
+
+
+@dataclass(frozen=True)
+class Block:
+    """Rows [start, stop) of the activations, flattened to (rows, layers × hidden)."""
+
+    start: int
+    stop: int
+    data: np.ndarray
+
+
+def block_rows(array: zarr.Array, memory_budget: int, depth: int = DEPTH) -> int:
+    """Rows per block: whole chunks, a whole shard when it fits, (depth + 2) blocks within budget."""
+    chunk = array.chunks[0]
+    shard = array.shards[0] if array.shards else chunk
+    row_bytes = int(np.prod(array.shape[1:])) * array.dtype.itemsize
+    fit = max(1, memory_budget // ((depth + 2) * row_bytes))
+    if fit >= shard:
+        return shard * (fit // shard)
+    return max(chunk, chunk * (fit // chunk))
+
+
+def iter_blocks(
+    array: zarr.Array,
+    stop: int,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    readers: int = DEFAULT_READERS,
+    depth: int = DEPTH,
+) -> Iterator[Block]:
+    """Yield blocks of rows [0, stop) in order while later blocks are decoded in the background."""
+    rows = block_rows(array, memory_budget, depth)
+    width = int(np.prod(array.shape[1:]))
+    starts = iter(range(0, stop, rows))
+    with ThreadPoolExecutor(max_workers=readers, thread_name_prefix="neurosel-read") as pool:
+        pending: collections.deque = collections.deque()
+
+        def submit() -> None:
+            start = next(starts, None)
+            if start is not None:
+                end = min(start + rows, stop)
+                pending.append((start, end, pool.submit(array.__getitem__, slice(start, end))))
+
+        for _ in range(depth + 1):
+            submit()
+        while pending:
+            start, end, future = pending.popleft()
+            data = future.result()
+            submit()
+            yield Block(start, end, data.reshape(end - start, width))

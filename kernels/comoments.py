@@ -1,0 +1,117 @@
+"""Per-neuron co-moments with a numeric label over one block: n, means, M2 of x and y, and C_xy.
+
+Rows where a neuron's value is not finite are left out for that neuron. Blocks combine with the
+bivariate Chan update (kernels.common.comoment_merge); Pearson r = C_xy / sqrt(M2_x · M2_y).
+Two passes within a block (means, then centred products) in float64, as in kernels.moments.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import cuda
+
+from kernels.common import decode_bits, decode_float, is_finite
+
+TILE = 128
+GPU_THREADS = 128
+
+
+def _cpu_kernel(decode):
+    @numba.njit(parallel=True, nogil=True)
+    def comoments(x, table, y, n, mx, my, qx, qy, cxy):
+        rows, features = x.shape
+        for t in numba.prange((features + TILE - 1) // TILE):
+            f0 = t * TILE
+            f1 = min(features, f0 + TILE)
+            for f in range(f0, f1):
+                n[f] = 0.0
+                mx[f] = 0.0
+                my[f] = 0.0
+                qx[f] = 0.0
+                qy[f] = 0.0
+                cxy[f] = 0.0
+            for r in range(rows):
+                for f in range(f0, f1):
+                    v = decode(x[r, f], table)
+                    if is_finite(v):
+                        n[f] += 1.0
+                        mx[f] += v
+                        my[f] += y[r]
+            for f in range(f0, f1):
+                if n[f] > 0:
+                    mx[f] /= n[f]
+                    my[f] /= n[f]
+            for r in range(rows):
+                for f in range(f0, f1):
+                    v = decode(x[r, f], table)
+                    if is_finite(v):
+                        dx = v - mx[f]
+                        dy = y[r] - my[f]
+                        qx[f] += dx * dx
+                        qy[f] += dy * dy
+                        cxy[f] += dx * dy
+
+    return comoments
+
+
+COMOMENTS_CPU = {"bits": _cpu_kernel(decode_bits), "float": _cpu_kernel(decode_float)}
+
+
+def _gpu_kernel(decode):
+    @cuda.jit
+    def comoments(x, table, y, n, mx, my, qx, qy, cxy):
+        f = cuda.grid(1)
+        rows, features = x.shape
+        if f >= features:
+            return
+        count = 0.0
+        sx = 0.0
+        sy = 0.0
+        for r in range(rows):
+            v = decode(x[r, f], table)
+            if is_finite(v):
+                count += 1.0
+                sx += v
+                sy += y[r]
+        if count > 0:
+            sx /= count
+            sy /= count
+        a = 0.0
+        b = 0.0
+        c = 0.0
+        for r in range(rows):
+            v = decode(x[r, f], table)
+            if is_finite(v):
+                dx = v - sx
+                dy = y[r] - sy
+                a += dx * dx
+                b += dy * dy
+                c += dx * dy
+        n[f] = count
+        mx[f] = sx
+        my[f] = sy
+        qx[f] = a
+        qy[f] = b
+        cxy[f] = c
+
+    return comoments
+
+
+COMOMENTS_GPU = {"bits": _gpu_kernel(decode_bits), "float": _gpu_kernel(decode_float)}
+
+
+def comoment_merge(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Combine two blocks' co-moments (bivariate Chan update), elementwise over neurons."""
+    n = a["n"] + b["n"]
+    safe = np.where(n > 0, n, 1.0)
+    dx, dy = b["mx"] - a["mx"], b["my"] - a["my"]
+    w = a["n"] * b["n"] / safe
+    return {
+        "n": n,
+        "mx": a["mx"] + dx * b["n"] / safe,
+        "my": a["my"] + dy * b["n"] / safe,
+        "qx": a["qx"] + b["qx"] + dx * dx * w,
+        "qy": a["qy"] + b["qy"] + dy * dy * w,
+        "cxy": a["cxy"] + b["cxy"] + dx * dy * w,
+    }

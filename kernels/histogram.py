@@ -1,0 +1,69 @@
+"""Per-neuron, per-class histograms of order-preserving value keys, for exact tie-aware AUROC.
+
+A 16-bit store has at most 65,536 distinct values, so a histogram over each value's rank (from a
+table, -0 = +0) is exact; `shift` > 0 merges 2**shift adjacent values per bin (coarser, smaller).
+float32 stores use the top bits of an order-preserving transform of the float's bits.
+Keys of NaN/Inf are -1 and are skipped (the moments kernel counts them).
+"""
+
+from __future__ import annotations
+
+import numba
+from numba import cuda
+
+from kernels.common import float32_key
+
+TILE = 64
+GPU_THREADS = 128
+
+
+@numba.njit(inline="always")
+def key_bits(x, table, shift):
+    """Key of a 16-bit pattern: its rank from the table, shifted; -1 if not finite."""
+    k = table[x]
+    return -1 if k < 0 else k >> shift
+
+
+@numba.njit(inline="always")
+def key_float32(x, table, shift):
+    """Key of float32 bits given as uint32."""
+    return float32_key(numba.int64(x), shift)
+
+
+def _cpu_kernel(key):
+    @numba.njit(parallel=True, nogil=True)
+    def histogram(x, table, shift, cls, hist):
+        rows, features = x.shape
+        for t in numba.prange((features + TILE - 1) // TILE):
+            f0 = t * TILE
+            f1 = min(features, f0 + TILE)
+            for r in range(rows):
+                k = cls[r]
+                for f in range(f0, f1):
+                    b = key(x[r, f], table, shift)
+                    if b >= 0:
+                        hist[k, f, b] += 1
+
+    return histogram
+
+
+HISTOGRAM_CPU = {"bits": _cpu_kernel(key_bits), "float": _cpu_kernel(key_float32)}
+
+
+def _gpu_kernel(key):
+    @cuda.jit
+    def histogram(x, table, shift, cls, rows_per_group, hist):
+        f = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+        rows, features = x.shape
+        if f >= features:
+            return
+        r0 = cuda.blockIdx.y * rows_per_group
+        for r in range(r0, min(rows, r0 + rows_per_group)):
+            b = key(x[r, f], table, shift)
+            if b >= 0:
+                cuda.atomic.add(hist, (cls[r], f, b), 1)
+
+    return histogram
+
+
+HISTOGRAM_GPU = {"bits": _gpu_kernel(key_bits), "float": _gpu_kernel(key_float32)}
