@@ -15,7 +15,7 @@ import torch
 from engine.batching import plan_windows
 from engine.errors import InputError, NonFiniteActivationsError
 from engine.host import HostTransfer
-from engine.inputs import load_corpus
+from engine.inputs import label_kind, load_corpus
 from engine.model import autocast, load_encoder, resolve_device, resolve_precision
 from engine.pooling import POOLINGS, pool
 from engine.progress import ExtractProgress
@@ -101,7 +101,7 @@ def extract(
         n=len(corpus),
         n_tokens=int(tokens.offsets[-1]),
         pairs=corpus.pairs is not None,
-        label_kind=_label_kind(corpus.labels),
+        label_kind=label_kind(corpus.labels),
         label_names=corpus.label_names,
         chunk_rows=layout.chunk_rows,
         shard_rows=layout.shard_rows,
@@ -242,12 +242,6 @@ def _check_options(
         raise InputError(f"compression {compression!r}: unknown; use one of {', '.join(COMPRESSIONS)}")
     if token_budget is not None and token_budget < 2:
         raise InputError(f"token_budget {token_budget!r}: must be an integer ≥ 2")
-
-
-def _label_kind(labels: np.ndarray | None) -> str | None:
-    if labels is None:
-        return None
-    return "class" if labels.dtype.kind in "iu" else "numeric"
 
 
 def _side_arrays(

@@ -73,6 +73,13 @@ def load_corpus(
     return _from_columns(columns, source, labels, text_column, pair_column, label_column)
 
 
+def label_kind(labels: np.ndarray | None) -> str | None:
+    """'class' for integer class ids, 'numeric' for regression targets, None without labels."""
+    if labels is None:
+        return None
+    return "class" if labels.dtype.kind in "iu" else "numeric"
+
+
 def _is_columnar(obj: Any) -> bool:
     """Hugging Face datasets.Dataset and pyarrow tables expose column_names and column access."""
     return hasattr(obj, "column_names") and hasattr(obj, "__getitem__") and not isinstance(obj, str)
@@ -95,7 +102,7 @@ def _from_sequence(items: list, labels: Sequence | np.ndarray | None) -> Corpus:
     _check_texts(texts, "inputs")
     if pairs is not None:
         _check_texts(pairs, "inputs (second text of the pair)")
-    label_array, names = _check_labels(labels, len(texts), "labels")
+    label_array, names = check_labels(labels, len(texts), "labels")
     return Corpus(texts, pairs, label_array, names, source="list")
 
 
@@ -128,7 +135,7 @@ def _from_columns(
             labels = columns[label_column]
         elif label_column != "label":
             column(label_column, "--label-column")
-    label_array, names = _check_labels(labels, len(texts), f"{source} labels")
+    label_array, names = check_labels(labels, len(texts), f"{source} labels")
     return Corpus(list(texts), pairs and list(pairs), label_array, names, source=source)
 
 
@@ -140,7 +147,7 @@ def _check_texts(texts: list, where: str) -> None:
             raise InputError(f"{where}: row {i} is empty or whitespace only; fill or drop it")
 
 
-def _check_labels(
+def check_labels(
     labels: Sequence | np.ndarray | None, n: int, where: str
 ) -> tuple[np.ndarray | None, list[str] | None]:
     """Labels become int64 class ids (strings map to sorted names) or float64 regression targets."""
@@ -152,7 +159,7 @@ def _check_labels(
     if all(isinstance(v, str) for v in values):
         numbers = _parse_numbers(values)
         if numbers is not None:
-            return _check_labels(numbers, n, where)
+            return check_labels(numbers, n, where)
         names = sorted(set(values))
         index = {name: i for i, name in enumerate(names)}
         return np.array([index[v] for v in values], dtype=np.int64), names

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import zarr
 
+from engine.errors import InputError
+
 DEFAULT_MEMORY_BUDGET = 512 << 20  # bytes of decoded blocks in flight
 DEFAULT_READERS = 4
 DEPTH = 2
@@ -65,6 +67,26 @@ def iter_blocks(
             submit()
         while pending:
             start, end, future = pending.popleft()
-            data = future.result()
+            try:
+                data = future.result()
+            except Exception as error:  # a checksum or decode failure: name the chunk
+                raise corrupt_chunk_error(array, start, end, error) from None
             submit()
             yield Block(start, end, data.reshape(end - start, width))
+
+
+def corrupt_chunk_error(array: zarr.Array, start: int, end: int, error: Exception) -> InputError:
+    """Find the first chunk in rows [start, end) that fails to decode and name it."""
+    chunk = array.chunks[0]
+    for first in range(start - start % chunk, end, chunk):
+        try:
+            array[first : min(first + chunk, array.shape[0])]
+        except Exception as e:
+            error = e
+            break
+    else:
+        first = start
+    return InputError(
+        f"{array.store_path}: chunk {first // chunk} (rows {first}-{min(first + chunk, array.shape[0]) - 1}) "
+        f"cannot be read ({type(error).__name__}: {error}); the store is corrupt, re-extract it"
+    )

@@ -1,0 +1,213 @@
+"""neuron_stats against float64 numpy/scipy/scikit-learn; chunking, merge order, reuse, bad input."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.stats as ss
+import zarr
+
+import engine
+from engine.backend import CpuPass, Encoding
+from engine.moments import Moments
+from tests.stats_reference import hard_columns, reference
+
+N, LAYERS, HIDDEN = 301, 2, 12
+
+
+def make_store(tmp_path, x, labels=None, dtype="float16", chunk_rows=16, name="s.zarr"):
+    return engine.store_from_array(
+        tmp_path / name, x.reshape(len(x), LAYERS, HIDDEN), labels=labels, dtype=dtype, chunk_rows=chunk_rows
+    )
+
+
+def stored_values(store) -> np.ndarray:
+    """What the store holds, as float64: the statistics are of these values."""
+    return store.read().astype(np.float64).reshape(store.n, -1)
+
+
+def close(got: np.ndarray, want: np.ndarray, rtol: float = 1e-9) -> None:
+    got = got.reshape(want.shape)
+    scale = np.maximum(np.abs(want), 1.0)
+    bad = ~((np.abs(got - want) <= rtol * scale) | (np.isnan(got) & np.isnan(want)))
+    assert not bad.any(), f"{bad.sum()} mismatches, e.g. got {got[bad][:3]} want {want[bad][:3]}"
+
+
+@pytest.mark.parametrize(("dtype", "offset"), [("float16", 3000.0), ("bfloat16", 3000.0), ("float32", 1e6)])
+def test_two_class_statistics_match_references(tmp_path, dtype, offset):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, N)
+    x = hard_columns(rng, N, LAYERS * HIDDEN, offset)
+    x[:, 4] = np.where(y == 1, 2.0, -1.0)  # constant within classes: perfect separation
+    store = make_store(tmp_path, x, y, dtype)
+    stats = engine.neuron_stats(store, device="cpu", progress=False)
+    values = stored_values(store)
+    ref = reference(values, y)
+    for name in ("count", "mean", "var", "min", "max", "nonfinite", "class_mean", "class_var", "probeless"):
+        close(getattr(stats, name), ref[name])
+    finite = np.isfinite(ref["t"])
+    close(stats.t.ravel()[finite], ref["t"][finite])
+    close(stats.anova_f.ravel()[np.isfinite(ref["anova_f"])], ref["anova_f"][np.isfinite(ref["anova_f"])])
+    assert stats.t.ravel()[3] == 0 and stats.anova_f.ravel()[3] == 0  # constant: 0/0 → 0
+    assert stats.t.ravel()[4] == np.inf and stats.fisher.ravel()[4] == np.inf  # x/0 → inf
+    if dtype == "float32":  # binned: the reported bound holds
+        assert np.all(np.abs(stats.auroc.ravel() - ref["auroc"]) <= stats.auroc_error.ravel() + 1e-12)
+    else:  # one bin per 16-bit value: exact
+        close(stats.auroc, ref["auroc"], rtol=1e-12)
+        assert np.all(stats.auroc_error == 0)
+
+
+def test_cohen_d_and_fisher_definitions(tmp_path):
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, N)
+    x = rng.standard_normal((N, LAYERS * HIDDEN)) + y[:, None] * np.linspace(0, 2, LAYERS * HIDDEN)
+    store = make_store(tmp_path, x, y, "float32")
+    stats = engine.neuron_stats(store, device="cpu", progress=False)
+    v = stored_values(store)
+    a, b = v[y == 0], v[y == 1]
+    pooled = ((len(a) - 1) * a.var(0, ddof=1) + (len(b) - 1) * b.var(0, ddof=1)) / (len(v) - 2)
+    close(stats.d, (b.mean(0) - a.mean(0)) / np.sqrt(pooled))
+    between = len(a) * (a.mean(0) - v.mean(0)) ** 2 + len(b) * (b.mean(0) - v.mean(0)) ** 2
+    close(stats.fisher, between / (len(a) * a.var(0) + len(b) * b.var(0)))
+
+
+def test_three_classes_anova_and_no_two_class_scores(tmp_path):
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 3, N)
+    x = rng.standard_normal((N, LAYERS * HIDDEN)) + y[:, None] * 0.3
+    store = make_store(tmp_path, x, ["abc"[k] for k in y], "float32")
+    stats = engine.neuron_stats(store, device="cpu", progress=False)
+    ref = reference(stored_values(store), y)
+    close(stats.anova_f, ref["anova_f"])
+    close(stats.probeless, ref["probeless"])
+    assert stats.class_mean.shape == (3, LAYERS, HIDDEN)
+    assert stats.t is None and stats.auroc is None and list(stats.classes) == [0, 1, 2]
+
+
+def test_numeric_labels_give_pearson(tmp_path):
+    rng = np.random.default_rng(3)
+    y = rng.uniform(0, 5, N)
+    x = rng.standard_normal((N, LAYERS * HIDDEN)) + np.outer(y, np.linspace(-1, 1, LAYERS * HIDDEN))
+    store = make_store(tmp_path, x, y, "float32")
+    stats = engine.neuron_stats(store, device="cpu", progress=False)
+    v = stored_values(store)
+    want = np.array([ss.pearsonr(v[:, f], y).statistic for f in range(v.shape[1])])
+    close(stats.pearson, want, rtol=1e-9)
+    assert stats.classes is None and stats.t is None
+
+
+def test_unlabelled_statistics_and_nonfinite_values(tmp_path):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((N, LAYERS * HIDDEN)) * 100
+    x[[3, 50], 5] = np.nan
+    x[7, 6] = np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        store = make_store(tmp_path, x, None, "float16")
+    stats = engine.neuron_stats(store, by=None, device="cpu", progress=False)
+    ref = reference(stored_values(store), None)
+    for name in ("count", "mean", "var", "min", "max", "nonfinite"):
+        close(getattr(stats, name), ref[name])
+    assert stats.nonfinite.ravel()[5] == 2 and stats.nonfinite.ravel()[6] == 1
+    assert stats.class_mean is None and stats.t is None
+
+
+def test_independent_of_chunk_size_and_memory_budget(tmp_path):
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, N)
+    x = hard_columns(rng, N, LAYERS * HIDDEN, 500.0)
+    results = [
+        engine.neuron_stats(
+            make_store(tmp_path, x, y, chunk_rows=c, name=f"c{c}.zarr"),
+            device="cpu",
+            progress=False,
+            memory_budget=budget,
+        )
+        for c, budget in ((1, 64 << 10), (7, 1 << 20), (300, 512 << 20))
+    ]
+    for other in results[1:]:
+        for name, values in results[0].arrays().items():
+            close(getattr(other, name), values, rtol=1e-11)
+
+
+def test_merge_order_does_not_matter(tmp_path):
+    rng = np.random.default_rng(6)
+    y = rng.integers(0, 2, N).astype(np.int32)
+    x = hard_columns(rng, N, 24, 1000.0).astype(np.float16)
+    enc = Encoding.for_dtype("float16")
+    partials = []
+    for rows in np.array_split(np.arange(N), 9):
+        one = CpuPass(enc, 2, 24, None)
+        one.add(x[rows], y[rows], None)
+        partials.append(one.result())
+
+    def fold(order):
+        total = Moments.empty(2, 24)
+        for i in order:
+            total = total.merge(partials[i])
+        return total
+
+    def tree(parts):
+        return (
+            parts[0]
+            if len(parts) == 1
+            else tree(parts[: len(parts) // 2]).merge(tree(parts[len(parts) // 2 :]))
+        )
+
+    a, b, c = fold(range(9)), fold(rng.permutation(9)), tree([partials[i] for i in rng.permutation(9)])
+    for other in (b, c):
+        for name in ("count", "mean", "m2", "lo", "hi", "bad"):
+            close(getattr(other, name), getattr(a, name), rtol=1e-12)
+    v = x.astype(np.float64)
+    close(a.mean[1], v[y == 1].mean(0), rtol=1e-12)
+    close(a.m2[0], ((v[y == 0] - v[y == 0].mean(0)) ** 2).sum(0), rtol=1e-10)
+
+
+def test_saved_in_the_store_and_reused(tmp_path):
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 2, N)
+    store = make_store(tmp_path, rng.standard_normal((N, LAYERS * HIDDEN)), y)
+    first = engine.neuron_stats(store, device="cpu", progress=False)
+    key = first.meta["key"]
+    group = zarr.open_group(store.path, mode="r")
+    np.testing.assert_array_equal(group[f"stats/{key}/t"][:], first.t)
+    again = engine.neuron_stats(store, device="cpu", progress=False)
+    assert again.meta["seconds"] == first.meta["seconds"]  # loaded, not recomputed
+    np.testing.assert_array_equal(again.auroc, first.auroc)
+    fresh = engine.neuron_stats(store, device="cpu", progress=False, recompute=True)
+    assert fresh.meta["seconds"] != first.meta["seconds"]
+    np.testing.assert_array_equal(fresh.t, first.t)
+
+
+def test_bad_inputs(tmp_path):
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((N, LAYERS * HIDDEN))
+    unlabelled = make_store(tmp_path, x, name="u.zarr")
+    with pytest.raises(engine.InputError, match="has no labels"):
+        engine.neuron_stats(unlabelled, progress=False)
+    one_class = make_store(tmp_path, x, np.ones(N, int), name="o.zarr")
+    with pytest.raises(engine.InputError, match="one class only"):
+        engine.neuron_stats(one_class, progress=False)
+    partial = make_store(tmp_path, x, rng.integers(0, 2, N), name="p.zarr")
+    group = zarr.open_group(partial.path, mode="r+")
+    group.attrs["neurosel"] = {**group.attrs["neurosel"], "rows_committed": 100, "complete": False}
+    partial = engine.open_store(partial.path)
+    with pytest.raises(engine.InputError, match=r"incomplete .100 of 301 rows.*allow_partial"):
+        engine.neuron_stats(partial, progress=False)
+    stats = engine.neuron_stats(partial, progress=False, allow_partial=True, device="cpu")
+    assert stats.count.ravel()[0] == 100 and stats.meta["rows"] == 100
+
+
+def test_corrupt_chunk_is_named(tmp_path):
+    rng = np.random.default_rng(9)
+    store = make_store(
+        tmp_path, rng.standard_normal((N, LAYERS * HIDDEN)), rng.integers(0, 2, N), chunk_rows=16
+    )
+    shard = tmp_path / "s.zarr" / "activations" / "c" / "1" / "0" / "0"  # rows 32-63: chunks 2 and 3
+    data = bytearray(shard.read_bytes())
+    data[16 * LAYERS * HIDDEN * 2 + 40] ^= 0xFF  # inside chunk 3
+    shard.write_bytes(bytes(data))
+    with pytest.raises(engine.InputError, match=r"chunk 3 \(rows 48-63\) cannot be read"):
+        engine.neuron_stats(store, device="cpu", progress=False)
