@@ -20,6 +20,8 @@ demo: venv
 
 test: venv
 	$(PY) -m pytest -q
+	# the numba.cuda kernels again, under the CUDA simulator (no GPU needed)
+	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -q tests/test_cuda_kernels.py
 
 lint: venv
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -10,8 +10,15 @@ import math
 
 import numba
 import numpy as np
+from numba import config
 
 NOT_FINITE = -1  # histogram key of NaN and ±Inf
+
+
+def for_gpu(fn):
+    """A shared njit function as numba.cuda kernels call it: compiled on a GPU, plain Python in the
+    simulator (which cannot pass its array stand-ins to compiled code)."""
+    return fn.py_func if config.ENABLE_CUDASIM else fn
 
 
 def decode_table(storage_dtype: str) -> np.ndarray:

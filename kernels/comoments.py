@@ -11,7 +11,7 @@ import numba
 import numpy as np
 from numba import cuda
 
-from kernels.common import decode_bits, decode_float, is_finite
+from kernels.common import decode_bits, decode_float, for_gpu, is_finite
 
 TILE = 128
 GPU_THREADS = 128
@@ -59,6 +59,8 @@ COMOMENTS_CPU = {"bits": _cpu_kernel(decode_bits), "float": _cpu_kernel(decode_f
 
 
 def _gpu_kernel(decode):
+    decode = for_gpu(decode)
+
     @cuda.jit
     def comoments(x, table, y, n, mx, my, qx, qy, cxy):
         f = cuda.grid(1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numba
 from numba import cuda
 
-from kernels.common import float32_key
+from kernels.common import float32_key, for_gpu
 
 TILE = 64
 GPU_THREADS = 128
@@ -51,6 +51,8 @@ HISTOGRAM_CPU = {"bits": _cpu_kernel(key_bits), "float": _cpu_kernel(key_float32
 
 
 def _gpu_kernel(key):
+    key = for_gpu(key)
+
     @cuda.jit
     def histogram(x, table, shift, cls, rows_per_group, hist):
         f = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x

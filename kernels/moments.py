@@ -18,7 +18,7 @@ import numba
 import numpy as np
 from numba import cuda
 
-from kernels.common import chan_merge, decode_bits, decode_float, is_finite
+from kernels.common import chan_merge, decode_bits, decode_float, for_gpu, is_finite
 
 TILE = 128  # features per CPU task: 128 × 2 bytes = four cache lines per row
 MAX_CLASSES_GPU = 16  # per-thread accumulators live in registers/local memory on the GPU
@@ -72,6 +72,8 @@ MOMENTS_CPU = {"bits": _cpu_kernel(decode_bits), "float": _cpu_kernel(decode_flo
 
 
 def _gpu_kernels(decode):
+    decode = for_gpu(decode)
+
     @cuda.jit
     def partial_moments(x, table, cls, classes, rows_per_group, count, mean, m2, lo, hi, bad):
         f = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x

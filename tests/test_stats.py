@@ -211,3 +211,32 @@ def test_corrupt_chunk_is_named(tmp_path):
     shard.write_bytes(bytes(data))
     with pytest.raises(engine.InputError, match=r"chunk 3 \(rows 48-63\) cannot be read"):
         engine.neuron_stats(store, device="cpu", progress=False)
+
+
+def test_memory_stays_bounded_for_a_store_larger_than_the_budget(tmp_path):
+    """A 24 MB store through a 4 MB budget: traced peak memory stays under the budget, not the store."""
+    import tracemalloc
+
+    rows, width = 6000, (4, 256)
+    rng = np.random.default_rng(10)
+    big = engine.store_from_array(
+        tmp_path / "big.zarr",
+        rng.standard_normal((rows, *width)).astype(np.float32),
+        labels=rng.integers(0, 2, rows),
+        dtype="float32",
+        chunk_rows=64,
+    )
+    budget = 4 << 20
+    store_bytes = rows * width[0] * width[1] * 4
+    engine.neuron_stats(
+        big, device="cpu", progress=False, save=False, auroc=False, memory_budget=budget
+    )  # JIT
+    tracemalloc.start()
+    stats = engine.neuron_stats(
+        big, device="cpu", progress=False, save=False, auroc=False, memory_budget=budget
+    )
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    results = sum(a.nbytes for a in stats.arrays().values())
+    assert store_bytes > 5 * budget
+    assert peak < budget + 4 * results, f"peak {peak / 1e6:.1f} MB"

@@ -1,0 +1,491 @@
+"""Statistics throughput: engine.neuron_stats against the store's raw read rate and a numpy baseline.
+
+Four methods run in one process on the same store, interleaved within each of --repeats rounds:
+
+  read         engine.stream.iter_blocks over the activations, every block decoded and discarded
+  numpy        store.activations[:] into memory (load), then float32 and, per class,
+               x[y == k].mean(0) and x[y == k].var(0, ddof=1) (compute): what a user would write
+  stats        engine.neuron_stats(by="label", auroc=False), streaming
+  stats+auroc  the same with the exact AUROC histograms
+
+Reported per method: median wall time, GB/s of stored activations (rows × layers × hidden ×
+itemsize) and peak host RSS; ratios stats/read (target ≥ 0.9 on the CPU) and stats/numpy; the
+numba compile time of the first neuron_stats call (on a tiny slice, before any timing); a
+correctness check of the engine's class means and variances against float64 numpy on the same
+values (exit code 1 above 1e-5). On CUDA also the moments and histogram kernels on one
+device-resident block against a device-to-device copy measured in the same run (target ≥ 0.7).
+By default the store is synthetic (two classes, seeded) and kept under bench/scratch/ for reuse.
+Results go to bench/results/ as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import socket
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numba
+import numpy as np
+import torch
+
+import engine
+from bench.extract import BENCH_DIR, Measurement, environment, measure, relative_error
+from engine.backend import Encoding, select_backend
+from engine.errors import InputError
+from engine.stats import NeuronStats
+from engine.store import ActivationStore, open_store, to_float
+from engine.stream import block_rows, iter_blocks
+
+SEED = 0
+HOST = torch.device("cpu")  # bench.extract.measure: wall time and host RSS; the engine syncs its GPU work
+TOLERANCE = 1e-5  # engine (float64) against float64 numpy on the same float32 values
+TARGET_STATS_VS_READ = 0.9  # on the CPU
+TARGET_KERNEL_VS_D2D = 0.7  # on CUDA
+GENERATE_ROWS = 8192  # rows of synthetic data generated per step
+D2D_BYTES = 1 << 30  # bytes per device-to-device copy (read once, written once)
+CUDA_RUNS = 20
+METHODS = ("read", "numpy", "stats", "stats+auroc")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The benchmark's options."""
+    p = argparse.ArgumentParser(prog="neurosel bench stats", description=__doc__.split("\n\n")[0])
+    p.add_argument("--rows", type=int, default=200_000, help="synthetic store: examples")
+    p.add_argument("--layers", type=int, default=7, help="synthetic store: layers")
+    p.add_argument("--hidden", type=int, default=384, help="synthetic store: neurons per layer")
+    p.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="synthetic store")
+    p.add_argument("--store", type=Path, default=None, help="benchmark this store instead (class labels)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--memory-budget-mb", type=int, default=512, help="decoded blocks in flight")
+    p.add_argument("--readers", type=int, default=4, help="reader threads")
+    p.add_argument("--repeats", type=int, default=3, help="rounds of every method; the median time counts")
+    p.add_argument("--out-dir", type=Path, default=BENCH_DIR / "results")
+    p.add_argument("--scratch-dir", type=Path, default=BENCH_DIR / "scratch", help="synthetic stores")
+    p.add_argument(
+        "--keep",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep the synthetic store for the next run (default: keep)",
+    )
+    p.add_argument("--rebuild", action="store_true", help="rebuild the synthetic store even if present")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; 0 on success, 1 if the statistics disagree with numpy, 2 on unusable input."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if min(args.rows, args.layers, args.hidden, args.repeats, args.readers, args.memory_budget_mb) < 1:
+        parser.error("--rows, --layers, --hidden, --repeats, --readers and --memory-budget-mb must be ≥ 1")
+    try:
+        store = open_store(args.store) if args.store else synthetic_store(args)
+        try:
+            return run(args, store)
+        finally:
+            if args.store is None and not args.keep:
+                shutil.rmtree(store.path, ignore_errors=True)
+    except InputError as e:
+        print(f"bench stats: error: {e}", file=sys.stderr)
+        return 2
+
+
+def synthetic_path(args: argparse.Namespace) -> Path:
+    """Where the synthetic store of these parameters lives; its name encodes them."""
+    name = f"stats_synthetic_{args.rows}x{args.layers}x{args.hidden}_{args.dtype}_seed{SEED}.zarr"
+    return args.scratch_dir / name
+
+
+def synthetic_store(args: argparse.Namespace) -> ActivationStore:
+    """The synthetic store for these parameters: reused when complete, else (re)built."""
+    path = synthetic_path(args)
+    if path.exists() and not args.rebuild:
+        try:
+            store = open_store(path)
+            if store.complete and store.shape == (args.rows, args.layers, args.hidden):
+                return store
+        except InputError:
+            pass
+    shutil.rmtree(path, ignore_errors=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    x, y = synthetic_data(args.rows, args.layers, args.hidden, np.dtype(args.dtype))
+    store = engine.store_from_array(path, x, labels=y, dtype=args.dtype, model_id=f"synthetic-seed{SEED}")
+    print(f"built {path} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return store
+
+
+def synthetic_data(rows: int, layers: int, hidden: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded two-class activations: unit normal noise, a per-neuron offset, a per-neuron class-1 shift."""
+    rng = np.random.default_rng(SEED)
+    offset = rng.normal(0.0, 2.0, (layers, hidden)).astype(np.float32)
+    shift = rng.normal(0.0, 0.5, (layers, hidden)).astype(np.float32)
+    y = rng.integers(0, 2, rows)
+    x = np.empty((rows, layers, hidden), dtype=dtype)
+    for start in range(0, rows, GENERATE_ROWS):
+        part = y[start : start + GENERATE_ROWS, None, None]
+        noise = rng.standard_normal((part.shape[0], layers, hidden), dtype=np.float32)
+        x[start : start + part.shape[0]] = noise + offset + part * shift
+    return x, y
+
+
+def row_classes(store: ActivationStore) -> tuple[np.ndarray, int]:
+    """Class index (int32) of every activation row (token rows repeat their example's), and classes."""
+    if not store.complete:
+        raise InputError(f"store {store.path}: incomplete; finish the extraction first")
+    if store.labels is None or store.meta["label_kind"] != "class":
+        raise InputError(f"store {store.path}: the statistics benchmark needs class labels")
+    labels = store.labels
+    if store.meta["pooling"] == "tokens":
+        labels = np.repeat(labels, np.diff(store.group["offsets"][:]))
+    classes, cls = np.unique(labels, return_inverse=True)
+    if classes.size < 2:
+        raise InputError(f"store {store.path}: one class only; the benchmark needs two or more")
+    return cls.astype(np.int32), int(classes.size)
+
+
+def run(args: argparse.Namespace, store: ActivationStore) -> int:
+    """Warm up, time every method, check the class moments, print and save the results."""
+    backend = select_backend(args.device)
+    budget = args.memory_budget_mb << 20
+    cls, classes = row_classes(store)
+    array = store.activations
+    nbytes = int(array.nbytes)
+    compile_info = warm_up(store, backend, budget, args.readers)
+    first_read = measure(lambda: read_all(store, budget, args.readers), HOST).seconds  # fills the page cache
+    runs: dict[str, list[Measurement]] = {m: [] for m in METHODS}
+    numpy_split: list[tuple[float, float]] = []
+    outputs: dict[str, NeuronStats] = {}
+    for _ in range(args.repeats):
+        runs["read"].append(measure(lambda: read_all(store, budget, args.readers), HOST))
+        runs["numpy"].append(measure(lambda: numpy_split.append(numpy_baseline(store, cls, classes)), HOST))
+        for method, auroc in (("stats", False), ("stats+auroc", True)):
+
+            def call(method: str = method, auroc: bool = auroc) -> None:
+                outputs[method] = stats_call(store, backend, auroc, budget, args.readers)
+
+            runs[method].append(measure(call, HOST))
+    results = {m: summarize(r, nbytes) for m, r in runs.items()}
+    for key, index in (("load", 0), ("compute", 1)):
+        seconds = statistics.median(split[index] for split in numpy_split)
+        results["numpy"][f"{key}_seconds"] = seconds
+        results["numpy"][f"{key}_gb_per_s"] = nbytes / seconds / 1e9
+    for method, stats in outputs.items():
+        results[method]["pass_seconds_last"] = stats.meta["seconds"]
+        results[method]["auroc_bits"] = stats.meta["auroc_bits"]
+    check = correctness(store, cls, classes, outputs)
+    report: dict[str, Any] = {
+        "environment": environment_block(backend),
+        "parameters": parameters(args, store, backend, budget, first_read),
+        "compile": compile_info,
+        "results": results,
+        "ratios": ratios(results),
+        "targets": {},
+        "correctness": check,
+    }
+    if backend == "cpu":
+        report["targets"]["stats_vs_read"] = target(report["ratios"]["stats_vs_read"], TARGET_STATS_VS_READ)
+    else:
+        report["cuda"] = cuda_kernels(store, cls, classes, budget)
+        ratio = report["cuda"]["moments_vs_d2d"]
+        report["targets"]["kernel_vs_d2d"] = target(ratio, TARGET_KERNEL_VS_D2D)
+    path = save(report, args.out_dir, backend)
+    print_summary(report, path)
+    return 0 if check["passed"] else 1
+
+
+def warm_up(store: ActivationStore, backend: str, budget: int, readers: int) -> dict[str, Any]:
+    """Two neuron_stats calls on a tiny slice of the store: the first compiles the kernels (numba JIT)."""
+    labels = store.labels
+    second_class = int(np.argmax(labels != labels[0]))
+    tiny = ActivationStore(store.group, store.path)
+    tiny.meta["rows_committed"] = min(store.n, max(store.activations.chunks[0], second_class + 1))
+    first = measure(lambda: stats_call(tiny, backend, True, budget, readers), HOST).seconds
+    warm = measure(lambda: stats_call(tiny, backend, True, budget, readers), HOST).seconds
+    return {
+        "rows": tiny.rows_committed,
+        "first_call_seconds": first,
+        "warm_call_seconds": warm,
+        "compile_seconds": first - warm,
+    }
+
+
+def read_all(store: ActivationStore, budget: int, readers: int) -> None:
+    """Decode every block of the activations and discard it: the store's raw read rate."""
+    array = store.activations
+    for _ in iter_blocks(array, array.shape[0], budget, readers):
+        pass
+
+
+def numpy_baseline(store: ActivationStore, cls: np.ndarray, classes: int) -> tuple[float, float]:
+    """The in-memory way: load everything, then float32 per-class mean and variance; (load s, compute s)."""
+    started = time.perf_counter()
+    raw = store.activations[:]
+    loaded = time.perf_counter()
+    x = to_float(raw, store.meta["dtype"]).astype(np.float32).reshape(len(raw), -1)
+    for k in range(classes):
+        part = x[cls == k]
+        part.mean(0)
+        part.var(0, ddof=1)
+    return loaded - started, time.perf_counter() - loaded
+
+
+def stats_call(store: ActivationStore, backend: str, auroc: bool, budget: int, readers: int) -> NeuronStats:
+    """engine.neuron_stats by label, streaming, recomputed and not saved."""
+    return engine.neuron_stats(
+        store,
+        by="label",
+        device=backend,
+        auroc=auroc,
+        memory_budget=budget,
+        readers=readers,
+        progress=False,
+        save=False,
+        recompute=True,
+    )
+
+
+def summarize(runs: list[Measurement], nbytes: int) -> dict[str, Any]:
+    """Median time and the rate and memory derived from it."""
+    seconds = statistics.median(r.seconds for r in runs)
+    return {
+        "seconds": [r.seconds for r in runs],
+        "median_seconds": seconds,
+        "gb_per_s": nbytes / seconds / 1e9,
+        "host_peak_mb": max(r.host_peak_mb for r in runs),
+    }
+
+
+def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Rate of each streaming statistics run over the read rate and over numpy (end to end, compute only)."""
+    out = {}
+    for method, key in (("stats", "stats"), ("stats+auroc", "stats_auroc")):
+        rate = results[method]["gb_per_s"]
+        out[f"{key}_vs_read"] = rate / results["read"]["gb_per_s"]
+        out[f"{key}_vs_numpy"] = rate / results["numpy"]["gb_per_s"]
+        out[f"{key}_vs_numpy_compute"] = rate / results["numpy"]["compute_gb_per_s"]
+    return out
+
+
+def target(value: float, goal: float) -> dict[str, Any]:
+    """A measured ratio against its goal."""
+    return {"value": value, "goal": goal, "met": value >= goal}
+
+
+def correctness(
+    store: ActivationStore, cls: np.ndarray, classes: int, outputs: dict[str, NeuronStats]
+) -> dict[str, Any]:
+    """Class means and variances of each statistics run and of float32 numpy, against float64 numpy."""
+    x = to_float(store.activations[:], store.meta["dtype"]).astype(np.float32).reshape(len(cls), -1)
+    want = {"mean": [], "var": []}
+    numpy32 = {"mean": [], "var": []}
+    for k in range(classes):
+        part = x[cls == k]
+        want["mean"].append(part.mean(0, dtype=np.float64))
+        want["var"].append(part.var(0, ddof=1, dtype=np.float64))
+        numpy32["mean"].append(part.mean(0))
+        numpy32["var"].append(part.var(0, ddof=1))
+    errors = {
+        method: {
+            "class_mean": relative_error(s.class_mean.reshape(classes, -1), np.stack(want["mean"])),
+            "class_var": relative_error(s.class_var.reshape(classes, -1), np.stack(want["var"])),
+        }
+        for method, s in outputs.items()
+    }
+    worst = max(e for method in errors.values() for e in method.values())
+    return {
+        "reference": "numpy float64 on the float32 values, per class",
+        "metric": "max |engine - numpy| / max |numpy|",
+        "tolerance": TOLERANCE,
+        "relative_error": errors,
+        "max_relative_error": worst,
+        "numpy_float32_relative_error": {
+            name: relative_error(np.stack(numpy32[name]), np.stack(want[name])) for name in ("mean", "var")
+        },
+        "passed": worst <= TOLERANCE,
+    }
+
+
+def cuda_kernels(store: ActivationStore, cls: np.ndarray, classes: int, budget: int) -> dict[str, Any]:
+    """The moments (and two-class histogram) kernels on one device-resident block, against d2d copy GB/s."""
+    from numba import cuda
+
+    from kernels.histogram import HISTOGRAM_GPU
+    from kernels.moments import GPU_ROWS_PER_GROUP, PARTIAL_MOMENTS_GPU, gpu_launch
+
+    array = store.activations
+    rows = min(block_rows(array, budget), array.shape[0])
+    data = array[:rows].reshape(rows, -1)
+    features = data.shape[1]
+    enc = Encoding.for_dtype(store.meta["dtype"])
+    groups = -(-rows // GPU_ROWS_PER_GROUP)
+    grid, threads = gpu_launch(features, groups)
+    stream = cuda.stream()
+    x = cuda.to_device(enc.values(data), stream=stream)
+    d_cls = cuda.to_device(cls[:rows], stream=stream)
+    table = cuda.to_device(enc.table, stream=stream)
+    parts = [cuda.device_array((groups, classes, features)) for _ in range(3)]
+    parts += [cuda.device_array((groups, features)) for _ in range(2)]
+    parts.append(cuda.device_array((groups, features), dtype=np.int64))
+    moments = PARTIAL_MOMENTS_GPU[enc.kind][grid, threads, stream]
+    seconds = device_seconds(
+        lambda: moments(x, table, d_cls, classes, GPU_ROWS_PER_GROUP, *parts), stream
+    )
+    src = cuda.device_array(D2D_BYTES, dtype=np.uint8)
+    dst = cuda.device_array(D2D_BYTES, dtype=np.uint8)
+    d2d = 2 * D2D_BYTES / device_seconds(lambda: dst.copy_to_device(src, stream=stream), stream) / 1e9
+    kernel = data.nbytes / seconds / 1e9
+    out = {
+        "block_rows": rows,
+        "block_bytes": int(data.nbytes),
+        "moments_seconds": seconds,
+        "moments_gb_per_s": kernel,
+        "d2d_gb_per_s": d2d,
+        "d2d_bytes": D2D_BYTES,
+        "moments_vs_d2d": kernel / d2d,
+    }
+    if classes == 2:
+        shift = enc.key_bits - 16
+        hist = cuda.device_array((2, features, 1 << 16), dtype=np.uint32)
+        keys_x = cuda.to_device(enc.key_input(data), stream=stream)
+        keys = cuda.to_device(enc.keys, stream=stream)
+        histogram = HISTOGRAM_GPU[enc.kind][grid, threads, stream]
+        seconds = device_seconds(
+            lambda: histogram(keys_x, keys, shift, d_cls, GPU_ROWS_PER_GROUP, hist), stream
+        )
+        out.update(histogram_seconds=seconds, histogram_gb_per_s=data.nbytes / seconds / 1e9)
+    return out
+
+
+def device_seconds(launch: Callable[[], None], stream: Any) -> float:
+    """Median seconds of `launch` on `stream` over CUDA_RUNS, by CUDA events, after one untimed launch."""
+    from numba import cuda
+
+    launch()
+    stream.synchronize()
+    times = []
+    for _ in range(CUDA_RUNS):
+        start, end = cuda.event(), cuda.event()
+        start.record(stream)
+        launch()
+        end.record(stream)
+        end.synchronize()
+        times.append(cuda.event_elapsed_time(start, end) / 1e3)
+    return statistics.median(times)
+
+
+def environment_block(backend: str) -> dict[str, Any]:
+    """bench.extract's environment (host side), numba's threads and, on CUDA, the GPU numba runs on."""
+    env = environment(HOST)
+    env.update(
+        device=backend,
+        cpu_name=env["device_name"],
+        numba=numba.__version__,
+        numba_threads=numba.get_num_threads(),
+        numba_threading_layer=numba.threading_layer(),
+    )
+    if backend == "cuda":
+        from numba import cuda
+
+        name = cuda.get_current_device().name
+        env.update(
+            device_name=name.decode() if isinstance(name, bytes) else name,
+            cuda=".".join(map(str, cuda.runtime.get_version())),
+        )
+    return env
+
+
+def parameters(
+    args: argparse.Namespace, store: ActivationStore, backend: str, budget: int, first_read: float
+) -> dict[str, Any]:
+    """The benchmark's settings as run, and the store's layout."""
+    array = store.activations
+    return {
+        "store": str(store.path),
+        "synthetic": args.store is None,
+        "seed": SEED if args.store is None else None,
+        "examples": store.n,
+        "activation_rows": int(array.shape[0]),
+        "layers": len(store.layers),
+        "hidden": store.hidden,
+        "dtype": store.meta["dtype"],
+        "pooling": store.meta["pooling"],
+        "activation_bytes": int(array.nbytes),
+        "chunk_rows": int(array.chunks[0]),
+        "shard_rows": int(array.shards[0]) if array.shards else None,
+        "compressors": [type(c).__name__ for c in array.compressors],
+        "block_rows": block_rows(array, budget),
+        "memory_budget_mb": args.memory_budget_mb,
+        "readers": args.readers,
+        "device": backend,
+        "repeats": args.repeats,
+        "first_read_seconds": first_read,
+    }
+
+
+def save(report: dict[str, Any], out_dir: Path, backend: str) -> Path:
+    """Write the report to out_dir/stats_<device>_<gpu name or hostname>.json."""
+    name = report["environment"]["device_name"] if backend == "cuda" else socket.gethostname()
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"stats_{backend}_{slug}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def print_summary(report: dict[str, Any], path: Path) -> None:
+    """An aligned table of the methods, then ratios, compile time, correctness, CUDA and the JSON path."""
+    p, env, results = report["parameters"], report["environment"], report["results"]
+    print(
+        f"{p['store']}: {p['activation_rows']} rows × {p['layers']} layers × {p['hidden']} {p['dtype']}, "
+        f"{p['activation_bytes'] / 1e9:.2f} GB; blocks of {p['block_rows']} rows, {p['readers']} readers; "
+        f"{p['device']} on {env['device_name']} ({env['numba_threads']} numba threads)"
+    )
+    read = results["read"]["gb_per_s"]
+    rows = [(m, r["median_seconds"], r["gb_per_s"], r["host_peak_mb"]) for m, r in results.items()]
+    numpy = results["numpy"]
+    rows.insert(2, ("  load", numpy["load_seconds"], numpy["load_gb_per_s"], None))
+    rows.insert(3, ("  compute", numpy["compute_seconds"], numpy["compute_gb_per_s"], None))
+    print(f"{'method':<12} {'seconds':>8} {'GB/s':>7} {'vs read':>8} {'peak MB':>8}")
+    for method, seconds, rate, peak in rows:
+        memory = f"{peak:>8.0f}" if peak is not None else f"{'':>8}"
+        print(f"{method:<12} {seconds:>8.3f} {rate:>7.3f} {rate / read:>7.2f}x {memory}")
+    r = report["ratios"]
+    print(
+        f"stats/read {r['stats_vs_read']:.2f} (auroc {r['stats_auroc_vs_read']:.2f}); "
+        f"stats/numpy {r['stats_vs_numpy']:.2f}x (auroc {r['stats_auroc_vs_numpy']:.2f}x); "
+        f"vs numpy compute alone {r['stats_vs_numpy_compute']:.2f}x"
+    )
+    c = report["compile"]
+    print(
+        f"compile: first call {c['first_call_seconds']:.2f} s, warm {c['warm_call_seconds']:.2f} s "
+        f"({c['rows']} rows) → {c['compile_seconds']:.2f} s"
+    )
+    if "cuda" in report:
+        g = report["cuda"]
+        print(
+            f"cuda: moments kernel {g['moments_gb_per_s']:.1f} GB/s, d2d copy {g['d2d_gb_per_s']:.1f} GB/s "
+            f"→ {g['moments_vs_d2d']:.2f}"
+            + (f"; histogram kernel {g['histogram_gb_per_s']:.1f} GB/s" if "histogram_gb_per_s" in g else "")
+        )
+    for name, t in report["targets"].items():
+        print(f"target {name}: {t['value']:.2f} ≥ {t['goal']}: {'met' if t['met'] else 'NOT met'}")
+    check = report["correctness"]
+    n32 = check["numpy_float32_relative_error"]
+    print(
+        f"correctness (class mean/var vs float64 numpy, ≤ {check['tolerance']:g}): max "
+        f"{check['max_relative_error']:.1e}: {'ok' if check['passed'] else 'FAILED'} "
+        f"(float32 numpy itself: mean {n32['mean']:.1e}, var {n32['var']:.1e})"
+    )
+    print(f"results: {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
