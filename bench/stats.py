@@ -21,6 +21,7 @@ Results go to bench/results/ as JSON.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import shutil
@@ -29,8 +30,10 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numba
 import numpy as np
@@ -53,6 +56,8 @@ GENERATE_ROWS = 8192  # rows of synthetic data generated per step
 D2D_BYTES = 1 << 30  # bytes per device-to-device copy (read once, written once)
 CUDA_RUNS = 20
 METHODS = ("read", "numpy", "stats", "stats+auroc")
+
+T = TypeVar("T")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,31 +161,10 @@ def run(args: argparse.Namespace, store: ActivationStore) -> int:
     backend = select_backend(args.device)
     budget = args.memory_budget_mb << 20
     cls, classes = row_classes(store)
-    array = store.activations
-    nbytes = int(array.nbytes)
     compile_info = warm_up(store, backend, budget, args.readers)
     first_read = measure(lambda: read_all(store, budget, args.readers), HOST).seconds  # fills the page cache
-    runs: dict[str, list[Measurement]] = {m: [] for m in METHODS}
-    numpy_split: list[tuple[float, float]] = []
-    outputs: dict[str, NeuronStats] = {}
-    for _ in range(args.repeats):
-        runs["read"].append(measure(lambda: read_all(store, budget, args.readers), HOST))
-        runs["numpy"].append(measure(lambda: numpy_split.append(numpy_baseline(store, cls, classes)), HOST))
-        for method, auroc in (("stats", False), ("stats+auroc", True)):
-
-            def call(method: str = method, auroc: bool = auroc) -> None:
-                outputs[method] = stats_call(store, backend, auroc, budget, args.readers)
-
-            runs[method].append(measure(call, HOST))
-    results = {m: summarize(r, nbytes) for m, r in runs.items()}
-    for key, index in (("load", 0), ("compute", 1)):
-        seconds = statistics.median(split[index] for split in numpy_split)
-        results["numpy"][f"{key}_seconds"] = seconds
-        results["numpy"][f"{key}_gb_per_s"] = nbytes / seconds / 1e9
-    for method, stats in outputs.items():
-        results[method]["pass_seconds_last"] = stats.meta["seconds"]
-        results[method]["auroc_bits"] = stats.meta["auroc_bits"]
-    check = correctness(store, cls, classes, outputs)
+    results, baseline, outputs = time_methods(store, cls, classes, backend, budget, args)
+    check = correctness(store, cls, classes, outputs, baseline)
     report: dict[str, Any] = {
         "environment": environment_block(backend),
         "parameters": parameters(args, store, backend, budget, first_read),
@@ -199,6 +183,48 @@ def run(args: argparse.Namespace, store: ActivationStore) -> int:
     path = save(report, args.out_dir, backend)
     print_summary(report, path)
     return 0 if check["passed"] else 1
+
+
+def time_methods(
+    store: ActivationStore,
+    cls: np.ndarray,
+    classes: int,
+    backend: str,
+    budget: int,
+    args: argparse.Namespace,
+) -> tuple[dict[str, dict[str, Any]], NumpyRun, dict[str, NeuronStats]]:
+    """Every method once per round, --repeats rounds: results, the last numpy run and statistics."""
+    runs: dict[str, list[Measurement]] = {m: [] for m in METHODS}
+    numpy_runs: list[NumpyRun] = []
+    passes: dict[str, list[float]] = {"stats": [], "stats+auroc": []}
+    outputs: dict[str, NeuronStats] = {}
+    for _ in range(args.repeats):
+        runs["read"].append(measure(lambda: read_all(store, budget, args.readers), HOST))
+        measurement, baseline = timed(partial(numpy_baseline, store, cls, classes))
+        runs["numpy"].append(measurement)
+        numpy_runs.append(baseline)
+        for method, auroc in (("stats", False), ("stats+auroc", True)):
+            measurement, stats = timed(partial(stats_call, store, backend, auroc, budget, args.readers))
+            runs[method].append(measurement)
+            passes[method].append(stats.meta["seconds"])
+            outputs[method] = stats
+    nbytes = int(store.activations.nbytes)
+    results = {m: summarize(r, nbytes) for m, r in runs.items()}
+    for key in ("load", "compute"):
+        seconds = statistics.median(getattr(r, f"{key}_seconds") for r in numpy_runs)
+        results["numpy"][f"{key}_seconds"] = seconds
+        results["numpy"][f"{key}_gb_per_s"] = nbytes / seconds / 1e9
+    for method, seconds in passes.items():
+        results[method]["pass_seconds"] = statistics.median(seconds)
+        results[method]["auroc_bits"] = outputs[method].meta["auroc_bits"]
+    return results, numpy_runs[-1], outputs
+
+
+def timed(fn: Callable[[], T]) -> tuple[Measurement, T]:
+    """bench.extract.measure of fn(), keeping what fn returns."""
+    box: list[T] = []
+    measurement = measure(lambda: box.append(fn()), HOST)
+    return measurement, box[0]
 
 
 def warm_up(store: ActivationStore, backend: str, budget: int, readers: int) -> dict[str, Any]:
@@ -224,17 +250,29 @@ def read_all(store: ActivationStore, budget: int, readers: int) -> None:
         pass
 
 
-def numpy_baseline(store: ActivationStore, cls: np.ndarray, classes: int) -> tuple[float, float]:
-    """The in-memory way: load everything, then float32 per-class mean and variance; (load s, compute s)."""
+@dataclass(frozen=True)
+class NumpyRun:
+    """One run of the numpy baseline: its two timings and its float32 class means and variances."""
+
+    load_seconds: float
+    compute_seconds: float
+    mean: np.ndarray
+    var: np.ndarray
+
+
+def numpy_baseline(store: ActivationStore, cls: np.ndarray, classes: int) -> NumpyRun:
+    """The in-memory way: load everything, cast to float32, per-class mean and variance."""
     started = time.perf_counter()
     raw = store.activations[:]
     loaded = time.perf_counter()
     x = to_float(raw, store.meta["dtype"]).astype(np.float32).reshape(len(raw), -1)
+    means, variances = [], []
     for k in range(classes):
         part = x[cls == k]
-        part.mean(0)
-        part.var(0, ddof=1)
-    return loaded - started, time.perf_counter() - loaded
+        means.append(part.mean(0))
+        variances.append(part.var(0, ddof=1))
+    done = time.perf_counter()
+    return NumpyRun(loaded - started, done - loaded, np.stack(means), np.stack(variances))
 
 
 def stats_call(store: ActivationStore, backend: str, auroc: bool, budget: int, readers: int) -> NeuronStats:
@@ -280,22 +318,23 @@ def target(value: float, goal: float) -> dict[str, Any]:
 
 
 def correctness(
-    store: ActivationStore, cls: np.ndarray, classes: int, outputs: dict[str, NeuronStats]
+    store: ActivationStore,
+    cls: np.ndarray,
+    classes: int,
+    outputs: dict[str, NeuronStats],
+    baseline: NumpyRun,
 ) -> dict[str, Any]:
     """Class means and variances of each statistics run and of float32 numpy, against float64 numpy."""
     x = to_float(store.activations[:], store.meta["dtype"]).astype(np.float32).reshape(len(cls), -1)
-    want = {"mean": [], "var": []}
-    numpy32 = {"mean": [], "var": []}
-    for k in range(classes):
-        part = x[cls == k]
-        want["mean"].append(part.mean(0, dtype=np.float64))
-        want["var"].append(part.var(0, ddof=1, dtype=np.float64))
-        numpy32["mean"].append(part.mean(0))
-        numpy32["var"].append(part.var(0, ddof=1))
+    parts = [x[cls == k] for k in range(classes)]
+    want = {
+        "mean": np.stack([p.mean(0, dtype=np.float64) for p in parts]),
+        "var": np.stack([p.var(0, ddof=1, dtype=np.float64) for p in parts]),
+    }
     errors = {
         method: {
-            "class_mean": relative_error(s.class_mean.reshape(classes, -1), np.stack(want["mean"])),
-            "class_var": relative_error(s.class_var.reshape(classes, -1), np.stack(want["var"])),
+            "class_mean": relative_error(s.class_mean.reshape(classes, -1), want["mean"]),
+            "class_var": relative_error(s.class_var.reshape(classes, -1), want["var"]),
         }
         for method, s in outputs.items()
     }
@@ -307,7 +346,8 @@ def correctness(
         "relative_error": errors,
         "max_relative_error": worst,
         "numpy_float32_relative_error": {
-            name: relative_error(np.stack(numpy32[name]), np.stack(want[name])) for name in ("mean", "var")
+            "mean": relative_error(baseline.mean, want["mean"]),
+            "var": relative_error(baseline.var, want["var"]),
         },
         "passed": worst <= TOLERANCE,
     }
@@ -335,9 +375,7 @@ def cuda_kernels(store: ActivationStore, cls: np.ndarray, classes: int, budget: 
     parts += [cuda.device_array((groups, features)) for _ in range(2)]
     parts.append(cuda.device_array((groups, features), dtype=np.int64))
     moments = PARTIAL_MOMENTS_GPU[enc.kind][grid, threads, stream]
-    seconds = device_seconds(
-        lambda: moments(x, table, d_cls, classes, GPU_ROWS_PER_GROUP, *parts), stream
-    )
+    seconds = device_seconds(lambda: moments(x, table, d_cls, classes, GPU_ROWS_PER_GROUP, *parts), stream)
     src = cuda.device_array(D2D_BYTES, dtype=np.uint8)
     dst = cuda.device_array(D2D_BYTES, dtype=np.uint8)
     d2d = 2 * D2D_BYTES / device_seconds(lambda: dst.copy_to_device(src, stream=stream), stream) / 1e9
@@ -389,7 +427,7 @@ def environment_block(backend: str) -> dict[str, Any]:
         cpu_name=env["device_name"],
         numba=numba.__version__,
         numba_threads=numba.get_num_threads(),
-        numba_threading_layer=numba.threading_layer(),
+        numba_threading_layer=threading_layer(),
     )
     if backend == "cuda":
         from numba import cuda
@@ -400,6 +438,13 @@ def environment_block(backend: str) -> dict[str, Any]:
             cuda=".".join(map(str, cuda.runtime.get_version())),
         )
     return env
+
+
+def threading_layer() -> str | None:
+    """numba's CPU threading layer, once a parallel kernel has run (None if none has)."""
+    with contextlib.suppress(ValueError):
+        return numba.threading_layer()
+    return None
 
 
 def parameters(

@@ -41,6 +41,20 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print the metadata as JSON")
     info.set_defaults(func=cmd_info)
 
+    st = sub.add_parser("stats", help="per-neuron statistics in one streaming pass (saved in the store)")
+    st.add_argument("store")
+    st.add_argument("--by", choices=["label", "none"], default="label", help="per class, or unlabelled only")
+    st.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    st.add_argument("--no-auroc", dest="auroc", action="store_false", help="skip the AUROC histograms")
+    st.add_argument("--auroc-bits", type=int, default=None, help="histogram resolution (16 = exact)")
+    st.add_argument("--memory-mb", type=int, default=512, help="decoded activations in flight")
+    st.add_argument(
+        "--allow-partial", action="store_true", help="use the committed rows of an incomplete store"
+    )
+    st.add_argument("--recompute", action="store_true", help="ignore statistics saved in the store")
+    st.add_argument("--top", type=int, default=10, help="neurons to list")
+    st.set_defaults(func=cmd_stats)
+
     demo = sub.add_parser("demo", help="run the pipeline on the corpus shipped with neurosel")
     demo.add_argument("--out", default="demo-out", help="directory for the demo stores")
     demo.add_argument("--model", default=DEMO_MODEL, help=f"encoder (default {DEMO_MODEL})")
@@ -119,6 +133,51 @@ def cmd_info(args: argparse.Namespace) -> int:
     store = engine.open_store(args.store)
     print(json.dumps(store.meta, indent=2) if args.json else describe(store))
     return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    import engine
+
+    store = engine.open_store(args.store)
+    stats = engine.neuron_stats(
+        store, by=None if args.by == "none" else "label", device=args.device, auroc=args.auroc,
+        auroc_bits=args.auroc_bits, memory_budget=args.memory_mb << 20,
+        allow_partial=args.allow_partial, recompute=args.recompute, progress=not args.quiet,
+    )  # fmt: skip
+    print(describe_stats(store, stats, args.top))
+    return 0
+
+
+def describe_stats(store, stats, top: int) -> str:
+    """A summary of the pass and the most distinctive neurons by the main score for the labels."""
+    import numpy as np
+
+    m = stats.meta
+    lines = [
+        f"stats     {store.path}/stats/{m['key']}",
+        f"pass      {m['activation_rows']} rows on {m['device']} in {m['seconds']:.2f} s "
+        f"({m['gb_per_s']:.2f} GB/s of activations)",
+    ]
+    if int(stats.nonfinite.sum()):
+        lines.append(f"nonfinite {int(stats.nonfinite.sum())} values left out")
+    if stats.auroc is not None:
+        name, score = "|AUROC − 0.5|", np.abs(stats.auroc - 0.5)
+    elif stats.anova_f is not None:
+        name, score = "ANOVA F", stats.anova_f
+    elif stats.pearson is not None:
+        name, score = "|Pearson r|", np.abs(stats.pearson)
+    else:
+        name, score = "standard deviation", stats.std
+    order = np.argsort(-np.nan_to_num(score.ravel(), nan=-np.inf), kind="stable")[:top]
+    lines.append(f"top {len(order)} neurons by {name}:")
+    lines.append(f"  {'layer':>5} {'unit':>5} {'score':>10} {'mean':>10} {'std':>10}")
+    for flat in order:
+        pos, unit = divmod(int(flat), store.hidden)
+        lines.append(
+            f"  {store.layers[pos]:>5} {unit:>5} {score.ravel()[flat]:>10.4g} "
+            f"{stats.mean.ravel()[flat]:>10.4g} {stats.std.ravel()[flat]:>10.4g}"
+        )
+    return "\n".join(lines)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

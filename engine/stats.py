@@ -23,12 +23,12 @@ from engine.errors import InputError
 from engine.moments import Moments
 from engine.store import ActivationStore
 from engine.stream import DEFAULT_MEMORY_BUDGET, DEFAULT_READERS, iter_blocks
+from kernels.histogram import mann_whitney
 
 log = logging.getLogger("neurosel")
 
 STATS_GROUP = "stats"
 HIST_MEMORY = 2 << 30  # bytes for AUROC histograms (2 classes × neurons × bins × 4 bytes)
-AUROC_CHUNK = 64  # neurons per vectorised AUROC step (bins × 64 × 8 bytes of temporaries)
 
 
 @dataclass
@@ -249,20 +249,9 @@ def auroc_from_histograms(hist: np.ndarray, exact: bool) -> tuple[np.ndarray, np
     Exact histograms (one bin per distinct value) give the exact AUROC and a zero bound. Coarser
     bins treat pairs sharing a bin as ties, so the error is at most half their share of all pairs.
     """
-    features = hist.shape[1]
-    auc = np.empty(features)
-    err = np.zeros(features)
-    for f0 in range(0, features, AUROC_CHUNK):
-        h0 = hist[0, f0 : f0 + AUROC_CHUNK].astype(np.float64)
-        h1 = hist[1, f0 : f0 + AUROC_CHUNK].astype(np.float64)
-        below = np.cumsum(h0, axis=1) - h0
-        ties = (h1 * h0).sum(1)
-        pairs = h0.sum(1) * h1.sum(1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            auc[f0 : f0 + AUROC_CHUNK] = ((h1 * below).sum(1) + 0.5 * ties) / pairs
-            if not exact:
-                err[f0 : f0 + AUROC_CHUNK] = 0.5 * ties / pairs
-    return auc, err
+    auc, ties = np.empty(hist.shape[1]), np.empty(hist.shape[1])
+    mann_whitney(hist, auc, ties)
+    return auc, np.zeros_like(auc) if exact else 0.5 * ties
 
 
 def _sample_var(m2: np.ndarray, n: np.ndarray) -> np.ndarray:

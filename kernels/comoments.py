@@ -18,7 +18,7 @@ GPU_THREADS = 128
 
 
 def _cpu_kernel(decode):
-    @numba.njit(parallel=True, nogil=True)
+    @numba.njit(parallel=True, nogil=True, cache=True)
     def comoments(x, table, y, n, mx, my, qx, qy, cxy):
         rows, features = x.shape
         for t in numba.prange((features + TILE - 1) // TILE):

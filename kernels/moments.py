@@ -27,7 +27,7 @@ GPU_ROWS_PER_GROUP = 256
 
 
 def _cpu_kernel(decode):
-    @numba.njit(parallel=True, nogil=True, fastmath=False)
+    @numba.njit(parallel=True, nogil=True, cache=True)
     def moments(x, table, cls, count, mean, m2, lo, hi, bad):
         rows, features = x.shape
         classes = count.shape[0]
