@@ -15,15 +15,15 @@ import numpy as np
 from engine.errors import InputError
 from engine.moments import Moments
 from kernels.common import decode_table, key_table
-from kernels.comoments import COMOMENTS_CPU, COMOMENTS_GPU, comoment_merge
-from kernels.histogram import HISTOGRAM_CPU, HISTOGRAM_GPU
+from kernels.comoments import comoment_merge, comoments_cpu, comoments_gpu
+from kernels.histogram import histogram_cpu, histogram_gpu
 from kernels.moments import (
     GPU_ROWS_PER_GROUP,
     MAX_CLASSES_GPU,
-    MOMENTS_CPU,
-    PARTIAL_MOMENTS_GPU,
     gpu_launch,
     merge_groups,
+    moments_cpu,
+    partial_moments_gpu,
 )
 
 log = logging.getLogger("neurosel")
@@ -93,17 +93,15 @@ class CpuPass:
             bad=np.empty(features, dtype=np.int64),
         )
         values = enc.values(block)
-        MOMENTS_CPU[enc.kind](
-            values, enc.table, cls, part.count, part.mean, part.m2, part.lo, part.hi, part.bad
-        )
+        moments_cpu(values, enc.table, cls, part.count, part.mean, part.m2, part.lo, part.hi, part.bad)
         if y is not None:
             part.co = {k: np.empty(features) for k in ("n", "mx", "my", "qx", "qy", "cxy")}
-            COMOMENTS_CPU[enc.kind](values, enc.table, y, *part.co.values())
+            comoments_cpu(values, enc.table, y, *part.co.values())
         hist = self.total.hist
         self.total.hist = None
         self.total = self.total.merge(part)
         if hist is not None:  # accumulated in place: histograms are too large to copy per block
-            HISTOGRAM_CPU[enc.kind](enc.key_input(block), enc.keys, self.hist_shift, cls, hist)
+            histogram_cpu(enc.key_input(block), enc.keys, self.hist_shift, cls, hist)
             self.total.hist = hist
 
     def result(self) -> Moments:
@@ -196,7 +194,7 @@ class GpuPass:
         values = _device_view(x, enc.values)
         part, total = slot["part"], self.totals[i]
         grid, threads = gpu_launch(self.features, groups)
-        PARTIAL_MOMENTS_GPU[enc.kind][grid, threads, stream](
+        partial_moments_gpu[grid, threads, stream](
             values, self.table, d_cls, self.classes, GPU_ROWS_PER_GROUP,
             part["count"], part["mean"], part["m2"], part["lo"], part["hi"], part["bad"],
         )  # fmt: skip
@@ -205,7 +203,7 @@ class GpuPass:
             total["count"], total["mean"], total["m2"], total["lo"], total["hi"], total["bad"],
         )  # fmt: skip
         if self.hist is not None:
-            HISTOGRAM_GPU[enc.kind][grid, threads, stream](
+            histogram_gpu[grid, threads, stream](
                 _device_view(x, enc.key_input),
                 self.keys,
                 self.hist_shift,
@@ -218,7 +216,7 @@ class GpuPass:
             d_y = slot["y"][:rows]
             d_y.copy_to_device(slot["pinned_y"][:rows], stream=stream)
             out = {k: self.cuda.device_array(self.features) for k in ("n", "mx", "my", "qx", "qy", "cxy")}
-            COMOMENTS_GPU[enc.kind][grid[0], threads, stream](values, self.table, d_y, *out.values())
+            comoments_gpu[grid[0], threads, stream](values, self.table, d_y, *out.values())
             stream.synchronize()
             host = {k: v.copy_to_host() for k, v in out.items()}
             self.co[i] = host if self.co[i] is None else comoment_merge(self.co[i], host)

@@ -22,12 +22,13 @@ from engine.backend import Encoding, make_pass, select_backend
 from engine.errors import InputError
 from engine.moments import Moments
 from engine.store import ActivationStore
-from engine.stream import DEFAULT_MEMORY_BUDGET, DEFAULT_READERS, iter_blocks
+from engine.stream import DEFAULT_MEMORY_BUDGET, DEFAULT_READERS, MAX_BLOCK_BYTES, iter_blocks
 from kernels.histogram import mann_whitney
 
 log = logging.getLogger("neurosel")
 
 STATS_GROUP = "stats"
+GPU_BLOCK_BYTES = 128 << 20  # ~ a million threads' worth of rows per launch for bert-base widths
 HIST_MEMORY = 2 << 30  # bytes for AUROC histograms (2 classes × neurons × bins × 4 bytes)
 
 
@@ -120,7 +121,9 @@ def neuron_stats(
     started = time.perf_counter()
     total = layout[-1]
     with tqdm(total=total, unit="row", desc="stats", disable=not progress, dynamic_ncols=True) as bar:
-        for block in iter_blocks(store.activations, total, memory_budget, readers):
+        # GPU kernels want large launches; the CPU wants blocks below glibc's mmap threshold
+        max_block = GPU_BLOCK_BYTES if backend == "cuda" else MAX_BLOCK_BYTES
+        for block in iter_blocks(store.activations, total, memory_budget, readers, max_block_bytes=max_block):
             accumulator.add(
                 block.data,
                 cls[block.start : block.stop],

@@ -6,19 +6,12 @@ functions, and the CUDA simulator runs them as they are, so the same lines are t
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
-from numba import config
+from numba import types
+from numba.extending import overload
 
 NOT_FINITE = -1  # histogram key of NaN and ±Inf
-
-
-def for_gpu(fn):
-    """A shared njit function as numba.cuda kernels call it: compiled on a GPU, plain Python in the
-    simulator (which cannot pass its array stand-ins to compiled code)."""
-    return fn.py_func if config.ENABLE_CUDASIM else fn
 
 
 def decode_table(storage_dtype: str) -> np.ndarray:
@@ -41,19 +34,45 @@ def key_table(storage_dtype: str) -> np.ndarray:
     return keys
 
 
-@numba.njit(inline="always")
-def decode_bits(x, table):
-    """A stored 16-bit pattern as float64, through the decode table."""
-    return np.float64(table[x])
+def decode(x, table):
+    """A stored value as float64: a 16-bit pattern through the decode table, a float32 as is.
+
+    This Python body runs in the CUDA simulator; compiled code uses the overload below, chosen
+    by the type of `x` at compile time (no closures, so the CPU kernels cache on disk)."""
+    return np.float64(table[x]) if isinstance(x, np.integer) else np.float64(x)
 
 
-@numba.njit(inline="always")
-def decode_float(x, table):
-    """A stored float32 as float64 (the table is unused)."""
-    return np.float64(x)
+@overload(decode)
+def _decode(x, table):
+    if isinstance(x, types.Integer):
+        return lambda x, table: np.float64(table[x])
+    return lambda x, table: np.float64(x)
 
 
-@numba.njit(inline="always")
+def value_key(x, table, shift):
+    """Order-preserving histogram key of a stored value, shifted right; -1 for NaN/Inf.
+
+    16-bit patterns take their rank from the key table (-0 = +0); float32 values come as their
+    uint32 bits (kernels.common.float32_key). Python body for the simulator, overload compiled."""
+    if x.dtype == np.uint16:
+        k = table[x]
+        return -1 if k < 0 else k >> shift
+    return float32_key(np.int64(x), shift)
+
+
+@overload(value_key)
+def _value_key(x, table, shift):
+    if isinstance(x, types.Integer) and x.bitwidth == 16:
+
+        def from_table(x, table, shift):
+            k = table[x]
+            return -1 if k < 0 else k >> shift
+
+        return from_table
+    return lambda x, table, shift: float32_key(numba.int64(x), shift)
+
+
+@numba.njit
 def float32_key(bits, shift):
     """Order-preserving key of float32 bits (uint32 as int64), -0 = +0, shifted right; -1 if not finite."""
     if (bits & 0x7F800000) == 0x7F800000:
@@ -64,7 +83,7 @@ def float32_key(bits, shift):
     return key >> shift
 
 
-@numba.njit(inline="always")
+@numba.njit
 def chan_merge(n_a, mean_a, m2_a, n_b, mean_b, m2_b):
     """Combine counts, means and centred second moments of two disjoint sets (Chan et al., 1979)."""
     n = n_a + n_b
@@ -76,6 +95,11 @@ def chan_merge(n_a, mean_a, m2_a, n_b, mean_b, m2_b):
     return n, mean, m2
 
 
-@numba.njit(inline="always")
-def is_finite(v):
-    return not (math.isnan(v) or math.isinf(v))
+@numba.njit
+def shifted_moments(n, s1, s2, shift):
+    """Mean and centred M2 from sums of (x - shift) and (x - shift)²; exact up to rounding when the
+    shift is a value from the data (no catastrophic cancellation from a large common offset)."""
+    if n == 0:
+        return 0.0, 0.0
+    mean = s1 / n
+    return shift + mean, max(s2 - s1 * mean, 0.0)

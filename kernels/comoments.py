@@ -7,100 +7,90 @@ Two passes within a block (means, then centred products) in float64, as in kerne
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 from numba import cuda
 
-from kernels.common import decode_bits, decode_float, for_gpu, is_finite
+from kernels.common import decode
 
 TILE = 128
 GPU_THREADS = 128
 
 
-def _cpu_kernel(decode):
-    @numba.njit(parallel=True, nogil=True, cache=True)
-    def comoments(x, table, y, n, mx, my, qx, qy, cxy):
-        rows, features = x.shape
-        for t in numba.prange((features + TILE - 1) // TILE):
-            f0 = t * TILE
-            f1 = min(features, f0 + TILE)
-            for f in range(f0, f1):
-                n[f] = 0.0
-                mx[f] = 0.0
-                my[f] = 0.0
-                qx[f] = 0.0
-                qy[f] = 0.0
-                cxy[f] = 0.0
-            for r in range(rows):
-                for f in range(f0, f1):
-                    v = decode(x[r, f], table)
-                    if is_finite(v):
-                        n[f] += 1.0
-                        mx[f] += v
-                        my[f] += y[r]
-            for f in range(f0, f1):
-                if n[f] > 0:
-                    mx[f] /= n[f]
-                    my[f] /= n[f]
-            for r in range(rows):
-                for f in range(f0, f1):
-                    v = decode(x[r, f], table)
-                    if is_finite(v):
-                        dx = v - mx[f]
-                        dy = y[r] - my[f]
-                        qx[f] += dx * dx
-                        qy[f] += dy * dy
-                        cxy[f] += dx * dy
-
-    return comoments
-
-
-COMOMENTS_CPU = {"bits": _cpu_kernel(decode_bits), "float": _cpu_kernel(decode_float)}
-
-
-def _gpu_kernel(decode):
-    decode = for_gpu(decode)
-
-    @cuda.jit
-    def comoments(x, table, y, n, mx, my, qx, qy, cxy):
-        f = cuda.grid(1)
-        rows, features = x.shape
-        if f >= features:
-            return
-        count = 0.0
-        sx = 0.0
-        sy = 0.0
+@numba.njit(parallel=True, nogil=True, cache=True)
+def comoments_cpu(x, table, y, n, mx, my, qx, qy, cxy):
+    """CPU: per-neuron co-moments with y over the block x (rows, F)."""
+    rows, features = x.shape
+    for t in numba.prange((features + TILE - 1) // TILE):
+        f0 = t * TILE
+        f1 = min(features, f0 + TILE)
+        for f in range(f0, f1):
+            n[f] = 0.0
+            mx[f] = 0.0
+            my[f] = 0.0
+            qx[f] = 0.0
+            qy[f] = 0.0
+            cxy[f] = 0.0
         for r in range(rows):
-            v = decode(x[r, f], table)
-            if is_finite(v):
-                count += 1.0
-                sx += v
-                sy += y[r]
-        if count > 0:
-            sx /= count
-            sy /= count
-        a = 0.0
-        b = 0.0
-        c = 0.0
+            for f in range(f0, f1):
+                v = decode(x[r, f], table)
+                if math.isfinite(v):
+                    n[f] += 1.0
+                    mx[f] += v
+                    my[f] += y[r]
+        for f in range(f0, f1):
+            if n[f] > 0:
+                mx[f] /= n[f]
+                my[f] /= n[f]
         for r in range(rows):
-            v = decode(x[r, f], table)
-            if is_finite(v):
-                dx = v - sx
-                dy = y[r] - sy
-                a += dx * dx
-                b += dy * dy
-                c += dx * dy
-        n[f] = count
-        mx[f] = sx
-        my[f] = sy
-        qx[f] = a
-        qy[f] = b
-        cxy[f] = c
-
-    return comoments
+            for f in range(f0, f1):
+                v = decode(x[r, f], table)
+                if math.isfinite(v):
+                    dx = v - mx[f]
+                    dy = y[r] - my[f]
+                    qx[f] += dx * dx
+                    qy[f] += dy * dy
+                    cxy[f] += dx * dy
 
 
-COMOMENTS_GPU = {"bits": _gpu_kernel(decode_bits), "float": _gpu_kernel(decode_float)}
+@cuda.jit
+def comoments_gpu(x, table, y, n, mx, my, qx, qy, cxy):
+    """GPU: one thread per neuron over the block's rows."""
+    f = cuda.grid(1)
+    rows, features = x.shape
+    if f >= features:
+        return
+    count = 0.0
+    sx = 0.0
+    sy = 0.0
+    for r in range(rows):
+        v = decode(x[r, f], table)
+        if math.isfinite(v):
+            count += 1.0
+            sx += v
+            sy += y[r]
+    if count > 0:
+        sx /= count
+        sy /= count
+    a = 0.0
+    b = 0.0
+    c = 0.0
+    for r in range(rows):
+        v = decode(x[r, f], table)
+        if math.isfinite(v):
+            dx = v - sx
+            dy = y[r] - sy
+            a += dx * dx
+            b += dy * dy
+            c += dx * dy
+    n[f] = count
+    mx[f] = sx
+    my[f] = sy
+    qx[f] = a
+    qy[f] = b
+    cxy[f] = c
 
 
 def comoment_merge(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

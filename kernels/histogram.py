@@ -12,64 +12,44 @@ import numba
 import numpy as np
 from numba import cuda
 
-from kernels.common import float32_key, for_gpu
+from kernels.common import value_key
 
-TILE = 64
+TILE = 16  # neurons per CPU task: a 16 × rows int32 key buffer
 GPU_THREADS = 128
 
 
-@numba.njit(inline="always")
-def key_bits(x, table, shift):
-    """Key of a 16-bit pattern: its rank from the table, shifted; -1 if not finite."""
-    k = table[x]
-    return -1 if k < 0 else k >> shift
-
-
-@numba.njit(inline="always")
-def key_float32(x, table, shift):
-    """Key of float32 bits given as uint32."""
-    return float32_key(numba.int64(x), shift)
-
-
-def _cpu_kernel(key):
-    @numba.njit(parallel=True, nogil=True, cache=True)
-    def histogram(x, table, shift, cls, hist):
-        rows, features = x.shape
-        for t in numba.prange((features + TILE - 1) // TILE):
-            f0 = t * TILE
-            f1 = min(features, f0 + TILE)
+@numba.njit(parallel=True, nogil=True, cache=True)
+def histogram_cpu(x, table, shift, cls, hist):
+    """CPU: add the block's keys to hist (2, F, bins), per class."""
+    rows, features = x.shape
+    for t in numba.prange((features + TILE - 1) // TILE):
+        f0 = t * TILE
+        f1 = min(features, f0 + TILE)
+        # keys of the tile, transposed: each neuron's bins are then updated in one sweep, so its
+        # two histogram rows stay in cache instead of every row touching TILE far-apart rows
+        keys = np.empty((f1 - f0, rows), dtype=np.int32)
+        for r in range(rows):
+            for f in range(f0, f1):
+                keys[f - f0, r] = value_key(x[r, f], table, shift)
+        for f in range(f0, f1):
             for r in range(rows):
-                k = cls[r]
-                for f in range(f0, f1):
-                    b = key(x[r, f], table, shift)
-                    if b >= 0:
-                        hist[k, f, b] += 1
-
-    return histogram
+                b = keys[f - f0, r]
+                if b >= 0:
+                    hist[cls[r], f, b] += 1
 
 
-HISTOGRAM_CPU = {"bits": _cpu_kernel(key_bits), "float": _cpu_kernel(key_float32)}
-
-
-def _gpu_kernel(key):
-    key = for_gpu(key)
-
-    @cuda.jit
-    def histogram(x, table, shift, cls, rows_per_group, hist):
-        f = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
-        rows, features = x.shape
-        if f >= features:
-            return
-        r0 = cuda.blockIdx.y * rows_per_group
-        for r in range(r0, min(rows, r0 + rows_per_group)):
-            b = key(x[r, f], table, shift)
-            if b >= 0:
-                cuda.atomic.add(hist, (cls[r], f, b), 1)
-
-    return histogram
-
-
-HISTOGRAM_GPU = {"bits": _gpu_kernel(key_bits), "float": _gpu_kernel(key_float32)}
+@cuda.jit
+def histogram_gpu(x, table, shift, cls, rows_per_group, hist):
+    """GPU: one thread per (neuron, row group), atomic adds into hist (2, F, bins)."""
+    f = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    rows, features = x.shape
+    if f >= features:
+        return
+    r0 = cuda.blockIdx.y * rows_per_group
+    for r in range(r0, min(rows, r0 + rows_per_group)):
+        b = value_key(x[r, f], table, shift)
+        if b >= 0:
+            cuda.atomic.add(hist, (cls[r], f, b), 1)
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)

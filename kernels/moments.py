@@ -2,11 +2,13 @@
 
 Inputs: `x` (rows, features) as 16-bit patterns decoded through a table, or float32; `cls` (rows,)
 int32 class ids in [0, K). Outputs (K, F) count/mean/m2 and (F,) min/max/non-finite for the block;
-blocks are then combined with Chan's formula (kernels.common.chan_merge). Within a block, a first
-pass sums and a second pass accumulates squared deviations from the block mean, in float64, so
-large offsets do not cancel catastrophically.
+blocks are then combined with Chan's formula (kernels.common.chan_merge).
 
-CPU: numba parallel over tiles of features (each tile's rows are contiguous bytes).
+One read per value: sums of (x − shift) and (x − shift)² in float64, where the shift is the first
+finite value of the neuron in the block (or row group), so a large common offset cancels before
+squaring (kernels.common.shifted_moments).
+
+CPU: numba parallel over tiles of features (each tile's part of a row is contiguous bytes).
 GPU: numba.cuda, one thread per (feature, row group), then a merge of row groups on the device.
 """
 
@@ -18,7 +20,7 @@ import numba
 import numpy as np
 from numba import cuda
 
-from kernels.common import chan_merge, decode_bits, decode_float, for_gpu, is_finite
+from kernels.common import chan_merge, decode, shifted_moments
 
 TILE = 128  # features per CPU task: 128 × 2 bytes = four cache lines per row
 MAX_CLASSES_GPU = 16  # per-thread accumulators live in registers/local memory on the GPU
@@ -26,104 +28,92 @@ GPU_THREADS = 128
 GPU_ROWS_PER_GROUP = 256
 
 
-def _cpu_kernel(decode):
-    @numba.njit(parallel=True, nogil=True, cache=True)
-    def moments(x, table, cls, count, mean, m2, lo, hi, bad):
-        rows, features = x.shape
-        classes = count.shape[0]
-        for t in numba.prange((features + TILE - 1) // TILE):
-            f0 = t * TILE
-            f1 = min(features, f0 + TILE)
-            for f in range(f0, f1):
-                lo[f] = np.inf
-                hi[f] = -np.inf
-                bad[f] = 0
-                for k in range(classes):
-                    count[k, f] = 0
-                    mean[k, f] = 0.0
-                    m2[k, f] = 0.0
+@numba.njit(parallel=True, nogil=True, cache=True)
+def moments_cpu(x, table, cls, count, mean, m2, lo, hi, bad):
+    """CPU: fill (K, F) count/mean/m2 and (F,) lo/hi/bad for the block x (rows, F)."""
+    rows, features = x.shape
+    classes = count.shape[0]
+    for t in numba.prange((features + TILE - 1) // TILE):
+        f0 = t * TILE
+        width = min(features, f0 + TILE) - f0
+        shift = np.zeros(width)
+        for j in range(width):  # the first finite value of each neuron
             for r in range(rows):
-                k = cls[r]
-                for f in range(f0, f1):
-                    v = decode(x[r, f], table)
-                    if is_finite(v):
-                        count[k, f] += 1
-                        mean[k, f] += v
-                        lo[f] = min(lo[f], v)
-                        hi[f] = max(hi[f], v)
-                    else:
-                        bad[f] += 1
+                v = decode(x[r, f0 + j], table)
+                if math.isfinite(v):
+                    shift[j] = v
+                    break
+        # tile-local accumulators and a branch-free inner loop, which LLVM vectorises
+        n = np.zeros((classes, width))
+        s1 = np.zeros((classes, width))
+        s2 = np.zeros((classes, width))
+        low = np.full(width, np.inf)
+        high = np.full(width, -np.inf)
+        nonfinite = np.zeros(width)
+        for r in range(rows):
+            k = cls[r]
+            for j in range(width):
+                v = decode(x[r, f0 + j], table)
+                ok = math.isfinite(v)
+                d = v - shift[j] if ok else 0.0
+                n[k, j] += 1.0 if ok else 0.0
+                s1[k, j] += d
+                s2[k, j] += d * d
+                low[j] = min(low[j], v if ok else np.inf)
+                high[j] = max(high[j], v if ok else -np.inf)
+                nonfinite[j] += 0.0 if ok else 1.0
+        for j in range(width):
+            lo[f0 + j] = low[j]
+            hi[f0 + j] = high[j]
+            bad[f0 + j] = nonfinite[j]
             for k in range(classes):
-                for f in range(f0, f1):
-                    if count[k, f] > 0:
-                        mean[k, f] /= count[k, f]
-            for r in range(rows):
-                k = cls[r]
-                for f in range(f0, f1):
-                    v = decode(x[r, f], table)
-                    if is_finite(v):
-                        d = v - mean[k, f]
-                        m2[k, f] += d * d
-
-    return moments
+                count[k, f0 + j] = n[k, j]
+                mean[k, f0 + j], m2[k, f0 + j] = shifted_moments(n[k, j], s1[k, j], s2[k, j], shift[j])
 
 
-MOMENTS_CPU = {"bits": _cpu_kernel(decode_bits), "float": _cpu_kernel(decode_float)}
-
-
-def _gpu_kernels(decode):
-    decode = for_gpu(decode)
-
-    @cuda.jit
-    def partial_moments(x, table, cls, classes, rows_per_group, count, mean, m2, lo, hi, bad):
-        f = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
-        g = cuda.blockIdx.y
-        rows, features = x.shape
-        if f >= features:
-            return
-        r0 = g * rows_per_group
-        r1 = min(rows, r0 + rows_per_group)
-        n = cuda.local.array(MAX_CLASSES_GPU, numba.float64)
-        s = cuda.local.array(MAX_CLASSES_GPU, numba.float64)
-        q = cuda.local.array(MAX_CLASSES_GPU, numba.float64)
-        for k in range(classes):
-            n[k] = 0.0
-            s[k] = 0.0
-            q[k] = 0.0
-        low = math.inf
-        high = -math.inf
-        nonfinite = 0
-        for r in range(r0, r1):
-            v = decode(x[r, f], table)
-            if is_finite(v):
-                k = cls[r]
-                n[k] += 1.0
-                s[k] += v
-                low = min(low, v)
-                high = max(high, v)
-            else:
-                nonfinite += 1
-        for k in range(classes):
-            if n[k] > 0:
-                s[k] /= n[k]
-        for r in range(r0, r1):
-            v = decode(x[r, f], table)
-            if is_finite(v):
-                k = cls[r]
-                d = v - s[k]
-                q[k] += d * d
-        for k in range(classes):
-            count[g, k, f] = n[k]
-            mean[g, k, f] = s[k]
-            m2[g, k, f] = q[k]
-        lo[g, f] = low
-        hi[g, f] = high
-        bad[g, f] = nonfinite
-
-    return partial_moments
-
-
-PARTIAL_MOMENTS_GPU = {"bits": _gpu_kernels(decode_bits), "float": _gpu_kernels(decode_float)}
+@cuda.jit
+def partial_moments_gpu(x, table, cls, classes, rows_per_group, count, mean, m2, lo, hi, bad):
+    """GPU: partials (G, K, F) and (G, F) for row group g = blockIdx.y of the block x (rows, F)."""
+    f = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    g = cuda.blockIdx.y
+    rows, features = x.shape
+    if f >= features:
+        return
+    r0 = g * rows_per_group
+    r1 = min(rows, r0 + rows_per_group)
+    n = cuda.local.array(MAX_CLASSES_GPU, numba.float64)
+    s = cuda.local.array(MAX_CLASSES_GPU, numba.float64)
+    q = cuda.local.array(MAX_CLASSES_GPU, numba.float64)
+    for k in range(classes):
+        n[k] = 0.0
+        s[k] = 0.0
+        q[k] = 0.0
+    shift = math.nan
+    low = math.inf
+    high = -math.inf
+    nonfinite = 0
+    for r in range(r0, r1):
+        v = decode(x[r, f], table)
+        if math.isfinite(v):
+            if math.isnan(shift):
+                shift = v
+            d = v - shift
+            k = cls[r]
+            n[k] += 1.0
+            s[k] += d
+            q[k] += d * d
+            low = min(low, v)
+            high = max(high, v)
+        else:
+            nonfinite += 1
+    for k in range(classes):
+        mu, m = shifted_moments(n[k], s[k], q[k], shift)
+        count[g, k, f] = n[k]
+        mean[g, k, f] = mu
+        m2[g, k, f] = m
+    lo[g, f] = low
+    hi[g, f] = high
+    bad[g, f] = nonfinite
 
 
 @cuda.jit
