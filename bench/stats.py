@@ -46,7 +46,7 @@ from engine.backend import Encoding, select_backend
 from engine.errors import InputError
 from engine.stats import NeuronStats
 from engine.store import ActivationStore, open_store, to_float
-from engine.stream import block_rows, iter_blocks
+from engine.stream import DEFAULT_READERS, block_rows, iter_blocks
 from kernels.histogram import histogram_cpu, histogram_gpu, mann_whitney
 from kernels.moments import GPU_ROWS_PER_GROUP, gpu_launch, moments_cpu, partial_moments_gpu
 
@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", type=Path, default=None, help="benchmark this store instead (class labels)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--memory-budget-mb", type=int, default=512, help="decoded blocks in flight")
-    p.add_argument("--readers", type=int, default=4, help="reader threads")
+    p.add_argument("--readers", type=int, default=DEFAULT_READERS, help="reader threads")
     p.add_argument("--repeats", type=int, default=3, help="rounds of every method; the median time counts")
     p.add_argument("--out-dir", type=Path, default=BENCH_DIR / "results")
     p.add_argument("--scratch-dir", type=Path, default=BENCH_DIR / "scratch", help="synthetic stores")
