@@ -25,14 +25,16 @@ def demo_corpus() -> dict[str, tuple[list[str], list[str]]]:
 
 
 def run_demo(out: Path, model: str, device: str) -> dict[str, engine.ActivationStore]:
-    """Extract every demo domain into `out/<domain>.zarr` and print what each store holds."""
-    from engine.cli import describe
+    """Extract every demo domain into `out/<domain>.zarr`, compute its per-neuron statistics, and
+    print what each store holds and its most class-distinctive neurons."""
+    from engine.cli import describe, describe_stats
 
     out.mkdir(parents=True, exist_ok=True)
     stores = {}
     for domain, (texts, labels) in demo_corpus().items():
         log.info("extracting %s: %d texts with %s", domain, len(texts), model)
         stores[domain] = engine.extract(texts, model, out / f"{domain}.zarr", labels=labels, device=device)
-        print(describe(stores[domain]), end="\n\n")
+        stats = engine.neuron_stats(stores[domain], device=device, progress=False)
+        print(describe(stores[domain]), describe_stats(stores[domain], stats, top=5), sep="\n", end="\n\n")
     print(f"demo stores written to {out.resolve()}")
     return stores
