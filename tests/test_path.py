@@ -1,0 +1,109 @@
+"""The sparse path solver against scikit-learn at fixed λ, and its certificates and ranking inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression
+
+from engine.datafits import Logistic, Quadratic
+from engine.design import ArrayDesign
+from engine.path import lambda_max, sparse_path
+
+N, P = 300, 40
+
+
+@pytest.fixture(scope="module")
+def problem():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((N, P)) * rng.uniform(0.5, 3, P) + rng.uniform(-5, 5, P)
+    z = (x - x.mean(0)) / x.std(0)
+    w = np.zeros(P)
+    w[[3, 11, 25]] = [2.0, -1.5, 1.0]
+    y = (rng.random(N) < 1 / (1 + np.exp(-(z @ w + 0.4)))).astype(float)
+    target = z @ w + 0.5 * rng.standard_normal(N)
+    return x, z, y, target
+
+
+def log_objective(z, y, c, w, b, l1_ratio=1.0):
+    m = z @ w + b
+    return c * np.sum(np.logaddexp(0, m) - y * m) + l1_ratio * np.abs(w).sum() + 0.5 * (1 - l1_ratio) * w @ w
+
+
+@pytest.mark.parametrize("c", [0.02, 0.1, 1.0])
+def test_l1_logistic_matches_saga(problem, c):
+    _, z, y, _ = problem
+    res = sparse_path(ArrayDesign(z), y, Logistic(), lambdas=[1 / (c * N)], tol=1e-10)
+    ref = LogisticRegression(l1_ratio=1.0, solver="saga", C=c, tol=1e-12, max_iter=100_000).fit(z, y)
+    ours = log_objective(z, y, c, res.coef[0], res.intercept[0])
+    theirs = log_objective(z, y, c, ref.coef_[0], ref.intercept_[0])
+    assert abs(ours - theirs) <= 1e-6 * theirs and ours <= theirs * (1 + 1e-9)
+    assert np.array_equal(res.coef[0] != 0, np.abs(ref.coef_[0]) > 1e-8)
+    assert res.converged[0] and res.gaps[0] <= 1e-10 * np.log(2)
+
+
+def test_l1_logistic_without_intercept_matches_liblinear(problem):
+    _, z, y, _ = problem
+    c = 0.1
+    res = sparse_path(ArrayDesign(z), y, Logistic(), lambdas=[1 / (c * N)], fit_intercept=False, tol=1e-10)
+    ref = LogisticRegression(
+        l1_ratio=1.0, solver="liblinear", C=c, tol=1e-10, fit_intercept=False, max_iter=100_000
+    ).fit(z, y)
+    ours, theirs = log_objective(z, y, c, res.coef[0], 0.0), log_objective(z, y, c, ref.coef_[0], 0.0)
+    assert abs(ours - theirs) <= 1e-6 * theirs
+    assert np.array_equal(res.coef[0] != 0, np.abs(ref.coef_[0]) > 1e-8)
+
+
+def test_elastic_net_logistic_matches_saga(problem):
+    _, z, y, _ = problem
+    c, ratio = 0.1, 0.5
+    res = sparse_path(ArrayDesign(z), y, Logistic(), lambdas=[1 / (c * N)], l1_ratio=ratio, tol=1e-10)
+    ref = LogisticRegression(l1_ratio=ratio, solver="saga", C=c, tol=1e-12, max_iter=100_000).fit(z, y)
+    ours = log_objective(z, y, c, res.coef[0], res.intercept[0], ratio)
+    theirs = log_objective(z, y, c, ref.coef_[0], ref.intercept_[0], ratio)
+    assert abs(ours - theirs) <= 1e-6 * theirs
+
+
+@pytest.mark.parametrize("ratio", [1.0, 0.7])
+def test_squared_loss_matches_lasso_and_elastic_net(problem, ratio):
+    _, z, _, target = problem
+    alpha = 0.05
+    res = sparse_path(ArrayDesign(z), target, Quadratic(), lambdas=[alpha], l1_ratio=ratio, tol=1e-12)
+    model = Lasso(alpha=alpha) if ratio == 1.0 else ElasticNet(alpha=alpha, l1_ratio=ratio)
+    ref = model.set_params(tol=1e-14, max_iter=100_000).fit(z, target)
+
+    def objective(w, b):
+        return 0.5 * np.mean((target - z @ w - b) ** 2) + alpha * (
+            ratio * np.abs(w).sum() + 0.5 * (1 - ratio) * w @ w
+        )
+
+    ours, theirs = objective(res.coef[0], res.intercept[0]), objective(ref.coef_, ref.intercept_)
+    assert abs(ours - theirs) <= 1e-6 * theirs
+
+
+def test_standardisation_on_the_fly_equals_standardised_data(problem):
+    x, z, y, _ = problem
+    lam = 0.02
+    raw = sparse_path(ArrayDesign(x, x.mean(0), x.std(0)), y, Logistic(), lambdas=[lam], tol=1e-10)
+    std = sparse_path(ArrayDesign(z), y, Logistic(), lambdas=[lam], tol=1e-10)
+    np.testing.assert_allclose(raw.coef, std.coef, atol=1e-7)
+
+
+def test_path_enters_planted_neurons_first_and_is_deterministic(problem):
+    _, z, y, _ = problem
+    design = ArrayDesign(z)
+    res = sparse_path(design, y, Logistic(), n_lambdas=20, lambda_ratio=0.05, tol=1e-8)
+    assert res.lambdas[0] == pytest.approx(lambda_max(ArrayDesign(z), y, Logistic()))
+    assert res.support_sizes[0] == 0 and np.all(np.diff(res.lambdas) < 0)
+    first = np.argsort(np.where(res.entry < 0, 99, res.entry), kind="stable")[:3]
+    assert set(first) == {3, 11, 25}
+    again = sparse_path(ArrayDesign(z), y, Logistic(), n_lambdas=20, lambda_ratio=0.05, tol=1e-8)
+    np.testing.assert_array_equal(again.coef, res.coef)
+    np.testing.assert_array_equal(again.entry, res.entry)
+    assert np.all(res.converged) and np.all(np.diff(res.passes) >= 1)
+
+
+def test_target_support_stops_the_path(problem):
+    _, z, y, _ = problem
+    res = sparse_path(ArrayDesign(z), y, Logistic(), n_lambdas=50, lambda_ratio=1e-3, target_support=5)
+    assert res.support_sizes[-1] >= 5 and np.all(res.support_sizes[:-1] < 5)
