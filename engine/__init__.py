@@ -5,18 +5,24 @@ from __future__ import annotations
 from engine.errors import InputError, NonFiniteActivationsError
 from engine.extract import extract
 from engine.from_array import store_from_array
+from engine.importance import Importance, importance
+from engine.selection import Selection, select
 from engine.stats import NeuronStats, neuron_stats
 from engine.store import ActivationStore, open_store
 from engine.version import __version__
 
 __all__ = [
     "ActivationStore",
+    "Importance",
     "InputError",
     "NeuronStats",
     "NonFiniteActivationsError",
+    "Selection",
     "__version__",
     "extract",
+    "importance",
     "neuron_stats",
     "open_store",
+    "select",
     "store_from_array",
 ]
