@@ -596,10 +596,15 @@ def parameters(
 
 def save(report: dict[str, Any], out_dir: Path, dataset: str, device: torch.device) -> Path:
     """Write the report to out_dir/extract_<dataset>_<device>_<gpu name or hostname>.json."""
-    name = report["environment"]["device_name"] if device.type == "cuda" else socket.gethostname()
+    return write_report(report, out_dir, f"extract_{dataset}", device.type)
+
+
+def write_report(report: dict[str, Any], out_dir: Path, prefix: str, device_type: str) -> Path:
+    """Write a benchmark report as out_dir/<prefix>_<device>_<gpu name or hostname>.json."""
+    name = report["environment"]["device_name"] if device_type == "cuda" else socket.gethostname()
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"extract_{dataset}_{device.type}_{slug}.json"
+    path = out_dir / f"{prefix}_{device_type}_{slug}.json"
     path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return path
 

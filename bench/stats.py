@@ -22,10 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import re
 import shutil
-import socket
 import statistics
 import sys
 import time
@@ -41,7 +38,7 @@ import torch
 from numba import cuda
 
 import engine
-from bench.extract import BENCH_DIR, Measurement, environment, measure, relative_error
+from bench.extract import BENCH_DIR, Measurement, environment, measure, relative_error, write_report
 from engine.backend import Encoding, select_backend
 from engine.errors import InputError
 from engine.stats import NeuronStats
@@ -480,12 +477,7 @@ def parameters(
 
 def save(report: dict[str, Any], out_dir: Path, backend: str) -> Path:
     """Write the report to out_dir/stats_<device>_<gpu name or hostname>.json."""
-    name = report["environment"]["device_name"] if backend == "cuda" else socket.gethostname()
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"stats_{backend}_{slug}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    return path
+    return write_report(report, out_dir, "stats", backend)
 
 
 def print_summary(report: dict[str, Any], path: Path) -> None:
