@@ -149,7 +149,7 @@ class GpuPass:
         self.slots: list[dict | None] = [None] * self.STREAMS
         self.turn = 0
 
-    def _slot(self, i: int, block: np.ndarray, y: np.ndarray | None) -> dict:
+    def _slot(self, i: int, block: np.ndarray) -> dict:
         """Per-stream buffers, (re)allocated when a block is larger than any before."""
         slot = self.slots[i]
         rows = block.shape[0]
@@ -181,7 +181,7 @@ class GpuPass:
         self.turn = (self.turn + 1) % self.STREAMS
         stream = self.streams[i]
         stream.synchronize()  # this slot's previous copy and kernels are done: its buffers are free
-        slot = self._slot(i, block, y)
+        slot = self._slot(i, block)
         rows = block.shape[0]
         groups = -(-rows // GPU_ROWS_PER_GROUP)
         enc = self.encoding

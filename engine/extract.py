@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,8 +22,6 @@ from engine.store import STORAGE_DTYPES, ActivationStore, open_store
 from engine.tokens import Tokenized, tokenize, tokenizer_hash
 from engine.version import __version__
 from engine.writer import COMPRESSIONS, Layout, StoreWriter, base_meta, prepare_store
-
-log = logging.getLogger("neurosel")
 
 # Tokens per batch (rows × padded length) and a cap on rows, by device type.
 TOKEN_BUDGET = {"cpu": 8192, "cuda": 65536}

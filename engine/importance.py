@@ -77,8 +77,6 @@ def importance(
     labels = store.labels
     if labels is None:
         raise InputError(f"store {store.path}: has no labels; importance needs labelled examples")
-    if labels.shape[0] != store.n:
-        raise InputError(f"store {store.path}: {labels.shape[0]} labels for {store.n} rows")
     if method == "l1-logistic":
         if store.meta["label_kind"] != "class":
             raise InputError(f"store {store.path}: numeric labels; use method='lasso'")

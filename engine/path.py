@@ -92,7 +92,7 @@ def sparse_path(
         fresh = (w != 0) & (entry < 0)
         entry[fresh] = k
         l1, l2 = lam * l1_ratio, lam * (1 - l1_ratio)
-        objective = datafit.value(y, m) + l1 * np.abs(w).sum() + 0.5 * l2 * (w @ w)
+        objective = datafit.value(y, m) + _penalty(w, l1, l2)
         rows.append((w.copy(), b, gap, ok, design.passes, objective))
         if not ok:
             warnings.warn(f"λ={lam:.3g} stopped at the iteration cap (gap {gap:.2e})", ConvergenceWarning, 2)
@@ -151,7 +151,7 @@ def _newton(design, y, datafit, w, b, m, work, l1, l2, fit_intercept, tol):
     """Proximal Newton steps on the working set (intercept unpenalised), with Armijo backtracking."""
     if work.size == 0:
         return w, b, m
-    pen = np.r_[np.ones(work.size), 0.0]  # the intercept is not penalised
+    pen = np.r_[np.ones(work.size), 0.0] if fit_intercept else np.ones(work.size)  # b unpenalised
     for _ in range(MAX_NEWTON):
         d, gm = datafit.hessian(y, m), datafit.gradient(y, m)
         H, zd, gw = design.gram(work, d, gm)
@@ -160,22 +160,18 @@ def _newton(design, y, datafit, w, b, m, work, l1, l2, fit_intercept, tol):
             grad = np.r_[gw, gm.sum()]
             u0 = np.r_[w[work], b]
         else:
-            grad, u0, pen = gw, w[work], np.ones(work.size)
+            grad, u0 = gw, w[work]
         u, _ = cd_quadratic(H, grad, u0, pen, l1, l2, MAX_SWEEPS, CD_TOL)
         delta = u - u0
         if not np.any(delta):
             break
         coef_delta = delta[: work.size]
         zdelta = design.matvec(work, coef_delta) + (delta[-1] if fit_intercept else 0.0)
-
-        def penalty(v):
-            return l1 * np.abs(v).sum() + 0.5 * l2 * (v @ v)
-
-        before = datafit.value(y, m) + penalty(w[work])
-        slope = grad @ delta + penalty(u[: work.size]) - penalty(u0[: work.size])
+        before = datafit.value(y, m) + _penalty(w[work], l1, l2)
+        slope = grad @ delta + _penalty(u[: work.size], l1, l2) - _penalty(u0[: work.size], l1, l2)
         t = 1.0
         while True:
-            after = datafit.value(y, m + t * zdelta) + penalty(w[work] + t * coef_delta)
+            after = datafit.value(y, m + t * zdelta) + _penalty(w[work] + t * coef_delta, l1, l2)
             if after <= before + ARMIJO * t * slope or t < 1e-10:
                 break
             t *= 0.5
@@ -187,6 +183,11 @@ def _newton(design, y, datafit, w, b, m, work, l1, l2, fit_intercept, tol):
         if before - after <= 0.1 * tol:
             break
     return w, b, m
+
+
+def _penalty(v: np.ndarray, l1: float, l2: float) -> float:
+    """λ(α‖v‖₁ + (1−α)/2 ‖v‖²), with l1 = λα and l2 = λ(1−α)."""
+    return l1 * np.abs(v).sum() + 0.5 * l2 * (v @ v)
 
 
 def _refit_intercept(datafit, y, b, m, steps: int = 50):

@@ -9,7 +9,6 @@ classes, from value histograms). Numeric labels: Pearson correlation with the la
 from __future__ import annotations
 
 import itertools
-import logging
 import time
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -24,8 +23,6 @@ from engine.moments import Moments
 from engine.store import ActivationStore
 from engine.stream import DEFAULT_MEMORY_BUDGET, DEFAULT_READERS, MAX_BLOCK_BYTES, iter_blocks
 from kernels.histogram import mann_whitney
-
-log = logging.getLogger("neurosel")
 
 STATS_GROUP = "stats"
 GPU_BLOCK_BYTES = 128 << 20  # ~ a million threads' worth of rows per launch for bert-base widths
@@ -288,7 +285,7 @@ def save_stats(store: ActivationStore, stats: NeuronStats) -> None:
         sub.create_array(name, data=np.ascontiguousarray(values))
     if stats.classes is not None:
         sub.create_array("classes", data=stats.classes)
-    sub.attrs["meta"] = {k: v for k, v in stats.meta.items()}
+    sub.attrs["meta"] = dict(stats.meta)
     sub.attrs["complete"] = True
 
 

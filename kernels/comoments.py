@@ -16,7 +16,6 @@ from numba import cuda
 from kernels.common import decode
 
 TILE = 128
-GPU_THREADS = 128
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)

@@ -15,7 +15,6 @@ from numba import cuda
 from kernels.common import value_key
 
 TILE = 16  # neurons per CPU task: a 16 × rows int32 key buffer
-GPU_THREADS = 128
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)

@@ -22,6 +22,10 @@ def run_cli(capsys, *argv: str) -> tuple[int, str]:
     return code, err
 
 
+def extract_cli(capsys, data, model, out, *options: str) -> tuple[int, str]:
+    return run_cli(capsys, "extract", str(data), "--model", str(model), "--out", str(out), *options)
+
+
 def write_csv(path: Path, rows: list[tuple[str, str]], header=("text", "label")) -> Path:
     import csv
 
@@ -41,50 +45,28 @@ def assert_one_line_error(code: int, err: str, *needles: str) -> None:
 
 
 def test_missing_file(capsys, tiny_model, tmp_path):
-    code, err = run_cli(
-        capsys,
-        "extract",
-        str(tmp_path / "nope.csv"),
-        "--model",
-        str(tiny_model),
-        "--out",
-        str(tmp_path / "o.zarr"),
-    )
+    code, err = extract_cli(capsys, tmp_path / "nope.csv", tiny_model, tmp_path / "o.zarr")
     assert_one_line_error(code, err, "nope.csv", "no such file")
     assert not (tmp_path / "o.zarr").exists()
 
 
 def test_unknown_column(capsys, tiny_model, tmp_path):
     data = write_csv(tmp_path / "d.csv", [("good movie", "1")])
-    code, err = run_cli(
-        capsys,
-        "extract",
-        str(data),
-        "--model",
-        str(tiny_model),
-        "--out",
-        str(tmp_path / "o.zarr"),
-        "--text-column",
-        "review",
-    )
+    code, err = extract_cli(capsys, data, tiny_model, tmp_path / "o.zarr", "--text-column", "review")
     assert_one_line_error(code, err, "'review'", "--text-column", "text, label")
 
 
 @pytest.mark.parametrize("bad", ["", "   \t "])
 def test_empty_or_whitespace_text(capsys, tiny_model, tmp_path, bad):
     data = write_csv(tmp_path / "d.csv", [("good movie", "1"), (bad, "0")])
-    code, err = run_cli(
-        capsys, "extract", str(data), "--model", str(tiny_model), "--out", str(tmp_path / "o.zarr")
-    )
+    code, err = extract_cli(capsys, data, tiny_model, tmp_path / "o.zarr")
     assert_one_line_error(code, err, "row 1", "empty or whitespace")
 
 
 def test_non_utf8_file(capsys, tiny_model, tmp_path):
     data = tmp_path / "d.tsv"
     data.write_bytes("text\tlabel\ngood\t1\ncaf\u00e9 movie\t0\n".encode("latin-1"))
-    code, err = run_cli(
-        capsys, "extract", str(data), "--model", str(tiny_model), "--out", str(tmp_path / "o.zarr")
-    )
+    code, err = extract_cli(capsys, data, tiny_model, tmp_path / "o.zarr")
     assert_one_line_error(code, err, "not valid UTF-8", "line 3", "iconv")
 
 
@@ -97,15 +79,7 @@ def test_labels_of_wrong_length(tiny_model, tmp_path):
 def test_model_that_cannot_be_loaded_offline(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     data = write_csv(tmp_path / "d.csv", [("good movie", "1")])
-    code, err = run_cli(
-        capsys,
-        "extract",
-        str(data),
-        "--model",
-        "no-such-org/no-such-model",
-        "--out",
-        str(tmp_path / "o.zarr"),
-    )
+    code, err = extract_cli(capsys, data, "no-such-org/no-such-model", tmp_path / "o.zarr")
     assert_one_line_error(code, err, "no-such-org/no-such-model", "cannot be loaded", "local directory")
     assert not (tmp_path / "o.zarr").exists()
 
@@ -113,10 +87,8 @@ def test_model_that_cannot_be_loaded_offline(capsys, tmp_path, monkeypatch):
 def test_out_is_a_store_of_another_configuration(capsys, tiny_model, tmp_path):
     data = write_csv(tmp_path / "d.csv", [("good movie", "1"), ("bad plot", "0")])
     out = str(tmp_path / "o.zarr")
-    assert run_cli(capsys, "extract", str(data), "--model", str(tiny_model), "--out", out)[0] == 0
-    code, err = run_cli(
-        capsys, "extract", str(data), "--model", str(tiny_model), "--out", out, "--pooling", "cls"
-    )
+    assert extract_cli(capsys, data, tiny_model, out)[0] == 0
+    code, err = extract_cli(capsys, data, tiny_model, out, "--pooling", "cls")
     assert_one_line_error(code, err, "another configuration", "pooling='mean'", "'cls'", "--no-resume")
     assert engine.open_store(out).meta["pooling"] == "mean"
 
@@ -125,16 +97,7 @@ def test_out_is_a_foreign_directory(capsys, tiny_model, tmp_path):
     data = write_csv(tmp_path / "d.csv", [("good movie", "1")])
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
-    code, err = run_cli(
-        capsys,
-        "extract",
-        str(data),
-        "--model",
-        str(tiny_model),
-        "--out",
-        str(tmp_path / "mine"),
-        "--no-resume",
-    )
+    code, err = extract_cli(capsys, data, tiny_model, tmp_path / "mine", "--no-resume")
     assert_one_line_error(code, err, "not a neurosel store")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
@@ -151,15 +114,13 @@ def test_nonfinite_activations_are_counted_reported_and_not_complete(capsys, tmp
     net.save_pretrained(model_dir)
     data = write_csv(tmp_path / "d.csv", [(t, "1") for t in random_texts(5, seed=3)])
     out = str(tmp_path / "o.zarr")
-    code, err = run_cli(capsys, "extract", str(data), "--model", str(model_dir), "--out", out)
+    code, err = extract_cli(capsys, data, model_dir, out)
     assert_one_line_error(code, err, "non-finite", "rows 0, 1, 2, 3, 4", "--dtype float32")
     store = engine.open_store(out)
     assert not store.complete and store.rows_committed == 5
     assert store.meta["nonfinite_rows"] == [0, 1, 2, 3, 4]
     assert store.meta["nonfinite_values"] == int(np.sum(~np.isfinite(store.read())))
-    code, _ = run_cli(
-        capsys, "extract", str(data), "--model", str(model_dir), "--out", out, "--allow-nonfinite"
-    )
+    code, _ = extract_cli(capsys, data, model_dir, out, "--allow-nonfinite")
     assert code == 0 and engine.open_store(out).complete
 
 
