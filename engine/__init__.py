@@ -7,6 +7,7 @@ from engine.extract import extract
 from engine.from_array import store_from_array
 from engine.importance import Importance, importance
 from engine.selection import Selection, select
+from engine.selector import SparseLogisticSelector
 from engine.stats import NeuronStats, neuron_stats
 from engine.store import ActivationStore, open_store
 from engine.version import __version__
@@ -18,6 +19,7 @@ __all__ = [
     "NeuronStats",
     "NonFiniteActivationsError",
     "Selection",
+    "SparseLogisticSelector",
     "__version__",
     "extract",
     "importance",

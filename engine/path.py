@@ -1,11 +1,12 @@
 """A regularisation path of sparse generalised linear models by proximal Newton with working sets.
 
-For each λ from λ_max down (warm-started from the previous solution): a full pass computes the
-gradient on every neuron, which gives the duality gap (the stopping rule) and the KKT violators;
-the working set (support, strong-rule survivors, worst violators) is then solved by proximal
-Newton steps, each one pass for Z_Wᵀ D Z_W and one for Z_W Δ, with the penalised quadratic solved
-in memory by coordinate descent (kernels/cd.py) and a backtracking line search on n-vectors.
-A λ is accepted only after a full pass certifies it (gap or KKT on all neurons).
+Coefficients are a matrix W (neurons × outputs K: one output for binary logistic and squared loss,
+K classes for the multinomial). For each λ from λ_max down (warm-started from the previous
+solution): a full pass computes the gradient on every neuron, which gives the stopping certificate
+and the KKT violators; the working set (support, strong-rule survivors, worst violators) is then
+solved by proximal Newton steps, each one pass for the working set's Hessian and one for Z_W Δ,
+with the penalised quadratic solved in memory by block coordinate descent (kernels/cd.py) and a
+backtracking line search on n × K margins. A λ is accepted only after a full pass certifies it.
 """
 
 from __future__ import annotations
@@ -14,25 +15,34 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import cho_factor, cho_solve
 
 from engine.errors import InputError
+from engine.penalties import L1
 from kernels.cd import cd_quadratic
 
 MAX_OUTER = 60  # full passes per λ
 MAX_NEWTON = 25  # Newton steps per working set
-MAX_SWEEPS = 2000  # coordinate-descent sweeps per Newton step
+MAX_SWEEPS = 2000  # coordinate-descent sweeps per Newton step, in all
+ACTIVE_SWEEPS = 10  # sweeps between exact solves on the active set
 CD_TOL = 1e-10
 WS_MIN = 16  # violators added to the working set at least
 ARMIJO = 1e-4
+EXTEND_FLOOR = 1e-6  # with a target support, the path may go on down to λ_max · EXTEND_FLOOR
+EXTEND_STALL = 5  # ... and gives up after this many λs without growth
 
 
 class ConvergenceWarning(UserWarning):
     """A λ of the path stopped at its iteration cap before its stopping rule held."""
 
 
+class SupportWarning(UserWarning):
+    """The path could not reach the requested support size; the closest λ is returned."""
+
+
 @dataclass
 class PathResult:
-    """Solutions along the path: coef (K, p), intercept (K,), and what certifies each of them."""
+    """Solutions along the path: coef (λs, p, K), intercept (λs, K), and what certifies each."""
 
     lambdas: np.ndarray
     coef: np.ndarray
@@ -42,23 +52,26 @@ class PathResult:
     passes: np.ndarray
     entry: np.ndarray  # per neuron: index of the first λ where it is non-zero, −1 if never
     objective: np.ndarray
+    closeness: np.ndarray  # per neuron at the last λ: dual norm of its gradient / λα (1 = about to enter)
 
     @property
     def support_sizes(self) -> np.ndarray:
-        return (self.coef != 0).sum(1)
+        return np.any(self.coef != 0, axis=2).sum(1)
 
 
-def lambda_max(design, y: np.ndarray, datafit, l1_ratio: float = 1.0, fit_intercept: bool = True) -> float:
+def lambda_max(design, y, datafit, penalty=None, l1_ratio: float = 1.0, fit_intercept: bool = True) -> float:
     """The smallest λ at which every coefficient is zero."""
-    b = datafit.null_intercept(y) if fit_intercept else 0.0
-    g = design.rmatvec(datafit.gradient(y, np.full(y.size, b)))
-    return float(np.max(np.abs(g)) / l1_ratio)
+    penalty = penalty or L1()
+    m = _null_margins(datafit, y, design.shape[0], fit_intercept)
+    g = design.rmatvec(datafit.gradient(y, m))
+    return float(np.max(penalty.dual_norm(g)) / l1_ratio)
 
 
 def sparse_path(
     design,
     y: np.ndarray,
     datafit,
+    penalty=None,
     *,
     l1_ratio: float = 1.0,
     lambdas: np.ndarray | None = None,
@@ -70,41 +83,69 @@ def sparse_path(
 ) -> PathResult:
     """Solve along a log-spaced path from λ_max (or the given λs), warm-starting each from the last.
 
-    With `target_support`, the path stops at the first λ whose support reaches it.
+    With `target_support`, the path stops at the first λ whose support reaches it, going on below
+    `lambda_ratio` at the same log step if needed; if it cannot, it warns and keeps what it found.
     """
+    penalty = penalty or L1()
     n, p = design.shape
+    k_out = datafit.outputs(y)
+    step = None
     if lambdas is None:
-        top = lambda_max(design, y, datafit, l1_ratio, fit_intercept)
+        top = lambda_max(design, y, datafit, penalty, l1_ratio, fit_intercept)
         lambdas = top * np.geomspace(1.0, lambda_ratio, n_lambdas)
-    lambdas = np.asarray(lambdas, dtype=np.float64)
-    w = np.zeros(p)
-    b = datafit.null_intercept(y) if fit_intercept else 0.0
-    m = np.full(n, b)
+        step = lambda_ratio ** (1.0 / max(n_lambdas - 1, 1))
+    grid = list(np.asarray(lambdas, dtype=np.float64))
+    w = np.zeros((p, k_out))
+    b = datafit.null_intercept(y) if fit_intercept else np.zeros(k_out)
+    m = np.broadcast_to(b, (n, k_out)).copy()
     entry = np.full(p, -1)
-    rows = []
-    work = np.zeros(0, dtype=np.int64)
-    previous = None
-    for k, lam in enumerate(lambdas):
-        w, b, m, work, gap, ok, g = solve_lambda(
-            design, y, datafit, lam, l1_ratio, w, b, m, work, previous, fit_intercept, tol
+    rows, work, previous, stall = [], np.zeros(0, dtype=np.int64), None, 0
+    i = 0
+    while i < len(grid):
+        lam = grid[i]
+        w, b, m, work, gap, ok, g = _solve_lambda(
+            design, y, datafit, penalty, lam, l1_ratio, w, b, m, work, previous, fit_intercept, tol
         )
-        previous = (lam, g)
-        fresh = (w != 0) & (entry < 0)
-        entry[fresh] = k
         l1, l2 = lam * l1_ratio, lam * (1 - l1_ratio)
-        objective = datafit.value(y, m) + _penalty(w, l1, l2)
-        rows.append((w.copy(), b, gap, ok, design.passes, objective))
+        previous = (l1, penalty.dual_norm(g))
+        active = np.any(w != 0, axis=1)
+        entry[active & (entry < 0)] = i
+        support = int(active.sum())
+        objective = datafit.value(y, m) + penalty.value(w, l1, l2)
+        stall = stall + 1 if rows and support <= int(np.any(rows[-1][0] != 0, axis=1).sum()) else 0
+        rows.append((w.copy(), b.copy(), gap, ok, design.passes, objective))
         if not ok:
             warnings.warn(f"λ={lam:.3g} stopped at the iteration cap (gap {gap:.2e})", ConvergenceWarning, 2)
-        if target_support is not None and (w != 0).sum() >= target_support:
-            lambdas = lambdas[: k + 1]
+        i += 1
+        if target_support is None:
+            continue
+        if support >= target_support:
             break
+        extendable = step is not None and stall < EXTEND_STALL and lam * step >= grid[0] * EXTEND_FLOOR
+        if i == len(grid) and extendable:
+            grid.append(lam * step)
+        elif i == len(grid):
+            warnings.warn(
+                f"the path reached {support} neurons, fewer than the {target_support} requested "
+                f"(λ down to {lam:.3g}); returning the closest",
+                SupportWarning,
+                2,
+            )
     coef, intercept, gaps, converged, passes, objective = (np.array(col) for col in zip(*rows, strict=True))
-    return PathResult(lambdas, coef, intercept, gaps, converged, passes, entry, objective)
+    closeness = penalty.dual_norm(g) / (lam * l1_ratio)
+    return PathResult(
+        np.array(grid[: len(rows)]), coef, intercept, gaps, converged, passes, entry, objective, closeness
+    )
 
 
-def solve_lambda(design, y, datafit, lam, l1_ratio, w, b, m, work, previous, fit_intercept, tol):
-    """Minimise datafit + λ(α‖w‖₁ + (1−α)/2 ‖w‖²) from a warm start; certified by a full pass."""
+def _null_margins(datafit, y, n: int, fit_intercept: bool) -> np.ndarray:
+    k_out = datafit.outputs(y)
+    b = datafit.null_intercept(y) if fit_intercept else np.zeros(k_out)
+    return np.broadcast_to(b, (n, k_out)).copy()
+
+
+def _solve_lambda(design, y, datafit, penalty, lam, l1_ratio, w, b, m, work, previous, fit_intercept, tol):
+    """Minimise datafit + λ(α‖W‖ + (1−α)/2 ‖W‖²) from a warm start; certified by a full pass."""
     l1, l2 = lam * l1_ratio, lam * (1 - l1_ratio)
     scale = datafit.gap_scale(y)
     gap, g = np.inf, None
@@ -113,98 +154,144 @@ def solve_lambda(design, y, datafit, lam, l1_ratio, w, b, m, work, previous, fit
             b, m = _refit_intercept(datafit, y, b, m)
         gm = datafit.gradient(y, m)
         g = design.rmatvec(gm)
-        gap = _certificate(datafit, y, m, w, g, gm, l1, l2)
+        gap = _certificate(datafit, penalty, y, m, w, g, gm, l1, l2)
         if gap <= tol * scale:
             return w, b, m, work, gap, True, g
-        work = _working_set(w, g, l1, work, previous, lam)
-        w, b, m = _newton(design, y, datafit, w, b, m, work, l1, l2, fit_intercept, tol * scale)
+        work = _working_set(penalty, w, g, l1, work, previous)
+        w, b, m = _newton(design, y, datafit, penalty, w, b, m, work, l1, l2, fit_intercept, tol * scale)
     return w, b, m, work, gap, False, g
 
 
-def _certificate(datafit, y, m, w, g, gm, l1, l2) -> float:
-    """Duality gap for L1 (dual point: scaled residuals); KKT residual × ‖w‖-free units for elastic net."""
-    if l2 == 0.0:
-        primal = datafit.value(y, m) + l1 * np.abs(w).sum()
-        r = -y.size * gm  # residuals: y − p (logistic) or y − m (squared)
-        top = np.max(np.abs(g)) if g.size else 0.0
-        s = 1.0 if top <= l1 else l1 / top
-        return max(primal - datafit.dual(y, s * r), 0.0)
-    smooth = g + l2 * w
-    kkt = np.where(w != 0, np.abs(smooth + l1 * np.sign(w)), np.maximum(np.abs(smooth) - l1, 0.0))
-    return float(kkt.max(initial=0.0))
+def _certificate(datafit, penalty, y, m, w, g, gm, l1, l2) -> float:
+    """Duality gap for (group) L1 (dual point: residuals scaled into the feasible set); the largest
+    KKT residual for the elastic net."""
+    if l2 != 0.0:
+        return penalty.kkt(w, g, l1, l2)
+    primal = datafit.value(y, m) + penalty.value(w, l1, 0.0)
+    residual = -len(y) * gm  # s(y − p) (logistic, multinomial) or s(y − m) (squared)
+    top = float(np.max(penalty.dual_norm(g))) if g.size else 0.0
+    shrink = 1.0 if top <= l1 else l1 / top
+    return max(primal - datafit.dual(y, shrink * residual), 0.0)
 
 
-def _working_set(w, g, l1, work, previous, lam) -> np.ndarray:
-    """Support ∪ current working set ∪ the worst KKT violators ∪ sequential strong-rule survivors."""
-    support = np.flatnonzero(w)
-    violators = np.flatnonzero((np.abs(g) > l1) & (w == 0))
-    if previous is not None and work.size == 0:  # first pass at this λ: strong rule
-        lam_prev, g_prev = previous
-        violators = np.union1d(violators, np.flatnonzero(np.abs(g_prev) >= 2 * lam - lam_prev))
-    keep = max(WS_MIN, work.size)
+def _working_set(penalty, w, g, l1, work, previous) -> np.ndarray:
+    """Support ∪ the worst KKT violators (at most as many as the support, at least WS_MIN) ∪ the
+    sequential strong-rule survivors; neurons that left the support drop out."""
+    score = penalty.dual_norm(g)
+    active = np.any(w != 0, axis=1)
+    violators = np.flatnonzero((score > l1) & ~active)
+    if previous is not None and work.size == 0:  # first pass at this λ: the sequential strong rule
+        l1_prev, score_prev = previous
+        violators = np.union1d(violators, np.flatnonzero(score_prev >= 2 * l1 - l1_prev))
+    keep = max(WS_MIN, int(active.sum()))
     if violators.size > keep:
-        violators = violators[np.argsort(-np.abs(g[violators]), kind="stable")[:keep]]
-    return np.union1d(np.union1d(work, support), violators).astype(np.int64)
+        violators = violators[np.argsort(-score[violators], kind="stable")[:keep]]
+    return np.union1d(np.flatnonzero(active), violators).astype(np.int64)
 
 
-def _newton(design, y, datafit, w, b, m, work, l1, l2, fit_intercept, tol):
-    """Proximal Newton steps on the working set (intercept unpenalised), with Armijo backtracking."""
+def _newton(design, y, datafit, penalty, w, b, m, work, l1, l2, fit_intercept, tol):
+    """Proximal Newton steps on the working set (intercepts unpenalised), with Armijo backtracking."""
     if work.size == 0:
         return w, b, m
-    pen = np.r_[np.ones(work.size), 0.0] if fit_intercept else np.ones(work.size)  # b unpenalised
+    q, k_out = work.size, w.shape[1]
+    size = k_out if penalty.group else 1
+    blocks = q * k_out // size
     for _ in range(MAX_NEWTON):
         d, gm = datafit.hessian(y, m), datafit.gradient(y, m)
-        H, zd, gw = design.gram(work, d, gm)
+        h, zd, gw = design.gram(work, d, gm)
+        grad, u0 = gw.ravel(), w[work].ravel()
         if fit_intercept:
-            H = np.block([[H, zd[:, None]], [zd[None, :], np.array([[d.sum()]])]])
-            grad = np.r_[gw, gm.sum()]
-            u0 = np.r_[w[work], b]
-        else:
-            grad, u0 = gw, w[work]
-        u, _ = cd_quadratic(H, grad, u0, pen, l1, l2, MAX_SWEEPS, CD_TOL)
+            coupling = zd.reshape(q * k_out, k_out)
+            h = np.block([[h, coupling], [coupling.T, d.sum(0)]])
+            grad, u0 = np.r_[grad, gm.sum(0)], np.r_[u0, b]
+        nb = h.shape[0] // size
+        diag_blocks = h.reshape(nb, size, nb, size)[np.arange(nb), :, np.arange(nb), :]
+        lips = np.linalg.eigvalsh(diag_blocks)[:, -1] if size > 1 else np.diag(h).copy()
+        pen = np.r_[np.ones(blocks), np.zeros(nb - blocks)]
+        u = _inner_solve(h, grad, u0, size, lips, pen, l1, l2)
         delta = u - u0
         if not np.any(delta):
             break
-        coef_delta = delta[: work.size]
-        zdelta = design.matvec(work, coef_delta) + (delta[-1] if fit_intercept else 0.0)
-        before = datafit.value(y, m) + _penalty(w[work], l1, l2)
-        slope = grad @ delta + _penalty(u[: work.size], l1, l2) - _penalty(u0[: work.size], l1, l2)
+        coef_delta = delta[: q * k_out].reshape(q, k_out)
+        zdelta = design.matvec(work, coef_delta)
+        if fit_intercept:
+            zdelta += delta[q * k_out :]
+        w_work = w[work]
+        before = datafit.value(y, m) + penalty.value(w_work, l1, l2)
+        slope = grad @ delta + penalty.value(w_work + coef_delta, l1, l2) - penalty.value(w_work, l1, l2)
         t = 1.0
         while True:
-            after = datafit.value(y, m + t * zdelta) + _penalty(w[work] + t * coef_delta, l1, l2)
+            after = datafit.value(y, m + t * zdelta) + penalty.value(w_work + t * coef_delta, l1, l2)
             if after <= before + ARMIJO * t * slope or t < 1e-10:
                 break
             t *= 0.5
         w = w.copy()
         w[work] += t * coef_delta
         if fit_intercept:
-            b += t * delta[-1]
+            b = b + t * delta[q * k_out :]
         m = m + t * zdelta
         if before - after <= 0.1 * tol:
             break
     return w, b, m
 
 
-def _penalty(v: np.ndarray, l1: float, l2: float) -> float:
-    """λ(α‖v‖₁ + (1−α)/2 ‖v‖²), with l1 = λα and l2 = λ(1−α)."""
-    return l1 * np.abs(v).sum() + 0.5 * l2 * (v @ v)
+def _inner_solve(h, grad, u0, size, lips, pen, l1, l2) -> np.ndarray:
+    """Minimise the penalised quadratic model: coordinate-descent sweeps find the active set and
+    signs, then (for L1) one linear solve on that set with the signs fixed finishes the job, which
+    plain sweeps do slowly on correlated neurons. A solve that would flip a sign stops at the first
+    crossing (it still lowers the objective) and sweeps resume from there."""
+    u, used = u0, 0
+    while used < MAX_SWEEPS:
+        shifted = grad + h @ (u - u0)  # the same quadratic, expanded around u
+        u, sweeps = cd_quadratic(h, shifted, u, size, lips, pen, l1, l2, ACTIVE_SWEEPS, CD_TOL)
+        used += sweeps
+        if sweeps < ACTIVE_SWEEPS or size != 1:
+            if sweeps < ACTIVE_SWEEPS:
+                return u
+            continue
+        penalised = np.repeat(pen, size) > 0
+        active = np.flatnonzero((u != 0) | ~penalised)
+        sign = np.where(penalised[active], np.sign(u[active]), 0.0)
+        system = h[np.ix_(active, active)] + np.diag(l2 * penalised[active])
+        rhs = h[active] @ u0 - grad[active] - l1 * sign
+        exact = _solve_spd(system, rhs)
+        target = np.zeros_like(u)
+        target[active] = exact
+        flips = penalised & (u != 0) & (np.sign(target) != np.sign(u))
+        if np.any(flips):
+            ratio = u[flips] / (u[flips] - target[flips])
+            t = float(ratio.min())
+            u = u + t * (target - u)
+            u[np.flatnonzero(flips)[ratio <= t]] = 0.0
+        else:
+            u = target
+    return u
+
+
+def _solve_spd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Solve a x = b for a symmetric positive (semi-)definite a: Cholesky, least squares if singular."""
+    try:
+        return cho_solve(cho_factor(a), b)
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(a, b, rcond=None)[0]
 
 
 def _refit_intercept(datafit, y, b, m, steps: int = 50):
-    """Exact unpenalised intercept for the current coefficients (Newton in one variable)."""
+    """Exact unpenalised intercepts for the current coefficients (Newton; a least-squares step for
+    the multinomial, whose intercepts are defined up to a constant)."""
     for _ in range(steps):
-        g = datafit.gradient(y, m).sum()
-        h = datafit.hessian(y, m).sum()
-        step = g / h
+        g = datafit.gradient(y, m).sum(0)
+        h = datafit.hessian(y, m).sum(0)
+        step = np.linalg.lstsq(h, g, rcond=None)[0]
         b, m = b - step, m - step
-        if abs(step) < 1e-13 * max(1.0, abs(b)):
+        if np.max(np.abs(step)) < 1e-13 * max(1.0, float(np.max(np.abs(b)))):
             break
     return b, m
 
 
-def check_binary(y: np.ndarray, where: str) -> np.ndarray:
-    """0/1 float labels from any two-valued labels; InputError otherwise."""
-    classes = np.unique(y)
-    if classes.size != 2:
-        raise InputError(f"{where}: {classes.size} class(es); binary L1-logistic needs exactly two")
-    return (y == classes[1]).astype(np.float64)
+def check_classes(labels: np.ndarray, where: str) -> int:
+    """The number of classes in `labels`; InputError for a single class."""
+    classes = np.unique(labels)
+    if classes.size < 2:
+        raise InputError(f"{where}: a single class ({classes[0]!r}); sparse logistic needs two or more")
+    return int(classes.size)

@@ -7,9 +7,10 @@ import pytest
 
 import engine
 from engine.datafits import Logistic
-from engine.design import ArrayDesign, StoreDesign
+from engine.design import ArrayDesign
 from engine.importance import rank_by_entry
-from engine.path import sparse_path
+from engine.path import SupportWarning, sparse_path
+from engine.store_design import store_design
 
 N, LAYERS, HIDDEN = 400, 3, 16
 PLANTED = [5, 20, 41]  # flat ids: layer 0 unit 5, layer 1 unit 4, layer 2 unit 9
@@ -34,7 +35,7 @@ def planted_store(tmp_path_factory):
 def test_planted_neurons_rank_first_and_select_fingerprint(planted_store):
     imp = engine.importance(planted_store, n_lambdas=15, lambda_ratio=0.05)
     assert set(imp.ranking[:3]) == set(PLANTED)
-    assert imp.meta["converged"] and imp.coef.shape == (15, LAYERS, HIDDEN)
+    assert imp.meta["converged"] and imp.coef.shape == (15, 1, LAYERS, HIDDEN)
     assert imp.support_sizes[0] == 0 and np.all(imp.scores.ravel()[PLANTED] > 0)
     sel = engine.select(imp, k=3)
     np.testing.assert_array_equal(np.sort(sel.neurons), PLANTED)
@@ -43,15 +44,19 @@ def test_planted_neurons_rank_first_and_select_fingerprint(planted_store):
     np.testing.assert_array_equal(again.ranking, imp.ranking)
 
 
-def test_streamed_design_equals_in_memory(planted_store):
+@pytest.mark.parametrize("in_core", [0, 1 << 30])
+def test_store_designs_equal_in_memory(planted_store, in_core):
+    """Streamed (float32 products) and in-core (float64) store designs give the in-memory path."""
     stats = engine.neuron_stats(planted_store, by=None, progress=False, device="cpu")
     x = planted_store.read().reshape(N, -1).astype(np.float64)
     center, scale = stats.mean.ravel(), stats.std.ravel()
     y = (planted_store.labels == 1).astype(float)
-    streamed = sparse_path(StoreDesign(planted_store, center, scale, N, 64 << 10), y, Logistic(), n_lambdas=6)
+    design, where = store_design(planted_store, center, scale, "cpu", 64 << 10, in_core)
+    assert where == ("streamed" if in_core == 0 else "in-core-float64")
+    ours = sparse_path(design, y, Logistic(), n_lambdas=6)
     memory = sparse_path(ArrayDesign(x, center, scale), y, Logistic(), n_lambdas=6)
-    np.testing.assert_allclose(streamed.coef, memory.coef, atol=1e-9)
-    np.testing.assert_array_equal(streamed.entry, memory.entry)
+    np.testing.assert_allclose(ours.coef, memory.coef, atol=1e-9 if in_core else 1e-5)
+    np.testing.assert_array_equal(ours.entry, memory.entry)
 
 
 def test_ranking_ties_break_by_weight_then_id():
@@ -65,10 +70,63 @@ def test_bad_inputs(planted_store, tmp_path):
     unlabelled = engine.store_from_array(tmp_path / "u.zarr", rng.standard_normal((20, 2, 3)))
     with pytest.raises(engine.InputError, match="has no labels"):
         engine.importance(unlabelled)
-    three = engine.store_from_array(
-        tmp_path / "t.zarr", rng.standard_normal((30, 2, 3)), labels=np.arange(30) % 3
+    single = engine.store_from_array(tmp_path / "one.zarr", rng.standard_normal((30, 2, 3)), labels=[1] * 30)
+    with pytest.raises(engine.InputError, match="a single class"):
+        engine.importance(single)
+    numeric = engine.store_from_array(
+        tmp_path / "num.zarr", rng.standard_normal((30, 2, 3)), labels=rng.random(30)
     )
-    with pytest.raises(engine.InputError, match="3 class"):
-        engine.importance(three)
+    with pytest.raises(engine.InputError, match="use method='lasso'"):
+        engine.importance(numeric)
+    with pytest.raises(engine.InputError, match="class_weight"):
+        engine.importance(planted_store, class_weight={"nope": 2.0})
+    with pytest.raises(engine.InputError, match="target support 49"):
+        engine.importance(planted_store, target_support=49)
     with pytest.raises(engine.InputError, match=r"choose 1\.\.48"):
         engine.select(engine.importance(planted_store, n_lambdas=3), k=49)
+
+
+def test_multinomial_group_ranking_and_saved_result(tmp_path):
+    """Three classes: each planted neuron separates one class; the group path enters them first, the
+    result is saved in the store and the next call reads it back unchanged."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((600, 2, 10))
+    labels = np.arange(600) % 3
+    for cls, (layer, unit) in enumerate([(0, 3), (1, 7), (1, 2)]):
+        x[labels == cls, layer, unit] += 1.5
+    store = engine.store_from_array(tmp_path / "k3.zarr", x, labels=labels, dtype="float32")
+    imp = engine.importance(store, n_lambdas=12, lambda_ratio=0.1)
+    assert imp.penalty == "group-l1" and imp.coef.shape == (12, 3, 2, 10) and imp.meta["converged"]
+    assert set(imp.ranking[:3]) == {3, 17, 12}
+    assert imp.meta["design"] == "in-core-float64"
+    again = engine.importance(engine.open_store(store.path), n_lambdas=12, lambda_ratio=0.1)
+    np.testing.assert_array_equal(again.ranking, imp.ranking)
+    np.testing.assert_array_equal(again.coef, imp.coef)
+    assert again.meta["key"] == imp.meta["key"] and again.meta["solve_seconds"] == imp.meta["solve_seconds"]
+
+
+def test_selection_rules(planted_store):
+    imp = engine.importance(planted_store, n_lambdas=15, lambda_ratio=0.05)
+    at = 6
+    support = engine.select(imp, k=None, rule="support", at=at)
+    np.testing.assert_array_equal(np.sort(support.neurons), np.flatnonzero(imp.coef[at].ravel()))
+    weights = np.abs(imp.coef[-1].ravel())
+    mass = engine.select(imp, rule="mass", mass=0.6, at=-1, k=None)
+    share = np.sort(weights)[::-1].cumsum() / weights.sum()
+    assert mass.neurons.size == np.searchsorted(share, 0.6) + 1
+    assert set(mass.neurons) == set(np.argsort(-weights, kind="stable")[: mass.neurons.size])
+    closest = engine.select(imp, k=3, rule="support")
+    assert closest.neurons.size == imp.support_sizes[np.argmin(np.abs(imp.support_sizes - 3))]
+    with pytest.warns(SupportWarning, match="entered the path"):
+        engine.select(imp, k=imp.entered + 1)
+    assert set(engine.select(imp, k=3).units()) == {(0, 5), (1, 4), (2, 9)}
+
+
+def test_target_support_beyond_the_grid_extends_then_warns(planted_store):
+    imp = engine.importance(planted_store, n_lambdas=3, lambda_ratio=0.5, target_support=20, save=False)
+    assert imp.support_sizes[-1] >= 20 and len(imp.lambdas) > 3
+    with pytest.warns(SupportWarning, match="fewer than the 48 requested"):
+        tiny = engine.store_from_array(
+            planted_store.path + "-tiny", planted_store.read()[:12], labels=planted_store.labels[:12]
+        )
+        engine.importance(tiny, n_lambdas=3, target_support=48, save=False)

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression
 
-from engine.datafits import Logistic, Quadratic
+from engine.datafits import Logistic, Multinomial, Quadratic
 from engine.design import ArrayDesign
 from engine.path import lambda_max, sparse_path
+from engine.penalties import L1, GroupL1
 
 N, P = 300, 40
 
@@ -35,10 +36,10 @@ def test_l1_logistic_matches_saga(problem, c):
     _, z, y, _ = problem
     res = sparse_path(ArrayDesign(z), y, Logistic(), lambdas=[1 / (c * N)], tol=1e-10)
     ref = LogisticRegression(l1_ratio=1.0, solver="saga", C=c, tol=1e-12, max_iter=100_000).fit(z, y)
-    ours = log_objective(z, y, c, res.coef[0], res.intercept[0])
+    ours = log_objective(z, y, c, res.coef[0][:, 0], res.intercept[0][0])
     theirs = log_objective(z, y, c, ref.coef_[0], ref.intercept_[0])
     assert abs(ours - theirs) <= 1e-6 * theirs and ours <= theirs * (1 + 1e-9)
-    assert np.array_equal(res.coef[0] != 0, np.abs(ref.coef_[0]) > 1e-8)
+    assert np.array_equal(res.coef[0][:, 0] != 0, np.abs(ref.coef_[0]) > 1e-8)
     assert res.converged[0] and res.gaps[0] <= 1e-10 * np.log(2)
 
 
@@ -49,9 +50,9 @@ def test_l1_logistic_without_intercept_matches_liblinear(problem):
     ref = LogisticRegression(
         l1_ratio=1.0, solver="liblinear", C=c, tol=1e-10, fit_intercept=False, max_iter=100_000
     ).fit(z, y)
-    ours, theirs = log_objective(z, y, c, res.coef[0], 0.0), log_objective(z, y, c, ref.coef_[0], 0.0)
+    ours, theirs = log_objective(z, y, c, res.coef[0][:, 0], 0.0), log_objective(z, y, c, ref.coef_[0], 0.0)
     assert abs(ours - theirs) <= 1e-6 * theirs
-    assert np.array_equal(res.coef[0] != 0, np.abs(ref.coef_[0]) > 1e-8)
+    assert np.array_equal(res.coef[0][:, 0] != 0, np.abs(ref.coef_[0]) > 1e-8)
 
 
 def test_elastic_net_logistic_matches_saga(problem):
@@ -59,7 +60,7 @@ def test_elastic_net_logistic_matches_saga(problem):
     c, ratio = 0.1, 0.5
     res = sparse_path(ArrayDesign(z), y, Logistic(), lambdas=[1 / (c * N)], l1_ratio=ratio, tol=1e-10)
     ref = LogisticRegression(l1_ratio=ratio, solver="saga", C=c, tol=1e-12, max_iter=100_000).fit(z, y)
-    ours = log_objective(z, y, c, res.coef[0], res.intercept[0], ratio)
+    ours = log_objective(z, y, c, res.coef[0][:, 0], res.intercept[0][0], ratio)
     theirs = log_objective(z, y, c, ref.coef_[0], ref.intercept_[0], ratio)
     assert abs(ours - theirs) <= 1e-6 * theirs
 
@@ -77,7 +78,7 @@ def test_squared_loss_matches_lasso_and_elastic_net(problem, ratio):
             ratio * np.abs(w).sum() + 0.5 * (1 - ratio) * w @ w
         )
 
-    ours, theirs = objective(res.coef[0], res.intercept[0]), objective(ref.coef_, ref.intercept_)
+    ours, theirs = objective(res.coef[0][:, 0], res.intercept[0][0]), objective(ref.coef_, ref.intercept_)
     assert abs(ours - theirs) <= 1e-6 * theirs
 
 
@@ -107,3 +108,114 @@ def test_target_support_stops_the_path(problem):
     _, z, y, _ = problem
     res = sparse_path(ArrayDesign(z), y, Logistic(), n_lambdas=50, lambda_ratio=1e-3, target_support=5)
     assert res.support_sizes[-1] >= 5 and np.all(res.support_sizes[:-1] < 5)
+
+
+@pytest.fixture(scope="module")
+def three_classes():
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((N, P))
+    w = np.zeros((P, 3))
+    w[2], w[7], w[30] = [1.5, -1.0, 0.0], [0.0, 1.2, -1.2], [-0.8, 0.0, 1.0]
+    m = z @ w + [0.3, 0.0, -0.2]
+    p = np.exp(m - m.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    labels = (rng.random(N)[:, None] > np.cumsum(p, 1)).sum(1)
+    return z, labels
+
+
+def multinomial_objective(z, labels, lam, w, b, group: bool, l1_ratio=1.0):
+    """Mean cross-entropy + λ(α‖W‖ + (1−α)/2‖W‖²), computed directly in float64."""
+    m = z @ w + b
+    ce = np.mean(np.logaddexp.reduce(m, axis=1) - m[np.arange(len(labels)), labels])
+    norm = np.linalg.norm(w, axis=1).sum() if group else np.abs(w).sum()
+    return ce + lam * (l1_ratio * norm + 0.5 * (1 - l1_ratio) * np.sum(w * w))
+
+
+@pytest.mark.parametrize("ratio", [1.0, 0.6])
+def test_multinomial_l1_matches_saga(three_classes, ratio):
+    z, labels = three_classes
+    c = 0.05
+    datafit = Multinomial()
+    res = sparse_path(
+        ArrayDesign(z),
+        datafit.targets(labels),
+        datafit,
+        L1(),
+        lambdas=[1 / (c * N)],
+        l1_ratio=ratio,
+        tol=1e-10,
+    )
+    ref = LogisticRegression(l1_ratio=ratio, solver="saga", C=c, tol=1e-12, max_iter=100_000).fit(z, labels)
+    lam = 1 / (c * N)
+    ours = multinomial_objective(z, labels, lam, res.coef[0], res.intercept[0], False, ratio)
+    theirs = multinomial_objective(z, labels, lam, ref.coef_.T, ref.intercept_, False, ratio)
+    assert abs(ours - theirs) <= 1e-6 * theirs and ours <= theirs * (1 + 1e-9)
+    assert np.array_equal(res.coef[0] != 0, np.abs(ref.coef_.T) > 1e-8)
+
+
+def test_multinomial_group_l1_is_optimal(three_classes):
+    """Group-L1: the KKT conditions hold (gradient computed here, independently), and a long run of
+    plain proximal gradient (FISTA) on the same objective does not do better."""
+    z, labels = three_classes
+    lam = 0.03
+    datafit = Multinomial()
+    y = datafit.targets(labels)
+    res = sparse_path(ArrayDesign(z), y, datafit, GroupL1(), lambdas=[lam], tol=1e-12)
+    w, b = res.coef[0], res.intercept[0]
+    m = z @ w + b
+    p = np.exp(m - m.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    g = z.T @ (p - y) / N
+    norms = np.linalg.norm(w, axis=1)
+    on = norms > 0
+    assert 0 < on.sum() < P
+    np.testing.assert_allclose(g[on], -lam * w[on] / norms[on, None], atol=1e-6)
+    assert np.all(np.linalg.norm(g[~on], axis=1) <= lam + 1e-9)
+    np.testing.assert_allclose((p - y).sum(0), 0, atol=1e-8)
+    assert set(np.flatnonzero(on)) >= {2, 7, 30}
+    ours = multinomial_objective(z, labels, lam, w, b, True)
+    assert ours <= fista_group(z, y, lam) * (1 + 1e-9)
+    assert res.gaps[0] <= 1e-12 * np.log(3)
+
+
+def fista_group(z, y, lam, steps=20_000):
+    """Accelerated proximal gradient for mean cross-entropy + λ Σ‖W_j‖ (intercepts unpenalised)."""
+    n, p = z.shape
+    k = y.shape[1]
+    step = 1.0 / (0.5 * np.linalg.norm(np.c_[z, np.ones(n)], 2) ** 2 / n)
+    theta = np.zeros((p + 1, k))
+    prev, mom, t = theta.copy(), theta.copy(), 1.0
+    za = np.c_[z, np.ones(n)]
+    for _ in range(steps):
+        m = za @ mom
+        q = np.exp(m - m.max(1, keepdims=True))
+        q /= q.sum(1, keepdims=True)
+        cand = mom - step * za.T @ (q - y) / n
+        norms = np.linalg.norm(cand[:p], axis=1, keepdims=True)
+        cand[:p] *= np.maximum(0, 1 - step * lam / np.maximum(norms, 1e-300))
+        t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
+        mom = cand + (t - 1) / t_next * (cand - prev)
+        prev, t = cand, t_next
+    labels = y.argmax(1)
+    return multinomial_objective(z, labels, lam, prev[:p], prev[p], True)
+
+
+def test_class_weights_match_sklearn(problem):
+    _, z, y, _ = problem
+    c = 0.1
+    weights = np.where(y == 1, 3.0, 0.5)
+    res = sparse_path(ArrayDesign(z), y, Logistic(weights), lambdas=[1 / (c * N)], tol=1e-10)
+    ref = LogisticRegression(
+        l1_ratio=1.0, solver="saga", C=c, tol=1e-12, max_iter=100_000, class_weight={0: 0.5, 1: 3.0}
+    ).fit(z, y)
+
+    def objective(w, b):
+        m = z @ w + b
+        return c * np.sum(weights * (np.logaddexp(0, m) - y * m)) + np.abs(w).sum()
+
+    ours, theirs = (
+        objective(res.coef[0][:, 0], res.intercept[0][0]),
+        objective(ref.coef_[0], ref.intercept_[0]),
+    )
+    assert abs(ours - theirs) <= 1e-6 * theirs
+    assert res.gaps[0] <= 1e-10 * np.log(2) * weights.mean()
