@@ -46,6 +46,7 @@ from engine.demo import demo_corpus
 from engine.errors import InputError
 from engine.extract import MAX_ROWS, PAD_MULTIPLE, TOKEN_BUDGET
 from engine.model import autocast, load_encoder, resolve_device, resolve_model_path, resolve_precision
+from engine.readers import EXPERIMENTS, read_amazon, read_sst2
 from engine.store import STORAGE_DTYPES
 from engine.writer import Layout
 
@@ -54,8 +55,6 @@ REPO_ROOT = BENCH_DIR.parent
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 METHODS = ("naive", "neurox", "engine")
 DEFAULT_MAX_LENGTH = {"sst2": 128, "demo": 128, "amazon": 256}
-AMAZON_DOMAINS = ("books", "dvd", "electronics", "kitchen")
-REVIEW_TEXT = re.compile(r"<review_text>\n(.*?)\n</review_text>", re.S)
 SEED = 0
 NAIVE_BATCH = 32
 WARMUP_TEXTS = 8
@@ -136,34 +135,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if min(args.n, args.neurox_n, args.repeats) < 1:
         parser.error("--n, --neurox-n and --repeats must be at least 1")
     try:
-        texts = load_texts(args.dataset, args.data_dir)
-    except FileNotFoundError as e:
-        print(
-            f"bench extract: dataset {args.dataset} not found ({e.filename}); pass --data-dir",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        return run(args, methods, sample(texts, args.n))
+        return run(args, methods, sample(load_texts(args.dataset, args.data_dir), args.n))
     except InputError as e:
         print(f"bench extract: error: {e}", file=sys.stderr)
         return 2
 
 
 def load_texts(dataset: str, data_dir: Path) -> list[str]:
-    """All non-empty texts of a dataset, in file order."""
+    """All texts of a dataset in file order: demo, SST-2 train, or the four Amazon domains (title + text)."""
     if dataset == "demo":
-        texts = [t for domain_texts, _ in demo_corpus().values() for t in domain_texts]
-    elif dataset == "sst2":
-        lines = (data_dir / "sst2_mr_cr" / "stsa.binary.train").read_text(encoding="utf-8").splitlines()
-        texts = [line.split(" ", 1)[1] for line in lines if " " in line]
-    else:
-        texts = []
-        for domain in AMAZON_DOMAINS:
-            for polarity in ("positive", "negative"):
-                path = data_dir / "amazon_multidomain_blitzer2007" / domain / f"{polarity}.review"
-                texts.extend(REVIEW_TEXT.findall(path.read_text(encoding="utf-8")))
-    return [t.strip() for t in texts if t.strip()]
+        return [t for domain_texts, _ in demo_corpus().values() for t in domain_texts]
+    if dataset == "sst2":
+        return read_sst2(data_dir, splits=("train",)).texts
+    return [t for domain in EXPERIMENTS["amazon"] for t in read_amazon(domain, data_dir).texts]
 
 
 def sample(texts: list[str], n: int) -> list[str]:

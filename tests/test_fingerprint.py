@@ -1,0 +1,225 @@
+"""engine.fingerprint against scipy references, and fingerprints of stores with planted layers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.spatial import distance
+
+import engine
+from engine.fingerprint import (
+    Fingerprints,
+    fingerprint,
+    run_fingerprint_cli,
+    similarity,
+    similarity_matrix,
+    spearman_permutation,
+    transferability,
+)
+from engine.selection import Selection
+
+N, LAYERS, HIDDEN, K = 400, 3, 16, 4
+RNG = np.random.default_rng(0)
+P, Q = RNG.dirichlet(np.ones(13)) * 100, RNG.dirichlet(np.ones(13)) * 100
+
+
+def test_selection_fingerprint_matches_hand_counts():
+    # layers 0, 6, 12 stored, hidden 5: ids 0..4 layer 0, 5..9 layer 6, 10..14 layer 12
+    sel = Selection(neurons=np.array([7, 0, 12, 9, 5, 14, 3, 6]), layers=(0, 6, 12), hidden=5)
+    np.testing.assert_allclose(sel.fingerprint(), [25.0, 50.0, 25.0])
+    assert sel.fingerprint().sum() == pytest.approx(100)
+
+
+@pytest.mark.parametrize(
+    ("measure", "reference"),
+    [
+        ("cosine", lambda p, q: 1 - distance.cosine(p, q)),
+        ("pearson", lambda p, q: stats.pearsonr(p, q).statistic),
+        ("jsd", lambda p, q: 1 - distance.jensenshannon(p, q, base=2) ** 2),
+    ],
+)
+def test_similarity_matches_scipy(measure, reference):
+    assert similarity(P, Q, measure) == pytest.approx(reference(P, Q), rel=1e-12)
+    assert similarity(P, P, measure) == pytest.approx(1.0)
+
+
+def test_jsd_with_zero_mass_layers():
+    disjoint = similarity([50, 50, 0, 0], [0, 0, 30, 70], "jsd")
+    assert disjoint == pytest.approx(0.0, abs=1e-15)
+    partial = [60, 0, 40], [20, 80, 0]
+    assert similarity(*partial, "jsd") == pytest.approx(1 - distance.jensenshannon(*partial, base=2) ** 2)
+
+
+def test_similarity_matrix_order_and_symmetry():
+    mapping = {"b": Q, "a": P, "c": np.r_[P[:6], Q[6:]]}
+    matrix = similarity_matrix(mapping, "jsd")
+    np.testing.assert_allclose(matrix, matrix.T)
+    np.testing.assert_allclose(np.diag(matrix), 1.0)
+    assert matrix[0, 1] == pytest.approx(similarity(Q, P, "jsd"))
+    assert matrix[1, 2] == pytest.approx(similarity(P, mapping["c"], "jsd"))
+
+
+def test_similarity_errors():
+    with pytest.raises(engine.InputError, match="measure 'euclid': use one of cosine, pearson, jsd"):
+        similarity(P, Q, "euclid")
+    with pytest.raises(engine.InputError, match="different lengths"):
+        similarity(P, Q[:5])
+    with pytest.raises(engine.InputError, match="'b': negative entries"):
+        similarity([50, 50], [120, -20])
+    with pytest.raises(engine.InputError, match="'a': all zero"):
+        similarity([0, 0], [50, 50])
+    with pytest.raises(engine.InputError, match=r"'flat': the same value in every layer.*Pearson"):
+        similarity_matrix({"x": [10, 30, 60], "flat": [100 / 3] * 3}, "pearson")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_spearman_rho_matches_scipy_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    x, y = rng.integers(0, 5, 30), rng.integers(0, 4, 30) + rng.integers(0, 5, 30) // 2
+    rho, _ = spearman_permutation(x, y, permutations=10)
+    assert rho == pytest.approx(stats.spearmanr(x, y).statistic, rel=1e-12)
+
+
+def test_spearman_p_value_matches_exact_permutation_test():
+    x = np.array([0.9, 0.4, 0.4, 0.7, 0.1, 0.8, 0.3])
+    y = np.array([71.0, 60.0, 65.0, 60.0, 58.0, 69.0, 66.0])
+    exact = stats.permutation_test(
+        (x, y), lambda a, b: stats.spearmanr(a, b).statistic, permutation_type="pairings"
+    ).pvalue  # 7! = 5040 pairings: scipy enumerates them all
+    _, p = spearman_permutation(x, y, permutations=20_000)
+    assert p == pytest.approx(exact, abs=0.01)
+
+
+def test_spearman_p_value_matches_asymptotic_for_large_n():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(300)
+    y = 0.05 * x + rng.standard_normal(300)
+    reference = stats.spearmanr(x, y).pvalue
+    _, p = spearman_permutation(x, y, permutations=20_000)
+    assert 0.01 < reference < 0.5 and p == pytest.approx(reference, abs=0.02)
+
+
+def test_spearman_p_value_small_for_monotone_large_for_independent():
+    x = np.arange(12.0)
+    rho, p = spearman_permutation(x, x**3)
+    assert rho == 1.0 and p < 1e-3
+    rng = np.random.default_rng(4)
+    _, p_null = spearman_permutation(rng.standard_normal(12), rng.standard_normal(12))
+    assert p_null > 0.1
+
+
+def test_spearman_deterministic_for_a_seed_and_p_on_the_grid():
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal(10), rng.standard_normal(10)
+    assert spearman_permutation(x, y, 999, seed=7) == spearman_permutation(x, y, 999, seed=7)
+    _, p = spearman_permutation(x, y, 999, seed=7)
+    assert (p * 1000) == pytest.approx(round(p * 1000)) and 0 < p <= 1
+
+
+def test_spearman_batches_do_not_change_the_result(monkeypatch):
+    rng = np.random.default_rng(6)
+    x, y = rng.standard_normal(10), rng.standard_normal(10)
+    whole = spearman_permutation(x, y, 1000, seed=1)
+    monkeypatch.setattr("engine.fingerprint.PERMUTATION_BATCH_VALUES", 10 * 1000)
+    assert spearman_permutation(x, y, 1000, seed=1) == whole
+
+
+def test_spearman_errors():
+    with pytest.raises(engine.InputError, match="2 pairs: Spearman's ρ needs at least 3"):
+        spearman_permutation([1, 2], [3, 4])
+    with pytest.raises(engine.InputError, match="x, y: 3 and 4 values"):
+        spearman_permutation([1, 2, 3], [1, 2, 3, 4])
+    with pytest.raises(engine.InputError, match="y: every value is the same"):
+        spearman_permutation([1, 2, 3], [5, 5, 5])
+    with pytest.raises(engine.InputError, match="permutations 0"):
+        spearman_permutation([1, 2, 3], [1, 3, 2], permutations=0)
+    with pytest.raises(engine.InputError, match="x: pass a 1-D sequence of finite numbers"):
+        spearman_permutation([1, np.nan, 3], [1, 3, 2])
+
+
+def test_transferability_pairs_and_correlation():
+    fps = {"books": [10, 20, 70], "dvd": [15, 20, 65], "kitchen": [60, 30, 10], "elec": [50, 30, 20]}
+    mapping = {name: np.array(v, float) for name, v in fps.items()}
+    scores = {(s, t): 0.6 + 0.3 * similarity(mapping[s], mapping[t]) for s in fps for t in fps if s != t}
+    result = transferability(fps, scores, permutations=2000)
+    assert result["spearman"] == pytest.approx(1.0) and result["p_value"] < 0.01
+    assert len(result["pairs"]) == 12 and result["measure"] == "cosine"
+    assert result["pairs"][0] == {
+        "source": "books",
+        "target": "dvd",
+        "similarity": pytest.approx(similarity(mapping["books"], mapping["dvd"])),
+        "score": pytest.approx(scores[("books", "dvd")]),
+    }
+    json.dumps(result)
+    as_object = Fingerprints(
+        names=tuple(fps), layers=(0, 1, 2), k=100, percentages=np.array(list(fps.values()), float),
+        counts=np.array(list(fps.values())),
+    )  # fmt: skip
+    assert transferability(as_object, scores, permutations=2000) == result
+
+
+def test_transferability_errors():
+    fps = {"a": [10, 90], "b": [50, 50], "c": [90, 10]}
+    with pytest.raises(engine.InputError, match="no fingerprint for 'z'"):
+        transferability(fps, {("a", "z"): 0.8})
+    with pytest.raises(engine.InputError, match="in-domain score"):
+        transferability(fps, {("a", "a"): 0.9})
+    with pytest.raises(engine.InputError, match="2 pairs"):
+        transferability(fps, {("a", "b"): 0.8, ("b", "c"): 0.7})
+
+
+def _planted_store(path, layer, seed, layers=(0, 6, 12)):
+    """400 rows × 3 layers × 16 units; units 2, 5, 9, 13 of `layer` (a position) carry the label."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, LAYERS, HIDDEN)) * rng.uniform(0.5, 2, (LAYERS, HIDDEN))
+    y = rng.integers(0, 2, N)
+    x[:, layer, [2, 5, 9, 13]] += np.outer(2 * y - 1, [1.2, 1.0, 0.9, 0.8])
+    return engine.store_from_array(path, x, labels=y, layers=layers, dtype="float32")
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    root = tmp_path_factory.mktemp("fp")
+    return [_planted_store(root / f"{name}.zarr", layer, seed) for name, layer, seed in [
+        ("early", 0, 1), ("late", 2, 2), ("late2", 2, 3)
+    ]]  # fmt: skip
+
+
+def test_fingerprint_puts_mass_in_the_planted_layer(planted):
+    result = fingerprint([planted[0], planted[1].path, planted[2]], k=K, n_lambdas=10, lambda_ratio=0.05)
+    assert result.names == ("early", "late", "late2") and result.layers == (0, 6, 12)
+    np.testing.assert_allclose(result.percentages, [[100, 0, 0], [0, 0, 100], [0, 0, 100]])
+    np.testing.assert_array_equal(result.counts, [[K, 0, 0], [0, 0, K], [0, 0, K]])
+    np.testing.assert_allclose(result.similarity(), [[1, 0, 0], [0, 1, 1], [0, 1, 1]], atol=1e-12)
+    record = result.to_dict()
+    assert json.loads(json.dumps(record)) == record
+    assert record["datasets"][1] == {"name": "late", "counts": [0, 0, K], "percentages": [0.0, 0.0, 100.0]}
+    table = result.describe()
+    assert "L0    L6   L12" in table and "similarity (cosine)" in table
+
+
+def test_fingerprint_errors(planted, tmp_path):
+    other = _planted_store(tmp_path / "other.zarr", 0, 4, layers=(1, 2, 3))
+    with pytest.raises(engine.InputError, match=r"layers \[1, 2, 3\] differ"):
+        fingerprint([planted[0], other], k=K)
+    with pytest.raises(engine.InputError, match="not unique"):
+        fingerprint(planted[:2], k=K, names=["x", "x"])
+    with pytest.raises(engine.InputError, match=r"k 49: choose 1\.\.48"):
+        fingerprint(planted[:1], k=49)
+    with pytest.raises(engine.InputError, match="measure 'l2'"):
+        fingerprint(planted[:1], k=K, measure="l2")
+
+
+def test_cli_handler_prints_table_and_writes_json(planted, tmp_path, capsys):
+    out = tmp_path / "fp.json"
+    args = argparse.Namespace(
+        stores=[planted[0].path, planted[1].path], k=K, measure="jsd", json=str(out), method="l1-logistic"
+    )
+    assert run_fingerprint_cli(args) == 0
+    assert "similarity (jsd)" in capsys.readouterr().out
+    record = json.loads(out.read_text())
+    assert record["measure"] == "jsd" and record["similarity"][0][1] == pytest.approx(0.0, abs=1e-12)
