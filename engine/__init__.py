@@ -10,6 +10,7 @@ from engine.selection import Selection, select
 from engine.selector import SparseLogisticSelector
 from engine.stats import NeuronStats, neuron_stats
 from engine.store import ActivationStore, open_store
+from engine.transfer import TransferResult, transfer
 from engine.version import __version__
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "NeuronStats",
     "NonFiniteActivationsError",
     "Selection",
+    "TransferResult",
     "SparseLogisticSelector",
     "__version__",
     "extract",
@@ -27,4 +29,5 @@ __all__ = [
     "open_store",
     "select",
     "store_from_array",
+    "transfer",
 ]

@@ -1,0 +1,102 @@
+"""Transfer on synthetic domains: a planted shared signal and planted domain-specific distractors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import engine
+from engine.multisource import contribution
+
+N, LAYERS, HIDDEN = 600, 3, 16
+SHARED = [2, 19, 37]  # one neuron per layer carries the label in every domain
+
+
+def make_domain(path, seed, distractors, sign, offset=0.0):
+    """Shared neurons: +1.0·(2y−1) everywhere; `distractors`: `sign`·0.35·(2y−1) (domain-specific)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, N)
+    x = rng.standard_normal((N, LAYERS * HIDDEN))
+    x[:, SHARED] += np.outer(2 * y - 1, [1.0, 0.9, 0.8])
+    x[:, distractors] += sign * 0.35 * (2 * y - 1)[:, None]
+    x += offset
+    return engine.store_from_array(path, x.reshape(N, LAYERS, HIDDEN), labels=y, dtype="float32")
+
+
+@pytest.fixture(scope="module")
+def domains(tmp_path_factory):
+    root = tmp_path_factory.mktemp("transfer")
+    rng = np.random.default_rng(9)
+    others = np.setdiff1d(np.arange(LAYERS * HIDDEN), SHARED)
+    d_a, d_b = np.sort(rng.choice(others, 20, replace=False)), np.sort(rng.choice(others, 20, replace=False))
+    a = make_domain(root / "a.zarr", 1, d_a, +1)
+    b = make_domain(root / "b.zarr", 2, d_b, +1)
+    # the target: A's distractors point the other way, B's do nothing; everything shifted by +1.5
+    t = make_domain(root / "t.zarr", 3, d_a, -1, offset=1.5)
+    return a, b, t
+
+
+def test_single_source_selects_shared_signal_and_beats_all_neurons(domains):
+    a, _, t = domains
+    res = engine.transfer([a], t, k=3, ks=[3, 10], seeds=3)
+    assert set(res.selected) == set(SHARED)
+    np.testing.assert_allclose(res.fingerprint(), [100 / 3] * 3)
+    target_row = next(r for r in res.rows if r["normalisation"] == "target")
+    assert target_row["scores"]["selected"] > target_row["scores"]["all"] + 0.05
+    assert res.score("selected", "target") > res.score("random", "target")
+    assert set(target_row["scores"]) >= {"selected", "all", "random", "stats_topk", "best_layer"}
+    source_row = next(r for r in res.rows if r["normalisation"] == "source")
+    assert "sklearn" in source_row["scores"] and set(source_row["by_k"]["selected"]) == {"3", "10"}
+    assert source_row["by_k"]["random"]["3"]["seeds"] == 3
+
+
+def test_target_normalisation_removes_a_shift(domains):
+    a, _, t = domains
+    res = engine.transfer([a], t, k=3, ks=[3], seeds=2, sklearn_baseline=False)
+    assert res.score("selected", "target") > res.score("selected", "source") + 0.05
+
+
+def test_multi_source_downweights_domain_specific_neurons(domains):
+    a, b, t = domains
+    res = engine.transfer([a, b], t, k=3, ks=[3, 10, 30], seeds=2)
+    assert set(res.selected[:3]) == set(SHARED)
+    assert res.meta["k_chosen"] in (3, 10, 30) and len(res.meta["scenarios"]["pairs"]) == 2
+    assert res.score("selected", "target") > res.score("all", "target")
+    assert res.sources == ["a", "b"] and res.target == "t"
+
+
+def test_targets_share_one_training_and_json_round_trips(domains, tmp_path):
+    a, b, t = domains
+    results = engine.transfer([a], [b, t], k=3, ks=[3], seeds=2, sklearn_baseline=False)
+    assert [r.target for r in results] == ["b", "t"]
+    saved = json.loads(results[1].save(tmp_path / "r.json").read_text())
+    assert saved["rows"][0]["scores"]["selected"] == results[1].rows[0]["scores"]["selected"]
+
+
+def test_contribution_matches_a_direct_computation():
+    rng = np.random.default_rng(0)
+    z, y = rng.standard_normal((50, 4)), rng.integers(0, 3, 50)
+    coef = rng.standard_normal((3, 4))
+    direct = np.array(
+        [np.mean([(coef[y[i], n] - coef[:, n].mean()) * z[i, n] for i in range(50)]) for n in range(4)]
+    )
+    np.testing.assert_allclose(contribution(coef, z, y, "class", np.arange(3)), direct)
+    yb = y % 2
+    np.testing.assert_allclose(
+        contribution(coef[:1], z, yb, "class", np.arange(2)), np.mean((2 * yb - 1)[:, None] * z * coef[0], 0)
+    )
+
+
+def test_bad_inputs(domains, tmp_path):
+    a, _, t = domains
+    with pytest.raises(engine.InputError, match="at least one"):
+        engine.transfer([], t)
+    with pytest.raises(engine.InputError, match=r"k 49: choose 1\.\.48"):
+        engine.transfer([a], t, k=49)
+    other = engine.store_from_array(tmp_path / "o.zarr", np.zeros((10, 2, 16)), labels=np.arange(10) % 2)
+    with pytest.raises(engine.InputError, match="different layers"):
+        engine.transfer([a], other)
+    with pytest.raises(engine.InputError, match="normalisations"):
+        engine.transfer([a], t, normalisations=["mine"])
