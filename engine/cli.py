@@ -55,6 +55,65 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--top", type=int, default=10, help="neurons to list")
     st.set_defaults(func=cmd_stats)
 
+    sel = sub.add_parser("select", help="rank neurons by a sparse-logistic path and print the top k")
+    sel.add_argument("store")
+    sel.add_argument("--k", type=int, default=300, help="neurons to select (the path runs until k enter)")
+    sel.add_argument(
+        "--method", choices=["l1-logistic", "lasso"], default=None, help="default: by label kind"
+    )
+    sel.add_argument(
+        "--penalty", choices=["l1", "group-l1"], default=None, help="default: group-l1 for K > 2"
+    )
+    sel.add_argument("--l1-ratio", type=float, default=1.0, help="1 = L1, below 1 = elastic net")
+    sel.add_argument("--rule", choices=["top-k", "support", "mass"], default="top-k")
+    sel.add_argument("--mass", type=float, default=0.5, help="weight fraction for --rule mass")
+    sel.add_argument("--n-lambdas", type=int, default=20)
+    sel.add_argument("--lambda-ratio", type=float, default=1e-2, help="last λ / λ_max")
+    sel.add_argument("--tol", type=float, default=1e-6, help="duality-gap tolerance (units of log 2)")
+    sel.add_argument("--class-weight", choices=["balanced"], default=None)
+    sel.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    sel.add_argument("--json", metavar="OUT", help="also write the selection and path summary as JSON")
+    sel.set_defaults(func=cmd_select)
+
+    tr = sub.add_parser("transfer", help="unsupervised transfer with selected neurons, against baselines")
+    tr.add_argument("--source", action="append", required=True, help="labelled source store (repeatable)")
+    tr.add_argument("--target", action="append", required=True, help="target store (repeatable)")
+    tr.add_argument("--k", type=int, default=300)
+    tr.add_argument("--ks", default="10,30,100,300,1000", help="k values for the score-vs-k curves")
+    tr.add_argument("--seeds", type=int, default=5, help="random-k baseline seeds")
+    tr.add_argument("--cls", action="append", default=[], metavar="NAME=STORE", help="CLS store per domain")
+    tr.add_argument("--json", metavar="OUT", help="write the TransferResult(s) as JSON")
+    tr.set_defaults(func=cmd_transfer)
+
+    fp = sub.add_parser("fingerprint", help="% of each store's top-k neurons per layer, and their similarity")
+    fp.add_argument("stores", nargs="+", help="labelled stores with the same layers")
+    fp.add_argument("--k", type=int, default=300, help="neurons selected per store")
+    fp.add_argument("--measure", choices=["cosine", "pearson", "jsd"], default="cosine")
+    fp.add_argument("--method", choices=["l1-logistic", "lasso"], default="l1-logistic")
+    fp.add_argument("--json", metavar="OUT", default=None, help="also write the fingerprints as JSON")
+    fp.set_defaults(func=cmd_fingerprint)
+
+    rep = sub.add_parser("report", help="re-render a results JSON as a Markdown report with plots")
+    rep.add_argument("results", help="results.json written by an experiment")
+    rep.add_argument("--out", required=True, help="directory for report.md, results.json and the PNGs")
+    rep.set_defaults(func=cmd_report)
+
+    exp = sub.add_parser("experiment", help="the whole method on a shared dataset, with the report")
+    exp.add_argument("name", choices=["amazon", "sst-cr", "sick", "stsb"])
+    exp.add_argument("--data-dir", required=True, help="the datasets directory (e.g. ../shared/datasets)")
+    exp.add_argument("--out", default=None, help="output directory (default experiments/<name>)")
+    exp.add_argument("--model", default=DEMO_MODEL)
+    exp.add_argument("--k", type=int, default=300)
+    exp.add_argument("--ks", default="10,30,100,300,1000")
+    exp.add_argument("--seeds", type=int, default=5)
+    exp.add_argument("--max-length", type=int, default=256)
+    exp.add_argument("--max-per-class", type=int, default=None, help="balanced subsample per domain")
+    exp.add_argument("--limit", type=int, default=None, help="at most this many examples per domain")
+    exp.add_argument("--no-cls", dest="cls_baseline", action="store_false", help="skip the CLS baseline")
+    exp.add_argument("--stsb-threshold", type=float, default=None, help="binarise STS-B scores at this value")
+    exp.add_argument("--device", default="auto")
+    exp.set_defaults(func=cmd_experiment)
+
     demo = sub.add_parser("demo", help="run the pipeline on the corpus shipped with neurosel")
     demo.add_argument("--out", default="demo-out", help="directory for the demo stores")
     demo.add_argument("--model", default=DEMO_MODEL, help=f"encoder (default {DEMO_MODEL})")
@@ -62,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     bench = sub.add_parser("bench", help="benchmarks against baselines (writes bench/results/)")
-    bench.add_argument("name", choices=["extract"])
+    bench.add_argument("name", choices=["extract", "stats", "select"])
     bench.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the benchmark")
     bench.set_defaults(func=cmd_bench)
     return parser
@@ -188,9 +247,102 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from bench.extract import main as bench_extract
+    import importlib
 
-    return bench_extract(args.args)
+    return importlib.import_module(f"bench.{args.name}").main(args.args)
+
+
+def cmd_select(args: argparse.Namespace) -> int:
+    import engine
+
+    store = engine.open_store(args.store)
+    method = args.method or ("lasso" if store.meta.get("label_kind") == "numeric" else "l1-logistic")
+    imp = engine.importance(
+        store, method, args.device, penalty=args.penalty, l1_ratio=args.l1_ratio, n_lambdas=args.n_lambdas,
+        lambda_ratio=args.lambda_ratio, target_support=args.k if args.rule == "top-k" else None,
+        tol=args.tol, class_weight=args.class_weight,
+    )  # fmt: skip
+    sel = engine.select(imp, k=args.k, rule=args.rule, mass=args.mass)
+    print(describe_selection(imp, sel))
+    if args.json:
+        record = {
+            "store": store.path, "method": imp.method, "penalty": imp.penalty, "rule": args.rule,
+            "neurons": sel.neurons.tolist(), "units": sel.units(), "fingerprint": sel.fingerprint().tolist(),
+            "lambdas": imp.lambdas.tolist(), "support_sizes": imp.support_sizes.tolist(),
+            "passes": imp.passes.tolist(), "gaps": imp.gaps.tolist(), "meta": imp.meta,
+        }  # fmt: skip
+        Path(args.json).write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return 0
+
+
+def describe_selection(imp, sel) -> str:
+    """The path in a few lines, the per-layer fingerprint, and the first selected neurons."""
+    m = imp.meta
+    lines = [
+        f"path      {len(imp.lambdas)} λs from {imp.lambdas[0]:.4g} to {imp.lambdas[-1]:.4g}, support "
+        f"{imp.support_sizes[-1]}, {m['total_passes']} passes, {m['solve_seconds']:.2f} s on {m['design']}",
+        f"certified {'all λs' if m['converged'] else 'NOT all λs'}; final gap {imp.gaps[-1]:.2e}",
+        f"selected  {sel.neurons.size} neurons ({imp.method}, {imp.penalty})",
+        "fingerprint "
+        + "  ".join(f"L{layer} {p:.1f}%" for layer, p in zip(sel.layers, sel.fingerprint(), strict=True)),
+        "top       " + ", ".join(f"L{layer}:{unit}" for layer, unit in sel.units()[:10]),
+    ]
+    return "\n".join(lines)
+
+
+def cmd_transfer(args: argparse.Namespace) -> int:
+    import engine
+
+    ks = [int(v) for v in args.ks.split(",") if v.strip()]
+    cls = dict(item.split("=", 1) for item in args.cls) if args.cls else None
+    results = engine.transfer(args.source, list(args.target), k=args.k, ks=ks, seeds=args.seeds, cls=cls)
+    for result in results:
+        for row in result.rows:
+            cells = "  ".join(f"{m} {_headline(v):.3f}" for m, v in row["scores"].items())
+            print(
+                f"{'+'.join(row['sources'])} → {row['target']} ({row['normalisation']}-normalised): {cells}"
+            )
+    if args.json:
+        Path(args.json).write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n")
+    return 0
+
+
+def _headline(value) -> float:
+    return (
+        float(value["mean"] if "mean" in value else value["score"])
+        if isinstance(value, dict)
+        else float(value)
+    )
+
+
+def cmd_fingerprint(args: argparse.Namespace) -> int:
+    from engine.fingerprint import run_fingerprint_cli
+
+    return run_fingerprint_cli(args)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from engine.report import run_report_cli
+
+    return run_report_cli(args)
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    from engine.experiment import Options, run_experiment, summary
+
+    options = Options(
+        model=args.model, k=args.k, ks=tuple(int(v) for v in args.ks.split(",")), seeds=args.seeds,
+        max_length=args.max_length, device=args.device, cls_baseline=args.cls_baseline,
+    )  # fmt: skip
+    reader = {"threshold": args.stsb_threshold} if args.name == "stsb" and args.stsb_threshold else {}
+    out = Path(args.out or f"experiments/{args.name}")
+    report = run_experiment(
+        args.name, args.data_dir, out, options, max_per_class=args.max_per_class, limit=args.limit,
+        progress=not args.quiet, **reader,
+    )  # fmt: skip
+    print(summary(report.parent / "results.json"))
+    print(f"report: {report.resolve()}")
+    return 0
 
 
 def describe(store) -> str:

@@ -7,6 +7,8 @@ import logging
 from importlib.resources import files
 from pathlib import Path
 
+import numpy as np
+
 import engine
 
 log = logging.getLogger("neurosel")
@@ -24,17 +26,24 @@ def demo_corpus() -> dict[str, tuple[list[str], list[str]]]:
     return domains
 
 
-def run_demo(out: Path, model: str, device: str) -> dict[str, engine.ActivationStore]:
-    """Extract every demo domain into `out/<domain>.zarr`, compute its per-neuron statistics, and
-    print what each store holds and its most class-distinctive neurons."""
-    from engine.cli import describe, describe_stats
+DEMO_OPTIONS = {"k": 30, "ks": (5, 10, 20, 30), "seeds": 3, "max_length": 128, "permutations": 2000}
 
-    out.mkdir(parents=True, exist_ok=True)
-    stores = {}
-    for domain, (texts, labels) in demo_corpus().items():
-        log.info("extracting %s: %d texts with %s", domain, len(texts), model)
-        stores[domain] = engine.extract(texts, model, out / f"{domain}.zarr", labels=labels, device=device)
-        stats = engine.neuron_stats(stores[domain], device=device, progress=False)
-        print(describe(stores[domain]), describe_stats(stores[domain], stats, top=5), sep="\n", end="\n\n")
-    print(f"demo stores written to {out.resolve()}")
-    return stores
+
+def run_demo(out: Path, model: str, device: str, progress: bool = True) -> Path:
+    """The whole pipeline on the shipped corpus: extract each domain, statistics, selection, transfer
+    between every pair and from two domains to the third, fingerprints, and the report."""
+    from engine.cli import describe_stats
+    from engine.experiment import Options, run_pipeline, summary
+
+    domains = {domain: (texts, np.array(labels)) for domain, (texts, labels) in demo_corpus().items()}
+    options = Options(model=model, device=device, **DEMO_OPTIONS)
+    report = run_pipeline("demo", domains, out, options, progress)
+    for domain in domains:
+        store = engine.open_store(out / "stores" / f"{domain}.zarr")
+        print(
+            describe_stats(store, engine.neuron_stats(store, device=device, progress=False), top=3),
+            end="\n\n",
+        )
+    print(summary(report.parent / "results.json"))
+    print(f"report: {report.resolve()}")
+    return report

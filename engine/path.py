@@ -28,8 +28,9 @@ ACTIVE_SWEEPS = 10  # sweeps between exact solves on the active set
 CD_TOL = 1e-10
 WS_MIN = 16  # violators added to the working set at least
 ARMIJO = 1e-4
-EXTEND_FLOOR = 1e-6  # with a target support, the path may go on down to λ_max · EXTEND_FLOOR
-EXTEND_STALL = 5  # ... and gives up after this many λs without growth
+EXTEND_FLOOR = 1e-4  # with a target support, the path may go on down to λ_max · EXTEND_FLOOR
+EXTEND_STALL = 5  # ... and gives up after this many λs without growth,
+SEPARATED = 1e-2  # or once the loss is below this fraction of a blind guess's (smaller λs only memorise)
 
 
 class ConvergenceWarning(UserWarning):
@@ -95,6 +96,7 @@ def sparse_path(
         lambdas = top * np.geomspace(1.0, lambda_ratio, n_lambdas)
         step = lambda_ratio ** (1.0 / max(n_lambdas - 1, 1))
     grid = list(np.asarray(lambdas, dtype=np.float64))
+    n_grid = len(grid)
     w = np.zeros((p, k_out))
     b = datafit.null_intercept(y) if fit_intercept else np.zeros(k_out)
     m = np.broadcast_to(b, (n, k_out)).copy()
@@ -112,7 +114,8 @@ def sparse_path(
         entry[active & (entry < 0)] = i
         support = int(active.sum())
         objective = datafit.value(y, m) + penalty.value(w, l1, l2)
-        stall = stall + 1 if rows and support <= int(np.any(rows[-1][0] != 0, axis=1).sum()) else 0
+        grew = not rows or support > int(np.any(rows[-1][0] != 0, axis=1).sum())
+        stall = stall + 1 if i >= n_grid and not grew else 0  # counted on the extension only
         rows.append((w.copy(), b.copy(), gap, ok, design.passes, objective))
         if not ok:
             warnings.warn(f"λ={lam:.3g} stopped at the iteration cap (gap {gap:.2e})", ConvergenceWarning, 2)
@@ -121,13 +124,20 @@ def sparse_path(
             continue
         if support >= target_support:
             break
-        extendable = step is not None and stall < EXTEND_STALL and lam * step >= grid[0] * EXTEND_FLOOR
+        separated = datafit.value(y, m) < SEPARATED * datafit.gap_scale(y)
+        extendable = (
+            step is not None
+            and not separated
+            and stall < EXTEND_STALL
+            and lam * step >= grid[0] * EXTEND_FLOOR
+        )
         if i == len(grid) and extendable:
             grid.append(lam * step)
         elif i == len(grid):
+            why = "the examples are separated" if separated else f"λ down to {lam:.3g}"
             warnings.warn(
                 f"the path reached {support} neurons, fewer than the {target_support} requested "
-                f"(λ down to {lam:.3g}); returning the closest",
+                f"({why}); returning the closest",
                 SupportWarning,
                 2,
             )

@@ -1,6 +1,8 @@
-"""The demo: the shipped corpus, one store per domain."""
+"""The demo: the shipped corpus through the whole pipeline, down to the report."""
 
 from __future__ import annotations
+
+import json
 
 import engine
 from engine.demo import demo_corpus, run_demo
@@ -14,11 +16,18 @@ def test_shipped_corpus_has_balanced_domains():
         assert len(set(texts)) == 120
 
 
-def test_demo_writes_one_complete_store_per_domain(tiny_model, tmp_path, capsys):
-    stores = run_demo(tmp_path / "demo", str(tiny_model), "cpu")
-    assert sorted(stores) == ["electronics", "kitchen", "movies"]
-    for domain in stores:
-        store = engine.open_store(tmp_path / "demo" / f"{domain}.zarr")
+def test_demo_runs_the_pipeline_to_the_report(tiny_model, tmp_path, capsys):
+    report = run_demo(tmp_path / "demo", str(tiny_model), "cpu", progress=False)
+    for domain in ("electronics", "kitchen", "movies"):
+        store = engine.open_store(tmp_path / "demo" / "stores" / f"{domain}.zarr")
         assert store.complete and store.shape == (120, 3, 32)
         assert store.meta["label_names"] == ["negative", "positive"]
-    assert "demo stores written to" in capsys.readouterr().out
+    results = json.loads((report.parent / "results.json").read_text())
+    singles = [t for t in results["transfers"] if len(t["sources"]) == 1]
+    multis = [t for t in results["transfers"] if len(t["sources"]) == 2]
+    assert len(singles) == 12 and len(multis) == 6  # 6 ordered pairs and 3 leave-one-out, × 2 normalisations
+    assert set(results["fingerprints"]) == {"electronics", "kitchen", "movies"}
+    assert all(abs(sum(p) - 100) < 1e-9 for p in results["fingerprints"].values())
+    assert (report.parent / "accuracy_vs_k.png").stat().st_size > 10_000
+    out = capsys.readouterr().out
+    assert f"report: {report.resolve()}" in out and "single-source" in out
