@@ -242,7 +242,7 @@ def describe_stats(store, stats, top: int) -> str:
 def cmd_demo(args: argparse.Namespace) -> int:
     from engine.demo import run_demo
 
-    run_demo(Path(args.out), args.model, args.device)
+    run_demo(Path(args.out), args.model, args.device, progress=not args.quiet)
     return 0
 
 
@@ -334,7 +334,9 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         model=args.model, k=args.k, ks=tuple(int(v) for v in args.ks.split(",")), seeds=args.seeds,
         max_length=args.max_length, device=args.device, cls_baseline=args.cls_baseline,
     )  # fmt: skip
-    reader = {"threshold": args.stsb_threshold} if args.name == "stsb" and args.stsb_threshold else {}
+    reader = (
+        {"threshold": args.stsb_threshold} if args.name == "stsb" and args.stsb_threshold is not None else {}
+    )
     out = Path(args.out or f"experiments/{args.name}")
     report = run_experiment(
         args.name, args.data_dir, out, options, max_per_class=args.max_per_class, limit=args.limit,

@@ -16,6 +16,7 @@ import os
 import numpy as np
 
 from engine.design import ArrayDesign, BlockDesign
+from engine.errors import InputError
 from engine.store import ActivationStore, to_float
 from engine.stream import iter_blocks
 
@@ -60,7 +61,12 @@ def store_design(
 
 def _gpu_design(store: ActivationStore, center: np.ndarray, scale: np.ndarray, memory_budget: int):
     """Raw activations resident on the GPU (2 bytes per value), decoded to float32 per row block."""
-    import cupy as cp
+    try:
+        import cupy as cp
+    except ImportError:
+        raise InputError(
+            "device cuda: the GPU solver needs cupy; pip install 'neurosel[gpu]', or use cpu"
+        ) from None
 
     n, p = store.n, center.size
     raw = None

@@ -130,3 +130,18 @@ def test_target_support_beyond_the_grid_extends_then_warns(planted_store):
             planted_store.path + "-tiny", planted_store.read()[:12], labels=planted_store.labels[:12]
         )
         engine.importance(tiny, n_lambdas=3, target_support=48, save=False)
+
+
+def test_float16_blocks_decoded_to_float32_match_float64(planted_store):
+    """The GPU design's arithmetic (float16 rows decoded per block to float32, standardised on the
+    fly, float64 results), run here on numpy: the same path as float64 in memory, to float32 accuracy."""
+    stats = engine.neuron_stats(planted_store, by=None, progress=False, device="cpu")
+    x16 = planted_store.read().reshape(N, -1).astype(np.float16)
+    center, scale = stats.mean.ravel(), stats.std.ravel()
+    y = (planted_store.labels == 1).astype(float)
+    blocks = ArrayDesign(x16, center, scale, block_rows=37, dtype=np.float32)
+    exact = ArrayDesign(x16.astype(np.float64), center, scale)
+    ours, reference = (sparse_path(d, y, Logistic(), n_lambdas=6) for d in (blocks, exact))
+    np.testing.assert_allclose(ours.coef, reference.coef, atol=2e-5)
+    np.testing.assert_array_equal(ours.entry, reference.entry)
+    assert blocks.passes == exact.passes
