@@ -239,3 +239,21 @@ def _headline(value: Any) -> float:
     if isinstance(value, dict):
         return float(value["mean"] if "mean" in value else value["score"])
     return float(value)
+
+
+def pooled_correlation(
+    results_paths: Sequence[str | Path], measure: str = "cosine", permutations: int = 10_000
+) -> dict[str, Any]:
+    """Fingerprint similarity against transfer score over the single-source pairs of several
+    experiments at once (source normalisation; domains named `experiment/domain`)."""
+    fingerprints: dict[str, np.ndarray] = {}
+    scores: dict[tuple[str, str], float] = {}
+    for path in results_paths:
+        results = json.loads(Path(path).read_text())
+        name = results["experiment"]
+        fingerprints.update({f"{name}/{d}": np.array(p) for d, p in results["fingerprints"].items()})
+        for row in results["transfers"]:
+            if len(row["sources"]) == 1 and row["normalisation"] == "source":
+                pair = (f"{name}/{row['sources'][0]}", f"{name}/{row['target']}")
+                scores[pair] = _headline(row["scores"]["selected"])
+    return transferability(fingerprints, scores, measure=measure, permutations=permutations)
