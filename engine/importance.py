@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-import warnings
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -26,7 +25,7 @@ from engine.errors import InputError
 from engine.path import PathResult, check_classes, sparse_path
 from engine.penalties import PENALTIES
 from engine.stats import neuron_stats
-from engine.store import ActivationStore
+from engine.store import ActivationStore, fresh_derived_group
 from engine.store_design import store_design
 from engine.stream import DEFAULT_MEMORY_BUDGET
 
@@ -224,11 +223,7 @@ _ARRAYS = [
 
 def save_importance(store: ActivationStore, imp: Importance) -> None:
     """Write `imp` to importance/<key> of the store; marked complete last, so a crash leaves no result."""
-    group = zarr.open_group(store.path, mode="r+").require_group(GROUP)
-    key = imp.meta["key"]
-    if key in group:
-        del group[key]
-    sub = group.create_group(key)
+    sub = fresh_derived_group(store, GROUP, imp.meta["key"])
     for name in _ARRAYS:
         sub.create_array(name, data=np.ascontiguousarray(getattr(imp, name)))
     sub.attrs["meta"] = {**imp.meta, "method": imp.method, "penalty": imp.penalty}
@@ -245,9 +240,7 @@ def load_importance(store: ActivationStore, key: str) -> Importance | None:
         return None
     meta = dict(sub.attrs["meta"])
     arrays = {name: sub[name][:] for name in _ARRAYS}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        method, penalty = meta.pop("method"), meta.pop("penalty")
+    method, penalty = meta.pop("method"), meta.pop("penalty")
     return Importance(
         method=method, penalty=penalty, layers=store.layers, hidden=store.hidden, meta=meta, **arrays
     )

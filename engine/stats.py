@@ -14,13 +14,12 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
-import zarr
 from tqdm.auto import tqdm
 
 from engine.backend import Encoding, make_pass, select_backend
 from engine.errors import InputError
 from engine.moments import Moments
-from engine.store import ActivationStore
+from engine.store import ActivationStore, fresh_derived_group
 from engine.stream import DEFAULT_MEMORY_BUDGET, DEFAULT_READERS, MAX_BLOCK_BYTES, iter_blocks
 from kernels.histogram import mann_whitney
 
@@ -276,11 +275,7 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 def save_stats(store: ActivationStore, stats: NeuronStats) -> None:
     """Write the statistics to stats/<key> of the store (a sub-group; the store's data is untouched)."""
-    group = zarr.open_group(store.path, mode="r+").require_group(STATS_GROUP)
-    key = stats.meta["key"]
-    if key in group:
-        del group[key]
-    sub = group.create_group(key)
+    sub = fresh_derived_group(store, STATS_GROUP, stats.meta["key"])
     for name, values in stats.arrays().items():
         sub.create_array(name, data=np.ascontiguousarray(values))
     if stats.classes is not None:

@@ -130,6 +130,15 @@ class ActivationStore:
         )
 
 
+def fresh_derived_group(store: ActivationStore, group: str, key: str) -> zarr.Group:
+    """An empty sub-group group/key of the store for a derived result, replacing an older one;
+    the activation arrays are untouched."""
+    parent = zarr.open_group(store.path, mode="r+").require_group(group)
+    if key in parent:
+        del parent[key]
+    return parent.create_group(key)
+
+
 def to_float(data: np.ndarray, dtype: str) -> np.ndarray:
     """Decode stored values: bfloat16 bit patterns (uint16) become float32; others pass through."""
     if dtype == "bfloat16":
