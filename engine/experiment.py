@@ -207,7 +207,9 @@ def run_experiment(
         domain = read_domain(
             experiment, name, data_dir, max_per_class=max_per_class, limit=limit, **reader_options
         )
-        domains[name] = (domain.texts, domain.labels)
+        names = domain.label_names
+        labels = np.array(names)[domain.labels] if names is not None else domain.labels  # keep class names
+        domains[name] = (domain.texts, labels)
     return run_pipeline(experiment, domains, out, options, progress)
 
 

@@ -19,7 +19,7 @@ from scipy.linalg import cho_factor, cho_solve
 
 from engine.errors import InputError
 from engine.penalties import L1
-from kernels.cd import cd_quadratic
+from kernels.cd import block_eigen, cd_quadratic
 
 MAX_OUTER = 60  # full passes per λ
 MAX_NEWTON = 25  # Newton steps per working set
@@ -215,10 +215,8 @@ def _newton(design, y, datafit, penalty, w, b, m, work, l1, l2, fit_intercept, t
             h = np.block([[h, coupling], [coupling.T, d.sum(0)]])
             grad, u0 = np.r_[grad, gm.sum(0)], np.r_[u0, b]
         nb = h.shape[0] // size
-        diag_blocks = h.reshape(nb, size, nb, size)[np.arange(nb), :, np.arange(nb), :]
-        lips = np.linalg.eigvalsh(diag_blocks)[:, -1] if size > 1 else np.diag(h).copy()
         pen = np.r_[np.ones(blocks), np.zeros(nb - blocks)]
-        u = _inner_solve(h, grad, u0, size, lips, pen, l1, l2)
+        u = _inner_solve(h, grad, u0, size, pen, l1, l2)
         delta = u - u0
         if not np.any(delta):
             break
@@ -245,36 +243,41 @@ def _newton(design, y, datafit, penalty, w, b, m, work, l1, l2, fit_intercept, t
     return w, b, m
 
 
-def _inner_solve(h, grad, u0, size, lips, pen, l1, l2) -> np.ndarray:
-    """Minimise the penalised quadratic model: coordinate-descent sweeps find the active set and
-    signs, then (for L1) one linear solve on that set with the signs fixed finishes the job, which
-    plain sweeps do slowly on correlated neurons. A solve that would flip a sign stops at the first
-    crossing (it still lowers the objective) and sweeps resume from there."""
+def _inner_solve(h, grad, u0, size, pen, l1, l2) -> np.ndarray:
+    """Minimise the penalised quadratic model by exact block coordinate descent. For L1, the sweeps
+    find the active set and signs, then one linear solve on that set finishes the job, which plain
+    sweeps do slowly on correlated neurons; sweeps resume after it, check the inactive neurons, and
+    stop at once when it was right."""
+    values, vectors = block_eigen(h, size)
+    if size != 1:  # group L1: exact block sweeps
+        return cd_quadratic(h, grad, u0, size, values, vectors, pen, l1, l2, MAX_SWEEPS, CD_TOL)[0]
     u, used = u0, 0
     while used < MAX_SWEEPS:
         shifted = grad + h @ (u - u0)  # the same quadratic, expanded around u
-        u, sweeps = cd_quadratic(h, shifted, u, size, lips, pen, l1, l2, ACTIVE_SWEEPS, CD_TOL)
+        u, sweeps = cd_quadratic(h, shifted, u, size, values, vectors, pen, l1, l2, ACTIVE_SWEEPS, CD_TOL)
         used += sweeps
-        if sweeps < ACTIVE_SWEEPS or size != 1:
-            if sweeps < ACTIVE_SWEEPS:
-                return u
-            continue
-        penalised = np.repeat(pen, size) > 0
-        active = np.flatnonzero((u != 0) | ~penalised)
-        sign = np.where(penalised[active], np.sign(u[active]), 0.0)
-        system = h[np.ix_(active, active)] + np.diag(l2 * penalised[active])
-        rhs = h[active] @ u0 - grad[active] - l1 * sign
-        exact = _solve_spd(system, rhs)
-        target = np.zeros_like(u)
-        target[active] = exact
-        flips = penalised & (u != 0) & (np.sign(target) != np.sign(u))
-        if np.any(flips):
-            ratio = u[flips] / (u[flips] - target[flips])
-            t = float(ratio.min())
-            u = u + t * (target - u)
-            u[np.flatnonzero(flips)[ratio <= t]] = 0.0
-        else:
-            u = target
+        if sweeps < ACTIVE_SWEEPS:
+            return u
+        u = _sign_fixed_solve(h, grad, u0, u, pen, l1, l2)
+    return u
+
+
+def _sign_fixed_solve(h, grad, u0, u, pen, l1, l2) -> np.ndarray:
+    """L1: the exact minimiser on the active set with its signs fixed (one linear solve). If it would
+    flip a sign it stops at the first crossing, which still lowers the objective."""
+    penalised = pen > 0
+    active = np.flatnonzero((u != 0) | ~penalised)
+    sign = np.where(penalised[active], np.sign(u[active]), 0.0)
+    system = h[np.ix_(active, active)] + np.diag(l2 * penalised[active])
+    target = np.zeros_like(u)
+    target[active] = _solve_spd(system, h[active] @ u0 - grad[active] - l1 * sign)
+    flips = penalised & (u != 0) & (np.sign(target) != np.sign(u))
+    if not np.any(flips):
+        return target
+    ratio = u[flips] / (u[flips] - target[flips])
+    t = float(ratio.min())
+    u = u + t * (target - u)
+    u[np.flatnonzero(flips)[ratio <= t]] = 0.0
     return u
 
 

@@ -116,9 +116,7 @@ def transfer(
         raise InputError(f"k {k}: choose 1..{p} (the stores have {p} neurons)")
     cls_domains = _cls_domains(cls, domains)
     run = _Run(srcs, tgts, ks, seeds, seed, cls_domains, importance_options or {})
-    # hundreds of small fits: threaded BLAS only spins on them (measured 30x slower on 2 busy cores)
-    with threadpool_limits(limits=1, user_api="blas"):
-        results = run.multi(k, choose_k is not False) if len(srcs) > 1 else run.single(k, sklearn_baseline)
+    results = run.multi(k, choose_k is not False) if len(srcs) > 1 else run.single(k, sklearn_baseline)
     for result in results:
         result.rows = [row for row in result.rows if row["normalisation"] in normalisations]
     return results if many else results[0]
@@ -179,8 +177,12 @@ class _Run:
             plan["random"] += [(headline, self._random(headline, s), s) for s in range(self.seeds)]
         return plan
 
-    def _evaluate(self, plan, headline, sklearn_cols=()) -> list[list[dict]]:
+    def _evaluate(self, plan, headline) -> list[list[dict]]:
         """Fit every planned model per normalisation and score it on every target."""
+        with single_threaded_blas():
+            return self._fit_and_score(plan, headline)
+
+    def _fit_and_score(self, plan, headline) -> list[list[dict]]:
         out = [[] for _ in self.tgts]
         for norm in NORMALISATIONS:
             z, y = self._train(norm)
@@ -277,7 +279,8 @@ class _Run:
         return [self._result(k, ranking[:k], r, meta) for r in rows]
 
     def multi(self, k: int, choose_k: bool) -> list[TransferResult]:
-        ranking, scenarios = scenario_ranking(self.srcs, self.ks, self.seed)
+        with single_threaded_blas():
+            ranking, scenarios = scenario_ranking(self.srcs, self.ks, self.seed)
         headline = max(scenarios["by_k"], key=lambda kk: (scenarios["by_k"][kk], -int(kk))) if choose_k else k
         headline = int(headline)
         plan = self._methods(ranking, stats_ranking(self.srcs), None, [headline], headline)
@@ -292,6 +295,12 @@ class _Run:
             ks=self.ks, layers=self.layers, hidden=self.hidden, selected=np.asarray(selected),
             rows=rows, meta=meta,
         )  # fmt: skip
+
+
+def single_threaded_blas():
+    """Hundreds of small fits: threaded BLAS only spins on them (measured 30× slower on 2 busy
+    cores); the sparse path, with its large products, runs outside this."""
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _spread(values: list[float]) -> dict[str, float]:
