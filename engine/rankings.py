@@ -54,7 +54,7 @@ def sklearn_ranking(z: np.ndarray, y: np.ndarray, kind: str) -> np.ndarray:
                 coefs.append(np.linalg.norm(np.atleast_2d(model.fit(z, y).coef_), axis=0))
         path = np.array(coefs)
     else:
-        _, coef, _ = lasso_path(z, y - y.mean(), n_alphas=SKLEARN_CS, eps=1 / SKLEARN_RATIO)
+        _, coef, _ = lasso_path(z, y - y.mean(), alphas=SKLEARN_CS, eps=1 / SKLEARN_RATIO)
         path = np.abs(coef).T
     entered = path != 0
     entry = np.where(entered.any(0), entered.argmax(0), -1)

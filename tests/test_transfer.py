@@ -100,3 +100,22 @@ def test_bad_inputs(domains, tmp_path):
         engine.transfer([a], other)
     with pytest.raises(engine.InputError, match="normalisations"):
         engine.transfer([a], t, normalisations=["mine"])
+
+
+def test_numeric_labels_use_lasso_ridge_and_correlations(tmp_path):
+    rng = np.random.default_rng(5)
+
+    def domain(name, seed):
+        r = np.random.default_rng(seed)
+        x = r.standard_normal((400, LAYERS * HIDDEN))
+        score = x[:, SHARED] @ [1.0, 0.8, 0.6] + 0.3 * r.standard_normal(400)
+        return engine.store_from_array(
+            tmp_path / name, x.reshape(400, LAYERS, HIDDEN), labels=score, dtype="float32"
+        )
+
+    a, b = domain("a.zarr", int(rng.integers(1 << 30))), domain("b.zarr", int(rng.integers(1 << 30)))
+    res = engine.transfer([a], b, k=3, ks=[3, 10], seeds=2)
+    assert res.metric == "pearson" and set(res.selected) == set(SHARED)
+    row = res.rows[0]
+    assert row["scores"]["selected"] > 0.9 and "spearman" in row["other_metrics"]
+    assert row["scores"]["selected"] >= row["scores"]["random"]["mean"]
