@@ -42,6 +42,7 @@ def sklearn_ranking(z: np.ndarray, y: np.ndarray, kind: str) -> np.ndarray:
     """What a scikit-learn user would write: one liblinear L1 fit per C on a log grid (or
     `lasso_path` for numeric labels), neurons ranked by the first C where they are non-zero."""
     from sklearn.linear_model import LogisticRegression, lasso_path
+    from sklearn.multiclass import OneVsRestClassifier
     from sklearn.svm import l1_min_c
 
     if kind == "class":
@@ -49,9 +50,17 @@ def sklearn_ranking(z: np.ndarray, y: np.ndarray, kind: str) -> np.ndarray:
         coefs = []
         for c in cs:
             model = LogisticRegression(solver="liblinear", l1_ratio=1.0, C=c, max_iter=1000)
+            if np.unique(y).size > 2:  # liblinear is binary only: one-vs-rest, as its users do
+                model = OneVsRestClassifier(model)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # liblinear's convergence chatter at small C
-                coefs.append(np.linalg.norm(np.atleast_2d(model.fit(z, y).coef_), axis=0))
+                fitted = model.fit(z, y)
+            coef = (
+                np.vstack([e.coef_ for e in fitted.estimators_])
+                if hasattr(fitted, "estimators_")
+                else fitted.coef_
+            )
+            coefs.append(np.linalg.norm(np.atleast_2d(coef), axis=0))
         path = np.array(coefs)
     else:
         _, coef, _ = lasso_path(z, y - y.mean(), alphas=SKLEARN_CS, eps=1 / SKLEARN_RATIO)

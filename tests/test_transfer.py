@@ -119,3 +119,19 @@ def test_numeric_labels_use_lasso_ridge_and_correlations(tmp_path):
     row = res.rows[0]
     assert row["scores"]["selected"] > 0.9 and "spearman" in row["other_metrics"]
     assert row["scores"]["selected"] >= row["scores"]["random"]["mean"]
+
+
+def test_three_classes_transfer_with_the_group_path(tmp_path):
+    def domain(name, seed):
+        r = np.random.default_rng(seed)
+        labels = np.arange(450) % 3
+        x = r.standard_normal((450, LAYERS * HIDDEN))
+        for cls, neuron in enumerate(SHARED):
+            x[labels == cls, neuron] += 2.0
+        return engine.store_from_array(
+            tmp_path / name, x.reshape(450, LAYERS, HIDDEN), labels=labels, dtype="float32"
+        )
+
+    res = engine.transfer([domain("a.zarr", 1)], domain("b.zarr", 2), k=3, ks=[3], seeds=2)
+    assert set(res.selected) == set(SHARED) and res.metric == "accuracy"
+    assert res.score("selected") > 0.8 and "sklearn" in res.rows[0]["scores"]
