@@ -292,27 +292,20 @@ def describe_selection(imp, sel) -> str:
 
 def cmd_transfer(args: argparse.Namespace) -> int:
     import engine
+    from engine.transfer import headline
 
     ks = [int(v) for v in args.ks.split(",") if v.strip()]
     cls = dict(item.split("=", 1) for item in args.cls) if args.cls else None
     results = engine.transfer(args.source, list(args.target), k=args.k, ks=ks, seeds=args.seeds, cls=cls)
     for result in results:
         for row in result.rows:
-            cells = "  ".join(f"{m} {_headline(v):.3f}" for m, v in row["scores"].items())
+            cells = "  ".join(f"{m} {headline(v):.3f}" for m, v in row["scores"].items())
             print(
                 f"{'+'.join(row['sources'])} → {row['target']} ({row['normalisation']}-normalised): {cells}"
             )
     if args.json:
         Path(args.json).write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n")
     return 0
-
-
-def _headline(value) -> float:
-    return (
-        float(value["mean"] if "mean" in value else value["score"])
-        if isinstance(value, dict)
-        else float(value)
-    )
 
 
 def cmd_fingerprint(args: argparse.Namespace) -> int:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, log_softmax, softmax
 
+from engine.errors import InputError
+
 
 class _Datafit:
     """Shared weighting: per-example weights s (None = all ones)."""
@@ -138,6 +140,31 @@ class Quadratic(_Datafit):
     def gap_scale(self, y: np.ndarray) -> float:
         """The gap tolerance unit: the loss of the intercept-only model, ½ var(y)."""
         return float(max(0.5 * np.var(y) * np.mean(self._w(y.size)), 1e-300))
+
+
+def example_weights(
+    labels: np.ndarray, class_weight: str | dict | None, names: list[str] | None = None
+) -> np.ndarray | None:
+    """Per-example weights from class weights, as scikit-learn's class_weight: 'balanced'
+    (n / (K · n_k)) or {class label, or its name in `names`: weight}; None stays None."""
+    if class_weight is None:
+        return None
+    classes, ids, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    if class_weight == "balanced":
+        per_class = labels.size / (classes.size * counts)
+    elif isinstance(class_weight, dict):
+        lookup = {c.item(): i for i, c in enumerate(classes)}
+        for i, c in enumerate(classes):
+            if names and isinstance(c.item(), int) and 0 <= c.item() < len(names):
+                lookup.setdefault(names[c.item()], i)
+        per_class = np.ones(classes.size)
+        for name, weight in class_weight.items():
+            if name not in lookup or not weight > 0:
+                raise InputError(f"class_weight {{{name!r}: {weight}}}: unknown class or non-positive weight")
+            per_class[lookup[name]] = weight
+    else:
+        raise InputError(f"class_weight {class_weight!r}: use None, 'balanced' or a dict class → weight")
+    return per_class[ids].astype(np.float64)
 
 
 def _xlogx(u: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from engine.errors import InputError
 from engine.extract import extract
 from engine.fingerprint import fingerprint, transferability
 from engine.report import write_report
-from engine.transfer import DEFAULT_KS, transfer
+from engine.transfer import DEFAULT_KS, headline, transfer
 
 log = logging.getLogger("neurosel")
 
@@ -226,7 +226,7 @@ def summary(results_path: str | Path) -> str:
             ]  # fmt: skip
             if not rows:
                 continue
-            means = {m: np.mean([_headline(r["scores"][m]) for r in rows]) for m in rows[0]["scores"]}
+            means = {m: np.mean([headline(r["scores"][m]) for r in rows]) for m in rows[0]["scores"]}
             cells = "  ".join(f"{m} {v:.3f}" for m, v in means.items())
             lines.append(f"  {label:13} {norm}-normalised ({len(rows)}): {cells}")
     if "correlation" in results:
@@ -235,12 +235,6 @@ def summary(results_path: str | Path) -> str:
             f"  fingerprint similarity vs transfer: Spearman {c['spearman']:.2f} (p = {c['p_value']:.2g})"
         )
     return "\n".join(lines)
-
-
-def _headline(value: Any) -> float:
-    if isinstance(value, dict):
-        return float(value["mean"] if "mean" in value else value["score"])
-    return float(value)
 
 
 def pooled_correlation(
@@ -257,5 +251,5 @@ def pooled_correlation(
         for row in results["transfers"]:
             if len(row["sources"]) == 1 and row["normalisation"] == "source":
                 pair = (f"{name}/{row['sources'][0]}", f"{name}/{row['target']}")
-                scores[pair] = _headline(row["scores"]["selected"])
+                scores[pair] = headline(row["scores"]["selected"])
     return transferability(fingerprints, scores, measure=measure, permutations=permutations)

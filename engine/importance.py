@@ -20,7 +20,7 @@ import numpy as np
 import zarr
 
 from engine.backend import select_backend
-from engine.datafits import Logistic, Multinomial, Quadratic
+from engine.datafits import Logistic, Multinomial, Quadratic, example_weights
 from engine.errors import InputError
 from engine.path import PathResult, check_classes, sparse_path
 from engine.penalties import PENALTIES
@@ -108,7 +108,7 @@ def importance(
     if not recompute and (saved := load_importance(store, key)) is not None:
         return saved
     y = datafit.targets(labels)
-    datafit.weights = _example_weights(labels, class_weight, store)
+    datafit.weights = example_weights(labels, class_weight, store.meta.get("label_names"))
     stats = neuron_stats(store, by=None, device="cpu", progress=False, memory_budget=memory_budget)
     if int(stats.nonfinite.sum()):
         raise InputError(
@@ -165,27 +165,6 @@ def _check(store, method, penalty, l1_ratio, n_lambdas, lambda_ratio, target_sup
         "method": method, "l1_ratio": l1_ratio, "n_lambdas": n_lambdas, "lambda_ratio": lambda_ratio,
         "target_support": target_support, "tol": tol,
     }  # fmt: skip
-
-
-def _example_weights(labels: np.ndarray, class_weight: str | dict | None, store) -> np.ndarray | None:
-    """Per-example weights from class weights: 'balanced' (n / (K · n_k)) or {class id or name: w}."""
-    if class_weight is None:
-        return None
-    classes, ids, counts = np.unique(labels, return_inverse=True, return_counts=True)
-    if class_weight == "balanced":
-        per_class = labels.size / (classes.size * counts)
-    elif isinstance(class_weight, dict):
-        names = list(store.meta.get("label_names") or [])
-        lookup = {**{names[int(c)]: i for i, c in enumerate(classes) if int(c) < len(names)}}
-        lookup.update({c.item(): i for i, c in enumerate(classes)})
-        per_class = np.ones(classes.size)
-        for name, weight in class_weight.items():
-            if name not in lookup or not weight > 0:
-                raise InputError(f"class_weight {{{name!r}: {weight}}}: unknown class or non-positive weight")
-            per_class[lookup[name]] = weight
-    else:
-        raise InputError(f"class_weight {class_weight!r}: use None, 'balanced' or a dict class → weight")
-    return per_class[ids].astype(np.float64)
 
 
 def _jsonable(value: Any) -> Any:

@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator
 from sklearn.feature_selection import SelectorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from engine.datafits import Logistic, Multinomial
+from engine.datafits import Logistic, Multinomial, example_weights
 from engine.design import ArrayDesign
 from engine.importance import rank_by_entry
 from engine.path import check_classes, lambda_max, sparse_path
@@ -57,7 +57,7 @@ class SparseLogisticSelector(SelectorMixin, BaseEstimator):
         self.classes_ = np.unique(y)
         datafit = Logistic() if self.classes_.size == 2 else Multinomial()
         target = datafit.targets(y)
-        datafit.weights = self._weights(y)
+        datafit.weights = example_weights(y, self.class_weight)
         penalty = PENALTIES[self.penalty or ("group-l1" if self.classes_.size > 2 else "l1")]()
         center, scale = (X.mean(0), X.std(0)) if self.standardize else (None, None)
         design = ArrayDesign(X, center, scale)
@@ -84,16 +84,6 @@ class SparseLogisticSelector(SelectorMixin, BaseEstimator):
         self.ranking_ = rank_by_entry(path.entry, np.linalg.norm(path.coef[-1], axis=1), path.closeness)
         self.n_passes_ = int(design.passes)
         return self
-
-    def _weights(self, y: np.ndarray) -> np.ndarray | None:
-        if self.class_weight is None:
-            return None
-        classes, ids, counts = np.unique(y, return_inverse=True, return_counts=True)
-        if self.class_weight == "balanced":
-            return (y.size / (classes.size * counts))[ids]
-        if isinstance(self.class_weight, dict):
-            return np.array([float(self.class_weight.get(c.item(), 1.0)) for c in classes])[ids]
-        raise ValueError(f"class_weight={self.class_weight!r}: use None, 'balanced' or a dict")
 
     def _get_support_mask(self) -> np.ndarray:
         check_is_fitted(self)

@@ -56,10 +56,7 @@ class TransferResult:
     def score(self, method: str = "selected", normalisation: str = "source") -> float:
         """The headline score of `method` (the mean for random) under `normalisation`."""
         row = next(r for r in self.rows if r["normalisation"] == normalisation)
-        value = row["scores"][method]
-        return float(
-            value["mean"] if method == "random" else value["score"] if method == "best_layer" else value
-        )
+        return headline(row["scores"][method])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -295,6 +292,13 @@ class _Run:
             ks=self.ks, layers=self.layers, hidden=self.hidden, selected=np.asarray(selected),
             rows=rows, meta=meta,
         )  # fmt: skip
+
+
+def headline(value: float | dict[str, Any]) -> float:
+    """One number for a method's score: the mean for random-k, the score for the best layer."""
+    if isinstance(value, dict):
+        return float(value["mean"] if "mean" in value else value["score"])
+    return float(value)
 
 
 def single_threaded_blas():

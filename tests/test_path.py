@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression
 
-from engine.datafits import Logistic, Multinomial, Quadratic
+from engine.datafits import Logistic, Multinomial, Quadratic, example_weights
 from engine.design import ArrayDesign
 from engine.path import lambda_max, sparse_path
 from engine.penalties import L1, GroupL1
@@ -219,3 +219,14 @@ def test_class_weights_match_sklearn(problem):
     )
     assert abs(ours - theirs) <= 1e-6 * theirs
     assert res.gaps[0] <= 1e-10 * np.log(2) * weights.mean()
+
+
+def test_class_weights_by_id_name_or_balanced():
+    labels = np.array([0, 1, 1, 1])
+    by_id = example_weights(labels, {1: 3.0})
+    np.testing.assert_array_equal(by_id, [1.0, 3.0, 3.0, 3.0])
+    np.testing.assert_array_equal(example_weights(labels, {"pos": 3.0}, ["neg", "pos"]), by_id)
+    np.testing.assert_allclose(example_weights(labels, "balanced"), [2.0, 2 / 3, 2 / 3, 2 / 3])
+    assert example_weights(labels, None) is None
+    with pytest.raises(ValueError, match="class_weight"):
+        example_weights(labels, {"pos": -1.0}, ["neg", "pos"])
