@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -181,18 +182,20 @@ class _Run:
 
     def _fit_and_score(self, plan, headline) -> list[list[dict]]:
         out = [[] for _ in self.tgts]
+        trained = {}  # one source trains the same data under both normalisations: fit it once
         for norm in NORMALISATIONS:
-            z, y = self._train(norm)
-            fits = {}
-            for method, entries in plan.items():
-                if method == "sklearn" and norm == "target":  # the recipe standardises with the source
-                    continue
-                for kk, cols, s in entries:
-                    if method == "sklearn":
-                        fits[method, kk, s] = (cols, _default_l2(z[:, cols], y, self.kind))
-                    else:
-                        fits[method, kk, s] = (cols, fit(z[:, cols], y, self.kind, self.seed))
-            layer_fits = self._best_layer(z, y)
+            pooled = norm == "source" and len(self.srcs) > 1
+            if pooled not in trained:
+                z, y = self._train(norm)
+                fits = {}
+                for method, entries in plan.items():
+                    for kk, cols, s in entries:
+                        model = _default_l2 if method == "sklearn" else partial(fit, seed=self.seed)
+                        fits[method, kk, s] = (cols, model(z[:, cols], y, self.kind))
+                trained[pooled] = fits, self._best_layer(z, y)
+            fits, layer_fits = trained[pooled]
+            if norm == "target":  # the scikit-learn recipe standardises with the source only
+                fits = {key: value for key, value in fits.items() if key[0] != "sklearn"}
             for t, target in enumerate(self.tgts):
                 mean, std = self._apply_stats(norm, target)
                 zt = standardise(target, mean, std)
