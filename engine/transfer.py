@@ -141,22 +141,29 @@ class _Run:
         self.metric = metric_of(self.kind)
         self.p = srcs[0].x.shape[1]
         self.layers, self.hidden = srcs[0].layers, srcs[0].hidden
+        self._cls_srcs = [cls[d.name] for d in srcs] if cls else []
 
     # -- the training side -------------------------------------------------------------------
 
-    def _train(self, norm: str) -> tuple[np.ndarray, np.ndarray]:
-        """Standardised training rows of all sources for a normalisation, and their labels."""
-        if norm == "source" and len(self.srcs) > 1:
-            mean, std = pooled_statistics(self.srcs)
-            z = np.vstack([standardise(d, mean, std) for d in self.srcs])
+    @staticmethod
+    def _train(srcs: list[Activations], norm: str) -> tuple[np.ndarray, np.ndarray]:
+        """Standardised training rows of the sources for a normalisation, and their labels: pooled
+        source statistics (several sources, source normalisation) or each source's own."""
+        if norm == "source" and len(srcs) > 1:
+            mean, std = pooled_statistics(srcs)
+            z = np.vstack([standardise(d, mean, std) for d in srcs])
         else:
-            z = np.vstack([standardise(d, d.mean, d.std) for d in self.srcs])
-        return z, np.concatenate([d.y for d in self.srcs])
+            z = np.vstack([standardise(d, d.mean, d.std) for d in srcs])
+        return z, np.concatenate([d.y for d in srcs])
 
-    def _apply_stats(self, norm: str, target: Activations) -> tuple[np.ndarray, np.ndarray]:
+    @staticmethod
+    def _apply_stats(
+        srcs: list[Activations], norm: str, target: Activations
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The statistics that standardise the target: its own, or the (pooled) sources'."""
         if norm == "target":
             return target.mean, target.std
-        return pooled_statistics(self.srcs) if len(self.srcs) > 1 else (self.srcs[0].mean, self.srcs[0].std)
+        return pooled_statistics(srcs) if len(srcs) > 1 else (srcs[0].mean, srcs[0].std)
 
     def _random(self, k: int, s: int) -> np.ndarray:
         return np.sort(np.random.default_rng((self.seed, s, k)).choice(self.p, size=k, replace=False))
@@ -186,24 +193,29 @@ class _Run:
         for norm in NORMALISATIONS:
             pooled = norm == "source" and len(self.srcs) > 1
             if pooled not in trained:
-                z, y = self._train(norm)
+                z, y = self._train(self.srcs, norm)
                 fits = {}
                 for method, entries in plan.items():
                     for kk, cols, s in entries:
                         model = _default_l2 if method == "sklearn" else partial(fit, seed=self.seed)
                         fits[method, kk, s] = (cols, model(z[:, cols], y, self.kind))
-                trained[pooled] = fits, self._best_layer(z, y)
-            fits, layer_fits = trained[pooled]
+                cls_fit = fit(*self._train(self._cls_srcs, norm), self.kind, self.seed) if self.cls else None
+                trained[pooled] = fits, self._best_layer(z, y), cls_fit
+            fits, layer_fits, cls_fit = trained[pooled]
             if norm == "target":  # the scikit-learn recipe standardises with the source only
                 fits = {key: value for key, value in fits.items() if key[0] != "sklearn"}
             for t, target in enumerate(self.tgts):
-                mean, std = self._apply_stats(norm, target)
+                mean, std = self._apply_stats(self.srcs, norm, target)
                 zt = standardise(target, mean, std)
                 scored = {key: score(f, zt[:, cols], target.y) for key, (cols, f) in fits.items()}
                 best_layer, layer_fit = layer_fits
                 cols = self._layer_cols(best_layer)
                 layer_score = score(layer_fit, zt[:, cols], target.y)
-                cls_score = self._cls_score(norm, target)
+                cls_score = None
+                if cls_fit is not None:
+                    cls_target = self.cls[target.name]
+                    cls_mean, cls_std = self._apply_stats(self._cls_srcs, norm, cls_target)
+                    cls_score = score(cls_fit, standardise(cls_target, cls_mean, cls_std), cls_target.y)
                 out[t].append(self._row(norm, target, scored, headline, best_layer, layer_score, cls_score))
         return out
 
@@ -215,20 +227,6 @@ class _Run:
 
     def _layer_cols(self, position: int) -> np.ndarray:
         return np.arange(position * self.hidden, (position + 1) * self.hidden)
-
-    def _cls_score(self, norm: str, target: Activations) -> dict[str, float] | None:
-        if not self.cls:
-            return None
-        srcs = [self.cls[d.name] for d in self.srcs]
-        cls_target = self.cls[target.name]
-        if norm == "target":
-            z = np.vstack([standardise(d, d.mean, d.std) for d in srcs])
-            mean, std = cls_target.mean, cls_target.std
-        else:
-            mean, std = pooled_statistics(srcs) if len(srcs) > 1 else (srcs[0].mean, srcs[0].std)
-            z = np.vstack([standardise(d, mean, std) for d in srcs])
-        fitted = fit(z, np.concatenate([d.y for d in srcs]), self.kind, self.seed)
-        return score(fitted, standardise(cls_target, mean, std), cls_target.y)
 
     # -- assembling rows ---------------------------------------------------------------------
 
