@@ -49,7 +49,7 @@ def sklearn_ranking(z: np.ndarray, y: np.ndarray, kind: str) -> np.ndarray:
         cs = l1_min_c(z, y, loss="log") * np.geomspace(1.0, SKLEARN_RATIO, SKLEARN_CS)
         coefs = []
         for c in cs:
-            model = LogisticRegression(solver="liblinear", l1_ratio=1.0, C=c, max_iter=1000)
+            model = LogisticRegression(solver="liblinear", l1_ratio=1.0, C=c, max_iter=1000, random_state=0)
             if np.unique(y).size > 2:  # liblinear is binary only: one-vs-rest, as its users do
                 model = OneVsRestClassifier(model)
             with warnings.catch_warnings():
