@@ -41,14 +41,21 @@ import numpy as np
 import torch
 
 import engine
-from engine.batching import padded_width, plan_windows
-from engine.demo import demo_corpus
+from engine.devices import resolve_device
 from engine.errors import InputError
-from engine.extract import MAX_ROWS, PAD_MULTIPLE, TOKEN_BUDGET
-from engine.model import autocast, load_encoder, resolve_device, resolve_model_path, resolve_precision
-from engine.readers import EXPERIMENTS, read_amazon, read_sst2
-from engine.store import STORAGE_DTYPES
-from engine.writer import Layout
+from engine.experiments import EXPERIMENTS, demo_corpus, read_amazon, read_sst2
+from engine.extraction import (
+    MAX_ROWS,
+    PAD_MULTIPLE,
+    TOKEN_BUDGET,
+    autocast,
+    load_encoder,
+    padded_width,
+    plan_windows,
+    resolve_model_path,
+    resolve_precision,
+)
+from engine.store import STORAGE_DTYPES, Layout
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -158,7 +165,7 @@ def sample(texts: list[str], n: int) -> list[str]:
 
 def run(args: argparse.Namespace, methods: list[str], texts: list[str]) -> int:
     """Load the model, time each method, check the activations, print and save the results."""
-    device = resolve_device(args.device)
+    device = resolve_device(args.device).for_stage("extract").torch
     max_length = args.max_length or DEFAULT_MAX_LENGTH[args.dataset]
     model, tokenizer = load_model(args.model, args.random_bert_base, device)
     positions = model.config.max_position_embeddings
@@ -297,7 +304,7 @@ def run_neurox(setup: Setup, texts: list[str], path: Path) -> None:
 
 
 def run_engine(setup: Setup, texts: list[str], path: Path) -> None:
-    """engine.extract into a fresh store at `path`."""
+    """engine.extraction._extract into a fresh store at `path`."""
     engine.extract(
         texts,
         (setup.model, setup.tokenizer),

@@ -70,7 +70,7 @@ from bench.extract import (
 )
 from bench.stats import timed
 from engine.errors import InputError
-from engine.readers import EXPERIMENTS, read_domain
+from engine.experiments import EXPERIMENTS, read_domain
 from engine.stats import NeuronStats
 from engine.store import ActivationStore, open_store
 
@@ -197,11 +197,12 @@ class Dataset:
 
 def amazon_dataset(args: argparse.Namespace) -> Dataset:
     """Amazon reviews through the encoder into a float16 store: built once, then reused as is."""
-    from engine.model import resolve_device, resolve_precision
+    from engine.devices import resolve_device
+    from engine.extraction import resolve_precision
 
     reviews = read_domain("amazon", args.domain, args.data_dir, limit=args.amazon_n, seed=SEED)
     texts, labels = reviews.texts, reviews.labels
-    device = resolve_device(args.extract_device)
+    device = resolve_device(args.extract_device).for_stage("extract").torch
     precision = resolve_precision("auto", device)
     digest = hashlib.sha1("\0".join(texts).encode() + labels.tobytes()).hexdigest()[
         :8
@@ -390,7 +391,7 @@ def objective(problem: Problem, lam: float, w: np.ndarray, b: float) -> float:
 
 
 def warm_up(scratch: Path, device: str) -> float:
-    """engine.importance on a tiny store, so that kernel compilation (numba) is not timed."""
+    """engine.solver._importance on a tiny store, so that kernel compilation (numba) is not timed."""
     rng = np.random.default_rng(SEED)
     x = rng.standard_normal((64, 1, 8))
     path = scratch / f"select-warmup-{os.getpid()}.zarr"
@@ -418,7 +419,7 @@ class EngineRun:
 
 
 def engine_run(store: ActivationStore, n_lambdas: int, args: argparse.Namespace) -> EngineRun:
-    """engine.importance --repeats times, recomputed and not saved: the median time, passes, certificates."""
+    """engine.solver._importance --repeats times, recomputed and not saved: the median time, passes, certificates."""
     runs = []
     for _ in range(args.repeats):
         with warnings.catch_warnings(record=True) as got:

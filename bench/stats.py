@@ -39,11 +39,10 @@ from numba import cuda
 
 import engine
 from bench.extract import BENCH_DIR, Measurement, environment, measure, relative_error, write_report
-from engine.backend import Encoding, select_backend
+from engine.devices import resolve_device
 from engine.errors import InputError
-from engine.stats import NeuronStats
-from engine.store import ActivationStore, open_store, to_float
-from engine.stream import DEFAULT_READERS, block_rows, iter_blocks
+from engine.stats import Encoding, NeuronStats
+from engine.store import DEFAULT_READERS, ActivationStore, block_rows, decode, iter_blocks, open_store
 from kernels.histogram import histogram_cpu, histogram_gpu, mann_whitney
 from kernels.moments import GPU_ROWS_PER_GROUP, gpu_launch, moments_cpu, partial_moments_gpu
 
@@ -158,7 +157,7 @@ def row_classes(store: ActivationStore) -> tuple[np.ndarray, int]:
 
 def run(args: argparse.Namespace, store: ActivationStore) -> int:
     """Warm up, time every method, check the class moments, print and save the results."""
-    backend = select_backend(args.device)
+    backend = resolve_device(args.device).for_stage("stats").kind
     budget = args.memory_budget_mb << 20
     cls, classes = row_classes(store)
     compile_info = warm_up(store, backend, budget, args.readers)
@@ -272,7 +271,7 @@ def numpy_baseline(store: ActivationStore, cls: np.ndarray, classes: int) -> Num
     started = time.perf_counter()
     raw = store.activations[:]
     loaded = time.perf_counter()
-    x = to_float(raw, store.meta["dtype"]).astype(np.float32).reshape(len(raw), -1)
+    x = decode(raw, store.meta["dtype"]).astype(np.float32).reshape(len(raw), -1)
     means, variances = [], []
     for k in range(classes):
         part = x[cls == k]
@@ -332,7 +331,7 @@ def correctness(
     baseline: NumpyRun,
 ) -> dict[str, Any]:
     """Class means and variances of each statistics run and of float32 numpy, against float64 numpy."""
-    x = to_float(store.activations[:], store.meta["dtype"]).astype(np.float32).reshape(len(cls), -1)
+    x = decode(store.activations[:], store.meta["dtype"]).astype(np.float32).reshape(len(cls), -1)
     parts = [x[cls == k] for k in range(classes)]
     want = {
         "mean": np.stack([p.mean(0, dtype=np.float64) for p in parts]),

@@ -14,3 +14,8 @@ class NonFiniteActivationsError(InputError):
         super().__init__(message)
         self.rows = rows
         self.count = count
+
+
+class SupportWarning(UserWarning):
+    """A path could not reach the requested support size; the closest λ is kept. The message names
+    the store, so that every store's warning is shown."""

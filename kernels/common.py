@@ -1,4 +1,4 @@
-"""Element-level math shared by the CPU and GPU kernels: decoding, ordering keys, Chan's merge.
+"""Element-level math shared by the CPU and GPU kernels: decoding, ordering keys, Chan's merges.
 
 Written once as numba.njit functions: CPU kernels inline them, numba.cuda kernels call them as device
 functions, and the CUDA simulator runs them as they are, so the same lines are tested everywhere.
@@ -12,26 +12,6 @@ from numba import types
 from numba.extending import overload
 
 NOT_FINITE = -1  # histogram key of NaN and ±Inf
-
-
-def decode_table(storage_dtype: str) -> np.ndarray:
-    """float32 value of every 16-bit pattern: float16 or bfloat16 decoding as one table lookup."""
-    bits = np.arange(1 << 16, dtype=np.uint32)
-    if storage_dtype == "bfloat16":
-        return (bits << 16).view(np.float32)
-    with np.errstate(invalid="ignore"):  # NaN patterns stay NaN
-        return bits.astype(np.uint16).view(np.float16).astype(np.float32)
-
-
-def key_table(storage_dtype: str) -> np.ndarray:
-    """Order-preserving integer key of every 16-bit pattern (-0 = +0); NOT_FINITE for NaN/Inf."""
-    with np.errstate(invalid="ignore"):
-        values = decode_table(storage_dtype).astype(np.float64)
-    keys = np.full(values.size, NOT_FINITE, dtype=np.int32)
-    finite = np.isfinite(values)
-    _, rank = np.unique(values[finite], return_inverse=True)
-    keys[finite] = rank
-    return keys
 
 
 def decode(x, table):
@@ -85,14 +65,32 @@ def float32_key(bits, shift):
 
 @numba.njit
 def chan_merge(n_a, mean_a, m2_a, n_b, mean_b, m2_b):
-    """Combine counts, means and centred second moments of two disjoint sets (Chan et al., 1979)."""
+    """Combine counts, means and centred second moments of two disjoint sets (Chan et al., 1979).
+
+    The one moment algebra of the project: kernels call it compiled, on scalars; host merges call
+    its Python body (`chan_merge.py_func`) on numpy or cupy arrays, elementwise. An empty side
+    leaves the other unchanged."""
     n = n_a + n_b
-    if n == 0:
-        return 0.0, 0.0, 0.0
+    safe = n + (n == 0)  # 1 where both sides are empty, so nothing divides by zero
     delta = mean_b - mean_a
-    mean = mean_a + delta * (n_b / n)
-    m2 = m2_a + m2_b + delta * delta * (n_a * n_b / n)
+    mean = mean_a + delta * (n_b / safe)
+    m2 = m2_a + m2_b + delta * delta * (n_a * n_b / safe)
     return n, mean, m2
+
+
+@numba.njit
+def chan_comerge(n_a, mx_a, my_a, qx_a, qy_a, cxy_a, n_b, mx_b, my_b, qx_b, qy_b, cxy_b):
+    """The bivariate Chan update: counts, means, M2 of x and y and the co-moment C_xy of two
+    disjoint sets (Pébay, 2008, eq. 3.7). Same conventions as `chan_merge`."""
+    n = n_a + n_b
+    safe = n + (n == 0)
+    dx, dy, w = mx_b - mx_a, my_b - my_a, n_a * n_b / safe
+    mx = mx_a + dx * (n_b / safe)
+    my = my_a + dy * (n_b / safe)
+    qx = qx_a + qx_b + dx * dx * w
+    qy = qy_a + qy_b + dy * dy * w
+    cxy = cxy_a + cxy_b + dx * dy * w
+    return n, mx, my, qx, qy, cxy
 
 
 @numba.njit

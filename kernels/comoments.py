@@ -1,7 +1,7 @@
 """Per-neuron co-moments with a numeric label over one block: n, means, M2 of x and y, and C_xy.
 
 Rows where a neuron's value is not finite are left out for that neuron. Blocks combine with the
-bivariate Chan update (kernels.common.comoment_merge); Pearson r = C_xy / sqrt(M2_x · M2_y).
+bivariate Chan update (kernels.common.chan_comerge); Pearson r = C_xy / sqrt(M2_x · M2_y).
 Two passes within a block (means, then centred products) in float64, as in kernels.moments.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import numba
-import numpy as np
 from numba import cuda
 
 from kernels.common import decode
@@ -90,19 +89,3 @@ def comoments_gpu(x, table, y, n, mx, my, qx, qy, cxy):
     qx[f] = a
     qy[f] = b
     cxy[f] = c
-
-
-def comoment_merge(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Combine two blocks' co-moments (bivariate Chan update), elementwise over neurons."""
-    n = a["n"] + b["n"]
-    safe = np.where(n > 0, n, 1.0)
-    dx, dy = b["mx"] - a["mx"], b["my"] - a["my"]
-    w = a["n"] * b["n"] / safe
-    return {
-        "n": n,
-        "mx": a["mx"] + dx * b["n"] / safe,
-        "my": a["my"] + dy * b["n"] / safe,
-        "qx": a["qx"] + b["qx"] + dx * dx * w,
-        "qy": a["qy"] + b["qy"] + dy * dy * w,
-        "cxy": a["cxy"] + b["cxy"] + dx * dy * w,
-    }

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import engine
-from engine.demo import demo_corpus, run_demo
+from engine.cli import main
+from engine.experiments import demo_corpus, run_demo
 
 
 def test_shipped_corpus_has_balanced_domains():
@@ -17,7 +18,11 @@ def test_shipped_corpus_has_balanced_domains():
 
 
 def test_demo_runs_the_pipeline_to_the_report(tiny_model, tmp_path, capsys):
-    report = run_demo(tmp_path / "demo", str(tiny_model), "cpu", progress=False)
+    assert (
+        main(["-q", "demo", "--out", str(tmp_path / "demo"), "--model", str(tiny_model), "--device", "cpu"])
+        == 0
+    )
+    report = tmp_path / "demo" / "report" / "report.md"
     for domain in ("electronics", "kitchen", "movies"):
         store = engine.open_store(tmp_path / "demo" / "stores" / f"{domain}.zarr")
         assert store.complete and store.shape == (120, 3, 32)
@@ -31,3 +36,6 @@ def test_demo_runs_the_pipeline_to_the_report(tiny_model, tmp_path, capsys):
     assert (report.parent / "accuracy_vs_k.png").stat().st_size > 10_000
     out = capsys.readouterr().out
     assert f"report: {report.resolve()}" in out and "single-source" in out
+    assert (
+        run_demo(tmp_path / "demo", str(tiny_model), "cpu", progress=False) == report
+    )  # resumes: all reused

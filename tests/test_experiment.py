@@ -7,8 +7,8 @@ import json
 import numpy as np
 from scipy.stats import spearmanr
 
-from engine.experiment import pooled_correlation, summary
-from engine.fingerprint import similarity
+from engine.crossdomain import similarity
+from engine.experiments import pooled_correlation, summary
 
 
 def results(name, fingerprints, scores):

@@ -1,4 +1,4 @@
-"""engine.extract against a direct float64 Hugging Face forward pass, and the store it writes."""
+"""engine.extraction._extract against a direct float64 Hugging Face forward pass, and the store it writes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import zarr
 
 import engine
-from engine.tokens import tokenize
+from engine.extraction import load_corpus, tokenize
 from tests.conftest import random_texts
 from tests.reference import reference_activations
 
@@ -41,12 +41,11 @@ def test_fp32_matches_hf_reference_and_keeps_row_order(tiny_model, tmp_path, poo
 
 
 def test_bucketing_reorders_batches_but_not_rows(tiny_model):
-    from engine.batching import plan_batches
-    from engine.model import load_encoder
+    from engine.extraction import load_encoder, plan_batches
 
     texts = random_texts(40, seed=2)
     encoder = load_encoder(str(tiny_model), __import__("torch").device("cpu"))
-    lengths = tokenize(engine.inputs.load_corpus(texts), encoder.tokenizer, 128).lengths
+    lengths = tokenize(load_corpus(texts), encoder.tokenizer, 128).lengths
     batches = plan_batches(lengths, token_budget=60, max_rows=8)
     order = np.concatenate(batches)
     assert sorted(order) == list(range(40)) and not np.array_equal(order, np.arange(40))

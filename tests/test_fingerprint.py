@@ -1,8 +1,7 @@
-"""engine.fingerprint against scipy references, and fingerprints of stores with planted layers."""
+"""Fingerprints against scipy references, and fingerprints of stores with planted layers."""
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
@@ -11,16 +10,17 @@ from scipy import stats
 from scipy.spatial import distance
 
 import engine
-from engine.fingerprint import (
+from engine.cli import main
+from engine.cli._format import describe_fingerprints
+from engine.crossdomain import (
     Fingerprints,
     fingerprint,
-    run_fingerprint_cli,
     similarity,
     similarity_matrix,
     spearman_permutation,
     transferability,
 )
-from engine.selection import Selection
+from engine.solver import Selection
 
 N, LAYERS, HIDDEN, K = 400, 3, 16, 4
 RNG = np.random.default_rng(0)
@@ -124,7 +124,7 @@ def test_spearman_batches_do_not_change_the_result(monkeypatch):
     rng = np.random.default_rng(6)
     x, y = rng.standard_normal(10), rng.standard_normal(10)
     whole = spearman_permutation(x, y, 1000, seed=1)
-    monkeypatch.setattr("engine.fingerprint.PERMUTATION_BATCH_VALUES", 10 * 1000)
+    monkeypatch.setattr("engine.crossdomain._fingerprint.PERMUTATION_BATCH_VALUES", 10 * 1000)
     assert spearman_permutation(x, y, 1000, seed=1) == whole
 
 
@@ -198,7 +198,7 @@ def test_fingerprint_puts_mass_in_the_planted_layer(planted):
     record = result.to_dict()
     assert json.loads(json.dumps(record)) == record
     assert record["datasets"][1] == {"name": "late", "counts": [0, 0, K], "percentages": [0.0, 0.0, 100.0]}
-    table = result.describe()
+    table = describe_fingerprints(result)
     assert "L0    L6   L12" in table and "similarity (cosine)" in table
 
 
@@ -216,10 +216,8 @@ def test_fingerprint_errors(planted, tmp_path):
 
 def test_cli_handler_prints_table_and_writes_json(planted, tmp_path, capsys):
     out = tmp_path / "fp.json"
-    args = argparse.Namespace(
-        stores=[planted[0].path, planted[1].path], k=K, measure="jsd", json=str(out), method="l1-logistic"
-    )
-    assert run_fingerprint_cli(args) == 0
+    argv = ["fingerprint", planted[0].path, planted[1].path, "--k", str(K), "--measure", "jsd"]
+    assert main([*argv, "--json", str(out)]) == 0
     assert "similarity (jsd)" in capsys.readouterr().out
     record = json.loads(out.read_text())
     assert record["measure"] == "jsd" and record["similarity"][0][1] == pytest.approx(0.0, abs=1e-12)

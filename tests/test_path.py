@@ -6,10 +6,17 @@ import numpy as np
 import pytest
 from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression
 
-from engine.datafits import Logistic, Multinomial, Quadratic, example_weights
-from engine.design import ArrayDesign
-from engine.path import lambda_max, sparse_path
-from engine.penalties import L1, GroupL1
+from engine.solver import (
+    L1,
+    ArrayDesign,
+    GroupL1,
+    Logistic,
+    Multinomial,
+    Quadratic,
+    example_weights,
+    lambda_max,
+    sparse_path,
+)
 
 N, P = 300, 40
 

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from engine.errors import InputError
-from engine.inputs import load_corpus
-from engine.readers import (
+from engine.experiments import (
     EXPERIMENTS,
     Domain,
     read_amazon,
@@ -21,6 +20,7 @@ from engine.readers import (
     read_stsb,
     subsample,
 )
+from engine.extraction import load_corpus
 
 SICK_HEADER = "pair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment\n"
 

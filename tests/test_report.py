@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import re
@@ -12,8 +11,9 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
+from engine.cli import main
 from engine.errors import InputError
-from engine.report import PLOT_FILES, load_results, run_report_cli, write_report
+from engine.report import PLOT_FILES, load_results, write_report
 
 DATASETS = ["books", "dvd", "electronics", "kitchen"]
 KS = [10, 30, 100, 300, 1000]
@@ -327,8 +327,7 @@ def test_other_metrics_and_unknown_methods_render(results, tmp_path):
 
 def test_cli_rerenders_from_json(results, tmp_path, capsys):
     first = write_report(results, tmp_path / "first")
-    args = argparse.Namespace(results=str(first.parent / "results.json"), out=str(tmp_path / "again"))
-    assert run_report_cli(args) == 0
+    assert main(["report", str(first.parent / "results.json"), "--out", str(tmp_path / "again")]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "again" / "report.md")
     for name in ["report.md", "results.json", *PLOT_FILES]:
         assert (tmp_path / "first" / name).read_bytes() == (tmp_path / "again" / name).read_bytes(), name
@@ -362,7 +361,7 @@ def test_cli_rerenders_from_json(results, tmp_path, capsys):
         ('{"correlation": {"spearman": "high"}}', "correlation['spearman']"),
     ],
 )
-def test_bad_results_file(tmp_path, content, message):
+def test_bad_results_file(tmp_path, content, message, capsys):
     path = tmp_path / "results.json"
     if isinstance(content, bytes):
         path.write_bytes(content)
@@ -372,5 +371,5 @@ def test_bad_results_file(tmp_path, content, message):
         load_results(path)
     assert str(path) in str(info.value)
     assert isinstance(info.value, ValueError)
-    with pytest.raises(InputError, match=r"results\.json"):
-        run_report_cli(argparse.Namespace(results=str(path), out=str(tmp_path / "out")))
+    assert main(["report", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert str(path) in capsys.readouterr().err

@@ -10,8 +10,8 @@ import scipy.stats as ss
 import zarr
 
 import engine
-from engine.backend import CpuPass, Encoding
-from engine.moments import Moments
+from engine.stats import CpuStatsPass, Encoding, Moments, StatsPlan
+from engine.store import Block
 from tests.stats_reference import hard_columns, reference
 
 N, LAYERS, HIDDEN = 301, 2, 12
@@ -138,10 +138,9 @@ def test_merge_order_does_not_matter(tmp_path):
     x = hard_columns(rng, N, 24, 1000.0).astype(np.float16)
     enc = Encoding.for_dtype("float16")
     partials = []
+    stats_pass = CpuStatsPass(StatsPlan(enc, y, None, 2, 24, None))
     for rows in np.array_split(np.arange(N), 9):
-        one = CpuPass(enc, 2, 24, None)
-        one.add(x[rows], y[rows], None)
-        partials.append(one.result())
+        partials.append(stats_pass.chunk(Block(int(rows[0]), int(rows[-1]) + 1, x[rows])))
 
     def fold(order):
         total = Moments.empty(2, 24)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import engine
-from engine.multisource import contribution
+from engine.crossdomain import contribution
 
 N, LAYERS, HIDDEN = 600, 3, 16
 SHARED = [2, 19, 37]  # one neuron per layer carries the label in every domain

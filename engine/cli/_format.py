@@ -1,0 +1,101 @@
+"""Every line the command line prints for people: stores, statistics, selections, fingerprints."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def describe_stats(store, stats, top: int) -> str:
+    """A summary of the pass and the most distinctive neurons by the main score for the labels."""
+    m = stats.meta
+    lines = [
+        f"stats     {store.path}/stats/{m['key']}",
+        f"pass      {m['activation_rows']} rows on {m['device']} in {m['seconds']:.2f} s "
+        f"({m['gb_per_s']:.2f} GB/s of activations)",
+    ]
+    if int(stats.nonfinite.sum()):
+        lines.append(f"nonfinite {int(stats.nonfinite.sum())} values left out")
+    if stats.auroc is not None:
+        name, score = "|AUROC − 0.5|", np.abs(stats.auroc - 0.5)
+    elif stats.anova_f is not None:
+        name, score = "ANOVA F", stats.anova_f
+    elif stats.pearson is not None:
+        name, score = "|Pearson r|", np.abs(stats.pearson)
+    else:
+        name, score = "standard deviation", stats.std
+    order = np.argsort(-np.nan_to_num(score.ravel(), nan=-np.inf), kind="stable")[:top]
+    lines.append(f"top {len(order)} neurons by {name}:")
+    lines.append(f"  {'layer':>5} {'unit':>5} {'score':>10} {'mean':>10} {'std':>10}")
+    for flat in order:
+        pos, unit = divmod(int(flat), store.hidden)
+        lines.append(
+            f"  {store.layers[pos]:>5} {unit:>5} {score.ravel()[flat]:>10.4g} "
+            f"{stats.mean.ravel()[flat]:>10.4g} {stats.std.ravel()[flat]:>10.4g}"
+        )
+    return "\n".join(lines)
+
+
+def describe_selection(imp, sel) -> str:
+    """The path in a few lines, the per-layer fingerprint, and the first selected neurons."""
+    m = imp.meta
+    lines = [
+        f"path      {len(imp.lambdas)} λs from {imp.lambdas[0]:.4g} to {imp.lambdas[-1]:.4g}, support "
+        f"{imp.support_sizes[-1]}, {m['total_passes']} passes, {m['solve_seconds']:.2f} s on {m['design']}",
+        f"certified {'all λs' if m['converged'] else 'NOT all λs'}; final gap {imp.gaps[-1]:.2e}",
+        f"selected  {sel.neurons.size} neurons ({imp.method}, {imp.penalty})",
+        "fingerprint "
+        + "  ".join(f"L{layer} {p:.1f}%" for layer, p in zip(sel.layers, sel.fingerprint(), strict=True)),
+        "top       " + ", ".join(f"L{layer}:{unit}" for layer, unit in sel.units()[:10]),
+    ]
+    return "\n".join(lines)
+
+
+def describe(store) -> str:
+    """A few human lines about a store: shape, model, labels, progress, anomalies."""
+    m = store.meta
+    lines = [
+        f"store     {store.path}",
+        f"shape     {store.n} examples × {len(store.layers)} layers × {store.hidden} units "
+        f"({m['dtype']}, {m['pooling']} pooling, max_length {m['max_length']})",
+        f"layers    {list(store.layers)}",
+        f"model     {m['model_id']} (weights {m['weights_hash'][:12]}, {m['precision']})",
+        f"state     {'complete' if store.complete else 'incomplete'}, "
+        f"{m['rows_committed']}/{store.n} rows committed",
+    ]
+    labels = store.labels
+    if labels is not None and m["label_kind"] == "class":
+        names = m.get("label_names") or []
+        values, counts = _counts(labels)
+        parts = [f"{names[v] if v < len(names) else v}: {c}" for v, c in zip(values, counts, strict=True)]
+        lines.append(f"labels    {len(values)} classes ({', '.join(parts)})")
+    elif labels is not None:
+        lines.append(f"labels    numeric, range {labels.min():g} … {labels.max():g}")
+    else:
+        lines.append("labels    none")
+    if m["pooling"] == "tokens":
+        lines.append(f"tokens    {m['n_tokens']}")
+    if m["nonfinite_values"]:
+        lines.append(
+            f"nonfinite {m['nonfinite_values']} values in {m['nonfinite_row_count']} rows "
+            f"(first rows {m['nonfinite_rows'][:10]})"
+        )
+    return "\n".join(lines)
+
+
+def _counts(labels):
+    return np.unique(labels, return_counts=True)
+
+
+def describe_fingerprints(fps) -> str:
+    """A terminal table: % of the top-k neurons per layer for each dataset, then the similarity matrix."""
+    width = max(7, *(len(name) for name in fps.names))
+    lines = [f"top {fps.k} neurons by {fps.method}: % per layer"]
+    lines.append(f"{'dataset':<{width}}" + "".join(f"{'L' + str(layer):>6}" for layer in fps.layers))
+    for name, row in zip(fps.names, fps.percentages, strict=True):
+        lines.append(f"{name:<{width}}" + "".join(f"{value:>6.1f}" for value in row))
+    lines.append("")
+    lines.append(f"similarity ({fps.measure})")
+    lines.append(" " * width + "".join(f"{name:>{width + 1}}" for name in fps.names))
+    for name, row in zip(fps.names, fps.similarity(), strict=True):
+        lines.append(f"{name:<{width}}" + "".join(f"{value:>{width + 1}.3f}" for value in row))
+    return "\n".join(lines)

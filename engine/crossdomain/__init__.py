@@ -1,0 +1,43 @@
+"""Cross-domain transfer with selected neurons, and per-layer fingerprints.
+
+Rankings (`_rankings`: the sparse path's, statistics-only, the scikit-learn recipe), domains held
+in memory with their statistics (`_domains`), the dense classifier (`_classifier`), single- and
+multi-source transfer against baselines (`_transfer`, `_multisource`), and fingerprints with the
+similarity–transfer analysis (`_fingerprint`). Target labels only ever score.
+"""
+
+from __future__ import annotations
+
+from engine.crossdomain._domains import Activations, load_activations, pooled_statistics, standardise
+from engine.crossdomain._fingerprint import (
+    MEASURES,
+    Fingerprints,
+    fingerprint,
+    similarity,
+    similarity_matrix,
+    spearman_permutation,
+    transferability,
+)
+from engine.crossdomain._multisource import contribution, scenario_ranking
+from engine.crossdomain._transfer import DEFAULT_KS, NORMALISATIONS, TransferResult, headline, transfer
+
+__all__ = [
+    "DEFAULT_KS",
+    "MEASURES",
+    "NORMALISATIONS",
+    "Activations",
+    "Fingerprints",
+    "TransferResult",
+    "contribution",
+    "fingerprint",
+    "headline",
+    "load_activations",
+    "pooled_statistics",
+    "scenario_ranking",
+    "similarity",
+    "similarity_matrix",
+    "spearman_permutation",
+    "standardise",
+    "transfer",
+    "transferability",
+]

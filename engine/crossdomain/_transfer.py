@@ -1,0 +1,334 @@
+"""Unsupervised transfer with selected neurons, single- and multi-source (method.md, sections 2–3).
+
+Target labels are never used to fit or choose anything; they only score the result. A dense
+classifier (engine/classifier.py) is trained on the source's selected neurons and applied to the
+target, normalised with the source's statistics or with the target's own unlabelled statistics.
+Baselines run in the same call on the same data: all neurons, k random neurons (over seeds), top k
+by a statistics-only score, the best single layer (chosen on the source), the last layer's CLS
+vector (when CLS stores are given), and the scikit-learn recipe a user would otherwise write
+(liblinear L1 path for the ranking, a default L2 classifier, source standardisation).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from engine.crossdomain._classifier import Fitted, fit, metric_of, score
+from engine.crossdomain._domains import (
+    Activations,
+    check_compatible,
+    load_activations,
+    pooled_statistics,
+    standardise,
+)
+from engine.crossdomain._multisource import scenario_ranking
+from engine.crossdomain._rankings import sklearn_ranking, sparse_ranking, stats_ranking
+from engine.devices import Device, resolve_device
+from engine.errors import InputError
+from engine.solver import layer_counts
+
+NORMALISATIONS = ("source", "target")
+DEFAULT_KS = (10, 30, 100, 300, 1000)
+SEEDS = 5
+
+StoreLike = Any  # an ActivationStore or a path to one
+
+
+@dataclass
+class TransferResult:
+    """Scores of every method on one target, one row per normalisation (docs/report.md schema)."""
+
+    sources: list[str]
+    target: str
+    metric: str
+    k: int
+    ks: list[int]
+    layers: tuple[int, ...]
+    hidden: int
+    selected: np.ndarray  # the k neurons used by "selected" (flat ids), in rank order
+    rows: list[dict[str, Any]]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def fingerprint(self) -> np.ndarray:
+        """Percentage of the selected neurons in each layer (the source side's fingerprint)."""
+        return layer_counts(self.selected, self.hidden, len(self.layers))[1]
+
+    def score(self, method: str = "selected", normalisation: str = "source") -> float:
+        """The headline score of `method` (the mean for random) under `normalisation`."""
+        row = next(r for r in self.rows if r["normalisation"] == normalisation)
+        return headline(row["scores"][method])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sources": self.sources, "target": self.target, "metric": self.metric, "k": self.k,
+            "ks": self.ks, "layers": list(self.layers), "selected": self.selected.tolist(),
+            "fingerprint": self.fingerprint().tolist(), "rows": self.rows, "meta": self.meta,
+        }  # fmt: skip
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+
+def transfer(
+    sources: Sequence[StoreLike],
+    target: StoreLike | Sequence[StoreLike],
+    k: int = 300,
+    *,
+    ks: Sequence[int] = DEFAULT_KS,
+    names: Sequence[str] | None = None,
+    normalisations: Sequence[str] = NORMALISATIONS,
+    seeds: int = SEEDS,
+    cls: dict[str, StoreLike] | None = None,
+    choose_k: bool | None = None,
+    sklearn_baseline: bool = True,
+    importance_options: dict[str, Any] | None = None,
+    seed: int = 0,
+    device: str | Device = "auto",
+    progress: bool = False,
+) -> TransferResult | list[TransferResult]:
+    """Transfer from labelled `sources` to `target` (a store, or a list of stores scored separately).
+
+    One source: its importance ranking selects the neurons. Several: every ordered pair of sources
+    is a scenario, neurons are ranked by their mean transfer importance over scenarios, and k is
+    chosen (unless `choose_k=False`) by the scenarios' held-out-source score. `names` name the
+    sources then the targets; `cls` maps those names to last-layer CLS stores for that baseline.
+    `device` runs the statistics and the sparse path (the dense classifiers run on the CPU).
+    """
+    many = isinstance(target, (list, tuple))
+    targets = list(target) if many else [target]
+    if not sources:
+        raise InputError("sources: give at least one labelled source store")
+    every = list(sources) + targets
+    labels = list(names) if names is not None else [None] * len(every)
+    if len(labels) != len(every):
+        raise InputError(f"names: {len(labels)} given for {len(every)} stores (sources, then targets)")
+    device = resolve_device(device)
+    domains = [load_activations(s, n, device) for s, n in zip(every, labels, strict=True)]
+    check_compatible(domains)
+    srcs, tgts = domains[: len(sources)], domains[len(sources) :]
+    p = srcs[0].x.shape[1]
+    ks = sorted({int(v) for v in [*ks, k] if v <= p})
+    bad = [n for n in normalisations if n not in NORMALISATIONS]
+    if bad or not normalisations:
+        raise InputError(f"normalisations {list(normalisations)}: choose from {', '.join(NORMALISATIONS)}")
+    if not 1 <= k <= p:
+        raise InputError(f"k {k}: choose 1..{p} (the stores have {p} neurons)")
+    cls_domains = _cls_domains(cls, domains, device)
+    options = {"device": device, "progress": progress, **(importance_options or {})}
+    run = _Run(srcs, tgts, ks, seeds, seed, cls_domains, options, device)
+    results = run.multi(k, choose_k is not False) if len(srcs) > 1 else run.single(k, sklearn_baseline)
+    for result in results:
+        result.rows = [row for row in result.rows if row["normalisation"] in normalisations]
+    return results if many else results[0]
+
+
+def _cls_domains(
+    cls: dict[str, StoreLike] | None, domains: list[Activations], device: Device
+) -> dict[str, Activations]:
+    if not cls:
+        return {}
+    missing = [d.name for d in domains if d.name not in cls]
+    if missing:
+        raise InputError(f"cls: no CLS store for {', '.join(missing)}; give one per source and target")
+    loaded = {d.name: load_activations(cls[d.name], d.name, device) for d in domains}
+    check_compatible(list(loaded.values()))
+    return loaded
+
+
+class _Run:
+    """The fits of one transfer call: trained once on the source side, applied to every target."""
+
+    def __init__(self, srcs, tgts, ks, seeds, seed, cls, importance_options, device) -> None:
+        self.srcs, self.tgts, self.ks, self.seeds, self.seed = srcs, tgts, ks, seeds, seed
+        self.cls, self.importance_options, self.device = cls, importance_options, device
+        self.kind = srcs[0].kind
+        self.metric = metric_of(self.kind)
+        self.p = srcs[0].x.shape[1]
+        self.layers, self.hidden = srcs[0].layers, srcs[0].hidden
+        self._cls_srcs = [cls[d.name] for d in srcs] if cls else []
+
+    # -- the training side -------------------------------------------------------------------
+
+    @staticmethod
+    def _train(srcs: list[Activations], norm: str) -> tuple[np.ndarray, np.ndarray]:
+        """Standardised training rows of the sources for a normalisation, and their labels: pooled
+        source statistics (several sources, source normalisation) or each source's own."""
+        if norm == "source" and len(srcs) > 1:
+            mean, std = pooled_statistics(srcs)
+            z = np.vstack([standardise(d, mean, std) for d in srcs])
+        else:
+            z = np.vstack([standardise(d, d.mean, d.std) for d in srcs])
+        return z, np.concatenate([d.y for d in srcs])
+
+    @staticmethod
+    def _apply_stats(
+        srcs: list[Activations], norm: str, target: Activations
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The statistics that standardise the target: its own, or the (pooled) sources'."""
+        if norm == "target":
+            return target.mean, target.std
+        return pooled_statistics(srcs) if len(srcs) > 1 else (srcs[0].mean, srcs[0].std)
+
+    def _random(self, k: int, s: int) -> np.ndarray:
+        return np.sort(np.random.default_rng((self.seed, s, k)).choice(self.p, size=k, replace=False))
+
+    def _methods(self, ranking, stats_rank, sk_rank, curve_ks, headline) -> dict[str, list[tuple]]:
+        """(k or None, columns, seed) to fit for every method."""
+        plan = {
+            "selected": [(kk, ranking[:kk], None) for kk in curve_ks],
+            "random": [(kk, self._random(kk, s), s) for kk in curve_ks for s in range(self.seeds)],
+            "stats_topk": [(kk, stats_rank[:kk], None) for kk in curve_ks],
+            "all": [(None, np.arange(self.p), None)],
+        }
+        if sk_rank is not None:
+            plan["sklearn"] = [(kk, sk_rank[:kk], None) for kk in curve_ks]
+        if headline not in curve_ks:
+            plan["random"] += [(headline, self._random(headline, s), s) for s in range(self.seeds)]
+        return plan
+
+    def _evaluate(self, plan, headline) -> list[list[dict]]:
+        """Fit every planned model per normalisation and score it on every target."""
+        with single_threaded_blas():
+            return self._fit_and_score(plan, headline)
+
+    def _fit_and_score(self, plan, headline) -> list[list[dict]]:
+        out = [[] for _ in self.tgts]
+        trained = {}  # one source trains the same data under both normalisations: fit it once
+        for norm in NORMALISATIONS:
+            pooled = norm == "source" and len(self.srcs) > 1
+            if pooled not in trained:
+                z, y = self._train(self.srcs, norm)
+                fits = {}
+                for method, entries in plan.items():
+                    for kk, cols, s in entries:
+                        model = _default_l2 if method == "sklearn" else partial(fit, seed=self.seed)
+                        fits[method, kk, s] = (cols, model(z[:, cols], y, self.kind))
+                cls_fit = fit(*self._train(self._cls_srcs, norm), self.kind, self.seed) if self.cls else None
+                trained[pooled] = fits, self._best_layer(z, y), cls_fit
+            fits, layer_fits, cls_fit = trained[pooled]
+            if norm == "target":  # the scikit-learn recipe standardises with the source only
+                fits = {key: value for key, value in fits.items() if key[0] != "sklearn"}
+            for t, target in enumerate(self.tgts):
+                mean, std = self._apply_stats(self.srcs, norm, target)
+                zt = standardise(target, mean, std)
+                scored = {key: score(f, zt[:, cols], target.y) for key, (cols, f) in fits.items()}
+                best_layer, layer_fit = layer_fits
+                cols = self._layer_cols(best_layer)
+                layer_score = score(layer_fit, zt[:, cols], target.y)
+                cls_score = None
+                if cls_fit is not None:
+                    cls_target = self.cls[target.name]
+                    cls_mean, cls_std = self._apply_stats(self._cls_srcs, norm, cls_target)
+                    cls_score = score(cls_fit, standardise(cls_target, cls_mean, cls_std), cls_target.y)
+                out[t].append(self._row(norm, target, scored, headline, best_layer, layer_score, cls_score))
+        return out
+
+    def _best_layer(self, z: np.ndarray, y: np.ndarray) -> tuple[int, Fitted]:
+        """The layer whose classifier scores best in cross-validation on the sources."""
+        fits = [fit(z[:, self._layer_cols(i)], y, self.kind, self.seed) for i in range(len(self.layers))]
+        best = int(np.argmax([f.cv_score for f in fits]))
+        return best, fits[best]
+
+    def _layer_cols(self, position: int) -> np.ndarray:
+        return np.arange(position * self.hidden, (position + 1) * self.hidden)
+
+    # -- assembling rows ---------------------------------------------------------------------
+
+    def _row(self, norm, target, scored, headline, best_layer, layer_score, cls_score) -> dict[str, Any]:
+        metrics = list(next(iter(scored.values())))
+        tables = {m: {} for m in metrics}
+        curves = {m: {} for m in metrics}
+        for (method, kk, _seed), values in scored.items():
+            for m, v in values.items():
+                if method == "random":
+                    curves[m].setdefault(method, {}).setdefault(str(kk), []).append(v)
+                elif kk is None:
+                    tables[m][method] = v
+                else:
+                    curves[m].setdefault(method, {})[str(kk)] = v
+        for m in metrics:
+            runs = curves[m].pop("random")
+            curves[m]["random"] = {kk: _spread(v) for kk, v in runs.items()}
+            for method, curve in curves[m].items():
+                if str(headline) in curve:
+                    tables[m][method] = curve[str(headline)]
+            tables[m]["best_layer"] = {"score": layer_score[m], "layer": int(self.layers[best_layer])}
+            if cls_score is not None:
+                tables[m]["last_cls"] = cls_score[m]
+            curves[m] = {method: c for method, c in curves[m].items() if len(c) > 1 or str(headline) not in c}
+        row = {
+            "sources": [d.name for d in self.srcs], "target": target.name, "normalisation": norm,
+            "scores": tables[self.metric], "by_k": curves[self.metric],
+        }  # fmt: skip
+        others = {m: tables[m] for m in metrics if m != self.metric}
+        if others:
+            row["other_metrics"] = others
+        return row
+
+    # -- single and multi-source -------------------------------------------------------------
+
+    def single(self, k: int, sklearn_baseline: bool) -> list[TransferResult]:
+        src = self.srcs[0]
+        ranking = sparse_ranking(src.store, self.kind, max(self.ks), self.importance_options)
+        stats_rank = stats_ranking([src], self.device)
+        sk_rank = (
+            sklearn_ranking(standardise(src, src.mean, src.std), src.y, self.kind)
+            if sklearn_baseline
+            else None
+        )
+        rows = self._evaluate(self._methods(ranking, stats_rank, sk_rank, self.ks, k), k)
+        meta = {"mode": "single-source", "seeds": self.seeds}
+        return [self._result(k, ranking[:k], r, meta) for r in rows]
+
+    def multi(self, k: int, choose_k: bool) -> list[TransferResult]:
+        with single_threaded_blas():
+            ranking, scenarios = scenario_ranking(self.srcs, self.ks, self.seed)
+        headline = max(scenarios["by_k"], key=lambda kk: (scenarios["by_k"][kk], -int(kk))) if choose_k else k
+        headline = int(headline)
+        plan = self._methods(ranking, stats_ranking(self.srcs, self.device), None, [headline], headline)
+        plan["selected"] = [(kk, ranking[:kk], None) for kk in self.ks]
+        rows = self._evaluate(plan, headline)
+        meta = {"mode": "multi-source", "k_chosen": headline, "scenarios": scenarios, "seeds": self.seeds}
+        return [self._result(headline, ranking[:headline], r, meta) for r in rows]
+
+    def _result(self, k, selected, rows, meta) -> TransferResult:
+        return TransferResult(
+            sources=[d.name for d in self.srcs], target=rows[0]["target"], metric=self.metric, k=k,
+            ks=self.ks, layers=self.layers, hidden=self.hidden, selected=np.asarray(selected),
+            rows=rows, meta=meta,
+        )  # fmt: skip
+
+
+def headline(value: float | dict[str, Any]) -> float:
+    """One number for a method's score: the mean for random-k, the score for the best layer."""
+    if isinstance(value, dict):
+        return float(value["mean"] if "mean" in value else value["score"])
+    return float(value)
+
+
+def single_threaded_blas():
+    """Hundreds of small fits: threaded BLAS only spins on them (measured 30× slower on 2 busy
+    cores); the sparse path, with its large products, runs outside this."""
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "seeds": len(values)}
+
+
+def _default_l2(z: np.ndarray, y: np.ndarray, kind: str) -> Fitted:
+    """scikit-learn's defaults, as a user would fit them: LogisticRegression() or Ridge()."""
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    model = LogisticRegression(max_iter=2000).fit(z, y) if kind == "class" else Ridge().fit(z, y)
+    return Fitted(model, kind, float("nan"))

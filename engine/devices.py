@@ -1,0 +1,207 @@
+"""One `Device` for every stage: resolved once from "auto | cpu | cuda | cuda:N", then passed along.
+
+A GPU stage needs up to three pieces: torch with CUDA (extraction's forward pass), cupy (the one
+GPU array library: solver products on cuBLAS, and the buffers the statistics kernels read) and
+numba.cuda (the statistics kernels, launched on cupy arrays through the CUDA array interface).
+cupy was chosen over numba's own device arrays because the solver needs cuBLAS GEMM/GEMV, which
+numba does not offer; one array library means the statistics and the solver share buffers, streams
+and the memory pool.
+
+`resolve_device` checks nothing heavy: torch is imported only when extraction asks for it. Each
+stage calls `Device.for_stage(...)` with the pieces it needs; with "auto", a missing piece falls
+back to the CPU and says so once per Device (so once per command); an explicit "cuda" with a
+missing piece is an InputError naming the piece and how to install it. Under numba's CUDA
+simulator (`NUMBA_ENABLE_CUDASIM=1`) an explicit "cuda" device runs the GPU code paths with numpy
+standing in for cupy, which is how CI tests them without a GPU.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from engine.errors import InputError
+
+log = logging.getLogger("neurosel")
+
+PIECES = ("torch", "cupy", "numba")
+INSTALL = {
+    "torch": "install a CUDA build of torch that matches your driver",
+    "cupy": "pip install 'neurosel[gpu]' (cupy-cuda12x) or 'neurosel[gpu-cuda13]'",
+    "numba": "pip install 'neurosel[gpu]' (numba-cuda)",
+}
+STAGE_PIECES = {"extract": ("torch",), "stats": ("cupy", "numba"), "solver": ("cupy",)}
+
+
+@dataclass(eq=False)
+class Device:
+    """Where a stage computes: `kind` "cpu" or "cuda", the GPU `index`, and whether the CUDA
+    simulator stands in for a GPU. `xp` is the array module (numpy or cupy), `torch` the torch
+    device. Compare devices by `name`."""
+
+    kind: str
+    index: int = 0
+    simulated: bool = False
+    requested: str = "cpu"
+    _said: set[str] = field(default_factory=set, repr=False)
+
+    @property
+    def name(self) -> str:
+        return "cpu" if self.kind == "cpu" else f"cuda:{self.index}"
+
+    def __str__(self) -> str:
+        return self.name + (" (CUDA simulator)" if self.simulated else "")
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.kind == "cuda"
+
+    @property
+    def xp(self) -> Any:
+        """The array module of this device: cupy on a GPU, numpy on the CPU and in the simulator."""
+        if self.kind == "cpu" or self.simulated:
+            return np
+        import cupy
+
+        return cupy
+
+    @property
+    def torch(self) -> Any:
+        """The torch.device (imports torch: extraction only)."""
+        import torch
+
+        return torch.device(self.name)
+
+    def to_host(self, a: Any) -> np.ndarray:
+        """A device array as numpy (a no-op on the CPU)."""
+        return a.get() if hasattr(a, "get") else np.asarray(a)
+
+    def activate(self) -> Any:
+        """Context in which cupy allocations and kernel launches go to this GPU."""
+        if self.kind == "cpu" or self.simulated:
+            import contextlib
+
+            return contextlib.nullcontext()
+        import cupy
+
+        return cupy.cuda.Device(self.index)
+
+    def for_stage(self, stage: str) -> Device:
+        """This device if it has every piece `stage` needs, else the CPU (auto) or an InputError."""
+        if self.kind == "cpu":
+            return self
+        missing = [p for p in STAGE_PIECES[stage] if not _has(p, self.simulated)]
+        if not missing:
+            return self
+        if self.requested != "auto":
+            piece = missing[0]
+            raise InputError(
+                f"device {self.requested!r}: {stage} needs {piece} with CUDA, which is not usable "
+                f"here; {INSTALL[piece]}, or use --device cpu"
+            )
+        message = f"device=auto: {', '.join(missing)} not usable, so {stage} runs on the CPU"
+        if message not in self._said:
+            self._said.add(message)
+            log.info(message)
+        return CPU
+
+
+CPU = Device("cpu")
+
+
+def resolve_device(spec: str | Device = "auto") -> Device:
+    """The Device for "auto", "cpu", "cuda" or "cuda:N" (a Device passes through unchanged).
+
+    "auto" is the first GPU when one is visible (never the CUDA simulator), else the CPU; the choice
+    is logged once. Missing GPU pieces are checked per stage by `Device.for_stage`."""
+    if isinstance(spec, Device):
+        return spec
+    if not isinstance(spec, str):
+        raise InputError(f"device {spec!r}: use auto, cpu, cuda or cuda:N")
+    text = spec.strip().lower()
+    if text == "cpu":
+        return Device("cpu", requested=text)
+    if text == "auto":
+        if _simulator() or _gpu_count() == 0:
+            log.info("device=auto chose cpu (no GPU visible)")
+            return Device("cpu", requested="auto")
+        device = Device("cuda", 0, requested="auto")
+        log.info("device=auto chose %s", device)
+        return device
+    kind, _, index = text.partition(":")
+    if kind != "cuda" or (index and not index.isdigit()):
+        raise InputError(f"device {spec!r}: unknown; use auto, cpu, cuda or cuda:N")
+    number = int(index or 0)
+    if _simulator():
+        if number != 0:
+            raise InputError(f"device {spec!r}: the CUDA simulator has one device; use cuda or cuda:0")
+        return Device("cuda", 0, simulated=True, requested=text)
+    count = _gpu_count()
+    if number >= count:
+        seen = f"{count} GPU{'s' if count != 1 else ''}" if count else "no GPU"
+        raise InputError(f"device {spec!r}: {seen} visible; use cpu, auto or cuda:0..{max(count - 1, 0)}")
+    return Device("cuda", number, requested=text)
+
+
+def _simulator() -> bool:
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+
+def _gpu_count() -> int:
+    """GPUs visible to the CUDA driver, asked through numba, else cupy, else the driver library
+    itself (so that "auto" finds a GPU on a torch-only install without importing torch)."""
+    try:
+        from numba import cuda
+
+        if cuda.is_available():
+            return len(cuda.gpus)
+    except Exception:  # numba-cuda missing or the driver unusable
+        pass
+    if importlib.util.find_spec("cupy") is not None:
+        try:
+            return int(importlib.import_module("cupy").cuda.runtime.getDeviceCount())
+        except Exception:
+            pass
+    return _driver_count()
+
+
+def _driver_count() -> int:
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("cuda")
+    if name is None:
+        return 0
+    try:
+        lib = ctypes.CDLL(name)
+        count = ctypes.c_int(0)
+        if lib.cuInit(0) != 0 or lib.cuDeviceGetCount(ctypes.byref(count)) != 0:
+            return 0
+        return count.value
+    except OSError:
+        return 0
+
+
+def _has(piece: str, simulated: bool) -> bool:
+    """Whether a GPU piece works here (under the simulator: numba's simulator stands in for all
+    but torch)."""
+    if simulated:
+        return piece != "torch"
+    try:
+        if piece == "torch":
+            import torch
+
+            return torch.cuda.is_available()
+        if piece == "cupy":
+            return importlib.import_module("cupy").cuda.runtime.getDeviceCount() > 0
+        from numba import cuda
+
+        return cuda.is_available()
+    except Exception:
+        return False

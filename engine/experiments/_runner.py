@@ -1,0 +1,265 @@
+"""The whole method on a set of domains: extract, transfer every ordered pair, multi-source
+leave-one-domain-out, fingerprints, the similarity–transfer correlation, and the report.
+
+Every domain is extracted once into `out/stores/<domain>.zarr` (mean-pooled, all layers) and, for
+the CLS baseline, `out/stores/<domain>-cls.zarr` (last layer); existing complete stores are reused
+and interrupted ones resume. Each transfer job is saved under `out/transfers/` with its parameters,
+so an interrupted experiment resumes at the first job not yet done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.crossdomain import DEFAULT_KS, fingerprint, headline, transfer, transferability
+from engine.devices import Device, resolve_device
+from engine.errors import InputError
+from engine.extraction import extract
+from engine.progress import bar
+from engine.report import write_report
+
+log = logging.getLogger("neurosel")
+
+DESCRIPTIONS = {
+    "selected": "neurosel: L2 logistic classifier (C by 3-fold CV on the source) on the source's top-k "
+    "neurons by entry into the sparse path; multi-source: mean scenario rank, k chosen on the sources.",
+    "all": "the same classifier on every neuron of every layer.",
+    "random": "the same classifier on k random neurons; mean ± standard deviation over seeds.",
+    "stats_topk": "the same classifier on the top k neurons by Fisher score (|Pearson r| for scores).",
+    "best_layer": "the same classifier on the single layer with the best source CV score (its id).",
+    "last_cls": "the same classifier on the last layer's CLS vector.",
+    "sklearn": "scikit-learn recipe: liblinear L1 path (20 Cs) for the ranking, LogisticRegression() "
+    "with default C on the top k, source standardisation.",
+}
+
+
+@dataclass(frozen=True)
+class Options:
+    """Settings of one experiment run (they key the saved transfer jobs)."""
+
+    model: str = "all-MiniLM-L6-v2"
+    k: int = 300
+    ks: tuple[int, ...] = DEFAULT_KS
+    seeds: int = 5
+    pooling: str = "mean"
+    max_length: int = 256
+    device: str = "auto"
+    cls_baseline: bool = True
+    measure: str = "cosine"
+    permutations: int = 10_000
+    multi_source: bool = True
+
+    def key(self, job: str) -> str:
+        fields = {**self.__dict__, "ks": list(self.ks), "job": job}
+        return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_pipeline(
+    name: str,
+    domains: Mapping[str, tuple[Sequence, np.ndarray]],
+    out: str | Path,
+    options: Options = Options(),
+    progress: bool = True,
+    device: str | Device | None = None,
+) -> Path:
+    """Run the method on `domains` ({name: (texts or pairs, labels)}); write the report, return its path.
+
+    `device` (default: `options.device`) is resolved once and used by every stage."""
+    if len(domains) < 2:
+        raise InputError(f"experiment {name}: {len(domains)} domain(s); transfer needs at least two")
+    device = resolve_device(options.device if device is None else device)
+    out = Path(out)
+    stores, cls = _extract_all(domains, out / "stores", options, progress, device)
+    names = list(domains)
+    jobs = [("single", s) for s in names]
+    if options.multi_source and len(names) >= 3:
+        jobs += [("multi", t) for t in names]
+    rows, multi_k = [], {}
+    with bar(len(jobs), "transfer jobs", "job", progress) as jobs_bar:
+        for mode, who in jobs:
+            record = _job(mode, who, names, stores, cls, out / "transfers", options, device)
+            jobs_bar.update(1)
+            rows += record["rows"]
+            if mode == "multi":
+                multi_k[who] = record["meta"]["k_chosen"]
+    kind = stores[names[0]].meta["label_kind"]
+    method = "l1-logistic" if kind == "class" else "lasso"
+    neurons = len(stores[names[0]].layers) * stores[names[0]].hidden
+    fps = fingerprint(  # the same path as the transfers' rankings, so it is read back from the store
+        [stores[n] for n in names], k=min(options.k, neurons), method=method, names=names,
+        measure=options.measure, target_support=min(max(options.ks), neurons), device=device,
+        progress=progress,
+    )  # fmt: skip
+    metric = "accuracy" if kind == "class" else "pearson"
+    singles = {
+        (r["sources"][0], r["target"]): r["scores"]["selected"]
+        for r in rows
+        if len(r["sources"]) == 1 and r["normalisation"] == "source"
+    }
+    results: dict[str, Any] = {
+        "experiment": name, "model": options.model, "layers": list(fps.layers),
+        "hidden": stores[names[0]].hidden, "k": options.k, "ks": list(options.ks), "metric": metric,
+        "datasets": names,
+        "fingerprints": {n: p.tolist() for n, p in fps.as_mapping().items()},
+        "selected_per_layer": {n: c.tolist() for n, c in zip(fps.names, fps.counts, strict=True)},
+        "similarity": {"measure": options.measure, "matrix": fps.similarity().tolist()},
+        "transfers": rows,
+        "notes": _notes(domains, options, multi_k),
+    }  # fmt: skip
+    results["baseline_descriptions"] = {
+        m: d for m, d in DESCRIPTIONS.items() if options.cls_baseline or m != "last_cls"
+    }
+    if len(singles) >= 3:
+        results["correlation"] = transferability(
+            fps, singles, measure=options.measure, permutations=options.permutations
+        )
+    report = write_report(results, out / "report")
+    log.info("report written to %s", report)
+    return report
+
+
+def _extract_all(domains, root: Path, options: Options, progress: bool, device: Device):
+    """One mean-pooled store per domain (all layers), and a last-layer CLS store for the baseline."""
+    stores, cls = {}, {}
+    for domain, (texts, labels) in domains.items():
+        log.info("extracting %s: %d examples with %s", domain, len(texts), options.model)
+        common = {
+            "labels": labels,
+            "max_length": options.max_length,
+            "device": device,
+            "progress": progress,
+        }
+        stores[domain] = extract(
+            texts, options.model, root / f"{domain}.zarr", pooling=options.pooling, **common
+        )
+        if options.cls_baseline:
+            cls[domain] = extract(
+                texts, options.model, root / f"{domain}-cls.zarr", pooling="cls", layers="last", **common
+            )
+    return stores, cls
+
+
+def _job(
+    mode: str, who: str, names, stores, cls, root: Path, options: Options, device: Device
+) -> dict[str, Any]:
+    """One transfer job (a source to every other domain, or all others to one target), saved and reused."""
+    path = root / f"{mode}-{who}.json"
+    key = options.key(f"{mode}-{who}")
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if saved.get("key") == key:
+            return saved
+    others = [n for n in names if n != who]
+    common = {"k": options.k, "ks": options.ks, "seeds": options.seeds, "cls": cls or None, "device": device}
+    if mode == "single":
+        results = transfer([stores[who]], [stores[t] for t in others], names=[who, *others], **common)
+        record = {"rows": [row for r in results for row in r.rows], "meta": {}}
+    else:
+        result = transfer(
+            [stores[s] for s in others], stores[who], names=[*others, who], sklearn_baseline=False, **common
+        )
+        record = {
+            "rows": result.rows,
+            "meta": {"k_chosen": result.meta["k_chosen"], "scenarios": result.meta["scenarios"]},
+        }
+    record["key"] = key
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    tmp.replace(path)
+    return record
+
+
+def _notes(domains, options: Options, multi_k: dict[str, int]) -> list[str]:
+    sizes = ", ".join(f"{n} {len(t)}" for n, (t, _) in domains.items())
+    notes = [
+        f"Examples per domain: {sizes}. Encoder {options.model}, {options.pooling}-pooled, all layers, "
+        f"max length {options.max_length} tokens.",
+        "Target labels are used only to score; every choice (neurons, C, k, layer) is made on the sources.",
+        "The fingerprint of a target uses its labels: the similarity–transfer correlation is an analysis "
+        "tool, not part of the unsupervised pipeline.",
+    ]
+    if multi_k:
+        chosen = ", ".join(f"{t}: {k}" for t, k in multi_k.items())
+        notes.append(
+            f"Multi-source rows (leave one domain out): k chosen on the source scenarios ({chosen})."
+        )
+    return notes
+
+
+def run_experiment(
+    experiment: str,
+    data_dir: str | Path,
+    out: str | Path,
+    options: Options = Options(),
+    *,
+    max_per_class: int | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+    device: str | Device | None = None,
+    **reader_options: Any,
+) -> Path:
+    """`run_pipeline` on the domains of a shared dataset (engine/readers.py: amazon, sst-cr, sick, stsb)."""
+    from engine.experiments._readers import EXPERIMENTS, read_domain
+
+    if experiment not in EXPERIMENTS:
+        raise InputError(f"experiment {experiment!r}: use one of {', '.join(EXPERIMENTS)}")
+    domains = {}
+    for name in EXPERIMENTS[experiment]:
+        domain = read_domain(
+            experiment, name, data_dir, max_per_class=max_per_class, limit=limit, **reader_options
+        )
+        names = domain.label_names
+        labels = np.array(names)[domain.labels] if names is not None else domain.labels  # keep class names
+        domains[name] = (domain.texts, labels)
+    return run_pipeline(experiment, domains, out, options, progress, device)
+
+
+def summary(results_path: str | Path) -> str:
+    """A few terminal lines: the mean score of each method over single-source pairs (and over the
+    multi-source rows), per normalisation."""
+    results = json.loads(Path(results_path).read_text())
+    lines = [f"{results['experiment']}: mean {results['metric']} over transfers"]
+    for norm in ("source", "target"):
+        for label, multi in (("single-source", False), ("multi-source", True)):
+            rows = [
+                r for r in results["transfers"]
+                if r["normalisation"] == norm and (len(r["sources"]) > 1) == multi
+            ]  # fmt: skip
+            if not rows:
+                continue
+            means = {m: np.mean([headline(r["scores"][m]) for r in rows]) for m in rows[0]["scores"]}
+            cells = "  ".join(f"{m} {v:.3f}" for m, v in means.items())
+            lines.append(f"  {label:13} {norm}-normalised ({len(rows)}): {cells}")
+    if "correlation" in results:
+        c = results["correlation"]
+        lines.append(
+            f"  fingerprint similarity vs transfer: Spearman {c['spearman']:.2f} (p = {c['p_value']:.2g})"
+        )
+    return "\n".join(lines)
+
+
+def pooled_correlation(
+    results_paths: Sequence[str | Path], measure: str = "cosine", permutations: int = 10_000
+) -> dict[str, Any]:
+    """Fingerprint similarity against transfer score over the single-source pairs of several
+    experiments at once (source normalisation; domains named `experiment/domain`)."""
+    fingerprints: dict[str, np.ndarray] = {}
+    scores: dict[tuple[str, str], float] = {}
+    for path in results_paths:
+        results = json.loads(Path(path).read_text())
+        name = results["experiment"]
+        fingerprints.update({f"{name}/{d}": np.array(p) for d, p in results["fingerprints"].items()})
+        for row in results["transfers"]:
+            if len(row["sources"]) == 1 and row["normalisation"] == "source":
+                pair = (f"{name}/{row['sources'][0]}", f"{name}/{row['target']}")
+                scores[pair] = headline(row["scores"]["selected"])
+    return transferability(fingerprints, scores, measure=measure, permutations=permutations)

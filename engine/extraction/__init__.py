@@ -1,0 +1,52 @@
+"""Extraction: text to a store of per-layer pooled activations.
+
+Inputs are read into one validated corpus (`_inputs`), tokenised once into flat arrays (`_tokens`),
+cut into token-budget batches of similar length (`_batching`), run through the frozen encoder under
+autocast (`_model`), pooled on the device (`_pooling`), staged to the host through pinned buffers
+(`_staging`) and written window by window by the store's writer (`_extract`). torch and
+transformers are used here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from engine.extraction._batching import MAX_PADDING, padded_width, plan_batches, plan_windows
+from engine.extraction._extract import (
+    MAX_ROWS,
+    PAD_MULTIPLE,
+    TOKEN_BUDGET,
+    extract,
+    resolve_layers,
+    to_storage,
+)
+from engine.extraction._inputs import Corpus, load_corpus
+from engine.extraction._model import Encoder, autocast, load_encoder, resolve_model_path, resolve_precision
+from engine.extraction._pooling import POOLINGS, pool
+from engine.extraction._staging import HostTransfer, Staged
+from engine.extraction._tokens import Tokenized, tokenize, tokenizer_hash
+
+__all__ = [
+    "MAX_PADDING",
+    "MAX_ROWS",
+    "PAD_MULTIPLE",
+    "POOLINGS",
+    "TOKEN_BUDGET",
+    "Corpus",
+    "Encoder",
+    "HostTransfer",
+    "Staged",
+    "Tokenized",
+    "autocast",
+    "extract",
+    "load_corpus",
+    "load_encoder",
+    "padded_width",
+    "plan_batches",
+    "plan_windows",
+    "pool",
+    "resolve_layers",
+    "resolve_model_path",
+    "resolve_precision",
+    "to_storage",
+    "tokenize",
+    "tokenizer_hash",
+]

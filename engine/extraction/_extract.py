@@ -1,0 +1,277 @@
+"""Text to a Zarr activation store: tokenize, batch by token budget, forward, pool, write, resume."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from engine.devices import Device, resolve_device
+from engine.errors import InputError, NonFiniteActivationsError
+from engine.extraction._batching import plan_windows
+from engine.extraction._inputs import load_corpus
+from engine.extraction._model import autocast, load_encoder, resolve_precision
+from engine.extraction._pooling import POOLINGS, pool
+from engine.extraction._staging import HostTransfer
+from engine.extraction._tokens import Tokenized, tokenize, tokenizer_hash
+from engine.progress import ExtractProgress
+from engine.store import (
+    COMPRESSIONS,
+    STORAGE_DTYPES,
+    ActivationStore,
+    Layout,
+    StoreWriter,
+    base_meta,
+    label_kind,
+    open_store,
+    prepare_store,
+)
+from engine.version import __version__
+
+# Tokens per batch (rows × padded length) and a cap on rows, by device type.
+TOKEN_BUDGET = {"cpu": 8192, "cuda": 65536}
+MAX_ROWS = {"cpu": 256, "cuda": 2048}
+PAD_MULTIPLE = {"cpu": 1, "cuda": 8}  # tensor cores like multiples of 8; the CPU pays per token
+
+
+def extract(
+    inputs: Any,
+    model: str | Path | tuple[Any, Any],
+    out: str | Path,
+    *,
+    labels: Sequence | np.ndarray | None = None,
+    text_column: str = "text",
+    pair_column: str | None = None,
+    label_column: str | None = "label",
+    pooling: str = "mean",
+    layers: str | int | Sequence[int] = "all",
+    dtype: str = "float16",
+    precision: str = "auto",
+    max_length: int = 128,
+    device: str | Device = "auto",
+    resume: bool = True,
+    progress: bool = True,
+    token_budget: int | None = None,
+    allow_nonfinite: bool = False,
+    store_texts: bool = True,
+    chunk_rows: int | None = None,
+    compression: str = "none",
+) -> ActivationStore:
+    """Extract every requested layer's pooled activations for `inputs` into the Zarr store `out`.
+
+    Re-running a complete extraction is a no-op; an interrupted one resumes at its first uncommitted
+    window; a store of another configuration at `out` is refused. Non-finite activations (fp16
+    overflow) are written, counted and reported by raising NonFiniteActivationsError, leaving the
+    store incomplete unless `allow_nonfinite` (a re-run with it set only marks the store complete).
+    """
+    _check_options(pooling, dtype, max_length, token_budget, compression)
+    out = str(out)
+    corpus = load_corpus(
+        inputs,
+        labels=labels,
+        text_column=text_column,
+        pair_column=pair_column,
+        label_column=label_column,
+    )
+    torch_device = resolve_device(device).for_stage("extract").torch
+    precision = resolve_precision(precision, torch_device)
+    encoder = load_encoder(model, torch_device)
+    layer_ids = resolve_layers(layers, encoder.num_layers)
+    if max_length > encoder.max_positions:
+        raise InputError(
+            f"max_length {max_length}: the model has {encoder.max_positions} positions; "
+            f"use --max-length {encoder.max_positions} or less"
+        )
+    tokens = tokenize(corpus, encoder.tokenizer, max_length)
+    lengths = tokens.lengths
+    row_bytes = len(layer_ids) * encoder.hidden * np.dtype(STORAGE_DTYPES[dtype]).itemsize
+    rows = int(tokens.offsets[-1]) if pooling == "tokens" else len(corpus)
+    layout = Layout.choose(rows, row_bytes, chunk_rows)
+    meta = base_meta(
+        model_id=encoder.model_id,
+        weights_hash=encoder.weights_hash,
+        tokenizer=type(encoder.tokenizer).__name__,
+        tokenizer_hash=tokenizer_hash(encoder.tokenizer),
+        pooling=pooling,
+        layers=layer_ids,
+        num_hidden_layers=encoder.num_layers,
+        hidden=encoder.hidden,
+        dtype=dtype,
+        precision=precision,
+        max_length=max_length,
+        inputs_hash=corpus.digest(),
+        n=len(corpus),
+        n_tokens=int(tokens.offsets[-1]),
+        pairs=corpus.pairs is not None,
+        label_kind=label_kind(corpus.labels),
+        label_names=corpus.label_names,
+        chunk_rows=layout.chunk_rows,
+        shard_rows=layout.shard_rows,
+        compression=compression,
+        engine_version=__version__,
+    )
+    arrays = _side_arrays(corpus, lengths, tokens, pooling, store_texts)
+    group = prepare_store(out, meta, arrays, layout, resume)
+    meta = dict(group.attrs["neurosel"])
+    if meta["compression"] == "none":  # uncompressed shards: the size is known exactly
+        done = int(tokens.offsets[meta["rows_committed"]]) if pooling == "tokens" else meta["rows_committed"]
+        _check_free_space(out, (rows - done) * row_bytes)
+    if meta["rows_committed"] < meta["n"]:
+        _run(group, meta, encoder, tokens, torch_device, precision, layout, progress, token_budget)
+    if meta["nonfinite_values"] and not allow_nonfinite:
+        raise _nonfinite_error(out, meta)
+    if not meta["complete"]:
+        meta["complete"] = True
+        group.attrs["neurosel"] = meta
+    return open_store(out)
+
+
+def _nonfinite_error(out: str, meta: dict[str, Any]) -> NonFiniteActivationsError:
+    rows = meta["nonfinite_rows"]
+    shown = ", ".join(map(str, rows[:10])) + (", ..." if meta["nonfinite_row_count"] > 10 else "")
+    return NonFiniteActivationsError(
+        f"out {out}: {meta['nonfinite_values']} non-finite activation values in "
+        f"{meta['nonfinite_row_count']} rows (rows {shown}); likely float16 overflow: extract again "
+        "with --dtype float32 or bfloat16 into a new --out, or re-run with --allow-nonfinite to keep them",
+        rows=list(rows),
+        count=int(meta["nonfinite_values"]),
+    )
+
+
+def _run(
+    group: Any,
+    meta: dict[str, Any],
+    encoder: Any,
+    tokens: Tokenized,
+    device: torch.device,
+    precision: str,
+    layout: Layout,
+    progress: bool,
+    token_budget: int | None,
+) -> None:
+    """The extraction loop: windows of rows, length-sorted batches within each window."""
+    pooling, dtype, layer_ids = meta["pooling"], meta["dtype"], meta["layers"]
+    lengths = tokens.lengths
+    offsets = tokens.offsets if pooling == "tokens" else None
+    budget = token_budget or TOKEN_BUDGET[device.type]
+    max_rows = MAX_ROWS[device.type]
+    pad_multiple = PAD_MULTIPLE[device.type]
+    window = layout.shard_rows
+    if offsets is not None:  # a window of examples whose tokens fill about one shard
+        window = max(1, layout.shard_rows // max(1, int(lengths.mean())))
+    items = budget if pooling == "tokens" else max_rows
+    slot_bytes = items * len(layer_ids) * meta["hidden"] * np.dtype(STORAGE_DTYPES[dtype]).itemsize
+    transfer = HostTransfer(device, slot_bytes)
+    writer = StoreWriter(group, meta, transfer, lengths, offsets)
+    pad_id = encoder.tokenizer.pad_token_id or 0
+    bar = ExtractProgress(meta["n"], meta["rows_committed"], progress)
+    try:
+        plan = plan_windows(lengths, meta["rows_committed"], window, budget, max_rows, pad_multiple)
+        for start, end, batches in plan:
+            writer.begin_window(start, end)
+            for rows in batches:
+                batch = tokens.batch(rows + start, device, pad_id, pad_multiple)
+                if not encoder.takes_token_types:
+                    batch.pop("token_type_ids", None)
+                with torch.inference_mode(), autocast(precision, device):
+                    states = encoder.model(**batch, output_hidden_states=True).hidden_states
+                    pooled = pool(states, batch["attention_mask"], layer_ids, pooling)
+                    stored, bad = to_storage(pooled, dtype)
+                writer.batch(rows, transfer.send(stored), transfer.send(bad))
+                bar.update(rows.size, int(lengths[rows + start].sum()))
+            writer.end_window()
+    except BaseException as error:
+        with contextlib.suppress(BaseException):
+            writer.close()  # commits finished windows; drops the window in progress
+        if isinstance(error, torch.OutOfMemoryError):
+            raise InputError(
+                f"device {device}: out of memory with a token budget of {budget}; "
+                f"pass a smaller --token-budget (e.g. {budget // 2})"
+            ) from None
+        raise
+    finally:
+        bar.close()
+    writer.close()
+
+
+def to_storage(pooled: torch.Tensor, dtype: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cast float32 activations to the storage dtype on the device; count non-finite values per row."""
+    if dtype == "float32":
+        stored = pooled
+    elif dtype == "float16":
+        stored = pooled.to(torch.float16)
+    else:
+        stored = pooled.to(torch.bfloat16)
+    bad = (~torch.isfinite(stored)).flatten(1).sum(1, dtype=torch.int32)
+    if dtype == "bfloat16":
+        stored = stored.view(torch.int16)
+    return stored, bad
+
+
+def resolve_layers(layers: str | int | Sequence[int], num_layers: int) -> list[int]:
+    """'all' → every hidden state (0 = embeddings … num_layers); ints may count from the end."""
+    total = num_layers + 1
+    if isinstance(layers, str):
+        if layers == "all":
+            return list(range(total))
+        if layers == "last":
+            return [num_layers]
+        try:
+            wanted = [int(x) for x in layers.split(",") if x.strip()]
+        except ValueError:
+            raise InputError(
+                f"layers {layers!r}: use 'all', 'last' or comma-separated layer numbers"
+            ) from None
+    else:
+        wanted = [layers] if isinstance(layers, (int, np.integer)) else list(layers)
+    bad = [x for x in wanted if not -total <= x < total]
+    if not wanted or bad:
+        raise InputError(f"layers {layers!r}: the model has layers 0..{num_layers}; pick from those")
+    resolved = sorted({x % total for x in wanted})
+    return [int(x) for x in resolved]
+
+
+def _check_options(
+    pooling: str, dtype: str, max_length: int, token_budget: int | None, compression: str
+) -> None:
+    if pooling not in POOLINGS:
+        raise InputError(f"pooling {pooling!r}: unknown; use one of {', '.join(POOLINGS)}")
+    if dtype not in STORAGE_DTYPES:
+        raise InputError(f"dtype {dtype!r}: unknown; use one of {', '.join(STORAGE_DTYPES)}")
+    if not isinstance(max_length, int) or max_length < 2:
+        raise InputError(f"max_length {max_length!r}: must be an integer ≥ 2")
+    if compression not in COMPRESSIONS:
+        raise InputError(f"compression {compression!r}: unknown; use one of {', '.join(COMPRESSIONS)}")
+    if token_budget is not None and token_budget < 2:
+        raise InputError(f"token_budget {token_budget!r}: must be an integer ≥ 2")
+
+
+def _side_arrays(
+    corpus: Any, lengths: np.ndarray, tokens: Tokenized, pooling: str, store_texts: bool
+) -> dict[str, np.ndarray]:
+    """Per-example arrays written once at creation: lengths, labels, texts, token offsets."""
+    arrays = {"lengths": lengths}
+    if corpus.labels is not None:
+        arrays["labels"] = corpus.labels
+    if pooling == "tokens":
+        arrays["offsets"] = tokens.offsets
+    if store_texts:
+        arrays["texts"] = np.array(corpus.texts, dtype=object)
+        if corpus.pairs is not None:
+            arrays["texts_pair"] = np.array(corpus.pairs, dtype=object)
+    return arrays
+
+
+def _check_free_space(out: str, nbytes: int) -> None:
+    """Refuse to start work whose output cannot fit, rather than fail hours later."""
+    free = shutil.disk_usage(out).free
+    if nbytes > free:
+        raise InputError(
+            f"out {out}: the activations need {nbytes / 1e6:,.1f} MB, only {free / 1e6:,.1f} MB are "
+            "free; free space or pass another --out, then re-run the same command"
+        )

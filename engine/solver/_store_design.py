@@ -1,0 +1,76 @@
+"""Choose where the solver's design matrix lives for a store: GPU memory, host memory, or the store.
+
+- GPU: the raw float16/bfloat16 activations are copied once into GPU memory (cupy, the device's
+  array module); every product decodes row blocks to float32 there and runs on cuBLAS (float32
+  accumulation, float64 results). Under the CUDA simulator the same code runs on numpy.
+- CPU, in core: when the standardised matrix fits `in_core_bytes`, it is decoded once (float64, or
+  float32 when only that fits) and every pass is one BLAS call: a pass costs what the GEMV costs,
+  not a decode of the store.
+- CPU, streamed: otherwise every pass streams blocks from the store (engine.store.iter_blocks),
+  decoded to float32, so memory stays within `memory_budget` whatever the store's size.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+
+import numpy as np
+
+from engine.devices import Device
+from engine.solver._design import ArrayDesign, BlockDesign
+from engine.store import ActivationStore, decode, iter_blocks
+
+GPU_BLOCK_BYTES = 512 << 20  # float32 temporaries per GPU product block
+
+
+def default_in_core_bytes() -> int:
+    """30% of physical memory: room for the matrix plus the solver's n-vectors and the OS cache."""
+    try:
+        return int(0.3 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return 2 << 30
+
+
+def store_design(
+    store: ActivationStore,
+    center: np.ndarray,
+    scale: np.ndarray,
+    device: Device,
+    memory_budget: int,
+    in_core_bytes: int | None = None,
+) -> tuple[BlockDesign, str]:
+    """The design Z = (X − center) / scale of `store` on `device`, and a word saying where it lives."""
+    n, p = store.n, center.size
+    dtype_name = store.meta["dtype"]
+    if device.is_gpu:
+        return _gpu_design(store, center, scale, device, memory_budget), "gpu"
+    budget = default_in_core_bytes() if in_core_bytes is None else in_core_bytes
+    for dtype in (np.float64, np.float32):
+        if n * p * np.dtype(dtype).itemsize <= budget:
+            z = np.empty((n, p), dtype=dtype, order="F")  # working-set columns gather contiguously
+            for block in iter_blocks(store.activations, n, memory_budget):
+                x = decode(block.data, dtype_name)
+                z[block.start : block.stop] = (x - center) / np.where(scale > 0, scale, 1.0)
+            return ArrayDesign(z, dtype=dtype), f"in-core-{np.dtype(dtype).name}"
+    blocks = partial(iter_blocks, store.activations, n, memory_budget)
+    return (
+        BlockDesign(blocks, n, center, scale, decode=partial(decode, dtype=dtype_name), dtype=np.float32),
+        "streamed",
+    )
+
+
+def _gpu_design(
+    store: ActivationStore, center: np.ndarray, scale: np.ndarray, device: Device, memory_budget: int
+) -> ArrayDesign:
+    """Raw activations resident on the GPU (2 bytes per value), decoded to float32 per row block."""
+    xp = device.xp
+    n, p = store.n, center.size
+    raw = xp.empty((n, p), dtype=store.activations.dtype)
+    for block in iter_blocks(store.activations, n, memory_budget):
+        raw[block.start : block.stop] = xp.asarray(block.data)
+    rows = max(1, GPU_BLOCK_BYTES // (4 * p))
+    return ArrayDesign(
+        raw, center, scale, block_rows=rows, xp=xp, dtype=np.float32,
+        decode=partial(decode, dtype=store.meta["dtype"]),
+    )  # fmt: skip

@@ -1,0 +1,25 @@
+"""Per-neuron statistics in one streaming pass: chunk functions (CPU and GPU), the moment algebra,
+and the finish that turns merged moments into t, F, Fisher, AUROC, Pearson, ...
+
+`neuron_stats` runs the pass over a store and keeps the result in the store; `StatsPlan`,
+`make_pass` and `Moments` are the pieces a scheduler (or a test) composes itself.
+"""
+
+from __future__ import annotations
+
+from engine.stats._api import NeuronStats, finish, neuron_stats
+from engine.stats._chunks import CpuStatsPass, Encoding, GpuStatsPass, StatsPlan, make_pass
+from engine.stats._moments import CoMoments, Moments
+
+__all__ = [
+    "CoMoments",
+    "CpuStatsPass",
+    "Encoding",
+    "GpuStatsPass",
+    "Moments",
+    "NeuronStats",
+    "StatsPlan",
+    "finish",
+    "make_pass",
+    "neuron_stats",
+]

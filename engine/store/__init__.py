@@ -1,0 +1,57 @@
+"""The activation store (Zarr v3): format, codecs, reading, writing with commits, block streams,
+derived-result groups.
+
+Every other stage reads activations through this package: `open_store` for random access,
+`iter_blocks` for the chunk passes (statistics, solver products), and `save_derived` /
+`load_derived` for results kept beside the activations.
+"""
+
+from __future__ import annotations
+
+from engine.store._codec import STORAGE_DTYPES, decode, decode_table, encode, key_table
+from engine.store._derived import load_derived, save_derived
+from engine.store._format import FORMAT_VERSION, META_KEY
+from engine.store._from_array import store_from_array
+from engine.store._labels import check_labels, label_kind
+from engine.store._passes import ChunkPass, run_pass, tree_merge
+from engine.store._reader import ActivationStore, open_store
+from engine.store._stream import (
+    DEFAULT_MEMORY_BUDGET,
+    DEFAULT_READERS,
+    MAX_BLOCK_BYTES,
+    Block,
+    block_rows,
+    iter_blocks,
+)
+from engine.store._writer import COMPRESSIONS, Layout, StoreWriter, base_meta, prepare_store
+
+__all__ = [
+    "COMPRESSIONS",
+    "DEFAULT_MEMORY_BUDGET",
+    "DEFAULT_READERS",
+    "FORMAT_VERSION",
+    "MAX_BLOCK_BYTES",
+    "META_KEY",
+    "STORAGE_DTYPES",
+    "ActivationStore",
+    "Block",
+    "ChunkPass",
+    "Layout",
+    "StoreWriter",
+    "base_meta",
+    "block_rows",
+    "check_labels",
+    "decode",
+    "decode_table",
+    "encode",
+    "iter_blocks",
+    "key_table",
+    "label_kind",
+    "load_derived",
+    "open_store",
+    "prepare_store",
+    "run_pass",
+    "save_derived",
+    "store_from_array",
+    "tree_merge",
+]

@@ -1,0 +1,13 @@
+"""Names and constants of the store format (docs/store-format.md), in one place."""
+
+from __future__ import annotations
+
+FORMAT_VERSION = 1
+META_KEY = "neurosel"
+DIMENSIONS = ("example", "layer", "neuron")
+TOKEN_DIMENSIONS = ("token", "layer", "neuron")
+
+
+def activation_array(pooling: str) -> str:
+    """The name of the activation array: one row per example, or per token for token pooling."""
+    return "token_activations" if pooling == "tokens" else "activations"
