@@ -419,7 +419,7 @@ class EngineRun:
 
 
 def engine_run(store: ActivationStore, n_lambdas: int, args: argparse.Namespace) -> EngineRun:
-    """engine.solver._importance --repeats times, recomputed and not saved: the median time, passes, certificates."""
+    """engine.importance --repeats times, recomputed and not saved: the median time, passes, certificates."""
     runs = []
     for _ in range(args.repeats):
         with warnings.catch_warnings(record=True) as got:

@@ -237,3 +237,24 @@ def test_class_weights_by_id_name_or_balanced():
     assert example_weights(labels, None) is None
     with pytest.raises(ValueError, match="class_weight"):
         example_weights(labels, {"pos": -1.0}, ["neg", "pos"])
+
+
+def test_iteration_cap_warns_with_scikit_learns_convergence_warning(problem, monkeypatch):
+    from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
+
+    from engine.solver import ConvergenceWarning
+
+    assert issubclass(ConvergenceWarning, SklearnConvergenceWarning)
+    x, z, y, _ = problem
+    monkeypatch.setattr("engine.solver._path.MAX_OUTER", 1)
+    with pytest.warns(SklearnConvergenceWarning, match=r"my data: λ=.* stopped at the iteration cap"):
+        path = sparse_path(ArrayDesign(z), y, Logistic(), L1(), n_lambdas=3, lambda_ratio=0.1, name="my data")
+    assert not path.converged.all()
+
+
+def test_solver_parts_meet_their_protocols():
+    from engine.solver import Datafit, Design, Penalty
+
+    assert all(isinstance(d(), Datafit) for d in (Logistic, Multinomial, Quadratic))
+    assert all(isinstance(p(), Penalty) for p in (L1, GroupL1))
+    assert isinstance(ArrayDesign(np.eye(3)), Design)

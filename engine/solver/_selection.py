@@ -60,8 +60,9 @@ def select(
             raise InputError("rule top-k needs k")
         if k > imp.entered:
             warnings.warn(
-                f"{imp.meta.get('store', 'importance')}: only {imp.entered} neurons entered the path; the other {k - imp.entered} selected are "
-                "ranked by closeness to entering (run importance with target_support=k to go further)",
+                f"{imp.meta.get('store', 'importance')}: only {imp.entered} neurons entered the path; the "
+                f"other {k - imp.entered} selected are ranked by closeness to entering (run importance "
+                "with target_support=k to go further)",
                 SupportWarning,
                 2,
             )

@@ -1,0 +1,47 @@
+"""`import engine` is cheap, and scoring never needs torch: what each entry point loads, measured in
+a fresh interpreter."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+import engine
+
+HEAVY = ("torch", "transformers", "sklearn")
+
+
+def loaded_after(code: str) -> dict[str, bool]:
+    """Which heavy packages a fresh interpreter has imported after running `code`."""
+    probe = code + f"\nimport json, sys\nprint(json.dumps({{m: m in sys.modules for m in {HEAVY!r}}}))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_import_engine_loads_no_heavy_package():
+    assert loaded_after("import engine") == dict.fromkeys(HEAVY, False)
+
+
+def test_statistics_and_importance_on_a_store_never_import_torch(tmp_path):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 120)
+    x = rng.standard_normal((120, 2, 8)) + y[:, None, None] * np.linspace(0, 1, 8)
+    engine.store_from_array(tmp_path / "s.zarr", x, labels=y)
+    code = (
+        "import engine\n"
+        f"store = engine.open_store({str(tmp_path / 's.zarr')!r})\n"
+        "engine.neuron_stats(store, device='auto', progress=False)\n"
+        "sel = engine.select(engine.importance(store, device='auto', n_lambdas=5), k=4)\n"
+        "assert sel.neurons.size == 4\n"
+    )
+    loaded = loaded_after(code)
+    assert not loaded["torch"] and not loaded["transformers"]
+
+
+def test_public_names_resolve_and_list():
+    for name in engine.__all__:
+        assert getattr(engine, name) is not None, name
+    assert set(engine.__all__) <= set(dir(engine))
