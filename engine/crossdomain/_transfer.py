@@ -33,6 +33,7 @@ from engine.crossdomain._multisource import scenario_ranking
 from engine.crossdomain._rankings import sklearn_ranking, sparse_ranking, stats_ranking
 from engine.devices import Device, resolve_device
 from engine.errors import InputError
+from engine.progress import bar
 from engine.solver import layer_counts
 
 NORMALISATIONS = ("source", "target")
@@ -151,6 +152,7 @@ class _Run:
     def __init__(self, srcs, tgts, ks, seeds, seed, cls, importance_options, device) -> None:
         self.srcs, self.tgts, self.ks, self.seeds, self.seed = srcs, tgts, ks, seeds, seed
         self.cls, self.importance_options, self.device = cls, importance_options, device
+        self.progress = bool(importance_options.get("progress", False))
         self.kind = srcs[0].kind
         self.metric = metric_of(self.kind)
         self.p = srcs[0].x.shape[1]
@@ -202,6 +204,11 @@ class _Run:
             return self._fit_and_score(plan, headline)
 
     def _fit_and_score(self, plan, headline) -> list[list[dict]]:
+        fits_total = sum(len(entries) for entries in plan.values()) + len(self.layers) + bool(self.cls)
+        with bar(fits_total * (1 + (len(self.srcs) > 1)), "fits", "fit", self.progress) as fits_bar:
+            return self._fit_all(plan, headline, fits_bar)
+
+    def _fit_all(self, plan, headline, fits_bar) -> list[list[dict]]:
         out = [[] for _ in self.tgts]
         trained = {}  # one source trains the same data under both normalisations: fit it once
         for norm in NORMALISATIONS:
@@ -213,8 +220,10 @@ class _Run:
                     for kk, cols, s in entries:
                         model = _default_l2 if method == "sklearn" else partial(fit, seed=self.seed)
                         fits[method, kk, s] = (cols, model(z[:, cols], y, self.kind))
+                        fits_bar.update(1)
                 cls_fit = fit(*self._train(self._cls_srcs, norm), self.kind, self.seed) if self.cls else None
                 trained[pooled] = fits, self._best_layer(z, y), cls_fit
+                fits_bar.update(len(self.layers) + bool(self.cls))
             fits, layer_fits, cls_fit = trained[pooled]
             if norm == "target":  # the scikit-learn recipe standardises with the source only
                 fits = {key: value for key, value in fits.items() if key[0] != "sklearn"}

@@ -292,7 +292,9 @@ def _newton(problem: Problem, state: PathState, l1: float, l2: float, tol: float
             break
 
 
-def _inner_solve(h, grad, u0, size, pen, l1, l2) -> np.ndarray:
+def _inner_solve(
+    h: np.ndarray, grad: np.ndarray, u0: np.ndarray, size: int, pen: np.ndarray, l1: float, l2: float
+) -> np.ndarray:
     """Minimise the penalised quadratic model by exact block coordinate descent. For L1, the sweeps
     find the active set and signs, then one linear solve on that set finishes the job, which plain
     sweeps do slowly on correlated neurons; sweeps resume after it, check the inactive neurons, and
@@ -311,7 +313,9 @@ def _inner_solve(h, grad, u0, size, pen, l1, l2) -> np.ndarray:
     return u
 
 
-def _sign_fixed_solve(h, grad, u0, u, pen, l1, l2) -> np.ndarray:
+def _sign_fixed_solve(
+    h: np.ndarray, grad: np.ndarray, u0: np.ndarray, u: np.ndarray, pen: np.ndarray, l1: float, l2: float
+) -> np.ndarray:
     """L1: the exact minimiser on the active set with its signs fixed (one linear solve). If it would
     flip a sign it stops at the first crossing, which still lowers the objective."""
     penalised = pen > 0
@@ -338,7 +342,9 @@ def _solve_spd(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.linalg.lstsq(a, b, rcond=None)[0]
 
 
-def _refit_intercept(datafit, y, b, m, steps: int = 50):
+def _refit_intercept(
+    datafit: Datafit, y: np.ndarray, b: np.ndarray, m: np.ndarray, steps: int = 50
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact unpenalised intercepts for the current coefficients (Newton; a least-squares step for
     the multinomial, whose intercepts are defined up to a constant)."""
     for _ in range(steps):
