@@ -200,3 +200,54 @@ def test_usage_error_is_one_line(capsys):
         main(["extract", "x.csv"])
     assert exc.value.code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_csv_field_over_the_csv_module_limit_is_read_whole(capsys, tiny_model, tmp_path):
+    """A 200 KiB text is over Python's csv field limit (128 KiB); it is a valid (long) document."""
+    from engine.extraction import load_corpus
+
+    long_text = " ".join(["good movie"] * 20_000)
+    assert len(long_text) > 200 * 1024
+    data = write_csv(tmp_path / "d.csv", [(long_text, "1"), ("bad plot", "0")])
+    corpus = load_corpus(data)
+    assert corpus.texts == [long_text, "bad plot"]
+    code, err = extract_cli(capsys, data, tiny_model, tmp_path / "o.zarr", "--max-length", "16")
+    assert code == 0, err
+    assert engine.open_store(tmp_path / "o.zarr").complete
+
+
+@pytest.mark.parametrize("where", ["under a file", "a file"])
+def test_extract_out_that_cannot_be_a_folder(capsys, tiny_model, tmp_path, where):
+    data = write_csv(tmp_path / "d.csv", [("good movie", "1")])
+    taken = tmp_path / "somefile.txt"
+    taken.write_text("mine")
+    out = taken / "store.zarr" if where == "under a file" else taken
+    code, err = extract_cli(capsys, data, tiny_model, out)
+    assert_one_line_error(code, err, "--out", str(out), "is a file")
+    assert taken.read_text() == "mine"
+
+
+@pytest.mark.parametrize("weights", ["pytorch_model.bin", "model.safetensors"])
+def test_model_whose_weights_cannot_be_unpickled(capsys, tmp_path, weights):
+    """config.json and a tokenizer are fine, the weights file is garbage: torch.load's unpickler (or
+    safetensors' header parser) refuses it."""
+    model_dir = build_tiny_bert(tmp_path / "broken")
+    (model_dir / "model.safetensors").unlink()
+    (model_dir / weights).write_bytes(b"\x80\x04garbage, not a checkpoint" * 40)
+    data = write_csv(tmp_path / "d.csv", [("good movie", "1")])
+    code, err = extract_cli(capsys, data, model_dir, tmp_path / "o.zarr")
+    assert_one_line_error(code, err, str(model_dir), "weights cannot be loaded", "download or save")
+    assert not (tmp_path / "o.zarr").exists() or not engine.open_store(tmp_path / "o.zarr").complete
+
+
+def test_store_whose_metadata_names_an_unknown_codec(capsys, tmp_path):
+    store = engine.store_from_array(tmp_path / "s.zarr", np.ones((4, 2, 3), np.float32), labels=[0, 1] * 2)
+    meta = Path(store.path) / "activations" / "zarr.json"
+    text = meta.read_text()
+    assert '"crc32c"' in text
+    meta.write_text(text.replace('"crc32c"', '"nonexistent"'))
+    with pytest.raises(engine.InputError, match="nonexistent"):
+        engine.open_store(store.path)
+    for argv in (["info", store.path], ["stats", store.path, "--device", "cpu"]):
+        code, err = run_cli(capsys, *argv)
+        assert_one_line_error(code, err, f"store {store.path}", "'activations'", "nonexistent", "re-run")

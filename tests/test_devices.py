@@ -12,7 +12,6 @@ import engine
 from engine.devices import CPU, Device, resolve_device
 
 
-
 def test_cpu_and_auto_without_gpu():
     cpu = resolve_device("cpu")
     assert cpu.kind == "cpu" and cpu.name == "cpu" and cpu.xp is np and not cpu.is_gpu

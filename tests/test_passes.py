@@ -10,6 +10,8 @@ on numpy, each product against float64 numpy.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from numba import cuda
@@ -51,7 +53,7 @@ def stats_plan(dtype: str, kind: str, rng: np.random.Generator) -> tuple[StatsPl
 
 def blocks_of(stored: np.ndarray, cuts: list[int]) -> list[Block]:
     edges = [0, *cuts, ROWS]
-    return [Block(a, b, stored[a:b]) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+    return [Block(a, b, stored[a:b]) for a, b in itertools.pairwise(edges) if b > a]
 
 
 def assert_moments_equal(got, want, rtol=1e-11) -> None:
@@ -135,19 +137,16 @@ def designs(x, center, scale):
     blocks = [Block(a, min(a + 40, n), x[a : a + 40]) for a in range(0, n, 40)]
     half = encode(x, "float16")
     half_blocks = [Block(a, min(a + 33, n), half[a : a + 33]) for a in range(0, n, 33)]
+
+    def f16(raw):
+        return decode(raw, "float16")
+
     return {
         "in-core-float64": (ArrayDesign(z), 1e-10),
         "in-core-float32": (ArrayDesign(z.astype(np.float32), dtype=np.float32), 1e-4),
         "streamed": (BlockDesign(lambda: blocks, n, center, scale, dtype=np.float32), 1e-4),
         "gpu-arithmetic": (
-            BlockDesign(
-                lambda: half_blocks,
-                n,
-                center,
-                scale,
-                dtype=np.float32,
-                decode=lambda raw: decode(raw, "float16"),
-            ),  # fmt: skip
+            BlockDesign(lambda: half_blocks, n, center, scale, dtype=np.float32, decode=f16),
             2e-2,
         ),
     }
@@ -175,7 +174,7 @@ def test_design_products_merge_in_any_tree(product):
         "matvec": lambda: _Matvec(design, cols, u),
     }[product]
     edges = [0, *sorted(rng.choice(np.arange(1, x.shape[0]), 6, replace=False).tolist()), x.shape[0]]
-    blocks = [Block(a, b, x[a:b]) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    blocks = [Block(a, b, x[a:b]) for a, b in itertools.pairwise(edges)]
     single = make().finish(make().chunk(Block(0, x.shape[0], x)))
     p = make()
     partials = [p.chunk(b) for b in blocks]

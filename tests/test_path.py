@@ -245,7 +245,7 @@ def test_iteration_cap_warns_with_scikit_learns_convergence_warning(problem, mon
     from engine.solver import ConvergenceWarning
 
     assert issubclass(ConvergenceWarning, SklearnConvergenceWarning)
-    x, z, y, _ = problem
+    _, z, y, _ = problem
     monkeypatch.setattr("engine.solver._path.MAX_OUTER", 1)
     with pytest.warns(SklearnConvergenceWarning, match=r"my data: λ=.* stopped at the iteration cap"):
         path = sparse_path(ArrayDesign(z), y, Logistic(), L1(), n_lambdas=3, lambda_ratio=0.1, name="my data")

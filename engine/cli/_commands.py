@@ -1,23 +1,79 @@
-"""One function per command: call the public API, print the result for people."""
+"""One function per command: check the outputs, resolve the device once, call the public API, print.
+
+Output paths are checked before any work (a missing folder or a folder where a file goes is an
+InputError, so a slow solve never ends in an unwritable --json), and JSON is written to a temporary
+file then renamed, so that an interrupted write never leaves half a file under the final name.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from engine.cli._format import describe, describe_fingerprints, describe_selection, describe_stats
+from engine.cli._format import (
+    describe,
+    describe_fingerprints,
+    describe_selection,
+    describe_stats,
+    describe_transfer,
+)
+from engine.errors import InputError
+
+
+def check_output_file(path: str | None, option: str) -> None:
+    """Refuse, before any work, a file output whose folder is missing or that names a folder."""
+    if path is None or "://" in path:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(f"{option} {path}: is a folder; pass a file path such as {target / 'out.json'}")
+    folder = target.parent
+    if not folder.exists():
+        raise InputError(f"{option} {path}: folder {folder} does not exist; create it or pass another path")
+    if not folder.is_dir():
+        raise InputError(f"{option} {path}: {folder} is a file, not a folder; pass another path")
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"{option} {path}: folder {folder} is not writable; pass another path")
+
+
+def check_output_dir(path: str | Path, option: str) -> None:
+    """Refuse, before any work, a folder output that is a file, lies under a file, or cannot be made."""
+    if "://" in str(path):
+        return
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise InputError(f"{option} {path}: is a file, not a folder; pass a folder path")
+    existing = target
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(
+            f"{option} {path}: {existing} is a file, so no folder can be made under it; pass another path"
+        )
+    if not os.access(existing, os.W_OK):
+        raise InputError(f"{option} {path}: {existing} is not writable; pass another path")
 
 
 def write_json(path: str, record: Any) -> None:
-    """Write a JSON record for --json."""
-    Path(path).write_text(json.dumps(record, indent=2, default=str) + "\n")
+    """Write a JSON record for --json: to a temporary file beside it, then renamed into place."""
+    text = json.dumps(record, indent=2, default=str) + "\n"
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
     import engine
 
+    check_output_dir(args.out, "--out")
+    device = engine.resolve_device(args.device)
     store = engine.extract(
         args.input,
         args.model,
@@ -30,7 +86,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         precision=args.precision,
         max_length=args.max_length,
-        device=args.device,
+        device=device,
         resume=args.resume,
         progress=args.progress and not args.quiet,
         token_budget=args.token_budget,
@@ -54,8 +110,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
     import engine
 
     store = engine.open_store(args.store)
+    device = engine.resolve_device(args.device)
     stats = engine.neuron_stats(
-        store, by=None if args.by == "none" else "label", device=args.device, auroc=args.auroc,
+        store, by=None if args.by == "none" else "label", device=device, auroc=args.auroc,
         auroc_bits=args.auroc_bits, memory_budget=args.memory_mb << 20,
         allow_partial=args.allow_partial, recompute=args.recompute, progress=not args.quiet,
     )  # fmt: skip
@@ -67,6 +124,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import engine
     from engine.experiments import demo_corpus, run_demo, summary
 
+    check_output_dir(args.out, "--out")
     device = engine.resolve_device(args.device)
     report = run_demo(Path(args.out), args.model, device, progress=not args.quiet)
     for domain in demo_corpus():
@@ -89,12 +147,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_select(args: argparse.Namespace) -> int:
     import engine
 
+    check_output_file(args.json, "--json")
     store = engine.open_store(args.store)
+    device = engine.resolve_device(args.device)
     method = args.method or ("lasso" if store.meta.get("label_kind") == "numeric" else "l1-logistic")
     imp = engine.importance(
-        store, method, args.device, penalty=args.penalty, l1_ratio=args.l1_ratio, n_lambdas=args.n_lambdas,
+        store, method, device, penalty=args.penalty, l1_ratio=args.l1_ratio, n_lambdas=args.n_lambdas,
         lambda_ratio=args.lambda_ratio, target_support=args.k if args.rule == "top-k" else None,
-        tol=args.tol, class_weight=args.class_weight,
+        tol=args.tol, class_weight=args.class_weight, progress=not args.quiet,
     )  # fmt: skip
     sel = engine.select(imp, k=args.k, rule=args.rule, mass=args.mass)
     print(describe_selection(imp, sel))
@@ -105,32 +165,35 @@ def cmd_select(args: argparse.Namespace) -> int:
             "lambdas": imp.lambdas.tolist(), "support_sizes": imp.support_sizes.tolist(),
             "passes": imp.passes.tolist(), "gaps": imp.gaps.tolist(), "meta": imp.meta,
         }  # fmt: skip
-        Path(args.json).write_text(json.dumps(record, indent=2, default=str) + "\n")
+        write_json(args.json, record)
     return 0
 
 
 def cmd_transfer(args: argparse.Namespace) -> int:
     import engine
-    from engine.crossdomain import headline
 
-    ks = [int(v) for v in args.ks.split(",") if v.strip()]
-    cls = dict(item.split("=", 1) for item in args.cls) if args.cls else None
-    results = engine.transfer(args.source, list(args.target), k=args.k, ks=ks, seeds=args.seeds, cls=cls)
-    for result in results:
-        for row in result.rows:
-            cells = "  ".join(f"{m} {headline(v):.3f}" for m, v in row["scores"].items())
-            print(
-                f"{'+'.join(row['sources'])} → {row['target']} ({row['normalisation']}-normalised): {cells}"
-            )
+    check_output_file(args.json, "--json")
+    device = engine.resolve_device(args.device)
+    cls = dict(args.cls) if args.cls else None
+    results = engine.transfer(
+        args.source, list(args.target), k=args.k, ks=list(args.ks), seeds=args.seeds, cls=cls,
+        device=device, progress=not args.quiet,
+    )  # fmt: skip
+    print(describe_transfer(results))
     if args.json:
-        Path(args.json).write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n")
+        write_json(args.json, [r.to_dict() for r in results])
     return 0
 
 
 def cmd_fingerprint(args: argparse.Namespace) -> int:
-    from engine.crossdomain import fingerprint
+    import engine
 
-    result = fingerprint(args.stores, k=args.k, method=args.method, measure=args.measure)
+    check_output_file(args.json, "--json")
+    device = engine.resolve_device(args.device)
+    result = engine.fingerprint(
+        args.stores, k=args.k, method=args.method, measure=args.measure, device=device,
+        progress=not args.quiet,
+    )  # fmt: skip
     print(describe_fingerprints(result))
     if args.json:
         write_json(args.json, result.to_dict())
@@ -140,24 +203,28 @@ def cmd_fingerprint(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from engine.report import load_results, write_report
 
+    check_output_dir(args.out, "--out")
     print(write_report(load_results(args.results), args.out))
     return 0
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
+    import engine
     from engine.experiments import Options, run_experiment, summary
 
+    out = Path(args.out or f"experiments/{args.name}")
+    check_output_dir(out, "--out")
+    device = engine.resolve_device(args.device)
     options = Options(
-        model=args.model, k=args.k, ks=tuple(int(v) for v in args.ks.split(",")), seeds=args.seeds,
-        max_length=args.max_length, device=args.device, cls_baseline=args.cls_baseline,
+        model=args.model, k=args.k, ks=tuple(args.ks), seeds=args.seeds, max_length=args.max_length,
+        device=args.device, cls_baseline=args.cls_baseline,
     )  # fmt: skip
     reader = (
         {"threshold": args.stsb_threshold} if args.name == "stsb" and args.stsb_threshold is not None else {}
     )
-    out = Path(args.out or f"experiments/{args.name}")
     report = run_experiment(
         args.name, args.data_dir, out, options, max_per_class=args.max_per_class, limit=args.limit,
-        progress=not args.quiet, **reader,
+        progress=not args.quiet, device=device, **reader,
     )  # fmt: skip
     print(summary(report.parent / "results.json"))
     print(f"report: {report.resolve()}")

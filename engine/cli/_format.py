@@ -1,8 +1,23 @@
-"""Every line the command line prints for people: stores, statistics, selections, fingerprints."""
+"""Every line the command line prints for people: stores, statistics, selections, transfers,
+fingerprints, and the one-line messages of errors."""
 
 from __future__ import annotations
 
+import errno
+
 import numpy as np
+
+# What to do about an OSError while writing outputs, by errno (see `describe_os_error`).
+OS_ERROR_FIXES = {
+    errno.EACCES: "check its permissions or choose another path",
+    errno.EPERM: "check its permissions or choose another path",
+    errno.EROFS: "the file system is read-only; choose another path",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; choose another path",
+    errno.EISDIR: "it is a folder; pass a file path",
+    errno.EEXIST: "it already exists; remove it or choose another path",
+    errno.ENOSPC: "free space or choose another path",
+    errno.EDQUOT: "free space (disk quota) or choose another path",
+}
 
 
 def describe_stats(store, stats, top: int) -> str:
@@ -99,3 +114,33 @@ def describe_fingerprints(fps) -> str:
     for name, row in zip(fps.names, fps.similarity(), strict=True):
         lines.append(f"{name:<{width}}" + "".join(f"{value:>{width + 1}.3f}" for value in row))
     return "\n".join(lines)
+
+
+def describe_transfer(results) -> str:
+    """One line per target and normalisation: the headline score of every method."""
+    from engine.crossdomain import headline
+
+    lines = []
+    for result in results:
+        for row in result.rows:
+            cells = "  ".join(f"{m} {headline(v):.3f}" for m, v in row["scores"].items())
+            lines.append(
+                f"{'+'.join(row['sources'])} → {row['target']} ({row['normalisation']}-normalised): {cells}"
+            )
+    return "\n".join(lines)
+
+
+def describe_os_error(error: OSError) -> str | None:
+    """`<path>: <reason>; <fix>` for an OSError that bad output paths cause (a missing permission,
+    a file where a folder goes, a full disk), else None (an OSError elsewhere is a bug)."""
+    fix = OS_ERROR_FIXES.get(error.errno) if error.errno is not None else None
+    if fix is None:
+        return None
+    where = error.filename if error.filename is not None else "output"
+    reason = error.strerror or type(error).__name__
+    return f"{where}: {reason[:1].lower() + reason[1:]}; {fix}"
+
+
+def one_line(message: str) -> str:
+    """An error message as one line (a multi-line message is joined with spaces)."""
+    return " ".join(line.strip() for line in str(message).splitlines() if line.strip())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,6 +167,7 @@ def _read_table(path: Path) -> dict[str, list]:
 
 
 def _parse_delimited(text: str, path: Path, delimiter: str) -> dict[str, list]:
+    _lift_field_limit()
     reader = csv.reader(text.splitlines(), delimiter=delimiter)
     try:
         header = next(reader)
@@ -183,6 +185,18 @@ def _parse_delimited(text: str, path: Path, delimiter: str) -> dict[str, list]:
         for name, value in zip(header, row, strict=True):
             columns[name].append(value)
     return columns
+
+
+def _lift_field_limit() -> None:
+    """Read fields of any length: the csv module refuses fields over 128 KiB by default, and a long
+    document is a valid text (it is truncated to max_length tokens later)."""
+    limit = sys.maxsize
+    while limit > csv.field_size_limit():
+        try:
+            csv.field_size_limit(limit)
+            return
+        except OverflowError:  # a C long narrower than sys.maxsize (Windows)
+            limit //= 2
 
 
 def _parse_jsonl(text: str, path: Path) -> dict[str, list]:

@@ -6,6 +6,8 @@ import hashlib
 import importlib
 import inspect
 import logging
+import pickle
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,13 +68,20 @@ def load_encoder(model: str | Path | tuple[Any, Any], device: torch.device) -> E
         path = resolve_model_path(model)
         try:
             tokenizer = AutoTokenizer.from_pretrained(path)
-            net = AutoModel.from_pretrained(path)
         except (OSError, ValueError, KeyError) as e:
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise InputError(
-                f"model {model_id!r}: cannot be loaded ({reason[:200]}); pass a local directory "
+                f"model {model_id!r}: cannot be loaded ({_reason(e)}); pass a local directory "
                 "with config.json, weights and tokenizer files, or run once with network access "
                 "to fill the Hugging Face cache"
+            ) from None
+        try:
+            net = AutoModel.from_pretrained(path)
+        except _weight_errors() as e:
+            raise InputError(
+                f"model {model_id!r}: its weights cannot be loaded ({_weights_reason(e)}); pass a directory "
+                "whose model.safetensors or pytorch_model.bin is complete and matches config.json "
+                "(download or save the model again), or run once with network access to fill the "
+                "Hugging Face cache"
             ) from None
     config = net.config
     if not hasattr(config, "num_hidden_layers") or not hasattr(config, "hidden_size"):
@@ -92,6 +101,38 @@ def load_encoder(model: str | Path | tuple[Any, Any], device: torch.device) -> E
         takes_token_types="token_type_ids" in inspect.signature(net.forward).parameters
         and getattr(config, "type_vocab_size", 2) > 1,
     )
+
+
+def _reason(error: BaseException) -> str:
+    """The first line of an exception's message (at most 200 characters), or its type's name."""
+    text = str(error).strip()
+    return text.splitlines()[0][:200] if text else type(error).__name__
+
+
+def _weights_reason(error: BaseException) -> str:
+    """Why the weights failed: a file that is not a checkpoint is named as such (torch's own message
+    for it suggests `weights_only=False`, i.e. running untrusted pickle code), else the message."""
+    unreadable = (pickle.UnpicklingError, EOFError, zipfile.BadZipFile)
+    if isinstance(error, unreadable) or type(error).__name__ == "SafetensorError":
+        return f"{type(error).__name__}: the weights file is corrupt, truncated or not a checkpoint"
+    return _reason(error)
+
+
+def _weight_errors() -> tuple[type[BaseException], ...]:
+    """What transformers, torch and safetensors raise for missing, truncated, corrupt or mismatched
+    weights: torch.load's unpickler, a zip archive that is not one, a safetensors header that is not
+    one, tensors of the wrong shape."""
+    errors: tuple[type[BaseException], ...] = (
+        OSError, ValueError, KeyError, RuntimeError, EOFError, pickle.UnpicklingError,
+        zipfile.BadZipFile,
+    )  # fmt: skip
+    try:
+        from safetensors import SafetensorError
+
+        errors += (SafetensorError,)
+    except ImportError:
+        pass
+    return errors
 
 
 def usable_positions(config: Any) -> int:

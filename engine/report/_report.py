@@ -102,7 +102,14 @@ def write_report(results: dict[str, Any], out_dir: str | Path) -> Path:
     """Write report.md, results.json (the input) and the plots into `out_dir`; return report.md's path."""
     _check(results, "results")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"report folder {out}: is a file, not a folder; pass a folder path")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError, PermissionError) as e:
+        raise InputError(
+            f"report folder {out}: cannot be made ({e.strerror}); pass a folder path you can write to"
+        ) from None
     text = json.dumps(results, indent=2, ensure_ascii=False, default=_plain) + "\n"
     (out / "results.json").write_text(text, encoding="utf-8")
     plots = set()

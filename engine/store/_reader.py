@@ -14,6 +14,7 @@ from engine.store._codec import decode
 from engine.store._format import FORMAT_VERSION, META_KEY, activation_array
 
 Index = int | slice | Sequence[int] | np.ndarray | None
+_ZARR_ERROR: type[Exception] = getattr(zarr.errors, "BaseZarrError", ValueError)
 
 
 class ActivationStore:
@@ -159,4 +160,23 @@ def open_store(path: str | Path) -> ActivationStore:
         )
     if not meta.get("initialized", False):
         raise InputError(f"store {path}: creation was interrupted; re-run the extraction")
+    _check_activations(group, path, meta)
     return ActivationStore(group, path)
+
+
+def _check_activations(group: zarr.Group, path: str, meta: dict[str, Any]) -> None:
+    """Open the activation array once, so that damaged metadata (an unknown codec or data type, a
+    missing array, malformed zarr.json) is an InputError naming the store, not a failure mid-pass."""
+    name = activation_array(str(meta.get("pooling", "mean")))
+    try:
+        array = group[name]
+        if not isinstance(array, zarr.Array):
+            raise TypeError(f"'{name}' is a group, not an array")
+    except (KeyError, ValueError, TypeError, AttributeError, NotImplementedError, _ZARR_ERROR) as e:
+        text = "missing" if isinstance(e, KeyError) else str(e).strip()
+        reason = text.splitlines()[0][:200] if text else type(e).__name__
+        raise InputError(
+            f"store {path}: the '{name}' array cannot be opened ({reason}); its {name}/zarr.json is "
+            "damaged or written by a newer zarr: upgrade zarr and numcodecs, or re-run the extraction "
+            "with --no-resume"
+        ) from None
