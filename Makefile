@@ -31,3 +31,12 @@ bench-extract: venv
 
 clean:
 	rm -rf demo-out bench/scratch
+
+# GPU self-check (docs/gpu-check.md): the CUDA tests on the real device, then bench extract, stats and
+# select, in under 8 minutes; results (JSON, log, JUnit) in $(OUT). No venv on GPU images: python3 there.
+# Extra options: GPU_CHECK_ARGS="--wheels .whl" installs carried zarr/numcodecs wheels first.
+OUT    ?= bench/results/gpu
+GPU_PY ?= $(shell test -x $(PY) && echo $(PY) || echo python3)
+.PHONY: gpu-check
+gpu-check:
+	$(GPU_PY) -m bench.gpu_check $(OUT) $(GPU_CHECK_ARGS)
