@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,10 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.store import check_labels
+from engine.store import label_kind as store_label_kind
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
+SHOWN = 5  # rows named in a message before "..."
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,12 @@ class Corpus:
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    @property
+    def label_kind(self) -> str | None:
+        """'class' for class ids, 'numeric' for numeric targets, None without labels (the store's
+        meta["label_kind"])."""
+        return store_label_kind(self.labels)
 
     def digest(self) -> str:
         """A hash of everything that determines the stored activations' rows and labels."""
@@ -54,11 +63,17 @@ def load_corpus(
     text_column: str = "text",
     pair_column: str | None = None,
     label_column: str | None = "label",
+    label_kind: str = "auto",
 ) -> Corpus:
-    """Turn any supported input into a validated Corpus; raise InputError naming the problem."""
+    """Turn any supported input into a validated Corpus; raise InputError naming the problem.
+
+    Labels (from `labels`, else from `label_column` when the input has it) follow the rule of
+    docs/inputs.md: `label_kind` is "auto", "class" or "numeric"; missing labels are refused.
+    """
+    lines = None
     if isinstance(inputs, (str, Path)):
         source = str(inputs)
-        columns = _read_table(Path(inputs))
+        columns, lines = _read_table(Path(inputs))
     elif _is_columnar(inputs):
         source = type(inputs).__name__
         columns = {name: _column_values(inputs[name]) for name in inputs.column_names}
@@ -66,13 +81,13 @@ def load_corpus(
         source = "mapping"
         columns = {str(k): list(v) for k, v in inputs.items()}
     elif isinstance(inputs, Sequence):
-        return _from_sequence(list(inputs), labels)
+        return _from_sequence(list(inputs), labels, label_kind)
     else:
         raise InputError(
             f"inputs: unsupported type {type(inputs).__name__}; pass a list of strings, a list of "
             "(text, text) pairs, a CSV/TSV/JSONL/Parquet path, or a datasets.Dataset"
         )
-    return _from_columns(columns, source, labels, text_column, pair_column, label_column)
+    return _from_columns(columns, lines, source, labels, text_column, pair_column, label_column, label_kind)
 
 
 def _is_columnar(obj: Any) -> bool:
@@ -85,7 +100,7 @@ def _column_values(column: Any) -> list:
     return column.to_pylist() if hasattr(column, "to_pylist") else list(column)
 
 
-def _from_sequence(items: list, labels: Sequence | np.ndarray | None) -> Corpus:
+def _from_sequence(items: list, labels: Sequence | np.ndarray | None, label_kind: str) -> Corpus:
     if not items:
         raise InputError("inputs: the list is empty; pass at least one text")
     if all(isinstance(x, str) for x in items):
@@ -97,17 +112,19 @@ def _from_sequence(items: list, labels: Sequence | np.ndarray | None) -> Corpus:
     _check_texts(texts, "inputs")
     if pairs is not None:
         _check_texts(pairs, "inputs (second text of the pair)")
-    label_array, names = check_labels(labels, len(texts), "labels")
+    label_array, names = check_labels(labels, len(texts), "labels", label_kind=label_kind)
     return Corpus(texts, pairs, label_array, names, source="list")
 
 
 def _from_columns(
     columns: dict[str, list],
+    lines: list[int] | None,
     source: str,
     labels: Sequence | np.ndarray | None,
     text_column: str,
     pair_column: str | None,
     label_column: str | None,
+    label_kind: str,
 ) -> Corpus:
     def column(name: str, option: str) -> list:
         if name not in columns:
@@ -120,61 +137,120 @@ def _from_columns(
     texts = column(text_column, "--text-column")
     if not texts:
         raise InputError(f"{source}: no rows; pass a file with at least one text")
-    _check_texts(texts, f"{source} column {text_column!r}")
+    _check_texts(texts, f"{source} column {text_column!r}", lines)
     pairs = None
     if pair_column is not None:
         pairs = column(pair_column, "--pair-column")
-        _check_texts(pairs, f"{source} column {pair_column!r}")
+        _check_texts(pairs, f"{source} column {pair_column!r}", lines)
+    where, label_lines = "labels", None
     if labels is None and label_column is not None:
         if label_column in columns:
-            labels = columns[label_column]
+            labels, where, label_lines = columns[label_column], f"{source} column {label_column!r}", lines
         elif label_column != "label":
             column(label_column, "--label-column")
-    label_array, names = check_labels(labels, len(texts), f"{source} labels")
+    label_array, names = check_labels(labels, len(texts), where, label_kind=label_kind, lines=label_lines)
     return Corpus(list(texts), pairs and list(pairs), label_array, names, source=source)
 
 
-def _check_texts(texts: list, where: str) -> None:
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise InputError(f"{where}: row {i} is {type(text).__name__}, not text; fill or drop it")
-        if not text.strip():
-            raise InputError(f"{where}: row {i} is empty or whitespace only; fill or drop it")
+def _check_texts(texts: list, where: str, lines: list[int] | None = None) -> None:
+    missing = [i for i, text in enumerate(texts) if text is None]
+    if missing:
+        rows = _rows(missing, lines)
+        raise InputError(f"{where}: {rows} {_have(missing)} no text; fill or drop {_them(missing)}")
+    other = [i for i, text in enumerate(texts) if not isinstance(text, str)]
+    if other:
+        rows, types = _rows(other, lines), ", ".join(sorted({type(texts[i]).__name__ for i in other}))
+        raise InputError(f"{where}: {rows} {_is(other)} {types}, not text; fill or drop {_them(other)}")
+    empty = [i for i, text in enumerate(texts) if not text.strip()]
+    if empty:
+        rows = _rows(empty, lines)
+        raise InputError(
+            f"{where}: {rows} {_is(empty)} empty or whitespace only; fill or drop {_them(empty)}"
+        )
 
 
-def _read_table(path: Path) -> dict[str, list]:
+def _rows(rows: list[int], lines: list[int] | None) -> str:
+    """'row 3', 'rows 3, 7' or 'rows 3, 7, 9, 12, 15, ... (12 in all)', with the file lines when known
+    (the same wording as engine.store's label messages)."""
+    shown = rows[:SHOWN]
+    text = f"row {shown[0]}" if len(rows) == 1 else f"rows {', '.join(map(str, shown))}"
+    notes = []
+    if len(rows) > SHOWN:
+        text += ", ..."
+        notes.append(f"{len(rows)} in all")
+    if lines is not None:
+        at = ", ".join(str(lines[r]) for r in shown) + (", ..." if len(rows) > SHOWN else "")
+        notes.append(f"file line {at}" if len(rows) == 1 else f"file lines {at}")
+    return text + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def _is(rows: list[int]) -> str:
+    return "is" if len(rows) == 1 else "are"
+
+
+def _have(rows: list[int]) -> str:
+    return "has" if len(rows) == 1 else "have"
+
+
+def _them(rows: list[int]) -> str:
+    return "it" if len(rows) == 1 else "them"
+
+
+def _read_table(path: Path) -> tuple[dict[str, list], list[int] | None]:
+    """The file's columns, and the line each row starts on (None for Parquet)."""
     if not path.exists():
         raise InputError(f"{path}: no such file; check the path")
     if path.is_dir() or path.suffix.lower() not in TABLE_SUFFIXES:
         raise InputError(f"{path}: not a table file; pass a .csv, .tsv, .jsonl or .parquet file")
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        return _read_parquet(path)
+        return _read_parquet(path), None
     try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = path.read_bytes()[: e.start].count(b"\n") + 1
-        raise InputError(
-            f"{path}: not valid UTF-8 (line {line}, byte {e.start}); re-encode it as UTF-8, "
-            f"e.g. iconv -f latin1 -t utf-8"
-        ) from None
+        data = path.read_bytes()
     except OSError as e:
         raise InputError(f"{path}: cannot be read ({e.strerror}); check its permissions") from None
-    text = text.removeprefix("\ufeff")
+    text = _decode(data, path)
     if suffix in (".jsonl", ".json"):
         return _parse_jsonl(text, path)
     return _parse_delimited(text, path, "\t" if suffix == ".tsv" else ",")
 
 
-def _parse_delimited(text: str, path: Path, delimiter: str) -> dict[str, list]:
-    _lift_field_limit()
-    reader = csv.reader(text.splitlines(), delimiter=delimiter)
+def _decode(data: bytes, path: Path) -> str:
+    """UTF-8 (a byte-order mark is dropped); anything else is refused with the line and byte."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(
+            f"{path}: UTF-16 (it starts with a UTF-16 byte-order mark), not UTF-8; re-encode it as "
+            f"UTF-8, e.g. iconv -f utf-16 -t utf-8 {path} > utf8{path.suffix}"
+        )
     try:
-        header = next(reader)
-    except StopIteration:
-        raise InputError(f"{path}: the file is empty; pass a file with a header row") from None
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise InputError(
+            f"{path}: not valid UTF-8 (line {line}, byte {e.start}: 0x{data[e.start]:02x}); re-encode it "
+            f"as UTF-8 from its encoding, e.g. iconv -f latin1 -t utf-8 {path} > utf8{path.suffix}"
+        ) from None
+
+
+def _parse_delimited(text: str, path: Path, delimiter: str) -> tuple[dict[str, list], list[int]]:
+    """A real CSV parse of the whole text: quoted fields may hold delimiters, quotes ("") and line
+    breaks, and be of any size. Blank lines are skipped; each row's line is where its record starts."""
+    _lift_field_limit()
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    records = _records(reader, path)
+    header = None
+    for _, header in records:
+        if header:
+            break
+    if not header:
+        raise InputError(f"{path}: the file is empty; pass a file with a header row")
+    twice = sorted({name for name in header if header.count(name) > 1})
+    if twice:
+        names = ", ".join(map(repr, twice))
+        raise InputError(f"{path}: column {names} appears more than once in the header; rename one")
     columns: dict[str, list] = {name: [] for name in header}
-    for line_no, row in enumerate(reader, start=2):
+    lines: list[int] = []
+    for line_no, row in records:
         if not row:
             continue
         if len(row) != len(header):
@@ -184,7 +260,27 @@ def _parse_delimited(text: str, path: Path, delimiter: str) -> dict[str, list]:
             )
         for name, value in zip(header, row, strict=True):
             columns[name].append(value)
-    return columns
+        lines.append(line_no)
+    return columns, lines
+
+
+def _records(reader: Any, path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(line the record starts on, fields) for each record; csv errors become InputErrors."""
+    start = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            hint = (
+                "a quoted field is never closed; close it, or double the quotes inside it"
+                if "unexpected end of data" in str(e)
+                else 'quote the field and double the quotes inside it ("")'
+            )
+            raise InputError(f"{path}: line {start}: malformed CSV ({e}); {hint}") from None
+        yield start, row
+        start = reader.line_num + 1
 
 
 def _lift_field_limit() -> None:
@@ -199,9 +295,10 @@ def _lift_field_limit() -> None:
             limit //= 2
 
 
-def _parse_jsonl(text: str, path: Path) -> dict[str, list]:
-    rows = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
+def _parse_jsonl(text: str, path: Path) -> tuple[dict[str, list], list[int]]:
+    rows, lines = [], []
+    # Split at \n only: str.splitlines would also split at U+2028 and others, which JSON strings may hold.
+    for line_no, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -211,8 +308,9 @@ def _parse_jsonl(text: str, path: Path) -> dict[str, list]:
         if not isinstance(row, dict):
             raise InputError(f"{path}: line {line_no} is not a JSON object; one object per line")
         rows.append(row)
+        lines.append(line_no)
     names = list(dict.fromkeys(k for row in rows for k in row))
-    return {name: [row.get(name) for row in rows] for name in names}
+    return {name: [row.get(name) for row in rows] for name in names}, lines
 
 
 def _read_parquet(path: Path) -> dict[str, list]:
