@@ -4,7 +4,7 @@ The public API, one name per pipeline stage, loaded on first use so that `import
 and pulls in torch, transformers or scikit-learn only when a function that needs them runs:
 
 - extraction: `extract` (text → store; torch and transformers);
-- store: `open_store`, `store_from_array`, `ActivationStore`;
+- store: `open_store`, `store_from_array`, `ActivationStore`, `verify`;
 - statistics: `neuron_stats`, `NeuronStats`;
 - solver: `importance`, `Importance`, `select`, `Selection`, `SparseLogisticSelector` (scikit-learn);
 - cross-domain transfer: `transfer`, `TransferResult` (scikit-learn), `fingerprint`, `Fingerprints`;
@@ -29,6 +29,7 @@ _PUBLIC = {
     "ActivationStore": "engine.store",
     "open_store": "engine.store",
     "store_from_array": "engine.store",
+    "verify": "engine.store",
     "NeuronStats": "engine.stats",
     "neuron_stats": "engine.stats",
     "Importance": "engine.solver",
@@ -64,6 +65,7 @@ __all__ = [
     "select",
     "store_from_array",
     "transfer",
+    "verify",
 ]
 
 if TYPE_CHECKING:
@@ -71,7 +73,7 @@ if TYPE_CHECKING:
     from engine.extraction import extract
     from engine.solver import Importance, Selection, SparseLogisticSelector, importance, select
     from engine.stats import NeuronStats, neuron_stats
-    from engine.store import ActivationStore, open_store, store_from_array
+    from engine.store import ActivationStore, open_store, store_from_array, verify
 
 
 def __getattr__(name: str) -> Any:

@@ -61,8 +61,8 @@ def store(tmp_path):
 
 def test_commands_are_the_documented_ones():
     assert set(COMMANDS) == {
-        "extract", "info", "stats", "select", "transfer", "fingerprint", "report", "experiment", "demo",
-        "bench",
+        "extract", "info", "verify", "stats", "select", "transfer", "fingerprint", "report", "experiment",
+        "demo", "bench",
     }  # fmt: skip
 
 
@@ -367,6 +367,7 @@ def test_argparse_namespace_has_quiet_for_every_command():
         positional = {
             "extract": ["x.csv", "--model", "m", "--out", "o"],
             "info": ["s"],
+            "verify": ["s"],
             "stats": ["s"],
             "select": ["s"],
             "transfer": ["--source", "s", "--target", "t"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from engine.cli._format import (
     describe_selection,
     describe_stats,
     describe_transfer,
+    describe_verify,
+    one_line,
 )
 from engine.errors import InputError
 
@@ -81,6 +84,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
         text_column=args.text_column,
         pair_column=args.pair_column,
         label_column=args.label_column,
+        label_kind=args.label_kind,
         pooling=args.pooling,
         layers=args.layers,
         dtype=args.dtype,
@@ -102,8 +106,32 @@ def cmd_info(args: argparse.Namespace) -> int:
     import engine
 
     store = engine.open_store(args.store)
+    store.check()  # one stat per file: a missing, empty or truncated file is named, exit 2
+    if args.verify:
+        report = engine.verify(store)
+        if not report.ok:
+            return _print_problems(report)
     print(json.dumps(store.meta, indent=2) if args.json else describe(store))
+    if args.verify:
+        print(describe_verify(report))
     return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    import engine
+
+    report = engine.verify(args.store)
+    if not report.ok:
+        return _print_problems(report)
+    print(describe_verify(report))
+    return 0
+
+
+def _print_problems(report) -> int:
+    """Each problem on its own line on stderr, and exit code 2 (the store cannot be trusted)."""
+    for problem in report.problems:
+        print(f"neurosel: error: {one_line(problem)}", file=sys.stderr)
+    return 2
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -154,7 +182,7 @@ def cmd_select(args: argparse.Namespace) -> int:
     imp = engine.importance(
         store, method, device, penalty=args.penalty, l1_ratio=args.l1_ratio, n_lambdas=args.n_lambdas,
         lambda_ratio=args.lambda_ratio, target_support=args.k if args.rule == "top-k" else None,
-        tol=args.tol, class_weight=args.class_weight, progress=not args.quiet,
+        tol=args.tol, class_weight=args.class_weight, progress=not args.quiet, recompute=args.recompute,
     )  # fmt: skip
     sel = engine.select(imp, k=args.k, rule=args.rule, mass=args.mass)
     print(describe_selection(imp, sel))

@@ -144,3 +144,10 @@ def describe_os_error(error: OSError) -> str | None:
 def one_line(message: str) -> str:
     """An error message as one line (a multi-line message is joined with spaces)."""
     return " ".join(line.strip() for line in str(message).splitlines() if line.strip())
+
+
+def describe_verify(report) -> str:
+    """The verify summary of a sound store: what was checked, and any notes."""
+    lines = [f"verified  {report.path}: {report.arrays} arrays, {report.files} files, no problems"]
+    lines += [f"note      {note}" for note in report.notes]
+    return "\n".join(lines)

@@ -174,7 +174,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("store", help="store directory made by neurosel extract")
     info.add_argument("--json", action="store_true", help="print the store's metadata as JSON instead")
+    info.add_argument(
+        "--verify", action="store_true", help="also read every file and check it (as neurosel verify)"
+    )
     info.set_defaults(func=commands.cmd_info)
+
+    ver = command(
+        "verify",
+        "check every file of a store against what its commits recorded",
+        "Read every file of a store once (activations of the committed rows, labels and other "
+        "per-example arrays, saved statistics and importances) and check each against the manifest "
+        "its commits wrote: presence, size, checksum, and that every chunk decodes. Prints one line "
+        "per problem; exit code 2 if there is any.",
+    )
+    ver.add_argument("store", help="store directory made by neurosel extract")
+    ver.set_defaults(func=commands.cmd_verify)
 
     st = command(
         "stats",
@@ -240,6 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--mass", type=float_in(0, 1), default=0.5, help="weight fraction for --rule mass; in (0, 1]"
     )
     sel.add_argument("--n-lambdas", type=positive_int, default=20, help="λ values on the path")
+    sel.add_argument(
+        "--recompute", action="store_true", help="ignore a path saved in the store and solve it again"
+    )
     sel.add_argument(
         "--lambda-ratio",
         type=float_in(0, 1, high_open=True),
@@ -378,6 +395,13 @@ def add_extract_options(p: argparse.ArgumentParser) -> None:
         "--label-column",
         default="label",
         help="column of the labels (if the default column is absent: unlabelled)",
+    )
+    p.add_argument(
+        "--label-kind",
+        choices=["auto", "class", "numeric"],
+        default="auto",
+        help="auto: integers are class ids, other numbers numeric targets, words class names (numbers "
+        "mixed with words are refused); class: every label a class name; numeric: every label a number",
     )
     p.add_argument("--pooling", default="mean", help="mean, cls, max or tokens")
     p.add_argument("--layers", default="all", help="all, last, or comma-separated layer numbers")

@@ -47,8 +47,7 @@ def load_activations(
     if not isinstance(store, ActivationStore):
         store = open_store(store)
     name = name or Path(store.path).name.removesuffix(".zarr")
-    if not store.complete:
-        raise InputError(f"store {store.path}: incomplete; finish the extraction first")
+    store.usable_rows(allow_partial=None)
     if store.labels is None:
         raise InputError(f"store {store.path}: has no labels; transfer needs labelled sources and targets")
     if store.meta["pooling"] == "tokens":

@@ -25,9 +25,10 @@ from engine.store import (
     STORAGE_DTYPES,
     ActivationStore,
     Layout,
+    StoreLock,
     StoreWriter,
     base_meta,
-    label_kind,
+    consolidate,
     open_store,
     prepare_store,
 )
@@ -48,6 +49,7 @@ def extract(
     text_column: str = "text",
     pair_column: str | None = None,
     label_column: str | None = "label",
+    label_kind: str = "auto",
     pooling: str = "mean",
     layers: str | int | Sequence[int] = "all",
     dtype: str = "float16",
@@ -68,8 +70,11 @@ def extract(
     window; a store of another configuration at `out` is refused. Non-finite activations (fp16
     overflow) are written, counted and reported by raising NonFiniteActivationsError, leaving the
     store incomplete unless `allow_nonfinite` (a re-run with it set only marks the store complete).
+    Labels follow docs/inputs.md: `label_kind` "auto" (integers are class ids, other numbers numeric
+    targets, words class names; numbers mixed with words are refused), "class" or "numeric";
+    missing labels (empty, None, NaN) are refused. Every option is checked before anything is written.
     """
-    _check_options(pooling, dtype, max_length, token_budget, compression)
+    _check_options(pooling, dtype, max_length, token_budget, compression, chunk_rows)
     out = str(out)
     corpus = load_corpus(
         inputs,
@@ -77,57 +82,61 @@ def extract(
         text_column=text_column,
         pair_column=pair_column,
         label_column=label_column,
+        label_kind=label_kind,
     )
-    torch_device = resolve_device(device).for_stage("extract").torch
-    precision = resolve_precision(precision, torch_device)
-    encoder = load_encoder(model, torch_device)
-    layer_ids = resolve_layers(layers, encoder.num_layers)
-    if max_length > encoder.max_positions:
-        raise InputError(
-            f"max_length {max_length}: the model has {encoder.max_positions} positions; "
-            f"use --max-length {encoder.max_positions} or less"
+    with StoreLock(out):  # one writer at a time: before the model loads, until completion
+        torch_device = resolve_device(device).for_stage("extract").torch
+        precision = resolve_precision(precision, torch_device)
+        encoder = load_encoder(model, torch_device)
+        layer_ids = resolve_layers(layers, encoder.num_layers)
+        if max_length > encoder.max_positions:
+            raise InputError(
+                f"max_length {max_length}: the model has {encoder.max_positions} positions; "
+                f"use --max-length {encoder.max_positions} or less"
+            )
+        tokens = tokenize(corpus, encoder.tokenizer, max_length)
+        lengths = tokens.lengths
+        row_bytes = len(layer_ids) * encoder.hidden * np.dtype(STORAGE_DTYPES[dtype]).itemsize
+        rows = int(tokens.offsets[-1]) if pooling == "tokens" else len(corpus)
+        layout = Layout.choose(rows, row_bytes, chunk_rows)
+        meta = base_meta(
+            model_id=encoder.model_id,
+            weights_hash=encoder.weights_hash,
+            tokenizer=type(encoder.tokenizer).__name__,
+            tokenizer_hash=tokenizer_hash(encoder.tokenizer),
+            pooling=pooling,
+            layers=layer_ids,
+            num_hidden_layers=encoder.num_layers,
+            hidden=encoder.hidden,
+            dtype=dtype,
+            precision=precision,
+            max_length=max_length,
+            inputs_hash=corpus.digest(),
+            n=len(corpus),
+            n_tokens=int(tokens.offsets[-1]),
+            pairs=corpus.pairs is not None,
+            label_kind=corpus.label_kind,
+            label_names=corpus.label_names,
+            chunk_rows=layout.chunk_rows,
+            shard_rows=layout.shard_rows,
+            compression=compression,
+            engine_version=__version__,
         )
-    tokens = tokenize(corpus, encoder.tokenizer, max_length)
-    lengths = tokens.lengths
-    row_bytes = len(layer_ids) * encoder.hidden * np.dtype(STORAGE_DTYPES[dtype]).itemsize
-    rows = int(tokens.offsets[-1]) if pooling == "tokens" else len(corpus)
-    layout = Layout.choose(rows, row_bytes, chunk_rows)
-    meta = base_meta(
-        model_id=encoder.model_id,
-        weights_hash=encoder.weights_hash,
-        tokenizer=type(encoder.tokenizer).__name__,
-        tokenizer_hash=tokenizer_hash(encoder.tokenizer),
-        pooling=pooling,
-        layers=layer_ids,
-        num_hidden_layers=encoder.num_layers,
-        hidden=encoder.hidden,
-        dtype=dtype,
-        precision=precision,
-        max_length=max_length,
-        inputs_hash=corpus.digest(),
-        n=len(corpus),
-        n_tokens=int(tokens.offsets[-1]),
-        pairs=corpus.pairs is not None,
-        label_kind=label_kind(corpus.labels),
-        label_names=corpus.label_names,
-        chunk_rows=layout.chunk_rows,
-        shard_rows=layout.shard_rows,
-        compression=compression,
-        engine_version=__version__,
-    )
-    arrays = _side_arrays(corpus, lengths, tokens, pooling, store_texts)
-    group = prepare_store(out, meta, arrays, layout, resume)
-    meta = dict(group.attrs["neurosel"])
-    if meta["compression"] == "none":  # uncompressed shards: the size is known exactly
-        done = int(tokens.offsets[meta["rows_committed"]]) if pooling == "tokens" else meta["rows_committed"]
-        _check_free_space(out, (rows - done) * row_bytes)
-    if meta["rows_committed"] < meta["n"]:
-        _run(group, meta, encoder, tokens, torch_device, precision, layout, progress, token_budget)
-    if meta["nonfinite_values"] and not allow_nonfinite:
-        raise _nonfinite_error(out, meta)
-    if not meta["complete"]:
-        meta["complete"] = True
-        group.attrs["neurosel"] = meta
+        arrays = _side_arrays(corpus, lengths, tokens, pooling, store_texts)
+        group = prepare_store(out, meta, arrays, layout, resume)
+        meta = dict(group.attrs["neurosel"])
+        if meta["compression"] == "none":  # uncompressed shards: the size is known exactly
+            done = meta["rows_committed"]
+            done = int(tokens.offsets[done]) if pooling == "tokens" else done
+            _check_free_space(out, (rows - done) * row_bytes)
+        if meta["rows_committed"] < meta["n"]:
+            _run(group, meta, encoder, tokens, torch_device, precision, layout, progress, token_budget)
+        if meta["nonfinite_values"] and not allow_nonfinite:
+            raise _nonfinite_error(out, meta)
+        if not meta["complete"]:
+            meta["complete"] = True
+            group.attrs["neurosel"] = meta
+            consolidate(out)  # foreign readers (xarray) see the finished hierarchy
     return open_store(out)
 
 
@@ -237,7 +246,12 @@ def resolve_layers(layers: str | int | Sequence[int], num_layers: int) -> list[i
 
 
 def _check_options(
-    pooling: str, dtype: str, max_length: int, token_budget: int | None, compression: str
+    pooling: str,
+    dtype: str,
+    max_length: int,
+    token_budget: int | None,
+    compression: str,
+    chunk_rows: int | None = None,
 ) -> None:
     if pooling not in POOLINGS:
         raise InputError(f"pooling {pooling!r}: unknown; use one of {', '.join(POOLINGS)}")
@@ -249,6 +263,8 @@ def _check_options(
         raise InputError(f"compression {compression!r}: unknown; use one of {', '.join(COMPRESSIONS)}")
     if token_budget is not None and token_budget < 2:
         raise InputError(f"token_budget {token_budget!r}: must be an integer ≥ 2")
+    if chunk_rows is not None and (type(chunk_rows) is not int or chunk_rows < 1):
+        raise InputError(f"chunk_rows {chunk_rows!r}: must be a whole number ≥ 1 (or None for the default)")
 
 
 def _side_arrays(

@@ -154,8 +154,7 @@ def _check(store, method, penalty, l1_ratio, n_lambdas, lambda_ratio, target_sup
     neurons = len(store.layers) * store.hidden
     if target_support is not None and not 1 <= target_support <= neurons:
         raise InputError(f"target support {target_support}: choose 1..{neurons}")
-    if not store.complete:
-        raise InputError(f"store {store.path}: incomplete; finish the extraction first")
+    store.usable_rows(allow_partial=None)
     if store.meta["pooling"] == "tokens":
         raise InputError(f"store {store.path}: token-level store; extract with mean, cls or max pooling")
     if store.labels is None:

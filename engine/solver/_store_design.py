@@ -6,7 +6,7 @@
 - CPU, in core: when the standardised matrix fits `in_core_bytes`, it is decoded once (float64, or
   float32 when only that fits) and every pass is one BLAS call: a pass costs what the GEMV costs,
   not a decode of the store.
-- CPU, streamed: otherwise every pass streams blocks from the store (engine.store.iter_blocks),
+- CPU, streamed: otherwise every pass streams blocks from the store (`ActivationStore.blocks`),
   decoded to float32, so memory stays within `memory_budget` whatever the store's size.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from engine.devices import Device
 from engine.solver._design import ArrayDesign, BlockDesign
-from engine.store import ActivationStore, decode, iter_blocks
+from engine.store import ActivationStore, decode
 
 GPU_BLOCK_BYTES = 512 << 20  # float32 temporaries per GPU product block
 
@@ -49,11 +49,11 @@ def store_design(
     for dtype in (np.float64, np.float32):
         if n * p * np.dtype(dtype).itemsize <= budget:
             z = np.empty((n, p), dtype=dtype, order="F")  # working-set columns gather contiguously
-            for block in iter_blocks(store.activations, n, memory_budget):
+            for block in store.blocks(n, memory_budget):
                 x = decode(block.data, dtype_name)
                 z[block.start : block.stop] = (x - center) / np.where(scale > 0, scale, 1.0)
             return ArrayDesign(z, dtype=dtype), f"in-core-{np.dtype(dtype).name}"
-    blocks = partial(iter_blocks, store.activations, n, memory_budget)
+    blocks = partial(store.blocks, n, memory_budget)
     return (
         BlockDesign(blocks, n, center, scale, decode=partial(decode, dtype=dtype_name), dtype=np.float32),
         "streamed",
@@ -67,7 +67,7 @@ def _gpu_design(
     xp = device.xp
     n, p = store.n, center.size
     raw = xp.empty((n, p), dtype=store.activations.dtype)
-    for block in iter_blocks(store.activations, n, memory_budget):
+    for block in store.blocks(n, memory_budget):
         raw[block.start : block.stop] = xp.asarray(block.data)
     rows = max(1, GPU_BLOCK_BYTES // (4 * p))
     return ArrayDesign(

@@ -25,7 +25,6 @@ from engine.store import (
     DEFAULT_READERS,
     MAX_BLOCK_BYTES,
     ActivationStore,
-    iter_blocks,
     load_derived,
     run_pass,
     save_derived,
@@ -104,12 +103,7 @@ def neuron_stats(
     """
     if by not in ("label", None):
         raise InputError(f"by {by!r}: use 'label' or None")
-    if not store.complete and not allow_partial:
-        raise InputError(
-            f"store {store.path}: incomplete ({store.rows_committed} of {store.n} rows); finish the "
-            "extraction, or pass allow_partial=True to use the committed rows"
-        )
-    rows = store.rows_committed
+    rows = store.usable_rows(allow_partial)
     layout = _row_layout(store, rows)
     cls, y, classes = _targets(store, by, rows, layout)
     features = len(store.layers) * store.hidden
@@ -131,7 +125,7 @@ def neuron_stats(
     total = int(layout[-1])
     # GPU kernels want large launches; the CPU wants blocks below glibc's mmap threshold
     max_block = GPU_BLOCK_BYTES if device.is_gpu else MAX_BLOCK_BYTES
-    blocks = iter_blocks(store.activations, total, memory_budget, readers, max_block_bytes=max_block)
+    blocks = store.blocks(total, memory_budget, readers, max_block_bytes=max_block)
     with device.activate(), bar(total, "stats", "row", progress) as progress_bar:
         moments = run_pass(make_pass(plan, device), blocks, lambda b: progress_bar.update(b.rows))
     seconds = time.perf_counter() - started
@@ -154,7 +148,7 @@ def neuron_stats(
 def _row_layout(store: ActivationStore, rows: int) -> np.ndarray:
     """Activation rows per example boundary: identity for pooled stores, token offsets otherwise."""
     if store.meta["pooling"] == "tokens":
-        return store.group["offsets"][: rows + 1]
+        return store.offsets[: rows + 1]
     return np.arange(rows + 1)
 
 

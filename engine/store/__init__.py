@@ -12,7 +12,10 @@ from engine.store._codec import STORAGE_DTYPES, decode, decode_table, encode, ke
 from engine.store._derived import load_derived, save_derived
 from engine.store._format import FORMAT_VERSION, META_KEY
 from engine.store._from_array import store_from_array
+from engine.store._integrity import MANIFEST_KEY, DamagedStoreError
+from engine.store._interop import consolidate
 from engine.store._labels import check_labels, label_kind
+from engine.store._lock import StoreLock, StoreLockedError
 from engine.store._passes import ChunkPass, run_pass, tree_merge
 from engine.store._reader import ActivationStore, open_store
 from engine.store._stream import (
@@ -23,6 +26,7 @@ from engine.store._stream import (
     block_rows,
     iter_blocks,
 )
+from engine.store._verify import VerifyReport, verify
 from engine.store._writer import COMPRESSIONS, Layout, StoreWriter, base_meta, prepare_store
 
 __all__ = [
@@ -30,17 +34,23 @@ __all__ = [
     "DEFAULT_MEMORY_BUDGET",
     "DEFAULT_READERS",
     "FORMAT_VERSION",
+    "MANIFEST_KEY",
     "MAX_BLOCK_BYTES",
     "META_KEY",
     "STORAGE_DTYPES",
     "ActivationStore",
     "Block",
     "ChunkPass",
+    "DamagedStoreError",
     "Layout",
+    "StoreLock",
+    "StoreLockedError",
     "StoreWriter",
+    "VerifyReport",
     "base_meta",
     "block_rows",
     "check_labels",
+    "consolidate",
     "decode",
     "decode_table",
     "encode",
@@ -54,4 +64,5 @@ __all__ = [
     "save_derived",
     "store_from_array",
     "tree_merge",
+    "verify",
 ]

@@ -3,6 +3,11 @@
 A result is written to `<kind>/<key>` with its arrays and a `meta` attribute, and marked
 `complete` last: a crash mid-write leaves a group that `load_derived` ignores, and the next run
 replaces it. The activations are never touched.
+
+Every array carries `dimension_names` and the group holds the `layer`/`neuron` coordinate arrays,
+so `xarray.open_zarr(path, group="stats/<key>")` gives labelled arrays; the root's consolidated
+metadata is refreshed after each save. Reads here never use consolidated metadata (it may be stale
+when a group was changed by something else), only the groups' own `zarr.json` files.
 """
 
 from __future__ import annotations
@@ -11,28 +16,58 @@ from typing import Any
 
 import numpy as np
 import zarr
+from zarr.core.sync import sync
+
+from engine.store._integrity import MANIFEST_KEY, DamagedStoreError, check_units, record_array, unit_count
+from engine.store._interop import COORDINATES, consolidate, derived_dimensions, write_coordinates
 
 
 def save_derived(
     store: Any, kind: str, key: str, arrays: dict[str, np.ndarray], meta: dict[str, Any]
 ) -> None:
     """Write `arrays` and `meta` to `kind/key` of the store, replacing an older result there."""
-    parent = zarr.open_group(store.path, mode="r+").require_group(kind)
-    if key in parent:
-        del parent[key]
+    parent = zarr.open_group(store.path, mode="r+", use_consolidated=False).require_group(kind)
+    sync(parent.store.delete_dir(f"{parent.path}/{key}"))  # an older result, whole or damaged
     sub = parent.create_group(key)
+    width = (len(store.layers), int(store.hidden))
     for name, values in arrays.items():
-        sub.create_array(name, data=np.ascontiguousarray(values))
-    sub.attrs["meta"] = meta
-    sub.attrs["complete"] = True
+        data = np.ascontiguousarray(values)
+        sub.create_array(name, data=data, dimension_names=derived_dimensions(name, data.shape, width))
+    write_coordinates(sub, store.layers, store.hidden)
+    manifest = {sub[name].path: record_array(sub[name]) for name in sub.array_keys()}
+    sub.update_attributes({"meta": meta, MANIFEST_KEY: manifest, "complete": True})  # the commit point
+    consolidate(store.path)
 
 
 def load_derived(store: Any, kind: str, key: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
     """The arrays and meta saved under `kind/key`, or None when absent or never completed."""
-    group = zarr.open_group(store.path, mode="r")
-    if kind not in group or key not in group[kind]:
-        return None
-    sub = group[f"{kind}/{key}"]
+    where = f"store {store.path}: saved result {kind}/{key}"
+    fix = "the saved result is damaged: re-run with --recompute (recompute=True) to replace it"
+    group = zarr.open_group(store.path, mode="r", use_consolidated=False)
+    try:
+        if kind not in group or key not in group[kind]:
+            return None
+        sub = group[f"{kind}/{key}"]
+    except (ValueError, TypeError, KeyError) as e:  # its zarr.json is unreadable
+        raise DamagedStoreError(
+            f"{where}: its zarr.json cannot be read ({type(e).__name__}); {fix}"
+        ) from None
     if not sub.attrs.get("complete"):
         return None
-    return {name: sub[name][:] for name in sub.array_keys()}, dict(sub.attrs["meta"])
+    manifest = sub.attrs.get(MANIFEST_KEY)
+    arrays = {}
+    names = [path.rsplit("/", 1)[-1] for path in manifest] if manifest else list(sub.array_keys())
+    for name in names:
+        if name in COORDINATES:
+            continue
+        try:
+            array = sub[name]
+            check_units(array, manifest, range(unit_count(array)), where)
+            arrays[name] = array[:]
+        except DamagedStoreError as e:
+            raise DamagedStoreError(f"{e}".replace("the store is damaged", fix.split(":")[0])) from None
+        except Exception as e:  # a missing zarr.json, a checksum or decode failure
+            raise DamagedStoreError(
+                f"{where}: the {name!r} array cannot be read ({type(e).__name__}); {fix}"
+            ) from None
+    return arrays, dict(sub.attrs["meta"])

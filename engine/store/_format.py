@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the commit manifest, dimension names on every array, coordinates
 META_KEY = "neurosel"
 DIMENSIONS = ("example", "layer", "neuron")
 TOKEN_DIMENSIONS = ("token", "layer", "neuron")

@@ -10,10 +10,12 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.store._codec import STORAGE_DTYPES, encode
-from engine.store._format import META_KEY
-from engine.store._labels import check_labels, label_kind
+from engine.store._interop import consolidate
+from engine.store._labels import check_labels
+from engine.store._labels import label_kind as kind_of
+from engine.store._lock import StoreLock
 from engine.store._reader import ActivationStore, open_store
-from engine.store._writer import COMPRESSIONS, Layout, base_meta, prepare_store
+from engine.store._writer import COMPRESSIONS, Layout, base_meta, commit_rows, prepare_store
 from engine.version import __version__
 
 
@@ -27,45 +29,79 @@ def store_from_array(
     model_id: str = "external",
     chunk_rows: int | None = None,
     compression: str = "none",
+    label_kind: str = "auto",
 ) -> ActivationStore:
     """Store precomputed pooled activations so every neurosel pass can run on them.
 
     For tools with their own forward pass (and for tests and benchmarks): the store has the same
     layout and codecs as one made by `engine.extract`, written shard by shard, then committed.
+    Labels follow the rule of docs/inputs.md (`label_kind` "auto", "class" or "numeric"). Everything
+    is checked before anything is written: an empty array, activations with no finite value, a
+    `chunk_rows` that is not a whole number ≥ 1, and bad labels are refused.
     """
+    if not hasattr(activations, "shape") or not hasattr(activations, "dtype"):
+        activations = np.asarray(activations)
     if activations.ndim != 3:
         raise InputError(f"activations: shape {activations.shape}; pass (examples, layers, hidden)")
+    if np.dtype(activations.dtype).kind not in "biuf":
+        raise InputError(f"activations: dtype {activations.dtype}; pass real numbers (e.g. float32)")
     if dtype not in STORAGE_DTYPES or compression not in COMPRESSIONS:
         raise InputError(f"dtype {dtype!r} / compression {compression!r}: unknown")
     n, n_layers, hidden = activations.shape
+    if 0 in activations.shape:
+        raise InputError(
+            f"activations: shape {activations.shape} holds nothing; pass at least one example, layer and unit"
+        )
+    if chunk_rows is not None and (
+        isinstance(chunk_rows, (bool, np.bool_))
+        or not isinstance(chunk_rows, (int, np.integer))
+        or chunk_rows < 1
+    ):
+        raise InputError(f"chunk_rows {chunk_rows!r}: must be a whole number ≥ 1 (or None for the default)")
     layer_ids = list(range(n_layers)) if layers is None else [int(x) for x in layers]
     if len(layer_ids) != n_layers:
         raise InputError(f"layers: {len(layer_ids)} ids for {n_layers} stored layers")
-    label_array, names = check_labels(labels, n, "labels")
+    label_array, names = check_labels(labels, n, "labels", label_kind=label_kind)
+    _check_some_finite(activations)
     digest = hashlib.sha256(np.ascontiguousarray(activations).tobytes())
     if label_array is not None:
         digest.update(label_array.tobytes())
     itemsize = np.dtype(STORAGE_DTYPES[dtype]).itemsize
-    layout = Layout.choose(n, n_layers * hidden * itemsize, chunk_rows)
+    layout = Layout.choose(n, n_layers * hidden * itemsize, None if chunk_rows is None else int(chunk_rows))
     meta = base_meta(
         model_id=model_id, weights_hash="", tokenizer=None, tokenizer_hash="", pooling="mean",
         layers=layer_ids, num_hidden_layers=max(layer_ids), hidden=hidden, dtype=dtype,
         precision="external", max_length=0, inputs_hash=digest.hexdigest(), n=n, n_tokens=0,
-        pairs=False, label_kind=label_kind(label_array),
+        pairs=False, label_kind=kind_of(label_array),
         label_names=names, chunk_rows=layout.chunk_rows, shard_rows=layout.shard_rows,
         compression=compression, engine_version=__version__,
     )  # fmt: skip
     arrays = {"lengths": np.ones(n, dtype=np.int32)}
     if label_array is not None:
         arrays["labels"] = label_array
-    group = prepare_store(str(out), meta, arrays, layout, resume=False)
-    target = group["activations"]
-    bad_rows: list[int] = []
-    for start in range(0, n, layout.shard_rows):
-        part = np.asarray(activations[start : start + layout.shard_rows], dtype=np.float32)
-        bad_rows.extend((start + np.flatnonzero(~np.isfinite(part).all(axis=(1, 2)))).tolist())
-        target[start : start + part.shape[0]] = encode(part, dtype)
-    meta.update(rows_committed=n, complete=True, nonfinite_row_count=len(bad_rows), nonfinite_rows=bad_rows)
-    meta["nonfinite_values"] = int(sum(np.sum(~np.isfinite(activations[r])) for r in bad_rows))
-    group.attrs[META_KEY] = {**meta, "initialized": True}
+    with StoreLock(out):
+        group = prepare_store(str(out), meta, arrays, layout, resume=False)
+        target = group["activations"]
+        bad_rows: list[int] = []
+        for start in range(0, n, layout.shard_rows):
+            part = np.asarray(activations[start : start + layout.shard_rows], dtype=np.float32)
+            bad_rows.extend((start + np.flatnonzero(~np.isfinite(part).all(axis=(1, 2)))).tolist())
+            target[start : start + part.shape[0]] = encode(part, dtype)
+        meta.update(
+            rows_committed=n, complete=True, nonfinite_row_count=len(bad_rows), nonfinite_rows=bad_rows
+        )
+        meta["nonfinite_values"] = int(sum(np.sum(~np.isfinite(activations[r])) for r in bad_rows))
+        commit_rows(group, {**meta, "initialized": True}, target, 0, n)
+        consolidate(out)
     return open_store(out)
+
+
+def _check_some_finite(activations: np.ndarray, rows_per_look: int = 4096) -> None:
+    """Refuse activations with no finite value (all NaN or infinite): no statistic could be computed.
+    Reads a block of rows at a time and stops at the first finite value, usually in the first block."""
+    for start in range(0, activations.shape[0], rows_per_look):
+        if np.isfinite(np.asarray(activations[start : start + rows_per_look])).any():
+            return
+    raise InputError(
+        f"activations: all {activations.size:,} values are NaN or infinite; check the array that was passed"
+    )

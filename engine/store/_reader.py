@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,22 @@ import zarr
 from engine.errors import InputError
 from engine.store._codec import decode
 from engine.store._format import FORMAT_VERSION, META_KEY, activation_array
+from engine.store._integrity import (
+    MANIFEST_KEY,
+    METADATA_KEY,
+    DamagedStoreError,
+    check_units,
+    unit_count,
+    unit_rows,
+)
+from engine.store._stream import (
+    DEFAULT_MEMORY_BUDGET,
+    DEFAULT_READERS,
+    MAX_BLOCK_BYTES,
+    Block,
+    corrupt_chunk_error,
+    iter_blocks,
+)
 
 Index = int | slice | Sequence[int] | np.ndarray | None
 _ZARR_ERROR: type[Exception] = getattr(zarr.errors, "BaseZarrError", ValueError)
@@ -54,16 +70,115 @@ class ActivationStore:
         return int(self.meta["rows_committed"])
 
     @property
+    def manifest(self) -> dict[str, Any] | None:
+        """What the commits recorded, per array and file (None for stores of format 1)."""
+        return self.group.attrs.get(MANIFEST_KEY)
+
+    @property
     def labels(self) -> np.ndarray | None:
-        return self.group["labels"][:] if "labels" in self.group else None
+        return self._side("labels")
 
     @property
     def lengths(self) -> np.ndarray:
-        return self.group["lengths"][:]
+        return self._side("lengths")
 
     @property
     def texts(self) -> np.ndarray | None:
-        return self.group["texts"][:] if "texts" in self.group else None
+        return self._side("texts")
+
+    @property
+    def offsets(self) -> np.ndarray | None:
+        """Token pooling: example i owns activation rows offsets[i]:offsets[i+1]."""
+        return self._side("offsets")
+
+    def _side(self, name: str) -> np.ndarray | None:
+        """A per-example array read whole, its files checked against the manifest first."""
+        try:
+            array = self.group[name]
+        except KeyError:
+            if self.manifest is not None and name in self.manifest:
+                raise DamagedStoreError(
+                    f"store {self.path}: the {name!r} array is missing although it was written; "
+                    "the store is damaged: re-extract it"
+                ) from None
+            return None
+        check_units(array, self.manifest, range(unit_count(array)), f"store {self.path}")
+        try:
+            return array[:]
+        except Exception as error:  # a checksum or decode failure: name the array
+            raise DamagedStoreError(
+                f"store {self.path}: the {name!r} array cannot be read ({type(error).__name__}: "
+                f"{str(error).strip()[:120]}); the store is damaged: re-extract it"
+            ) from None
+
+    def usable_rows(self, allow_partial: bool | None = False) -> int:
+        """Rows a pass may read: all of a complete store; the committed rows of an incomplete one
+        when `allow_partial` (None: the pass cannot take a partial store); else an InputError.
+        Every derived pass asks this one question."""
+        if self.complete:
+            if self.rows_committed != self.n:
+                raise DamagedStoreError(
+                    f"store {self.path}: marked complete with {self.rows_committed} of {self.n} rows "
+                    "committed; the store's metadata is damaged: re-extract it"
+                )
+            return self.n
+        if not allow_partial:
+            how = "" if allow_partial is None else ", or pass allow_partial=True to use the committed rows"
+            raise InputError(
+                f"store {self.path}: incomplete ({self.rows_committed} of {self.n} rows); finish the "
+                f"extraction (re-run it to resume){how}"
+            )
+        return self.rows_committed
+
+    def activation_rows(self, rows: int) -> int:
+        """Rows of the activation array that hold examples [0, rows) (token rows for token pooling)."""
+        if self.meta["pooling"] == "tokens":
+            return int(self.offsets[rows])
+        return rows
+
+    def check(self) -> None:
+        """The quick check (one `stat` per file): every file the manifest records for the committed
+        rows and the per-example arrays is present with its recorded size; DamagedStoreError if not."""
+        self.check_rows(0, self.activation_rows(self.rows_committed))
+        for name in self.manifest or {}:
+            if name not in (self.activations.path, METADATA_KEY) and "/" not in name:
+                array = self._array(name)
+                check_units(array, self.manifest, range(unit_count(array)), f"store {self.path}")
+
+    def _array(self, name: str) -> zarr.Array:
+        try:
+            return self.group[name]
+        except KeyError:
+            raise DamagedStoreError(
+                f"store {self.path}: the {name!r} array is missing although it was written; the store "
+                "is damaged: re-extract it"
+            ) from None
+
+    def check_rows(self, start: int, stop: int) -> None:
+        """DamagedStoreError unless the activation files holding rows [start, stop) of the activation
+        array are present with the sizes their commit recorded."""
+        array = self.activations
+        unit = unit_rows(array)
+        check_units(array, self.manifest, range(start // unit, -(-stop // unit)), f"store {self.path}")
+
+    def blocks(
+        self,
+        stop: int | None = None,
+        memory_budget: int = DEFAULT_MEMORY_BUDGET,
+        readers: int = DEFAULT_READERS,
+        max_block_bytes: int = MAX_BLOCK_BYTES,
+    ) -> Iterator[Block]:
+        """Blocks of activation rows [0, stop) (default: every committed row), read ahead by a reader
+        pool, each block's files checked against the manifest before it is read."""
+        stop = self.activation_rows(self.rows_committed) if stop is None else stop
+        return iter_blocks(
+            self.activations,
+            stop,
+            memory_budget,
+            readers,
+            max_block_bytes=max_block_bytes,
+            check=self.check_rows,
+        )
 
     @property
     def activations(self) -> zarr.Array:
@@ -80,17 +195,27 @@ class ActivationStore:
         layer_pos = self._layer_positions(layers)
         units = _as_index(neurons, self.hidden, "neurons")
         self._check_committed(row_ids)
+        picked = np.atleast_1d(np.arange(self.n)[row_ids])
         if self.meta["pooling"] == "tokens":
-            offsets = self.group["offsets"][:]
-            picked = np.atleast_1d(np.arange(self.n)[row_ids])
-            token_ids = np.concatenate(
+            offsets = self.offsets
+            index: Any = np.concatenate(
                 [np.arange(offsets[r], offsets[r + 1]) for r in picked] or [np.arange(0)]
             )
-            data = self.activations.oindex[token_ids, layer_pos, units]
-        elif isinstance(row_ids, slice):
-            data = self.activations.oindex[row_ids, layer_pos, units]
         else:
-            data = self.activations.oindex[np.asarray(row_ids), layer_pos, units]
+            index = row_ids if isinstance(row_ids, slice) else np.asarray(row_ids)
+            index = picked if not isinstance(index, slice) else index
+        array = self.activations
+        unit = unit_rows(array)
+        targets = np.atleast_1d(np.arange(array.shape[0])[index]) if isinstance(index, slice) else index
+        needed = np.unique(np.asarray(targets, dtype=np.int64) // unit)
+        check_units(array, self.manifest, needed.tolist(), f"store {self.path}")
+        try:
+            data = array.oindex[index, layer_pos, units]
+        except Exception as error:  # a checksum or decode failure: name the file
+            first = int(needed[0]) * unit if needed.size else 0
+            raise corrupt_chunk_error(
+                array, first, min(int(needed[-1] + 1) * unit, array.shape[0]), error
+            ) from None
         return decode(data, self.meta["dtype"])
 
     def _layer_positions(self, layers: Index) -> Any:
@@ -127,6 +252,20 @@ class ActivationStore:
             f"pooling={self.meta['pooling']!r}, dtype={self.meta['dtype']!r}, {state})"
         )
 
+    def to_xarray(self) -> Any:
+        """A lazy, labelled xarray.Dataset of the committed rows (dask-backed; bfloat16 decoded to
+        float32), with `layer`, `neuron` and `example` coordinates and the labels along `example`.
+        Needs xarray and dask (`pip install 'neurosel[xarray]'`)."""
+        from engine.store._interop import to_xarray
+
+        return to_xarray(self)
+
+    def to_dask(self) -> Any:
+        """The committed activations as a lazy dask array (bfloat16 decoded to float32)."""
+        from engine.store._interop import to_dask
+
+        return to_dask(self)
+
 
 def _as_index(index: Index, size: int, name: str) -> Any:
     if index is None:
@@ -147,9 +286,19 @@ def open_store(path: str | Path) -> ActivationStore:
     if not Path(path).exists() and "://" not in path:
         raise InputError(f"store {path}: does not exist; run `neurosel extract` first")
     try:
-        group = zarr.open_group(path, mode="r")
-    except (FileNotFoundError, zarr.errors.GroupNotFoundError, ValueError):
+        group = zarr.open_group(path, mode="r", use_consolidated=False)
+    except (FileNotFoundError, zarr.errors.GroupNotFoundError):
+        if (Path(path) / "activations").is_dir() or (Path(path) / "token_activations").is_dir():
+            raise InputError(
+                f"store {path}: its zarr.json (the store's metadata) is missing; the store is damaged: "
+                "restore the file or re-extract the store"
+            ) from None
         raise InputError(f"store {path}: not a Zarr group; pass a store made by neurosel") from None
+    except (ValueError, TypeError, KeyError) as e:  # zarr.json unreadable: bad JSON, bad fields
+        raise InputError(
+            f"store {path}: its zarr.json cannot be read ({type(e).__name__}: {str(e).strip()[:120]}); "
+            "the store's metadata is damaged: restore it or re-extract the store"
+        ) from None
     meta = group.attrs.get(META_KEY)
     if not isinstance(meta, dict) or "format_version" not in meta:
         raise InputError(f"store {path}: not a neurosel store (no '{META_KEY}' attributes)")
@@ -161,7 +310,46 @@ def open_store(path: str | Path) -> ActivationStore:
     if not meta.get("initialized", False):
         raise InputError(f"store {path}: creation was interrupted; re-run the extraction")
     _check_activations(group, path, meta)
+    _check_shapes(group, path, meta)
     return ActivationStore(group, path)
+
+
+def _check_shapes(group: zarr.Group, path: str, meta: dict[str, Any]) -> None:
+    """The metadata's sizes are sane and agree with every array's shape; InputError naming the
+    store and the disagreement otherwise (a hand-edited or damaged zarr.json)."""
+    damaged = "the store's metadata is damaged: restore it or re-extract the store"
+    try:
+        n, hidden, layers = int(meta["n"]), int(meta["hidden"]), [int(x) for x in meta["layers"]]
+        committed, complete = int(meta["rows_committed"]), meta["complete"]
+        pooling = str(meta["pooling"])
+        tokens = int(meta.get("n_tokens", 0))
+    except (KeyError, TypeError, ValueError) as e:
+        raise InputError(f"store {path}: attribute {e} is missing or malformed; {damaged}") from None
+    if n < 0 or hidden < 1 or not layers or not 0 <= committed <= n or not isinstance(complete, bool):
+        raise InputError(
+            f"store {path}: attributes out of range (n={n}, hidden={hidden}, layers={layers}, "
+            f"rows_committed={committed}, complete={complete!r}); {damaged}"
+        )
+    rows = tokens if pooling == "tokens" else n
+    expected = {activation_array(pooling): (rows, len(layers), hidden)}
+    for name in ("labels", "lengths", "texts", "texts_pair"):
+        expected[name] = (n,)
+    if pooling == "tokens":
+        expected["offsets"] = (n + 1,)
+    for name, shape in expected.items():
+        try:
+            array = group[name]
+        except KeyError:
+            continue  # optional arrays; a required one that is missing is found by its reader
+        except Exception as e:
+            raise InputError(
+                f"store {path}: the {name!r} array cannot be opened ({type(e).__name__}); {damaged}"
+            ) from None
+        if tuple(array.shape) != shape:
+            raise InputError(
+                f"store {path}: the {name!r} array has shape {tuple(array.shape)} but the metadata says "
+                f"{shape} (n={n}, layers={layers}, hidden={hidden}); {damaged}"
+            )
 
 
 def _check_activations(group: zarr.Group, path: str, meta: dict[str, Any]) -> None:

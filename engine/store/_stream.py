@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import collections
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import zarr
 
-from engine.errors import InputError
+from engine.store._integrity import DamagedStoreError
 
 DEFAULT_MEMORY_BUDGET = 512 << 20  # bytes of decoded blocks in flight
 DEFAULT_READERS = min(4, os.cpu_count() or 1)  # more readers than cores only contend (measured)
@@ -65,8 +65,12 @@ def iter_blocks(
     readers: int = DEFAULT_READERS,
     depth: int = DEPTH,
     max_block_bytes: int = MAX_BLOCK_BYTES,
+    check: Callable[[int, int], None] | None = None,
 ) -> Iterator[Block]:
-    """Yield blocks of rows [0, stop) in order while later blocks are decoded in the background."""
+    """Yield blocks of rows [0, stop) in order while later blocks are decoded in the background.
+
+    `check(start, stop)` runs before a block is read (the store's manifest check), so a damaged
+    file is reported by name instead of being read as the fill value."""
     rows = block_rows(array, memory_budget, depth, max_block_bytes)
     width = int(np.prod(array.shape[1:]))
     starts = iter(range(0, stop, rows))
@@ -77,6 +81,8 @@ def iter_blocks(
             start = next(starts, None)
             if start is not None:
                 end = min(start + rows, stop)
+                if check is not None:
+                    check(start, end)
                 pending.append((start, end, pool.submit(array.__getitem__, slice(start, end))))
 
         for _ in range(depth + 1):
@@ -91,7 +97,7 @@ def iter_blocks(
             yield Block(start, end, data.reshape(end - start, width))
 
 
-def corrupt_chunk_error(array: zarr.Array, start: int, end: int, error: Exception) -> InputError:
+def corrupt_chunk_error(array: zarr.Array, start: int, end: int, error: Exception) -> DamagedStoreError:
     """Find the first chunk in rows [start, end) that fails to decode and name it."""
     chunk = array.chunks[0]
     for first in range(start - start % chunk, end, chunk):
@@ -102,7 +108,9 @@ def corrupt_chunk_error(array: zarr.Array, start: int, end: int, error: Exceptio
             break
     else:
         first = start
-    return InputError(
-        f"{array.store_path}: chunk {first // chunk} (rows {first}-{min(first + chunk, array.shape[0]) - 1}) "
-        f"cannot be read ({type(error).__name__}: {error}); the store is corrupt, re-extract it"
+    last = min(first + chunk, array.shape[0]) - 1
+    return DamagedStoreError(
+        f"{array.store_path}: chunk {first // chunk} (rows {first}-{last}) cannot be read "
+        f"({type(error).__name__}: {str(error).strip()[:160]}); the store is damaged: re-extract it "
+        "(`neurosel verify` lists every problem)"
     )

@@ -23,6 +23,15 @@ from zarr.codecs import Crc32cCodec, ZstdCodec
 from engine.errors import InputError
 from engine.store._codec import STORAGE_DTYPES
 from engine.store._format import DIMENSIONS, FORMAT_VERSION, META_KEY, TOKEN_DIMENSIONS, activation_array
+from engine.store._integrity import (
+    MANIFEST_KEY,
+    METADATA_KEY,
+    record_array,
+    record_file,
+    record_units,
+    unit_rows,
+)
+from engine.store._interop import consolidate, side_dimensions, write_coordinates
 
 if TYPE_CHECKING:
     from engine.extraction import HostTransfer, Staged
@@ -98,7 +107,7 @@ def prepare_store(
 
 def _open_existing(out: str) -> zarr.Group:
     try:
-        group = zarr.open_group(out, mode="r+")
+        group = zarr.open_group(out, mode="r+", use_consolidated=False)
     except Exception:
         raise InputError(f"out {out}: exists and is not a neurosel store; choose another path") from None
     if META_KEY not in group.attrs:
@@ -127,11 +136,22 @@ def _create(out: str, meta: dict[str, Any], arrays: dict[str, np.ndarray], layou
         chunk = min(len(values), TEXT_CHUNK_ROWS) or 1
         dtype = str if values.dtype.kind in "OU" else values.dtype
         arr = group.create_array(
-            key, shape=values.shape, chunks=(chunk,), dtype=dtype, compressors=compressors("zstd")
+            key,
+            shape=values.shape,
+            chunks=(chunk,),
+            dtype=dtype,
+            compressors=compressors("zstd"),
+            dimension_names=side_dimensions(key, values.ndim),
         )
         arr[:] = values
+        if key == "labels" and meta.get("label_names"):
+            arr.attrs["label_names"] = list(meta["label_names"])
+    write_coordinates(group, meta["layers"], meta["hidden"])
+    record_side_arrays(group, [*arrays, "layer", "neuron"], metadata_of=[name, *arrays, "layer", "neuron"])
     group.attrs[META_KEY] = {**meta, "initialized": True}
-    return group
+    # Foreign readers (xarray) open the hierarchy from the root's consolidated metadata; the handle
+    # returned keeps it through every later commit of the attributes.
+    return consolidate(out) or group
 
 
 class StoreWriter:
@@ -230,18 +250,41 @@ class StoreWriter:
 
     def _commit(self) -> None:
         start, end, buffer = self.window
-        if self.offsets is None:
-            self.array[start:end] = buffer
-        else:
-            self.array[int(self.offsets[start]) : int(self.offsets[end])] = buffer
+        first, last = (
+            (start, end) if self.offsets is None else (int(self.offsets[start]), int(self.offsets[end]))
+        )
+        self.array[first:last] = buffer
         bad_rows = sorted(set(self.meta["nonfinite_rows"]) | set(self.bad_rows))
         self.meta["nonfinite_values"] += sum(self.bad_rows.values())
         self.meta["nonfinite_rows"] = bad_rows[:NONFINITE_ROWS_KEPT]
         self.meta["nonfinite_row_count"] = self.meta.get("nonfinite_row_count", 0) + len(self.bad_rows)
         self.meta["rows_committed"] = end
-        self.group.attrs[META_KEY] = self.meta
+        commit_rows(self.group, self.meta, self.array, first, last)
         self.bad_rows = {}
         self.window = None
+
+
+def commit_rows(group: zarr.Group, meta: dict[str, Any], array: zarr.Array, first: int, last: int) -> None:
+    """Record the files of `array` rows [first, last) (just written) in the manifest and commit
+    `meta` (with its advanced `rows_committed`) in the same attribute update: the commit point."""
+    manifest = dict(group.attrs.get(MANIFEST_KEY, {}))
+    entries = dict(manifest.get(array.path, {}))
+    unit = unit_rows(array)
+    entries.update(record_units(array, range(first // unit, -(-last // unit))))
+    manifest[array.path] = entries
+    group.update_attributes({META_KEY: meta, MANIFEST_KEY: manifest})  # one write of zarr.json
+
+
+def record_side_arrays(group: zarr.Group, names: list[str], metadata_of: list[str] = ()) -> None:
+    """Record the files of arrays written once at creation (labels, lengths, texts, coordinates), and
+    the `zarr.json` of every array in `metadata_of` (written once, never changed)."""
+    manifest = dict(group.attrs.get(MANIFEST_KEY, {}))
+    for name in names:
+        manifest[name] = record_array(group[name])
+    manifest[METADATA_KEY] = {
+        f"{n}/zarr.json": record_file(group.store, f"{n}/zarr.json") for n in metadata_of
+    }
+    group.attrs[MANIFEST_KEY] = manifest
 
 
 def _as_user_error(e: BaseException, group: zarr.Group, meta: dict[str, Any]) -> BaseException:

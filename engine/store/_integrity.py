@@ -1,0 +1,177 @@
+"""Integrity: what a commit recorded, checked before every read, and verified in full on request.
+
+Zarr reads a missing chunk (or shard) as its fill value: a deleted or emptied file becomes zeros
+without an error. So every write that a store relies on records its files in a manifest kept in
+the root attributes (`neurosel_manifest`): per array, per storage unit (a shard for the activations,
+a chunk elsewhere), the file's size and CRC-32, or null where Zarr legitimately wrote nothing (a
+unit equal to the fill value). The activations' entries are written in the same attribute update
+that advances `rows_committed`, so a commit and its manifest land together.
+
+Before any read, `check_units` compares the files a read needs with the manifest by size (one
+`stat` per unit: cheap), and a missing, empty or truncated file is a `DamagedStoreError` naming
+the array, the unit, its rows and the fix. Byte flips inside a file of the right size are caught
+by the CRC32C codec of every chunk when it is decoded, or by `verify`, which also re-reads every
+file and compares its CRC-32 with the manifest.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable
+from typing import Any
+
+import zarr
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.sync import sync
+
+from engine.errors import InputError
+
+MANIFEST_KEY = "neurosel_manifest"
+METADATA_KEY = "_metadata"  # in the manifest: the arrays' zarr.json files, written once
+
+
+class DamagedStoreError(InputError):
+    """A file the store's manifest records is missing, empty, truncated or corrupt."""
+
+
+def unit_rows(array: zarr.Array) -> int:
+    """Rows per storage unit (file) of an array: a shard, or a chunk when unsharded."""
+    return int(array.shards[0] if array.shards else array.chunks[0])
+
+
+def unit_count(array: zarr.Array, rows: int | None = None) -> int:
+    """Storage units holding rows [0, rows) (all rows by default)."""
+    rows = array.shape[0] if rows is None else rows
+    return -(-rows // unit_rows(array)) if array.ndim else 1
+
+
+def unit_key(array: zarr.Array, unit: int) -> str:
+    """The store key of a unit, e.g. activations/c/3/0/0."""
+    coords = (unit,) + (0,) * (array.ndim - 1) if array.ndim else ()
+    return f"{array.path}/{array.metadata.encode_chunk_key(coords)}"
+
+
+def _size(store: Any, key: str) -> int | None:
+    try:
+        return int(sync(store.getsize(key)))
+    except (FileNotFoundError, KeyError):
+        return None
+
+
+def _bytes(store: Any, key: str) -> bytes | None:
+    buffer = sync(store.get(key, prototype=default_buffer_prototype()))
+    return None if buffer is None else buffer.to_bytes()
+
+
+def record_units(array: zarr.Array, units: Iterable[int]) -> dict[str, list[int] | None]:
+    """Manifest entries {unit: [size, crc32] or None (nothing written)} for units just written."""
+    entries: dict[str, list[int] | None] = {}
+    for unit in units:
+        data = _bytes(array.store, unit_key(array, unit))
+        entries[str(unit)] = None if data is None else [len(data), zlib.crc32(data)]
+    return entries
+
+
+def record_file(store: Any, key: str) -> list[int] | None:
+    """[size, crc32] of one file of the store, or None when absent."""
+    data = _bytes(store, key)
+    return None if data is None else [len(data), zlib.crc32(data)]
+
+
+def verify_files(store: Any, recorded: dict[str, Any], where: str) -> list[str]:
+    """Problems of files recorded whole (the arrays' zarr.json): missing, resized or changed."""
+    problems = []
+    for key, expected in sorted(recorded.items()):
+        data = _bytes(store, key)
+        if expected is None:
+            continue
+        if data is None:
+            problems.append(f"{where}: {key} is missing")
+        elif len(data) != expected[0] or zlib.crc32(data) != expected[1]:
+            problems.append(f"{where}: {key} was changed after it was written (size or checksum differs)")
+    return problems
+
+
+def record_array(array: zarr.Array) -> dict[str, list[int] | None]:
+    """Manifest entries for every unit of an array written in one go (side arrays, coordinates)."""
+    return record_units(array, range(unit_count(array)))
+
+
+STORE_FIX = "the store is damaged: restore the file or re-extract it (`neurosel verify` lists every problem)"
+
+
+def check_units(
+    array: zarr.Array,
+    manifest: dict[str, Any] | None,
+    units: Iterable[int],
+    where: str,
+    fix: str = STORE_FIX,
+) -> None:
+    """Raise DamagedStoreError unless every unit in `units` matches the manifest by presence and size.
+
+    Without a manifest for the array (stores of format 1), a missing file is still reported."""
+    store = array.store
+    recorded = None if manifest is None else manifest.get(array.path)
+    for unit in units:
+        key = unit_key(array, unit)
+        size = _size(store, key)
+        if recorded is not None:
+            if str(unit) not in recorded:
+                raise DamagedStoreError(
+                    f"{where}: {_describe(array, unit)} is not in the manifest although it was written; {fix}"
+                )
+            expected = recorded[str(unit)]
+            if expected is None:
+                continue  # nothing was written: the fill value is the data
+            want = expected[0]
+        else:
+            want = None
+        if size is None or size == 0 or (want is not None and size != want):
+            state = (
+                "missing" if size is None else "empty" if size == 0 else f"truncated ({size} of {want} bytes)"
+            )
+            if want is not None and size is not None and size > want:
+                state = f"the wrong size ({size} bytes, {want} written)"
+            raise DamagedStoreError(f"{where}: {_describe(array, unit)} is {state}; {fix}")
+
+
+def _describe(array: zarr.Array, unit: int) -> str:
+    rows = unit_rows(array) if array.ndim else 1
+    first, last = unit * rows, min((unit + 1) * rows, array.shape[0] if array.ndim else 1) - 1
+    return f"array {array.path!r} file {unit_key(array, unit)} (rows {first}-{last})"
+
+
+def verify_array(
+    array: zarr.Array, manifest: dict[str, Any] | None, where: str, rows: int | None = None
+) -> list[str]:
+    """Every problem of an array's files (for rows [0, rows)) against the manifest: presence, size
+    and CRC-32 (a full read of the files), then a decode of every unit (the chunks' own CRC32C).
+    Without a manifest for the array, only presence and decoding are checked."""
+    problems = []
+    recorded = None if manifest is None else manifest.get(array.path)
+    for unit in range(unit_count(array, rows)):
+        name = f"{where}: {_describe(array, unit)}"
+        if recorded is not None and str(unit) not in recorded:
+            problems.append(f"{name} has no manifest entry")
+            continue
+        expected = None if recorded is None else recorded[str(unit)]
+        data = _bytes(array.store, unit_key(array, unit))
+        if data is None:
+            if recorded is None or expected is not None:
+                problems.append(f"{name} is missing")
+            continue  # else nothing was written: the fill value is the data
+        if not data:
+            problems.append(f"{name} is empty")
+            continue
+        if expected is not None and len(data) != expected[0]:
+            problems.append(f"{name} has {len(data)} bytes, {expected[0]} were written")
+            continue
+        if expected is not None and zlib.crc32(data) != expected[1]:
+            problems.append(f"{name} does not match its checksum (its bytes changed)")
+            continue
+        try:
+            step = unit_rows(array) if array.ndim else 1
+            array[unit * step : (unit + 1) * step] if array.ndim else array[()]
+        except Exception as error:  # a codec or checksum failure while decoding
+            problems.append(f"{name} cannot be decoded ({type(error).__name__})")
+    return problems

@@ -1,0 +1,171 @@
+"""Store integrity: manifests checked before reads, `verify`, metadata that disagrees with the arrays,
+and one writer at a time (a lock that a dead writer cannot leave behind)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import engine
+from engine.cli import main
+from engine.store import DamagedStoreError, StoreLock, StoreLockedError, verify
+
+
+@pytest.fixture
+def store(tmp_path):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    x = rng.standard_normal((200, 2, 8)) + y[:, None, None]
+    return engine.store_from_array(tmp_path / "s.zarr", x, labels=y, chunk_rows=20)
+
+
+def shard(store, i: int):
+    return os.path.join(store.path, "activations", "c", str(i), "0", "0")
+
+
+@pytest.mark.parametrize("fault", ["deleted", "emptied", "truncated"])
+def test_a_damaged_shard_is_named_never_read_as_zeros(store, fault):
+    path = shard(store, 2)
+    if fault == "deleted":
+        os.remove(path)
+    else:
+        os.truncate(path, 0 if fault == "emptied" else os.path.getsize(path) // 2)
+    reopened = engine.open_store(store.path)
+    with pytest.raises(DamagedStoreError, match=r"activations/c/2/0/0 \(rows 80-119\)"):
+        engine.neuron_stats(reopened, progress=False, save=False)
+    with pytest.raises(DamagedStoreError, match=r"rows 80-119"):
+        reopened.read(rows=[90])
+    assert reopened.read(rows=[10]).shape == (1, 2, 8)  # other rows still read
+    report = verify(reopened)
+    assert not report.ok and any("activations/c/2/0/0" in p for p in report.problems)
+
+
+def test_a_flipped_byte_fails_verify_and_the_read(store):
+    path = shard(store, 1)
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    data[100] ^= 0x01
+    with open(path, "wb") as f:
+        f.write(bytes(data))
+    report = verify(store.path)
+    assert [p for p in report.problems if "activations/c/1/0/0" in p and "checksum" in p]
+    with pytest.raises(DamagedStoreError, match="cannot be read"):
+        engine.open_store(store.path).read(rows=[45])
+
+
+def test_verify_command_and_info_verify(store, capsys):
+    assert main(["verify", store.path]) == 0
+    assert "no problems" in capsys.readouterr().out
+    os.remove(os.path.join(store.path, "labels", "c", "0"))
+    assert main(["verify", store.path]) == 2
+    err = capsys.readouterr().err
+    assert "labels" in err and "missing" in err and "Traceback" not in err
+    assert main(["info", store.path]) == 2  # labels are read by info: named, not "one class"
+    assert "labels" in capsys.readouterr().err
+
+
+def test_complete_but_last_shard_missing_is_damage(store):
+    os.remove(shard(store, 4))
+    with pytest.raises(DamagedStoreError, match="rows 160-199"):
+        engine.open_store(store.path).check()
+    assert main(["info", store.path]) == 2
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda meta: meta.update(n=300), "has shape"),
+        (lambda meta: meta.update(hidden=9), "has shape"),
+        (lambda meta: meta.update(layers=[0]), "has shape"),
+        (lambda meta: meta.update(rows_committed=500), "out of range"),
+        (lambda meta: meta.pop("hidden"), "missing or malformed"),
+    ],
+)
+def test_metadata_that_disagrees_with_the_arrays_is_named(store, edit, message, capsys):
+    path = os.path.join(store.path, "zarr.json")
+    with open(path) as f:
+        root = json.load(f)
+    edit(root["attributes"]["neurosel"])
+    with open(path, "w") as f:
+        json.dump(root, f)
+    with pytest.raises(engine.InputError, match=message):
+        engine.open_store(store.path)
+    assert main(["stats", store.path]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_bad_json_in_metadata_is_named(store, capsys):
+    for name in ("zarr.json", "activations/zarr.json"):
+        path = os.path.join(store.path, name)
+        with open(path) as f:
+            original = f.read()
+        with open(path, "w") as f:
+            f.write(original[: len(original) // 2])
+        assert main(["info", store.path]) == 2
+        err = capsys.readouterr().err
+        assert "zarr.json" in err and "Traceback" not in err
+        with open(path, "w") as f:
+            f.write(original)
+
+
+def test_lock_refuses_a_second_writer_and_is_released(tmp_path):
+    target = tmp_path / "x.zarr"
+    with StoreLock(target), pytest.raises(StoreLockedError, match=rf"pid {os.getpid()} on"):
+        StoreLock(target).acquire()
+    with StoreLock(target):  # released: taken again
+        pass
+    assert not (tmp_path / "x.zarr.lock").exists()
+
+
+def test_a_killed_writers_lock_is_taken_over(tmp_path):
+    target = tmp_path / "y.zarr"
+    code = (
+        "import sys, time\n"
+        "from engine.store import StoreLock\n"
+        f"StoreLock({str(target)!r}).acquire()\n"
+        "print('locked', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "locked"
+    with pytest.raises(StoreLockedError, match=f"pid {child.pid}"):
+        StoreLock(target).acquire()
+    child.kill()
+    child.wait()
+    child.stdout.close()
+    assert (tmp_path / "y.zarr.lock").exists()  # left behind by the killed writer
+    with StoreLock(target):  # the kernel released its flock: taken over
+        pass
+
+
+def test_two_extractions_on_one_store(tmp_path, tiny_model):
+    """A second `neurosel extract` on a store being written is refused, --no-resume too (it never
+    deletes a store a live process holds); the first, killed afterwards, resumes to a sound store."""
+    texts = [f"the movie was {'very ' * (i % 7)}good number {i}" for i in range(20000)]
+    csv = tmp_path / "in.csv"
+    csv.write_text("text,label\n" + "".join(f"{t},{i % 2}\n" for i, t in enumerate(texts)))
+    out = tmp_path / "busy.zarr"
+    argv = [sys.executable, "-m", "engine.cli", "-q", "extract", str(csv), "--model", str(tiny_model)]
+    first = subprocess.Popen([*argv, "--out", str(out), "--device", "cpu"], stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (tmp_path / "busy.zarr.lock").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    assert first.poll() is None, first.stderr.read()
+    for extra in ([], ["--no-resume"]):
+        second = subprocess.run([*argv, "--out", str(out), *extra], capture_output=True, text=True)
+        assert second.returncode == 2, second.stderr
+        assert "another extraction is writing it" in second.stderr and len(second.stderr.splitlines()) == 1
+    assert first.poll() is None, "the first extraction ended before the second was tried; use more texts"
+    first.kill()
+    first.wait()
+    first.stderr.close()
+    resumed = subprocess.run([*argv, "--out", str(out), "--device", "cpu"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    finished = engine.open_store(out)
+    assert finished.complete and verify(finished).ok
