@@ -169,3 +169,36 @@ def test_two_extractions_on_one_store(tmp_path, tiny_model):
     assert resumed.returncode == 0, resumed.stderr
     finished = engine.open_store(out)
     assert finished.complete and verify(finished).ok
+
+
+@pytest.mark.parametrize("command", ["stats", "select"])
+def test_a_kill_during_a_derived_pass_leaves_nothing_half_used(tmp_path, command):
+    """SIGKILL a statistics pass or a path solve as its result is being saved (the moment its group
+    appears); the re-run gives the result of an uninterrupted run on a copy, and the store verifies."""
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 6000)
+    x = rng.standard_normal((6000, 4, 64)) + 0.3 * y[:, None, None] * (rng.random(64) < 0.1)
+    killed = engine.store_from_array(tmp_path / "k.zarr", x, labels=y, chunk_rows=64)
+    fresh = engine.store_from_array(tmp_path / "f.zarr", x, labels=y, chunk_rows=64)
+    argv = [sys.executable, "-m", "engine.cli", "-q", command, killed.path, "--device", "cpu"]
+    extra = ["--k", "20"] if command == "select" else []
+    child = subprocess.Popen([*argv, *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    group = os.path.join(killed.path, "stats" if command == "stats" else "importance")
+    deadline = time.time() + 120
+    while not os.path.isdir(group) and child.poll() is None and time.time() < deadline:
+        time.sleep(0.001)
+    assert child.poll() is None, "the command ended before its result was saved"
+    child.kill()
+    child.wait()
+    assert verify(killed.path).ok
+    if command == "stats":
+        got = engine.neuron_stats(engine.open_store(killed.path), progress=False)
+        want = engine.neuron_stats(fresh, progress=False)
+        for name, values in want.arrays().items():
+            np.testing.assert_array_equal(getattr(got, name), values, err_msg=name)
+    else:
+        got = engine.importance(engine.open_store(killed.path), target_support=20)
+        want = engine.importance(fresh, target_support=20)
+        np.testing.assert_array_equal(got.ranking, want.ranking)
+        np.testing.assert_allclose(got.objective, want.objective, rtol=1e-12)
+    assert verify(killed.path).ok
