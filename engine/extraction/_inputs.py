@@ -15,11 +15,10 @@ from typing import Any
 import numpy as np
 
 from engine.errors import InputError
-from engine.store import check_labels
+from engine.store import check_labels, describe_rows
 from engine.store import label_kind as store_label_kind
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
-SHOWN = 5  # rows named in a message before "..."
 
 
 @dataclass(frozen=True)
@@ -155,33 +154,18 @@ def _from_columns(
 def _check_texts(texts: list, where: str, lines: list[int] | None = None) -> None:
     missing = [i for i, text in enumerate(texts) if text is None]
     if missing:
-        rows = _rows(missing, lines)
+        rows = describe_rows(missing, lines)
         raise InputError(f"{where}: {rows} {_have(missing)} no text; fill or drop {_them(missing)}")
     other = [i for i, text in enumerate(texts) if not isinstance(text, str)]
     if other:
-        rows, types = _rows(other, lines), ", ".join(sorted({type(texts[i]).__name__ for i in other}))
+        rows, types = describe_rows(other, lines), ", ".join(sorted({type(texts[i]).__name__ for i in other}))
         raise InputError(f"{where}: {rows} {_is(other)} {types}, not text; fill or drop {_them(other)}")
     empty = [i for i, text in enumerate(texts) if not text.strip()]
     if empty:
-        rows = _rows(empty, lines)
+        rows = describe_rows(empty, lines)
         raise InputError(
             f"{where}: {rows} {_is(empty)} empty or whitespace only; fill or drop {_them(empty)}"
         )
-
-
-def _rows(rows: list[int], lines: list[int] | None) -> str:
-    """'row 3', 'rows 3, 7' or 'rows 3, 7, 9, 12, 15, ... (12 in all)', with the file lines when known
-    (the same wording as engine.store's label messages)."""
-    shown = rows[:SHOWN]
-    text = f"row {shown[0]}" if len(rows) == 1 else f"rows {', '.join(map(str, shown))}"
-    notes = []
-    if len(rows) > SHOWN:
-        text += ", ..."
-        notes.append(f"{len(rows)} in all")
-    if lines is not None:
-        at = ", ".join(str(lines[r]) for r in shown) + (", ..." if len(rows) > SHOWN else "")
-        notes.append(f"file line {at}" if len(rows) == 1 else f"file lines {at}")
-    return text + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def _is(rows: list[int]) -> str:

@@ -14,7 +14,7 @@ from engine.store._format import FORMAT_VERSION, META_KEY
 from engine.store._from_array import store_from_array
 from engine.store._integrity import MANIFEST_KEY, DamagedStoreError
 from engine.store._interop import consolidate
-from engine.store._labels import check_labels, label_kind
+from engine.store._labels import check_labels, describe_rows, label_kind
 from engine.store._lock import StoreLock, StoreLockedError
 from engine.store._passes import ChunkPass, run_pass, tree_merge
 from engine.store._reader import ActivationStore, open_store
@@ -53,6 +53,7 @@ __all__ = [
     "consolidate",
     "decode",
     "decode_table",
+    "describe_rows",
     "encode",
     "iter_blocks",
     "key_table",

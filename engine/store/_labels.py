@@ -74,7 +74,7 @@ def check_labels(
     words = [i for i, t in enumerate(tags) if t == "word"]
     if words and kind == "numeric":
         raise InputError(
-            f"{where}: {_rows(words, lines)} {_are(words)} not a number "
+            f"{where}: {describe_rows(words, lines)} {_are(words)} not a number "
             f"({_examples(values, words)}); fix {_them(words)}, or pass label_kind='class' "
             "(--label-kind class) for class labels"
         )
@@ -84,7 +84,8 @@ def check_labels(
         if len(words) > len(others):
             few, what, many, rest = (others, "number", words, "word")
         raise InputError(
-            f"{where}: labels mix numbers and words: {_rows(few, lines)} {_are(few)} {_noun(few, what)} "
+            f"{where}: labels mix numbers and words: {describe_rows(few, lines)} {_are(few)} "
+            f"{_noun(few, what)} "
             f"({_examples(values, few)}), the other {len(many)} {_are(many)} {_noun(many, rest)} "
             f"(e.g. {values[many[0]]!r}); "
             "pass label_kind='class' (--label-kind class) to make every label a class name, "
@@ -126,14 +127,16 @@ def _refuse_unusable(values: list, tags: tuple[str, ...], where: str, lines: Seq
     missing = [i for i, t in enumerate(tags) if t == "missing"]
     if missing:
         raise InputError(
-            f"{where}: {_rows(missing, lines)} {'has no label' if len(missing) == 1 else 'have no label'} "
+            f"{where}: {describe_rows(missing, lines)} "
+            f"{'has no label' if len(missing) == 1 else 'have no label'} "
             "(empty, None or NaN); fill in those labels or drop those rows"
         )
     other = [i for i, t in enumerate(tags) if t == "other"]
     if other:
         types = ", ".join(sorted({type(values[i]).__name__ for i in other}))
         raise InputError(
-            f"{where}: {_rows(other, lines)} {_are(other)} {types}, not a label; use numbers or strings"
+            f"{where}: {describe_rows(other, lines)} {_are(other)} {types}, not a label; "
+            "use numbers or strings"
         )
 
 
@@ -141,13 +144,15 @@ def _refuse_nonfinite(array: np.ndarray, where: str, lines: Sequence[int] | None
     missing = np.flatnonzero(np.isnan(array))
     if missing.size:
         raise InputError(
-            f"{where}: {_rows(missing, lines)} {'has no label' if missing.size == 1 else 'have no label'} "
+            f"{where}: {describe_rows(missing, lines)} "
+            f"{'has no label' if missing.size == 1 else 'have no label'} "
             "(NaN); fill in those labels or drop those rows"
         )
     bad = np.flatnonzero(~np.isfinite(array))
     if bad.size:
         raise InputError(
-            f"{where}: the label of {_rows(bad, lines)} is infinite; use finite numbers or drop those rows"
+            f"{where}: the label of {describe_rows(bad, lines)} is infinite; "
+            "use finite numbers or drop those rows"
         )
 
 
@@ -185,7 +190,7 @@ def _class_ids(names_per_row: list[str]) -> tuple[np.ndarray, list[str]]:
     return np.array([index[v] for v in names_per_row], dtype=np.int64), names
 
 
-def _rows(rows: Sequence[int] | np.ndarray, lines: Sequence[int] | None = None) -> str:
+def describe_rows(rows: Sequence[int] | np.ndarray, lines: Sequence[int] | None = None) -> str:
     """'row 3', 'rows 3, 7' or 'rows 3, 7, 9, 12, 15, ... (12 in all)', with the file lines when known."""
     rows = [int(r) for r in rows]
     shown = rows[:SHOWN]
