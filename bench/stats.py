@@ -236,6 +236,7 @@ def warm_up(store: ActivationStore, backend: str, budget: int, readers: int) -> 
     second_class = int(np.argmax(labels != labels[0]))
     tiny = ActivationStore(store.group, store.path)
     tiny.meta["rows_committed"] = min(store.n, max(store.activations.chunks[0], second_class + 1))
+    tiny.meta["complete"] = tiny.rows_committed == store.n  # a partial view: its committed rows only
     first = measure(lambda: stats_call(tiny, backend, True, budget, readers), HOST).seconds
     warm = measure(lambda: stats_call(tiny, backend, True, budget, readers), HOST).seconds
     kernels = [moments_cpu, histogram_cpu, mann_whitney]
@@ -293,6 +294,7 @@ def stats_call(store: ActivationStore, backend: str, auroc: bool, budget: int, r
         progress=False,
         save=False,
         recompute=True,
+        allow_partial=True,
     )
 
 

@@ -202,3 +202,21 @@ def test_a_kill_during_a_derived_pass_leaves_nothing_half_used(tmp_path, command
         np.testing.assert_array_equal(got.ranking, want.ranking)
         np.testing.assert_allclose(got.objective, want.objective, rtol=1e-12)
     assert verify(killed.path).ok
+
+
+def test_results_without_a_manifest_still_load(store):
+    """Results saved before manifests existed (format 1): an all-zero array has no chunk file, which
+    must not be taken for a deleted one."""
+    import zarr
+
+    stats = engine.neuron_stats(store, progress=False)
+    key = stats.meta["key"]
+    group = zarr.open_group(store.path, mode="r+", use_consolidated=False)[f"stats/{key}"]
+    attrs = dict(group.attrs)
+    attrs.pop("neurosel_manifest")
+    group.attrs.clear()
+    group.attrs.update(attrs)
+    assert not os.path.exists(os.path.join(store.path, "stats", key, "nonfinite", "c"))  # all zeros
+    again = engine.neuron_stats(engine.open_store(store.path), progress=False)
+    np.testing.assert_array_equal(again.nonfinite, stats.nonfinite)
+    assert again.meta["seconds"] == stats.meta["seconds"]  # loaded, not recomputed

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from engine.crossdomain._classifier import Fitted, fit, metric_of, score
 from engine.crossdomain._domains import (
@@ -31,7 +30,7 @@ from engine.crossdomain._domains import (
 )
 from engine.crossdomain._multisource import scenario_ranking
 from engine.crossdomain._rankings import sklearn_ranking, sparse_ranking, stats_ranking
-from engine.devices import Device, resolve_device
+from engine.devices import Device, resolve_device, single_threaded_blas
 from engine.errors import InputError
 from engine.progress import bar
 from engine.solver import layer_counts
@@ -323,12 +322,6 @@ def headline(value: float | dict[str, Any]) -> float:
     if isinstance(value, dict):
         return float(value["mean"] if "mean" in value else value["score"])
     return float(value)
-
-
-def single_threaded_blas():
-    """Hundreds of small fits: threaded BLAS only spins on them (measured 30× slower on 2 busy
-    cores); the sparse path, with its large products, runs outside this."""
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _spread(values: list[float]) -> dict[str, float]:

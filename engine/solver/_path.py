@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 
+from engine.devices import single_threaded_blas
 from engine.errors import InputError, SupportWarning
 from engine.solver._penalties import L1
 from engine.solver._protocols import Datafit, Design, Penalty
@@ -266,7 +267,8 @@ def _newton(problem: Problem, state: PathState, l1: float, l2: float, tol: float
             grad, u0 = np.r_[grad, gm.sum(0)], np.r_[u0, state.b]
         nb = h.shape[0] // size
         pen = np.r_[np.ones(blocks), np.zeros(nb - blocks)]
-        u = _inner_solve(h, grad, u0, size, pen, l1, l2)
+        with single_threaded_blas():  # small factorisations and products: threads only wait
+            u = _inner_solve(h, grad, u0, size, pen, l1, l2)
         delta = u - u0
         if not np.any(delta):
             break

@@ -109,7 +109,8 @@ def check_units(
 ) -> None:
     """Raise DamagedStoreError unless every unit in `units` matches the manifest by presence and size.
 
-    Without a manifest for the array (stores of format 1), a missing file is still reported."""
+    Without a manifest for the array (stores and results of format 1) a missing file cannot be told
+    from a unit Zarr never wrote (all fill values), so only empty files are reported."""
     store = array.store
     recorded = None if manifest is None else manifest.get(array.path)
     for unit in units:
@@ -125,6 +126,8 @@ def check_units(
                 continue  # nothing was written: the fill value is the data
             want = expected[0]
         else:
+            if size is None:
+                continue
             want = None
         if size is None or size == 0 or (want is not None and size != want):
             state = (
@@ -157,9 +160,9 @@ def verify_array(
         expected = None if recorded is None else recorded[str(unit)]
         data = _bytes(array.store, unit_key(array, unit))
         if data is None:
-            if recorded is None or expected is not None:
+            if expected is not None:
                 problems.append(f"{name} is missing")
-            continue  # else nothing was written: the fill value is the data
+            continue  # nothing was written (the fill value is the data), or no manifest to tell
         if not data:
             problems.append(f"{name} is empty")
             continue
