@@ -276,22 +276,43 @@ def _newton(problem: Problem, state: PathState, l1: float, l2: float, tol: float
         zdelta = design.matvec(work, coef_delta)
         if fit_intercept:
             zdelta += delta[q * k_out :]
-        w_work = state.w[work]
-        before = datafit.value(y, state.m) + penalty.value(w_work, l1, l2)
-        slope = grad @ delta + penalty.value(w_work + coef_delta, l1, l2) - penalty.value(w_work, l1, l2)
-        t = 1.0
-        while True:
-            after = datafit.value(y, state.m + t * zdelta) + penalty.value(w_work + t * coef_delta, l1, l2)
-            if after <= before + ARMIJO * t * slope or t < 1e-10:
-                break
-            t *= 0.5
-        state.w = state.w.copy()
-        state.w[work] += t * coef_delta
-        if fit_intercept:
-            state.b = state.b + t * delta[q * k_out :]
-        state.m = state.m + t * zdelta
-        if before - after <= 0.1 * tol:
+        if not _line_search(problem, state, work, delta, zdelta, grad, l1, l2, tol):
             break
+
+
+def _line_search(
+    problem: Problem,
+    state: PathState,
+    work: np.ndarray,
+    delta: np.ndarray,
+    zdelta: np.ndarray,
+    grad: np.ndarray,
+    l1: float,
+    l2: float,
+    tol: float,
+) -> bool:
+    """Armijo backtracking along a Newton direction; updates `state`. False once the step is nil or
+    the decrease is below the tolerance (the Newton steps on this working set are done)."""
+    if not np.any(delta):
+        return False
+    y, datafit, penalty = problem.y, problem.datafit, problem.penalty
+    q, k_out = work.size, state.w.shape[1]
+    coef_delta = delta[: q * k_out].reshape(q, k_out)
+    w_work = state.w[work]
+    before = datafit.value(y, state.m) + penalty.value(w_work, l1, l2)
+    slope = grad @ delta + penalty.value(w_work + coef_delta, l1, l2) - penalty.value(w_work, l1, l2)
+    t = 1.0
+    while True:
+        after = datafit.value(y, state.m + t * zdelta) + penalty.value(w_work + t * coef_delta, l1, l2)
+        if after <= before + ARMIJO * t * slope or t < 1e-10:
+            break
+        t *= 0.5
+    state.w = state.w.copy()
+    state.w[work] += t * coef_delta
+    if problem.fit_intercept:
+        state.b = state.b + t * delta[q * k_out :]
+    state.m = state.m + t * zdelta
+    return before - after > 0.1 * tol
 
 
 def _inner_solve(
