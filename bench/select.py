@@ -1,4 +1,4 @@
-"""Importance-solver speed: engine.importance against scikit-learn and cuML at equal objective.
+"""Importance-solver speed: engine.importance against open L1-logistic solvers at equal objective.
 
 One run per dataset, every solver on the same problem: neurons standardised with the store's own
 mean and standard deviation (ddof=1, engine.neuron_stats), then for each λ of the engine's path the
@@ -8,16 +8,39 @@ L1-logistic objective in mean form, mean log-loss + λ‖w‖₁ with an unpenal
   engine     engine.importance(method="l1-logistic", n_lambdas, lambda_ratio, tol, recompute=True,
              save=False) on the float16 store (it loads it in core or streams it: its meta, in the
              JSON, says which, and the time includes that load): the path from λ_max down, every λ
-             certified (gap ≤ tol · log 2); and the single-λ problem, engine.importance(n_lambdas=2):
-             λ_max (certified at zero in one full pass) then the path's last λ from zero
+             certified (gap ≤ tol · log 2); the single-λ problem, engine.importance(n_lambdas=2):
+             λ_max (certified at zero in one full pass) then the path's last λ from zero; and the
+             support task, engine.importance(target_support=k): the same path, stopped at the first λ
+             whose support reaches k (--target-support, 300)
   saga       scikit-learn LogisticRegression(l1_ratio=1, solver="saga"), one fit per λ, warm-started
              along the path (warm_start=True), on the standardised data in memory (float64)
   liblinear  the same with solver="liblinear", a fresh fit per λ (no warm start); liblinear
              penalises the intercept, so it gets intercept_scaling=1e4 (penalty λ|b|/1e4, an objective
              bias ~ 2(λ/1e4)²; at 100 the bias at λ_max was 4e-6 to 2e-5 relative in small runs,
              above the 1e-6 target)
+  skglm      skglm.GeneralizedLinearEstimator(datafits.Logistic(), penalties.L1(alpha=λ),
+             solvers.ProxNewton(fit_intercept=True, warm_start=True)), one estimator warm-started
+             along the path; Logistic is mean log-loss over labels in {-1, 1} (it maps 0/1 itself) and
+             ProxNewton's intercept is unpenalised, so alpha is the engine's λ exactly; tol bounds
+             the largest violation of the optimality conditions
+  celer      celer.celer_path(pb="logreg", use_PN=True) (celer's LogisticRegression: Prox-Newton with
+             working sets), one α per call warm-started from the previous λ's coefficients
+             (coef_init); its problem is Σ log-loss + α‖w‖₁ with labels ±1 and no intercept, so α = λ n
+             and the intercept is a constant column of value --intercept-scaling (as liblinear's;
+             penalty λ|b|/1e4); tol: duality gap ≤ tol · n · log 2, the engine's criterion
+  glum       glum.GeneralizedLinearRegressor(family="binomial", l1_ratio=1, alpha=λ, solver="irls-cd",
+             warm_start=True), one estimator warm-started along the path; glum minimises
+             deviance/(2n) + alpha‖w‖₁ with an unpenalised intercept, and the binomial unit deviance is
+             twice the log-loss, so alpha is the engine's λ; tol is its gradient_tol
   cuml       cuml.LogisticRegression(penalty="l1", solver="qn"), a fresh fit per λ, data on the GPU;
              recorded as "not installed" where `import cuml` fails
+
+skglm, celer and glum are benchmark-only dependencies (`pip install -e .[bench]`); one that does
+not import is recorded as "not installed". They read one float64 Fortran-ordered copy of the
+standardised data (their preferred layout: column access without a copy per fit), scikit-learn
+the row-major one it wants. --threads N (default 1; 0 leaves the libraries' defaults) pins
+every BLAS and OpenMP pool (threadpoolctl) and numba's threads for the whole run, engine and
+peers alike; the JSON records the pools as they ran.
 
 "Equal objective": each solver's objective is computed here in float64 numpy from its own
 coefficients and compared with the engine's at every λ; its tol is tightened along --tols until
@@ -27,7 +50,8 @@ solver, dataset and task; checked between fits, and each fit's max_iter is cappe
 measured seconds per iteration so that it cannot run far past the budget; a setting cut short by
 the budget ends the search) is reported with the time spent, the gap it reached and "not
 reached"; nothing is extrapolated. --path-stride > 1 fits only every k-th λ of the path (the
-JSON says which); the default is the full path.
+JSON says which, for the path and the support task alike); the default is every λ. The support
+task's peers fit the λs of the engine's stopped path.
 
 Run it as `python -m bench.select` or `neurosel bench select` (`python bench/select.py` would put
 bench/ first on sys.path, where this file shadows the standard library's `select`).
@@ -38,22 +62,29 @@ default domain books); and seeded synthetic float16 activations with correlated 
 factors plus noise) and a planted sparse logistic model (100,000 × 9,984 by default: 13 layers ×
 768, bert-base's width). Both stores are built once under bench/scratch/ and reused. Results go
 to bench/results/ as JSON, one file per dataset.
+
+--grid runs the synthetic dataset at every rows × neurons of --grid-rows (2,000, 10,000, 50,000) and
+--grid-neurons (2,688 = 7 × 384 and 9,984 = 13 × 768), tasks path and support (or --tasks), and
+writes one JSON (select_grid_*) with every cell's report and a table of seconds and ratios.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import hashlib
+import importlib
+import importlib.util
 import os
 import shutil
 import statistics
 import sys
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +106,17 @@ from engine.stats import NeuronStats
 from engine.store import ActivationStore, open_store
 
 SEED = 0
-SOLVERS = ("saga", "liblinear", "cuml")
-TASKS = ("path", "single")
+SOLVERS = ("saga", "liblinear", "skglm", "celer", "glum", "cuml")
+PEERS = ("skglm", "celer", "glum")  # benchmark-only dependencies (the bench extra): pip install -e .[bench]
+TASKS = ("path", "single", "support")
+DEFAULT_TASKS = ("path", "single")
+GRID_TASKS = ("path", "support")
+TARGET_SUPPORT = 300  # the support task: the engine's path stops at the first λ with this many neurons
+BUDGET_S = 600.0  # seconds per solver, dataset and task
+GRID_BUDGET_S = 60.0  # the same in each grid cell: saga alone would otherwise spend 2 × 600 s per cell
+GRID_ROWS = (2000, 10000, 50000)
+GRID_NEURONS = (2688, 9984)
+NEURON_SHAPES = {2688: (7, 384), 9984: (13, 768)}  # all-MiniLM-L6-v2 (7 × 384) and bert-base (13 × 768)
 DATASETS = ("amazon", "synthetic")
 DEFAULT_TOLS = "1e-4,1e-5,1e-6,1e-7,1e-8,1e-9,1e-10"
 OBJECTIVE_RTOL = 1e-6  # "equal objective": solver ≤ engine · (1 + rtol) at every λ
@@ -103,6 +143,13 @@ QUICK = {  # --quick: sizes small enough for a test
 }
 
 
+def default_solvers(grid: bool = False) -> tuple[str, ...]:
+    """saga, liblinear and cuml, and skglm where it is installed (celer and glum when asked for); the
+    grid leaves saga out (it does not reach the engine's objective within a cell's budget; ask for it)."""
+    extra = ("skglm",) if importlib.util.find_spec("skglm") is not None else ()
+    return ("liblinear", *extra, "cuml") if grid else ("saga", "liblinear", *extra, "cuml")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The benchmark's options."""
     p = argparse.ArgumentParser(prog="neurosel bench select", description=__doc__.split("\n\n")[0])
@@ -121,16 +168,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tol", type=float, default=1e-6, help="engine: gap ≤ tol · log 2 at every λ")
     p.add_argument("--tols", default=DEFAULT_TOLS, help="solver tols tried in turn, comma list")
     p.add_argument("--rtol", type=float, default=OBJECTIVE_RTOL, help="equal objective, relative")
-    p.add_argument("--budget-s", type=float, default=600.0, help="seconds per solver, dataset and task")
-    p.add_argument("--solvers", default=",".join(SOLVERS), help="comma list of saga, liblinear, cuml")
-    p.add_argument("--tasks", default=",".join(TASKS), help="comma list of path, single")
+    p.add_argument(
+        "--budget-s",
+        type=float,
+        default=None,
+        help=f"seconds per solver, dataset (or grid cell) and task (default {BUDGET_S:g}, "
+        f"with --grid {GRID_BUDGET_S:g})",
+    )
+    p.add_argument(
+        "--solvers",
+        default=None,
+        help=f"comma list of {', '.join(SOLVERS)} (default {','.join(default_solvers())}; with --grid "
+        f"{','.join(default_solvers(grid=True))})",
+    )
+    p.add_argument(
+        "--tasks",
+        default=None,
+        help="comma list of path, single, support (default path,single; with --grid path,support)",
+    )
+    p.add_argument(
+        "--target-support", type=int, default=TARGET_SUPPORT, help="the support task: neurons in the support"
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="BLAS/OpenMP (threadpoolctl) and numba threads for every solver (default 1; 0 = unpinned)",
+    )
+    p.add_argument("--grid", action="store_true", help="the synthetic scaling grid (rows × neurons)")
+    p.add_argument(
+        "--grid-rows", default=",".join(map(str, GRID_ROWS)), help="--grid: comma list of example counts"
+    )
+    p.add_argument(
+        "--grid-neurons",
+        default=",".join(map(str, GRID_NEURONS)),
+        help="--grid: comma list of neuron counts (2688 = 7x384, 9984 = 13x768) or LAYERSxHIDDEN",
+    )
     p.add_argument(
         "--path-stride",
         type=int,
         default=1,
         help="solvers fit every k-th λ of the path (the last always); 1 = the full path",
     )
-    p.add_argument("--intercept-scaling", type=float, default=INTERCEPT_SCALING, help="liblinear")
+    p.add_argument(
+        "--intercept-scaling",
+        type=float,
+        default=INTERCEPT_SCALING,
+        help="liblinear's intercept_scaling, celer's intercept column",
+    )
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="the engine's device")
     p.add_argument("--repeats", type=int, default=3, help="engine runs; the median time counts")
     p.add_argument(
@@ -150,8 +235,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:  # tiny defaults; options given explicitly still win
         parser.set_defaults(dataset=["synthetic"], **QUICK)
         args = parser.parse_args(argv)
-    solvers = comma_list(parser, "--solvers", args.solvers, SOLVERS)
-    tasks = comma_list(parser, "--tasks", args.tasks, TASKS)
+    if args.budget_s is None:
+        args.budget_s = GRID_BUDGET_S if args.grid else BUDGET_S
+    solvers_text = args.solvers or ",".join(default_solvers(grid=args.grid))
+    solvers = comma_list(parser, "--solvers", solvers_text, SOLVERS)
+    tasks_text = args.tasks or ",".join(GRID_TASKS if args.grid else DEFAULT_TASKS)
+    tasks = comma_list(parser, "--tasks", tasks_text, TASKS)
     try:
         tols = [float(t) for t in args.tols.split(",") if t.strip()]
     except ValueError:
@@ -159,19 +248,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not tols or min(tols) <= 0:
         parser.error(f"--tols {args.tols!r}: use positive numbers, e.g. {DEFAULT_TOLS}")
     sizes = (args.synthetic_rows, args.synthetic_layers, args.synthetic_hidden, args.repeats)
-    if min(*sizes, args.path_stride, args.amazon_n or 1) < 1 or args.n_lambdas < 2:
-        parser.error("--synthetic-*, --amazon-n, --repeats and --path-stride must be ≥ 1, --n-lambdas ≥ 2")
+    if min(*sizes, args.path_stride, args.amazon_n or 1, args.target_support) < 1 or args.n_lambdas < 2:
+        parser.error(
+            "--synthetic-*, --amazon-n, --repeats, --path-stride and --target-support must be ≥ 1, "
+            "--n-lambdas ≥ 2"
+        )
     if not 0 < args.lambda_ratio < 1 or min(args.tol, args.rtol, args.budget_s) <= 0:
         parser.error("--lambda-ratio must lie in (0, 1); --tol, --rtol and --budget-s must be > 0")
-    code = 0
-    for name in args.dataset:
-        try:
-            dataset = amazon_dataset(args) if name == "amazon" else synthetic_dataset(args)
-            code = max(code, run(args, dataset, solvers, tasks, tols))
-        except InputError as e:
-            print(f"bench select: {name}: error: {e}", file=sys.stderr)
-            code = 2
-    return code
+    if args.threads < 0:
+        parser.error("--threads must be ≥ 0 (0: the libraries' own defaults)")
+    grid = grid_cells(parser, args) if args.grid else None
+    with pinned_threads(args.threads, solvers):
+        if grid is not None:
+            return run_grid(args, grid, solvers, tasks, tols)
+        code = 0
+        for name in args.dataset:
+            try:
+                dataset = amazon_dataset(args) if name == "amazon" else synthetic_dataset(args)
+                code = max(code, run(args, dataset, solvers, tasks, tols))
+            except InputError as e:
+                print(f"bench select: {name}: error: {e}", file=sys.stderr)
+                code = 2
+        return code
 
 
 def comma_list(parser: argparse.ArgumentParser, option: str, value: str, allowed: Sequence[str]) -> list[str]:
@@ -180,6 +278,62 @@ def comma_list(parser: argparse.ArgumentParser, option: str, value: str, allowed
     if not names or set(names) - set(allowed):
         parser.error(f"{option} {value!r}: use a comma list of {', '.join(allowed)}")
     return names
+
+
+def grid_cells(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[tuple[int, int, int]]:
+    """(rows, layers, hidden) of every --grid cell, rows outer."""
+    try:
+        rows = [int(r) for r in args.grid_rows.split(",") if r.strip()]
+        shapes = [neuron_shape(v.strip()) for v in args.grid_neurons.split(",") if v.strip()]
+    except ValueError:
+        parser.error(
+            f"--grid-rows {args.grid_rows!r} / --grid-neurons {args.grid_neurons!r}: comma lists of "
+            "integers (neurons also as LAYERSxHIDDEN, e.g. 7x384)"
+        )
+    if not rows or not shapes or min(rows) < 1 or min(min(s) for s in shapes) < 1:
+        parser.error("--grid-rows and --grid-neurons need positive sizes")
+    return [(r, layers, hidden) for r in rows for layers, hidden in shapes]
+
+
+def neuron_shape(value: str) -> tuple[int, int]:
+    """Layers × hidden for a neuron count: the encoders' shapes where known (2688 = 7 × 384, 9984 =
+    13 × 768), else hidden 768 or 384 where it divides, else one layer; or LAYERSxHIDDEN as given."""
+    if "x" in value.lower():
+        layers, hidden = (int(v) for v in value.lower().split("x"))
+        return layers, hidden
+    neurons = int(value)
+    if neurons in NEURON_SHAPES:
+        return NEURON_SHAPES[neurons]
+    for hidden in (768, 384):
+        if neurons % hidden == 0:
+            return neurons // hidden, hidden
+    return 1, neurons
+
+
+@contextlib.contextmanager
+def pinned_threads(threads: int, solvers: Sequence[str]) -> Iterator[None]:
+    """Every BLAS and OpenMP pool (threadpoolctl) and numba at `threads` threads; 0 changes nothing.
+
+    The peers' libraries are imported first, so that the OpenMP runtimes they load are pinned too.
+    numba's setting is per thread: the engine's kernels and skglm's run on this one."""
+    if threads <= 0:
+        yield
+        return
+    import numba
+    import sklearn.linear_model  # noqa: F401  (its OpenMP runtime)
+    from threadpoolctl import threadpool_limits
+
+    for name in solvers:
+        if name in PEERS:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        numba.set_num_threads(before)
 
 
 # --- datasets ---------------------------------------------------------------------------------
@@ -334,10 +488,25 @@ class Problem:
     z: np.ndarray
     y: np.ndarray
     load_seconds: float
+    columns: np.ndarray | None = None  # Z in column-major order and a constant column: skglm, celer, glum
 
     @property
     def n(self) -> int:
         return self.y.size
+
+    @property
+    def p(self) -> int:
+        return self.z.shape[1]
+
+    def column_major(self, intercept_column: float) -> np.ndarray:
+        """[Z, c] as one Fortran-ordered float64 array, built once (outside every timing): Z is its
+        first p columns, itself Fortran-contiguous, and the last column (c = `intercept_column`, set
+        on each call) stands in for the intercept of solvers that cannot fit one (celer)."""
+        if self.columns is None:
+            self.columns = np.empty((self.n, self.p + 1), order="F")
+            self.columns[:, : self.p] = self.z
+        self.columns[:, self.p] = intercept_column
+        return self.columns
 
 
 def store_stats(store: ActivationStore) -> tuple[NeuronStats, float]:
@@ -418,8 +587,12 @@ class EngineRun:
     ranking: np.ndarray
 
 
-def engine_run(store: ActivationStore, n_lambdas: int, args: argparse.Namespace) -> EngineRun:
-    """engine.importance --repeats times, recomputed and not saved: the median time, passes, certificates."""
+def engine_run(
+    store: ActivationStore, n_lambdas: int, args: argparse.Namespace, target_support: int | None = None
+) -> EngineRun:
+    """engine.importance --repeats times, recomputed and not saved: the median time, passes, certificates.
+
+    With `target_support`, the path stops at the first λ whose support reaches it (the support task)."""
     runs = []
     for _ in range(args.repeats):
         with warnings.catch_warnings(record=True) as got:
@@ -431,6 +604,7 @@ def engine_run(store: ActivationStore, n_lambdas: int, args: argparse.Namespace)
                     n_lambdas=n_lambdas,
                     lambda_ratio=args.lambda_ratio,
                     tol=args.tol,
+                    target_support=target_support,
                     device=args.device,
                     recompute=True,
                     save=False,
@@ -457,6 +631,9 @@ def engine_run(store: ActivationStore, n_lambdas: int, args: argparse.Namespace)
         "warnings": [str(w.message) for w in got],
         "meta": {k: meta[k] for k in ENGINE_META if k in meta},
     }
+    if target_support is not None:
+        summary["target_support"] = target_support
+        summary["reached_target"] = bool(summary["support_sizes"][-1] >= target_support)
     if getattr(imp, "objective", None) is not None:
         summary["objective_reported"] = np.asarray(imp.objective, dtype=np.float64).ravel().tolist()
     return EngineRun(summary, lambdas, coef, intercept, np.asarray(imp.ranking))
@@ -472,17 +649,25 @@ def engine_objectives(run: EngineRun, problem: Problem) -> list[float]:
 
 @dataclass(frozen=True)
 class Solver:
-    """How to build, fit and read one solver's estimator (scikit-learn's API)."""
+    """How to build, fit and read one solver's estimator (scikit-learn's API: coef_, intercept_, n_iter_).
+
+    `make(λ, tol, max_iter)` builds an estimator for the engine's mean-form λ (each solver maps it to
+    its own parameter); `update(estimator, λ, max_iter)`, where the solver has one, moves a fitted
+    estimator to the next λ of the path so that its fit starts from the last solution (warm start)."""
 
     name: str
-    warm: bool  # one estimator warm-started along the path, or a fresh fit per λ
-    make: Callable[[float, float, int], Any]  # (C, tol, max_iter) → estimator
+    make: Callable[[float, float, int], Any]  # (λ, tol, max_iter) → estimator
     fit: Callable[[Any], None]
     settings: dict[str, Any]
+    update: Callable[[Any, float, int], None] | None = None  # None: a fresh fit per λ
+
+    @property
+    def warm(self) -> bool:
+        return self.update is not None
 
 
 def sklearn_solver(name: str, problem: Problem, args: argparse.Namespace) -> Solver:
-    """saga (warm-started along the path) or liblinear (fresh fits, large intercept_scaling)."""
+    """saga (warm-started along the path) or liblinear (fresh fits, large intercept_scaling); C = 1/(λ n)."""
     from sklearn.linear_model import LogisticRegression
 
     extra: dict[str, Any] = (
@@ -490,34 +675,145 @@ def sklearn_solver(name: str, problem: Problem, args: argparse.Namespace) -> Sol
     )
     settings = {"l1_ratio": 1.0, "solver": name, "random_state": SEED, **extra}
 
-    def make(c: float, tol: float, max_iter: int) -> Any:
-        return LogisticRegression(C=c, tol=tol, max_iter=max_iter, **settings)
+    def make(lam: float, tol: float, max_iter: int) -> Any:
+        return LogisticRegression(C=1.0 / (lam * problem.n), tol=tol, max_iter=max_iter, **settings)
 
-    return Solver(name, name == "saga", make, lambda est: est.fit(problem.z, problem.y), settings)
+    def update(est: Any, lam: float, max_iter: int) -> None:
+        est.set_params(C=1.0 / (lam * problem.n), max_iter=max_iter)
+
+    fit = lambda est: est.fit(problem.z, problem.y)  # noqa: E731
+    return Solver(name, make, fit, {**settings, "C": "1 / (λ n)"}, update if name == "saga" else None)
+
+
+def skglm_solver(problem: Problem) -> Solver:
+    """skglm's Prox-Newton with working sets: mean log-loss (labels ±1) + alpha‖w‖₁, so alpha = λ."""
+    from skglm import GeneralizedLinearEstimator
+    from skglm.datafits import Logistic
+    from skglm.penalties import L1
+    from skglm.solvers import ProxNewton
+
+    z = problem.column_major(1.0)[:, : problem.p]
+    settings = {
+        "estimator": "GeneralizedLinearEstimator(Logistic(), L1(alpha), ProxNewton(tol, max_iter))",
+        "alpha": "λ",
+        "fit_intercept": True,
+        "warm_start": True,
+        "data": "float64, Fortran order",
+        "version": version("skglm"),
+    }
+
+    def make(lam: float, tol: float, max_iter: int) -> Any:
+        solver = ProxNewton(tol=tol, max_iter=max_iter, fit_intercept=True, warm_start=True)
+        return GeneralizedLinearEstimator(Logistic(), L1(lam), solver)
+
+    def update(est: Any, lam: float, max_iter: int) -> None:
+        est.penalty = L1(lam)
+        est.solver.max_iter = max_iter
+
+    return Solver("skglm", make, lambda est: est.fit(z, problem.y), settings, update)
+
+
+class CelerFit:
+    """celer_path(pb="logreg", use_PN=True) at one α, from the last fit's coefficients (warm start).
+
+    celer's logistic problem is Σ log-loss(±1 labels) + α‖w‖₁ without an intercept: α = λ n, and the
+    intercept is the weight of a constant column of value `scaling` (b = scaling · w_c, penalised
+    λ|b| / scaling as liblinear's with intercept_scaling). Reads like a fitted estimator."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, alpha: float, tol: float, max_iter: int) -> None:
+        self.x, self.y, self.alpha, self.tol, self.max_iter = x, y, alpha, tol, max_iter
+        self.w: np.ndarray | None = None
+        self.coef_: np.ndarray | None = None
+        self.intercept_ = 0.0
+        self.n_iter_ = 0
+
+    def fit(self) -> None:
+        from celer import celer_path
+
+        _, coefs, _, n_iter = celer_path(
+            self.x, self.y, "logreg", alphas=np.array([self.alpha]), coef_init=self.w,
+            max_iter=self.max_iter, tol=self.tol, use_PN=True, return_n_iter=True,
+        )  # fmt: skip
+        self.w = coefs[:, 0].copy()
+        self.coef_ = self.w[:-1]
+        self.intercept_ = float(self.w[-1] * self.x[0, -1])
+        self.n_iter_ = int(n_iter[0])
+
+
+def celer_solver(problem: Problem, args: argparse.Namespace) -> Solver:
+    """celer's Prox-Newton (its LogisticRegression's solver) along the path, the intercept as a column."""
+    import celer
+
+    x = problem.column_major(args.intercept_scaling)
+    y = 2.0 * problem.y - 1.0
+    settings = {
+        "function": "celer_path(X, y, 'logreg', alphas=[α], coef_init=previous, use_PN=True, tol, max_iter)",
+        "alpha": "λ n",
+        "intercept": f"a constant column {args.intercept_scaling:g}: λ|b| / {args.intercept_scaling:g}",
+        "warm_start": True,
+        "data": "float64, Fortran order",
+        "version": celer.__version__,
+    }
+
+    def make(lam: float, tol: float, max_iter: int) -> CelerFit:
+        return CelerFit(x, y, lam * problem.n, tol, max_iter)
+
+    def update(est: CelerFit, lam: float, max_iter: int) -> None:
+        est.alpha, est.max_iter = lam * problem.n, max_iter
+
+    return Solver("celer", make, lambda est: est.fit(), settings, update)
+
+
+def glum_solver(problem: Problem) -> Solver:
+    """glum's IRLS with coordinate descent: deviance/(2n) + alpha‖w‖₁, deviance = 2 · log-loss: alpha = λ."""
+    from glum import GeneralizedLinearRegressor
+
+    z = problem.column_major(1.0)[:, : problem.p]
+    settings = {
+        "family": "binomial",
+        "l1_ratio": 1.0,
+        "alpha": "λ",
+        "solver": "irls-cd",
+        "fit_intercept": True,
+        "warm_start": True,
+        "tol": "gradient_tol",
+        "data": "float64, Fortran order",
+        "version": version("glum"),
+    }
+    options = {k: settings[k] for k in ("family", "l1_ratio", "solver", "fit_intercept", "warm_start")}
+
+    def make(lam: float, tol: float, max_iter: int) -> Any:
+        return GeneralizedLinearRegressor(alpha=lam, gradient_tol=tol, max_iter=max_iter, **options)
+
+    def update(est: Any, lam: float, max_iter: int) -> None:
+        est.set_params(alpha=lam, max_iter=max_iter)
+
+    return Solver("glum", make, lambda est: est.fit(z, problem.y), settings, update)
 
 
 def cuml_solver(problem: Problem) -> Solver:
-    """cuML's quasi-Newton L1 logistic regression on the GPU, data copied there once."""
+    """cuML's quasi-Newton L1 logistic regression on the GPU, data copied there once; C = 1/(λ n)."""
     import cuml
     import cupy as cp
 
     z, y = cp.asarray(problem.z), cp.asarray(problem.y)
     settings = {"penalty": "l1", "solver": "qn", "fit_intercept": True, "output_type": "numpy"}
+    options = dict(settings)
     settings["version"] = cuml.__version__
 
-    def make(c: float, tol: float, max_iter: int) -> Any:
-        options = {k: v for k, v in settings.items() if k != "version"}
-        return cuml.LogisticRegression(C=c, tol=tol, max_iter=max_iter, **options)
+    def make(lam: float, tol: float, max_iter: int) -> Any:
+        return cuml.LogisticRegression(C=1.0 / (lam * problem.n), tol=tol, max_iter=max_iter, **options)
 
     def fit(est: Any) -> None:
         est.fit(z, y)
         cp.cuda.Device().synchronize()
 
-    return Solver("cuml", False, make, fit, settings)
+    return Solver("cuml", make, fit, settings)
 
 
 def solver_or_reason(name: str, problem: Problem, args: argparse.Namespace) -> Solver | str:
     """The solver, or why it does not run here."""
+    free = available_bytes()
     if name == "cuml":
         try:
             return cuml_solver(problem)
@@ -525,8 +821,20 @@ def solver_or_reason(name: str, problem: Problem, args: argparse.Namespace) -> S
             return f"not installed ({e.name})"
         except Exception as e:  # a broken CUDA setup: record it, the CPU solvers still run
             return f"unavailable ({type(e).__name__}: {e})"
+    if name in PEERS:
+        need = problem.n * (problem.p + 1) * 8 if problem.columns is None else 0
+        if free is not None and need > free:
+            return f"skipped: the column-major copy needs ~{need / 1e9:.1f} GB, {free / 1e9:.1f} GB available"
+        try:
+            if name == "skglm":
+                return skglm_solver(problem)
+            if name == "celer":
+                return celer_solver(problem, args)
+            return glum_solver(problem)
+        except ImportError as e:
+            return f"not installed ({e.name or e}; pip install -e .[bench])"
     if name == "liblinear":
-        need, free = problem.z.size * LIBLINEAR_NODE_BYTES, available_bytes()
+        need = problem.z.size * LIBLINEAR_NODE_BYTES
         if free is not None and need > free:
             return f"skipped: its copy of the data needs ~{need / 1e9:.1f} GB, {free / 1e9:.1f} GB available"
     return sklearn_solver(name, problem, args)
@@ -596,7 +904,7 @@ def calibrate(solver: Solver, problem: Problem, lam: float, tol: float) -> float
     """
     runs = []
     for cap in (1, 1 + CALIBRATION_ITERS):
-        est = solver.make(1.0 / (lam * problem.n), tol, cap)
+        est = solver.make(lam, tol, cap)
         seconds, _ = fit_once(solver, est)
         runs.append((seconds, iterations(est)))
     (t1, i1), (t2, i2) = runs
@@ -616,11 +924,11 @@ def fit_lambdas(
     for lam in lambdas:
         if budget.exhausted:
             break
-        c, cap = 1.0 / (lam * problem.n), budget.cap()
-        if est is None or not solver.warm:
-            est = solver.make(c, tol, cap)
+        cap = budget.cap()
+        if est is None or solver.update is None:
+            est = solver.make(float(lam), tol, cap)
         else:
-            est.set_params(C=c, max_iter=cap)
+            solver.update(est, float(lam), cap)
         seconds, caught = fit_once(solver, est)
         iters = iterations(est)
         budget.charge(seconds, iters)
@@ -707,23 +1015,40 @@ def run(
     args: argparse.Namespace, dataset: Dataset, solvers: list[str], tasks: list[str], tols: list[float]
 ) -> int:
     """Time the engine and every solver on one dataset, compare objectives, print and save."""
+    report = measure(args, dataset, solvers, tasks, tols)
+    out = write_report(report, args.out_dir, f"select_{dataset.name}", args.device)
+    print_summary(report, out)
+    return 0 if report["correctness"]["passed"] else 1
+
+
+def measure(
+    args: argparse.Namespace, dataset: Dataset, solvers: list[str], tasks: list[str], tols: list[float]
+) -> dict[str, Any]:
+    """The engine's runs and every solver's time to its objective on one dataset: the report."""
     store = dataset.store
     warmup = warm_up(args.scratch_dir, args.device)
     stats, stats_seconds = store_stats(store)
-    runs = {"path": engine_run(store, args.n_lambdas, args)}
+    runs: dict[str, EngineRun] = {}
+    if "path" in tasks or "single" in tasks:  # the single λ is the path's last
+        runs["path"] = engine_run(store, args.n_lambdas, args)
     if "single" in tasks:
         runs["single"] = engine_run(store, 2, args)
+    if "support" in tasks:
+        target = min(args.target_support, len(store.layers) * store.hidden)
+        runs["support"] = engine_run(store, args.n_lambdas, args, target_support=target)
     problem = load_problem(store, stats)  # after the engine, whose in-core copy is freed by then
     engine_results = {task: engine_summary(r, problem, dataset, task) for task, r in runs.items()}
-    lambdas = runs["path"].lambdas
     if "single" in runs:
-        same = bool(np.isclose(runs["single"].lambdas[-1], lambdas[-1], rtol=1e-12))
+        same = bool(np.isclose(runs["single"].lambdas[-1], runs["path"].lambdas[-1], rtol=1e-12))
         engine_results["single"]["lambda_matches_path"] = same
-    indices = path_indices(len(lambdas), args.path_stride)
-    references = {
-        "path": (lambdas[indices], np.array(engine_results["path"]["objective"])[indices]),
-        "single": (lambdas[-1:], np.array(engine_results.get("single", {}).get("objective", [np.nan]))[-1:]),
-    }
+    references: dict[str, tuple[np.ndarray, np.ndarray, list[int] | None]] = {}
+    for task, r in runs.items():
+        objectives = np.array(engine_results[task]["objective"])
+        if task == "single":
+            references[task] = (r.lambdas[-1:], objectives[-1:], None)
+        else:  # path and support: every stride-th λ of the engine's path
+            indices = path_indices(len(r.lambdas), args.path_stride)
+            references[task] = (r.lambdas[indices], objectives[indices], indices)
     results: dict[str, Any] = {}
     for name in solvers:
         solver = solver_or_reason(name, problem, args)
@@ -732,11 +1057,12 @@ def run(
             continue
         results[name] = {"settings": solver.settings, "warm_start": solver.warm}
         for task in tasks:
-            task_lambdas, reference = references[task]
+            task_lambdas, reference, indices = references[task]
             results[name][task] = equal_objective(solver, problem, task_lambdas, reference, tols, args)
-            if task == "path":
-                results[name][task].update(lambda_indices=indices, full_path=len(indices) == len(lambdas))
-    report: dict[str, Any] = {
+            if indices is not None:
+                full = len(indices) == len(runs[task].lambdas)
+                results[name][task].update(lambda_indices=indices, full_path=full)
+    return {
         "environment": environment_block(args.device),
         "parameters": parameters(args, dataset, problem, solvers, tasks, tols),
         "timings": {
@@ -750,9 +1076,115 @@ def run(
         "targets": targets(engine_results, results),
         "correctness": correctness(engine_results, results, args.rtol),
     }
-    out = write_report(report, args.out_dir, f"select_{dataset.name}", args.device)
-    print_summary(report, out)
-    return 0 if report["correctness"]["passed"] else 1
+
+
+# --- the scaling grid -------------------------------------------------------------------------
+
+
+def run_grid(
+    args: argparse.Namespace,
+    cells: list[tuple[int, int, int]],
+    solvers: list[str],
+    tasks: list[str],
+    tols: list[float],
+) -> int:
+    """The synthetic dataset at every (rows, layers, hidden): each cell's report, one table, one JSON."""
+    done: list[dict[str, Any]] = []
+    code = 0
+    for rows, layers, hidden in cells:
+        cell_args = copy.copy(args)
+        cell_args.synthetic_rows, cell_args.synthetic_layers = rows, layers
+        cell_args.synthetic_hidden = hidden
+        cell: dict[str, Any] = {"rows": rows, "neurons": layers * hidden, "layers": layers, "hidden": hidden}
+        print(f"--- grid cell {rows} × {layers * hidden} ({layers} × {hidden})", flush=True)
+        try:
+            report = measure(cell_args, synthetic_dataset(cell_args), solvers, tasks, tols)
+        except InputError as e:
+            print(f"bench select: grid cell {rows} × {layers * hidden}: error: {e}", file=sys.stderr)
+            done.append({**cell, "error": str(e)})
+            code = 2
+            continue
+        print_summary(report, None)
+        done.append({**cell, "summary": grid_summary(report, tasks), "report": report})
+        code = max(code, 0 if report["correctness"]["passed"] else 1)
+    grid_report = {
+        "environment": environment_block(args.device),
+        "parameters": {
+            "grid_rows": sorted({c[0] for c in cells}),
+            "grid_neurons": sorted({c[1] * c[2] for c in cells}),
+            "tasks": tasks,
+            "solvers": solvers,
+            "target_support": args.target_support,
+            "n_lambdas": args.n_lambdas,
+            "lambda_ratio": args.lambda_ratio,
+            "rtol": args.rtol,
+            "budget_seconds": args.budget_s,
+            "threads": args.threads,
+            "cell": "each cell's report has the parameters of a single run",
+        },
+        "cells": done,
+    }
+    out = write_report(grid_report, args.out_dir, "select_grid", args.device)
+    print_grid(grid_report, out)
+    return code
+
+
+def grid_summary(report: dict[str, Any], tasks: list[str]) -> dict[str, Any]:
+    """Per task: the engine's seconds and final support, each peer's seconds to equal objective and ratio."""
+    out: dict[str, Any] = {}
+    for task in tasks:
+        e = report["engine"][task]
+        peers: dict[str, Any] = {}
+        for name, r in report["solvers"].items():
+            if task not in r:
+                peers[name] = {"status": r.get("status", "not run")}
+                continue
+            t, ratio = r[task], report["ratios"][f"{task}_vs_{name}"]
+            peers[name] = {
+                "status": t["status"],
+                "seconds": t["seconds"],
+                "engine_speedup": ratio["value"],
+                "spent_vs_engine": ratio.get("spent_vs_engine"),
+                "max_rel_diff": t.get("max_rel_diff", t["best_max_rel_diff"]),
+            }
+        out[task] = {
+            "engine_seconds": e["seconds"],
+            "lambdas": len(e["lambdas"]),
+            "final_support": e["support_sizes"][-1],
+            "solvers": peers,
+        }
+    return out
+
+
+def print_grid(report: dict[str, Any], path: Path) -> None:
+    """One row per cell and task: the engine's seconds and each solver's seconds (engine speed-up)."""
+    solvers = report["parameters"]["solvers"]
+    header = ("rows", "neurons", "task", "λs", "supp", "engine s")
+    print("{:>7} {:>7} {:<8} {:>4} {:>6} {:>9}".format(*header) + "".join(f" {n:>22}" for n in solvers))
+    for cell in report["cells"]:
+        if "error" in cell:
+            print(f"{cell['rows']:>7} {cell['neurons']:>7} error: {cell['error']}")
+            continue
+        for task, s in cell["summary"].items():
+            line = (
+                f"{cell['rows']:>7} {cell['neurons']:>7} {task:<8} {s['lambdas']:>4} {s['final_support']:>6} "
+                f"{s['engine_seconds']:>9.2f}"
+            )
+            for name in solvers:
+                line += f" {grid_entry(s['solvers'].get(name, {'status': 'not run'})):>22}"
+            print(line)
+    print("solver columns: seconds to the engine's objective (engine speed-up); 'not reached (N s)': the")
+    print("budget ran out after N s; 'n/a': not installed or skipped (the JSON says why)")
+    print(f"results: {path}")
+
+
+def grid_entry(peer: dict[str, Any]) -> str:
+    """A solver's cell in the grid table."""
+    if peer["status"] == "reached":
+        return f"{peer['seconds']:.2f} ({peer['engine_speedup']:.1f}x)"
+    if peer["status"] == "not reached":
+        return f"not reached ({peer['seconds']:.0f} s)"
+    return "n/a"
 
 
 def engine_summary(run: EngineRun, problem: Problem, dataset: Dataset, task: str) -> dict[str, Any]:
@@ -820,14 +1252,19 @@ def correctness(engine_results: dict[str, Any], results: dict[str, Any], rtol: f
 
 def environment_block(device: str) -> dict[str, Any]:
     """bench.extract's environment for the engine's device, solver library versions and BLAS threads."""
+    import numba
     import torch
     from threadpoolctl import threadpool_info
 
     env = environment(torch.device(device))
-    env["scikit-learn"] = version("scikit-learn")
-    env["blas"] = [
-        {k: pool.get(k) for k in ("internal_api", "num_threads", "version")} for pool in threadpool_info()
+    for package in ("scikit-learn", "skglm", "celer", "glum", "numba", "threadpoolctl"):
+        with contextlib.suppress(PackageNotFoundError):
+            env[package] = version(package)
+    env["blas"] = [  # BLAS and OpenMP pools as the solvers ran (--threads pins them)
+        {k: pool.get(k) for k in ("internal_api", "num_threads", "version", "prefix")}
+        for pool in threadpool_info()
     ]
+    env["numba_threads"] = numba.get_num_threads()
     return env
 
 
@@ -863,15 +1300,24 @@ def parameters(
         "path_stride": args.path_stride,
         "solvers": solvers,
         "tasks": tasks,
+        "target_support": args.target_support if "support" in tasks else None,
+        "threads": args.threads,
+        "threads_scope": "BLAS/OpenMP (threadpoolctl) and numba, engine and every solver; 0 = not pinned",
         "quick": args.quick,
         "objective": "mean log-loss + λ‖w‖₁, intercept unpenalised, float64 numpy; C = 1/(λ n)",
+        "lambda_mapping": {
+            "saga, liblinear, cuml": "C = 1/(λ n)",
+            "skglm": "L1(alpha=λ) on the mean-form Logistic datafit, intercept unpenalised",
+            "celer": "α = λ n on Σ log-loss; intercept = a constant column of --intercept-scaling",
+            "glum": "alpha = λ on deviance/(2n) (binomial deviance = 2 log-loss), intercept unpenalised",
+        },
         "standardisation": "store mean and std (ddof=1) from engine.neuron_stats(by=None); std 0 → 1",
         "single_lambda": "engine: importance(n_lambdas=2) = λ_max then the last λ from zero; solvers: one "
         "fit at the last λ from zero",
     }
 
 
-def print_summary(report: dict[str, Any], path: Path) -> None:
+def print_summary(report: dict[str, Any], path: Path | None) -> None:
     """The dataset, the engine, an aligned table of solvers and tasks, the targets and the JSON path."""
     p, env = report["parameters"], report["environment"]
     print(
@@ -882,15 +1328,16 @@ def print_summary(report: dict[str, Any], path: Path) -> None:
     for task, r in report["engine"].items():
         extra = f", {r['meta']['design']} design" if "design" in r["meta"] else ""
         extra += f", planted in top: {r['planted_in_top']:.0%}" if "planted_in_top" in r else ""
+        extra += f", target {r['target_support']}" if "target_support" in r else ""
         print(
-            f"engine {task:<6} {r['seconds']:8.2f} s, {r['passes']} passes, "
+            f"engine {task:<7} {r['seconds']:8.2f} s, {r['passes']} passes, "
             f"{r['certified']}/{len(r['gaps'])} λ certified, final support {r['support_sizes'][-1]}{extra}"
         )
     header = ("solver", "task", "status", "seconds", "engine×", "max rel Δobj", "tol")
-    print("{:<10} {:<6} {:<12} {:>9} {:>8} {:>13} {:>7}".format(*header))
+    print("{:<10} {:<7} {:<12} {:>9} {:>8} {:>13} {:>7}".format(*header))
     for name, r in report["solvers"].items():
         if "status" in r:
-            print(f"{name:<10} {'-':<6} {r['status']}")
+            print(f"{name:<10} {'-':<7} {r['status']}")
             continue
         for task in TASKS:
             if task not in r:
@@ -906,7 +1353,7 @@ def print_summary(report: dict[str, Any], path: Path) -> None:
             if t["status"] != "reached" and t["best_lambdas_fitted"] < wanted:
                 notes.append(f"{t['best_lambdas_fitted']}/{wanted} λ fitted")
             print(
-                f"{name:<10} {task:<6} {t['status']:<12} {t['seconds']:>9.2f} {speed:>8} {diff_text:>13} "
+                f"{name:<10} {task:<7} {t['status']:<12} {t['seconds']:>9.2f} {speed:>8} {diff_text:>13} "
                 f"{tol:>7}" + (f" ({', '.join(notes)})" if notes else "")
             )
     if any(not r["reached"] for r in report["ratios"].values()):
@@ -922,7 +1369,8 @@ def print_summary(report: dict[str, Any], path: Path) -> None:
         f"correctness: engine converged {c['engine_converged']}, lowest solver rel Δobj {low} "
         f"(≥ −{c['rtol']:g}): {'ok' if c['passed'] else 'FAILED'}"
     )
-    print(f"results: {path}")
+    if path is not None:
+        print(f"results: {path}")
 
 
 if __name__ == "__main__":

@@ -1,22 +1,35 @@
-"""bench/select.py on a tiny synthetic store: the report's fields, and equal objectives with scikit-learn."""
+"""bench/select.py on a tiny synthetic store: the report's fields, equal objectives with scikit-learn and
+the installed peers (skglm, celer, glum: the bench extra), and the scaling grid."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
 import pytest
 
-from bench.select import SYNTHETIC_MARGIN_STD, main, path_indices, planted_model, synthetic_data
+from bench.select import (
+    PEERS,
+    SYNTHETIC_MARGIN_STD,
+    default_solvers,
+    main,
+    neuron_shape,
+    path_indices,
+    planted_model,
+    synthetic_data,
+)
 
 RTOL = 1e-6
+INSTALLED = [name for name in PEERS if importlib.util.find_spec(name) is not None]
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("bench-select")
-    argv = ["--quick", "--out-dir", str(root / "results"), "--scratch-dir", str(root / "scratch")]
-    assert main(argv) == 0
+    solvers = ["saga", "liblinear", *INSTALLED, "cuml"]  # the defaults, and celer and glum where installed
+    argv = ["--quick", "--solvers", ",".join(solvers), "--out-dir", str(root / "results")]
+    assert main([*argv, "--scratch-dir", str(root / "scratch")]) == 0
     (path,) = (root / "results").glob("select_synthetic_cpu_*.json")
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -36,11 +49,21 @@ def test_report_has_every_section(report):
     cuml = report["solvers"]["cuml"]
     assert "path" in cuml or cuml["status"].startswith(("not installed", "unavailable"))
     assert report["correctness"]["passed"]
+    assert report["parameters"]["threads"] == 1 and report["environment"]["numba_threads"] == 1
+    assert all(pool["num_threads"] == 1 for pool in report["environment"]["blas"])
 
 
-@pytest.mark.parametrize("solver", ["saga", "liblinear"])
+def test_default_solvers_include_skglm_where_installed():
+    assert ("skglm" in default_solvers()) == ("skglm" in INSTALLED)
+    assert {"saga", "liblinear", "cuml"} <= set(default_solvers())
+    assert set(default_solvers(grid=True)) == set(default_solvers()) - {"saga"}
+
+
+@pytest.mark.parametrize("solver", ["saga", "liblinear", *PEERS])
 @pytest.mark.parametrize("task", ["path", "single"])
-def test_sklearn_reaches_the_engine_objective(report, solver, task):
+def test_solver_reaches_the_engine_objective(report, solver, task):
+    if solver in PEERS and solver not in INSTALLED:
+        pytest.skip(f"{solver} is not installed (pip install -e .[bench])")
     r = report["solvers"][solver][task]
     assert r["status"] == "reached" and r["max_rel_diff"] <= RTOL
     reached = next(a for a in r["attempts"] if a["reached"])
@@ -70,3 +93,32 @@ def test_path_indices_keep_the_last_lambda():
     assert path_indices(20, 1) == list(range(20))
     assert path_indices(20, 5) == [4, 9, 14, 19]
     assert path_indices(5, 10) == [4]
+
+
+def test_neuron_counts_map_to_encoder_shapes():
+    assert neuron_shape("2688") == (7, 384)
+    assert neuron_shape("9984") == (13, 768)
+    assert neuron_shape("4x100") == (4, 100)
+    assert neuron_shape("1536") == (2, 768)
+    assert neuron_shape("100") == (1, 100)
+
+
+def test_grid_runs_every_cell_and_task(tmp_path, capsys):
+    argv = ["--grid", "--grid-rows", "400", "--grid-neurons", "2x32,96", "--solvers", "liblinear"]
+    argv += ["--target-support", "5", "--n-lambdas", "4", "--repeats", "1", "--budget-s", "30"]
+    assert main([*argv, "--out-dir", str(tmp_path / "results"), "--scratch-dir", str(tmp_path / "s")]) == 0
+    (path,) = (tmp_path / "results").glob("select_grid_cpu_*.json")
+    grid = json.loads(path.read_text(encoding="utf-8"))
+    assert [(c["rows"], c["neurons"]) for c in grid["cells"]] == [(400, 64), (400, 96)]
+    for cell in grid["cells"]:
+        assert set(cell["summary"]) == {"path", "support"}
+        support = cell["report"]["engine"]["support"]
+        assert support["reached_target"] and support["support_sizes"][-1] >= 5
+        assert support["support_sizes"][-2] < 5  # stopped at the first λ that reached it
+        peer = cell["summary"]["support"]["solvers"]["liblinear"]
+        assert peer["status"] == "reached" and peer["engine_speedup"] > 0
+        assert len(cell["report"]["solvers"]["liblinear"]["support"]["attempts"][-1]["objective"]) == len(
+            support["lambdas"]
+        )
+    out = capsys.readouterr().out
+    assert "engine s" in out and "(400 × 64" not in out and str(path) in out
