@@ -20,8 +20,8 @@ demo: venv
 
 test: venv
 	$(PY) -m pytest -q
-	# the numba.cuda kernels again, under the CUDA simulator (no GPU needed)
-	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -q tests/test_cuda_kernels.py
+	# the numba.cuda kernels and the GPU statistics pass again, under the CUDA simulator (no GPU needed)
+	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -q tests/test_cuda_kernels.py tests/test_passes.py
 
 lint: venv
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -220,3 +220,15 @@ def test_results_without_a_manifest_still_load(store):
     again = engine.neuron_stats(engine.open_store(store.path), progress=False)
     np.testing.assert_array_equal(again.nonfinite, stats.nonfinite)
     assert again.meta["seconds"] == stats.meta["seconds"]  # loaded, not recomputed
+
+
+def test_a_leftover_partial_metadata_file_is_harmless(store):
+    """zarr writes zarr.json through a temporary `zarr.<id>.partial` file and a rename; a process
+    killed in between leaves that file behind. Later saves and verify must not trip on it."""
+    engine.neuron_stats(store, by=None, progress=False)
+    for folder in (store.path, os.path.join(store.path, "stats")):
+        with open(os.path.join(folder, "zarr.0123abcd.partial"), "w") as f:
+            f.write('{"zarr_form')
+    imp = engine.importance(engine.open_store(store.path), n_lambdas=4)  # saves and consolidates
+    assert imp.entered > 0
+    assert verify(store.path).ok

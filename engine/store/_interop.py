@@ -103,9 +103,13 @@ def consolidate(path: str | Path) -> zarr.Group | None:
     that cannot hold consolidated metadata.
 
     zarr warns that consolidated metadata is not in the Zarr v3 core specification; it is zarr-python's
-    and xarray's convention, which is exactly who reads it, so that one warning is silenced here."""
+    and xarray's convention, which is exactly who reads it, so that one warning is silenced here. So
+    is its warning about objects that are not Zarr nodes: the `zarr.<id>.partial` file that a process
+    killed while writing a `zarr.json` leaves behind (zarr writes a temporary file, then renames it);
+    such a file is not part of the hierarchy and is left out of the consolidated copy."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=_CONSOLIDATION_NOTE, category=UserWarning)
+        warnings.filterwarnings("ignore", message=r"Object at .* is not recognized", category=UserWarning)
         try:
             return zarr.consolidate_metadata(str(path))
         except TypeError:  # the store kind does not support consolidated metadata

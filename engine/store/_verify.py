@@ -117,7 +117,8 @@ def _listed(group: zarr.Group, kind: str) -> set[str]:
     async def names() -> set[str]:
         return {name async for name in group.store.list_dir(prefix)} - {"zarr.json"}
 
-    return sync(names())
+    # zarr.<id>.partial: a zarr.json write interrupted before its rename; the old file still stands
+    return {name for name in sync(names()) if not (name.startswith("zarr.") and name.endswith(".partial"))}
 
 
 def _members(group: zarr.Group) -> tuple[set[str], set[str]]:
