@@ -30,7 +30,6 @@ from engine.errors import InputError
 
 log = logging.getLogger("neurosel")
 
-PIECES = ("torch", "cupy", "numba")
 INSTALL = {
     "torch": "install a CUDA build of torch that matches your driver",
     "cupy": "pip install 'neurosel[gpu]' (cupy-cuda12x) or 'neurosel[gpu-cuda13]'",
@@ -83,14 +82,23 @@ class Device:
         return a.get() if hasattr(a, "get") else np.asarray(a)
 
     def activate(self) -> Any:
-        """Context in which cupy allocations and kernel launches go to this GPU."""
-        if self.kind == "cpu" or self.simulated:
-            import contextlib
+        """Context in which cupy allocations and numba.cuda launches go to this GPU (both libraries
+        keep their own notion of the current device, so both are set)."""
+        import contextlib
 
-            return contextlib.nullcontext()
+        stack = contextlib.ExitStack()
+        if self.kind == "cpu" or self.simulated:
+            return stack
         import cupy
 
-        return cupy.cuda.Device(self.index)
+        stack.enter_context(cupy.cuda.Device(self.index))
+        try:
+            from numba import cuda
+
+            stack.enter_context(cuda.gpus[self.index])
+        except (ImportError, IndexError):  # no numba-cuda: only the solver (cupy) runs here
+            pass
+        return stack
 
     def for_stage(self, stage: str) -> Device:
         """This device if it has every piece `stage` needs, else the CPU (auto) or an InputError."""
