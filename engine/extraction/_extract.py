@@ -29,6 +29,7 @@ from engine.store import (
     StoreWriter,
     base_meta,
     consolidate,
+    local_path,
     open_store,
     prepare_store,
 )
@@ -284,8 +285,11 @@ def _side_arrays(
 
 
 def _check_free_space(out: str, nbytes: int) -> None:
-    """Refuse to start work whose output cannot fit, rather than fail hours later."""
-    free = shutil.disk_usage(out).free
+    """Refuse to start work whose output cannot fit, rather than fail hours later (local stores)."""
+    local = local_path(out)
+    if local is None:
+        return
+    free = shutil.disk_usage(local).free
     if nbytes > free:
         raise InputError(
             f"out {out}: the activations need {nbytes / 1e6:,.1f} MB, only {free / 1e6:,.1f} MB are "

@@ -15,6 +15,7 @@ from engine.store._from_array import store_from_array
 from engine.store._integrity import MANIFEST_KEY, DamagedStoreError
 from engine.store._interop import consolidate
 from engine.store._labels import check_labels, describe_rows, label_kind
+from engine.store._location import is_url, local_path
 from engine.store._lock import StoreLock, StoreLockedError
 from engine.store._passes import ChunkPass, run_pass, tree_merge
 from engine.store._reader import ActivationStore, open_store
@@ -55,10 +56,12 @@ __all__ = [
     "decode_table",
     "describe_rows",
     "encode",
+    "is_url",
     "iter_blocks",
     "key_table",
     "label_kind",
     "load_derived",
+    "local_path",
     "open_store",
     "prepare_store",
     "run_pass",

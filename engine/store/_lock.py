@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import InputError
+from engine.store._location import filesystem, local_path
 
 log = logging.getLogger("neurosel")
 
@@ -34,12 +35,20 @@ class StoreLockedError(InputError):
 
 
 class StoreLock:
-    """`with StoreLock(path):` hold the store's writer lock (InputError if another process holds it)."""
+    """`with StoreLock(path):` hold the store's writer lock (InputError if another process holds it).
+
+    A local store (a folder, or file://) is locked with `flock`; a store on an object store or any
+    other fsspec file system with an exclusive create of the `<store>.lock` object (S3 conditional
+    writes; `open(..., "xb")`), which the release deletes. A remote lock whose holder crashed is
+    broken only when the holder ran on this host and its pid is gone; otherwise the message says
+    which lock to delete once no writer runs."""
 
     def __init__(self, store_path: str | Path) -> None:
         self.store = str(store_path).rstrip("/")
-        self.path = Path(self.store + ".lock")
+        local = local_path(self.store)
+        self.path = Path(str(local) + ".lock") if local is not None else None
         self.fd: int | None = None
+        self.remote: tuple[Any, str] | None = None
 
     def __enter__(self) -> StoreLock:
         self.acquire()
@@ -49,6 +58,33 @@ class StoreLock:
         self.release()
 
     def acquire(self) -> None:
+        if self.path is None:
+            self._acquire_remote()
+        else:
+            self._acquire_local()
+
+    def _acquire_remote(self) -> None:
+        fs, root = filesystem(self.store)
+        key = root.rstrip("/") + ".lock"
+        holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+        for _ in range(2):
+            try:
+                with fs.open(key, "xb") as f:
+                    f.write(json.dumps(holder).encode())
+                self.remote = (fs, key)
+                return
+            except FileExistsError:
+                seen = _remote_holder(fs, key)
+                if not _dead_here(seen) or _remote_holder(fs, key) != seen:
+                    raise StoreLockedError(
+                        f"store {self.store}: another extraction is writing it ({_who(seen)}); wait for "
+                        f"it to finish, or, if none runs any more, delete the lock {self.store}.lock"
+                    ) from None
+                log.info("store %s: breaking the lock of a gone writer (%s)", self.store, _who(seen))
+                fs.rm(key)
+        raise StoreLockedError(f"store {self.store}: its lock is contended; re-run")
+
+    def _acquire_local(self) -> None:
         import fcntl
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,6 +113,11 @@ class StoreLock:
         self.fd = fd
 
     def release(self) -> None:
+        if self.remote is not None:
+            fs, key = self.remote
+            with contextlib.suppress(FileNotFoundError):
+                fs.rm(key)
+            self.remote = None
         if self.fd is None:
             return
         import fcntl
@@ -86,6 +127,26 @@ class StoreLock:
         fcntl.flock(self.fd, fcntl.LOCK_UN)
         os.close(self.fd)
         self.fd = None
+
+
+def _remote_holder(fs: Any, key: str) -> dict[str, Any]:
+    try:
+        return json.loads(fs.cat(key) or b"{}")
+    except (OSError, ValueError):
+        return {}
+
+
+def _dead_here(holder: dict[str, Any]) -> bool:
+    """The holder ran on this host and its process is gone."""
+    if holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
+        return False
+    try:
+        os.kill(holder["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _same_file(fd: int, path: Path) -> bool:

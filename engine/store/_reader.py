@@ -20,6 +20,7 @@ from engine.store._integrity import (
     unit_count,
     unit_rows,
 )
+from engine.store._location import exists, local_path
 from engine.store._stream import (
     DEFAULT_MEMORY_BUDGET,
     DEFAULT_READERS,
@@ -283,12 +284,13 @@ def _as_index(index: Index, size: int, name: str) -> Any:
 def open_store(path: str | Path) -> ActivationStore:
     """Open an existing neurosel store; InputError if it is missing or not a neurosel store."""
     path = str(path)
-    if not Path(path).exists() and "://" not in path:
+    if not exists(path):
         raise InputError(f"store {path}: does not exist; run `neurosel extract` first")
     try:
         group = zarr.open_group(path, mode="r", use_consolidated=False)
     except (FileNotFoundError, zarr.errors.GroupNotFoundError):
-        if (Path(path) / "activations").is_dir() or (Path(path) / "token_activations").is_dir():
+        local = local_path(path)
+        if local is not None and ((local / "activations").is_dir() or (local / "token_activations").is_dir()):
             raise InputError(
                 f"store {path}: its zarr.json (the store's metadata) is missing; the store is damaged: "
                 "restore the file or re-extract the store"

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import errno
 import queue
-import shutil
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,6 +30,7 @@ from engine.store._integrity import (
     unit_rows,
 )
 from engine.store._interop import consolidate, side_dimensions, write_coordinates
+from engine.store._location import exists, remove_tree
 
 if TYPE_CHECKING:
     from engine.extraction import HostTransfer, Staged
@@ -86,12 +85,11 @@ def prepare_store(
     out: str, meta: dict[str, Any], arrays: dict[str, np.ndarray], layout: Layout, resume: bool
 ) -> zarr.Group:
     """Open a matching store to resume, or create a new one; refuse a store of another configuration."""
-    path = Path(out)
-    if path.exists():
+    if exists(out):
         group = _open_existing(out)
         old = group.attrs[META_KEY]
         if not resume:
-            shutil.rmtree(path)
+            remove_tree(out)
         else:
             differ = [k for k in CONFIG_KEYS if old.get(k) != meta.get(k)]
             if differ:

@@ -1,0 +1,54 @@
+"""Where a store lives: a local folder, or any fsspec URL (s3://, gs://, memory://, file://).
+
+Zarr reads and writes every store through its own store API, so chunks, manifests and metadata
+work the same everywhere; only the few whole-store operations (does it exist, delete it, the
+writer's lock, free disk space) need to know the file system, and they ask here. Credentials come
+from the file system's usual environment or configuration (for S3: `AWS_*` variables,
+`~/.aws`, instance roles), never from neurosel and never into the store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def is_url(path: str | Path) -> bool:
+    """True for fsspec URLs other than plain local paths (file:// counts as local)."""
+    text = str(path)
+    return "://" in text and not text.startswith("file://")
+
+
+def local_path(path: str | Path) -> Path | None:
+    """The local folder of a store, or None for a remote one."""
+    text = str(path)
+    if text.startswith("file://"):
+        return Path(text.removeprefix("file://"))
+    return None if is_url(text) else Path(text)
+
+
+def filesystem(path: str | Path) -> tuple[Any, str]:
+    """The fsspec file system of a URL and the path within it."""
+    import fsspec
+
+    return fsspec.core.url_to_fs(str(path))
+
+
+def exists(path: str | Path) -> bool:
+    local = local_path(path)
+    if local is not None:
+        return local.exists()
+    fs, root = filesystem(path)
+    return bool(fs.exists(root))
+
+
+def remove_tree(path: str | Path) -> None:
+    """Delete a store, local or remote."""
+    local = local_path(path)
+    if local is not None:
+        import shutil
+
+        shutil.rmtree(local)
+        return
+    fs, root = filesystem(path)
+    fs.rm(root, recursive=True)
