@@ -8,6 +8,7 @@ file then renamed, so that an interrupted write never leaves half a file under t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -58,6 +59,32 @@ def check_output_dir(path: str | Path, option: str) -> None:
         )
     if not os.access(existing, os.W_OK):
         raise InputError(f"{option} {path}: {existing} is not writable; pass another path")
+
+
+@contextlib.contextmanager
+def dask_client(args: argparse.Namespace) -> Any:
+    """The Dask client for --scheduler ADDRESS or --workers N (a local cluster of processes), or None."""
+    scheduler, workers = getattr(args, "scheduler", None), getattr(args, "workers", None)
+    if scheduler is None and workers is None:
+        yield None
+        return
+    try:
+        import distributed
+    except ImportError:
+        raise InputError("--scheduler/--workers: needs dask.distributed; pip install distributed") from None
+    if scheduler is not None:
+        try:
+            client = distributed.Client(scheduler, timeout=10)
+        except OSError as e:
+            raise InputError(f"--scheduler {scheduler}: cannot connect ({e}); check the address") from None
+        with client:
+            yield client
+        return
+    cluster = distributed.LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0", silence_logs=40
+    )
+    with cluster, distributed.Client(cluster) as client:
+        yield client
 
 
 def write_json(path: str, record: Any) -> None:
@@ -139,11 +166,13 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     store = engine.open_store(args.store)
     device = engine.resolve_device(args.device)
-    stats = engine.neuron_stats(
-        store, by=None if args.by == "none" else "label", device=device, auroc=args.auroc,
-        auroc_bits=args.auroc_bits, memory_budget=args.memory_mb << 20,
-        allow_partial=args.allow_partial, recompute=args.recompute, progress=not args.quiet,
-    )  # fmt: skip
+    with dask_client(args) as client:
+        stats = engine.neuron_stats(
+            store, by=None if args.by == "none" else "label", device=device, auroc=args.auroc,
+            auroc_bits=args.auroc_bits, memory_budget=args.memory_mb << 20,
+            allow_partial=args.allow_partial, recompute=args.recompute, progress=not args.quiet,
+            client=client,
+        )  # fmt: skip
     print(describe_stats(store, stats, args.top))
     return 0
 
@@ -179,11 +208,13 @@ def cmd_select(args: argparse.Namespace) -> int:
     store = engine.open_store(args.store)
     device = engine.resolve_device(args.device)
     method = args.method or ("lasso" if store.meta.get("label_kind") == "numeric" else "l1-logistic")
-    imp = engine.importance(
-        store, method, device, penalty=args.penalty, l1_ratio=args.l1_ratio, n_lambdas=args.n_lambdas,
-        lambda_ratio=args.lambda_ratio, target_support=args.k if args.rule == "top-k" else None,
-        tol=args.tol, class_weight=args.class_weight, progress=not args.quiet, recompute=args.recompute,
-    )  # fmt: skip
+    with dask_client(args) as client:
+        imp = engine.importance(
+            store, method, device, penalty=args.penalty, l1_ratio=args.l1_ratio, n_lambdas=args.n_lambdas,
+            lambda_ratio=args.lambda_ratio, target_support=args.k if args.rule == "top-k" else None,
+            tol=args.tol, class_weight=args.class_weight, progress=not args.quiet, recompute=args.recompute,
+            client=client,
+        )  # fmt: skip
     sel = engine.select(imp, k=args.k, rule=args.rule, mass=args.mass)
     print(describe_selection(imp, sel))
     if args.json:

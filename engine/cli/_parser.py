@@ -211,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument(
         "--memory-mb", type=positive_int, default=512, help="MiB of decoded activations in flight"
     )
+    add_cluster_options(st)
     st.add_argument(
         "--allow-partial", action="store_true", help="use the committed rows of an incomplete store"
     )
@@ -254,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--mass", type=float_in(0, 1), default=0.5, help="weight fraction for --rule mass; in (0, 1]"
     )
     sel.add_argument("--n-lambdas", type=positive_int, default=20, help="λ values on the path")
+    add_cluster_options(sel)
     sel.add_argument(
         "--recompute", action="store_true", help="ignore a path saved in the store and solve it again"
     )
@@ -386,6 +388,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the benchmark")
     bench.set_defaults(func=commands.cmd_bench)
     return parser
+
+
+def add_cluster_options(p: argparse.ArgumentParser) -> None:
+    """--scheduler / --workers: run the command's passes as tasks on a Dask cluster."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS", help="Dask scheduler to run the passes on (tcp://…)"
+    )
+    group.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="run the passes on a local Dask cluster of N worker processes",
+    )
 
 
 def add_extract_options(p: argparse.ArgumentParser) -> None:

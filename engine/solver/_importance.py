@@ -92,6 +92,7 @@ def importance(
     recompute: bool = False,
     save: bool = True,
     progress: bool = False,
+    client: Any = None,
 ) -> Importance:
     """Fit the sparse path on every neuron of `store` and rank neurons by entry into it.
 
@@ -110,7 +111,9 @@ def importance(
     y = datafit.targets(labels)
     datafit.weights = example_weights(labels, class_weight, store.meta.get("label_names"))
     device = resolve_device(device).for_stage("solver")
-    stats = neuron_stats(store, by=None, device=device, progress=False, memory_budget=memory_budget)
+    stats = neuron_stats(
+        store, by=None, device=device, progress=False, memory_budget=memory_budget, client=client
+    )
     if int(stats.nonfinite.sum()):
         raise InputError(
             f"store {store.path}: {int(stats.nonfinite.sum())} non-finite activations; re-extract "
@@ -118,9 +121,14 @@ def importance(
         )
     start = time.perf_counter()
     with device.activate():
-        design, where = store_design(
-            store, stats.mean.ravel(), stats.std.ravel(), device, memory_budget, in_core_bytes
-        )
+        if client is not None:  # products as tasks on a Dask cluster; the outer loop stays here
+            from engine.scaleout import DistributedDesign
+
+            design, where = DistributedDesign(client, store, stats.mean.ravel(), stats.std.ravel()), "dask"
+        else:
+            design, where = store_design(
+                store, stats.mean.ravel(), stats.std.ravel(), device, memory_budget, in_core_bytes
+            )
         loaded = time.perf_counter()
         total = target_support or None
         with bar(total, f"path {_name(store)}", "neuron" if total else "λ", progress) as steps:

@@ -94,6 +94,7 @@ def neuron_stats(
     recompute: bool = False,
     save: bool = True,
     progress: bool = True,
+    client: Any = None,
 ) -> NeuronStats:
     """One streaming pass over `store` computing every per-neuron statistic for `by`.
 
@@ -125,14 +126,19 @@ def neuron_stats(
     total = int(layout[-1])
     # GPU kernels want large launches; the CPU wants blocks below glibc's mmap threshold
     max_block = GPU_BLOCK_BYTES if device.is_gpu else MAX_BLOCK_BYTES
-    blocks = store.blocks(total, memory_budget, readers, max_block_bytes=max_block)
-    with device.activate(), bar(total, "stats", "row", progress) as progress_bar:
-        moments = run_pass(make_pass(plan, device), blocks, lambda b: progress_bar.update(b.rows))
+    if client is not None:  # the same chunk pass as tasks on a Dask cluster (engine.scaleout)
+        from engine.scaleout import StatsFactory, map_reduce
+
+        moments = map_reduce(client, store, StatsFactory(plan, device.kind), total, memory_budget)
+    else:
+        blocks = store.blocks(total, memory_budget, readers, max_block_bytes=max_block)
+        with device.activate(), bar(total, "stats", "row", progress) as progress_bar:
+            moments = run_pass(make_pass(plan, device), blocks, lambda b: progress_bar.update(b.rows))
     seconds = time.perf_counter() - started
     meta = {
         "key": key,
         "by": by,
-        "device": device.kind,
+        "device": device.kind if client is None else f"dask ({device.kind} workers)",
         "rows": rows,
         "activation_rows": total,
         "auroc_bits": bits,

@@ -131,6 +131,7 @@ class GpuStatsPass:
     Partials live on the device (`Device.xp` arrays); `finish` copies the merged one to the host."""
 
     LANES = 2  # pinned staging buffers and streams: one block copies while the previous computes
+    finish_on_worker = True  # a cluster task returns host partials, not device buffers
 
     def __init__(self, plan: StatsPlan, device: Device) -> None:
         from numba import cuda

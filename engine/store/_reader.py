@@ -168,9 +168,10 @@ class ActivationStore:
         memory_budget: int = DEFAULT_MEMORY_BUDGET,
         readers: int = DEFAULT_READERS,
         max_block_bytes: int = MAX_BLOCK_BYTES,
+        start: int = 0,
     ) -> Iterator[Block]:
-        """Blocks of activation rows [0, stop) (default: every committed row), read ahead by a reader
-        pool, each block's files checked against the manifest before it is read."""
+        """Blocks of activation rows [start, stop) (default: every committed row), read ahead by a
+        reader pool, each block's files checked against the manifest before it is read."""
         stop = self.activation_rows(self.rows_committed) if stop is None else stop
         return iter_blocks(
             self.activations,
@@ -179,6 +180,7 @@ class ActivationStore:
             readers,
             max_block_bytes=max_block_bytes,
             check=self.check_rows,
+            start=start,
         )
 
     @property

@@ -66,14 +66,15 @@ def iter_blocks(
     depth: int = DEPTH,
     max_block_bytes: int = MAX_BLOCK_BYTES,
     check: Callable[[int, int], None] | None = None,
+    start: int = 0,
 ) -> Iterator[Block]:
-    """Yield blocks of rows [0, stop) in order while later blocks are decoded in the background.
+    """Yield blocks of rows [start, stop) in order while later blocks are decoded in the background.
 
     `check(start, stop)` runs before a block is read (the store's manifest check), so a damaged
     file is reported by name instead of being read as the fill value."""
     rows = block_rows(array, memory_budget, depth, max_block_bytes)
     width = int(np.prod(array.shape[1:]))
-    starts = iter(range(0, stop, rows))
+    starts = iter(range(start, stop, rows))
     with ThreadPoolExecutor(max_workers=readers, thread_name_prefix="neurosel-read") as pool:
         pending: collections.deque = collections.deque()
 
