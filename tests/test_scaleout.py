@@ -54,3 +54,20 @@ def test_command_line_workers_option(store, capsys):
     assert "dask" in capsys.readouterr().out
     assert main(["-q", "stats", store.path, "--scheduler", "tcp://127.0.0.1:1", "--recompute"]) == 2
     assert "cannot connect" in capsys.readouterr().err
+
+
+def test_transfer_and_fingerprint_take_the_client(client, store, tmp_path):
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 300)
+    x = rng.standard_normal((300, 3, 16)) * 2 + 5.3
+    x[:, 2, :4] += 0.9 * y[:, None]
+    target = engine.store_from_array(tmp_path / "t.zarr", x, labels=y, chunk_rows=16)
+    here = engine.transfer([store], target, k=4, ks=[4], seeds=1, sklearn_baseline=False)
+    there = engine.transfer(
+        [store], target, k=4, ks=[4], seeds=1, sklearn_baseline=False, client=client,
+        importance_options={"recompute": True, "save": False},  # the path solved again, on the cluster
+    )  # fmt: skip
+    np.testing.assert_array_equal(there.selected, here.selected)
+    assert there.score("selected") == here.score("selected")
+    fps = engine.fingerprint([store, target], k=4, client=client, recompute=True, save=False)
+    assert fps.percentages.shape == (2, 3)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,10 @@ class Activations:
 
 
 def load_activations(
-    store: ActivationStore | str | Path, name: str | None = None, device: str | Device = "cpu"
+    store: ActivationStore | str | Path,
+    name: str | None = None,
+    device: str | Device = "cpu",
+    client: Any = None,
 ) -> Activations:
     """Read a complete, labelled, pooled store into memory with its (saved or computed) statistics."""
     if not isinstance(store, ActivationStore):
@@ -52,7 +56,7 @@ def load_activations(
         raise InputError(f"store {store.path}: has no labels; transfer needs labelled sources and targets")
     if store.meta["pooling"] == "tokens":
         raise InputError(f"store {store.path}: token-level store; extract with mean, cls or max pooling")
-    stats = neuron_stats(store, by=None, device=device, progress=False)
+    stats = neuron_stats(store, by=None, device=device, progress=False, client=client)
     x = store.read().reshape(store.n, -1).astype(np.float32)
     if not np.all(np.isfinite(x)):
         raise InputError(f"store {store.path}: non-finite activations; re-extract with --dtype float32")

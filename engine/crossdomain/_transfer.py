@@ -95,6 +95,7 @@ def transfer(
     seed: int = 0,
     device: str | Device = "auto",
     progress: bool = False,
+    client: Any = None,
 ) -> TransferResult | list[TransferResult]:
     """Transfer from labelled `sources` to `target` (a store, or a list of stores scored separately).
 
@@ -102,7 +103,8 @@ def transfer(
     is a scenario, neurons are ranked by their mean transfer importance over scenarios, and k is
     chosen (unless `choose_k=False`) by the scenarios' held-out-source score. `names` name the
     sources then the targets; `cls` maps those names to last-layer CLS stores for that baseline.
-    `device` runs the statistics and the sparse path (the dense classifiers run on the CPU).
+    `device` runs the statistics and the sparse path (the dense classifiers run on the CPU); with a
+    Dask `client`, the statistics and the path's products run on the cluster.
     """
     many = isinstance(target, (list, tuple))
     targets = list(target) if many else [target]
@@ -113,7 +115,7 @@ def transfer(
     if len(labels) != len(every):
         raise InputError(f"names: {len(labels)} given for {len(every)} stores (sources, then targets)")
     device = resolve_device(device)
-    domains = [load_activations(s, n, device) for s, n in zip(every, labels, strict=True)]
+    domains = [load_activations(s, n, device, client) for s, n in zip(every, labels, strict=True)]
     check_compatible(domains)
     srcs, tgts = domains[: len(sources)], domains[len(sources) :]
     p = srcs[0].x.shape[1]
@@ -124,7 +126,7 @@ def transfer(
     if not 1 <= k <= p:
         raise InputError(f"k {k}: choose 1..{p} (the stores have {p} neurons)")
     cls_domains = _cls_domains(cls, domains, device)
-    options = {"device": device, "progress": progress, **(importance_options or {})}
+    options = {"device": device, "progress": progress, "client": client, **(importance_options or {})}
     run = _Run(srcs, tgts, ks, seeds, seed, cls_domains, options, device)
     results = run.multi(k, choose_k is not False) if len(srcs) > 1 else run.single(k, sklearn_baseline)
     for result in results:
