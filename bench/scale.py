@@ -1,0 +1,122 @@
+"""Scale-out cost: the statistics pass and an importance path in one process, on 1 Dask worker
+process and on 2, in one run, with the ratios and what travels (`neurosel bench scale`).
+
+On a 2-core machine expect overhead, not speed-up: the point is to measure the per-task cost and
+the bytes that move, from which docs/scale-out.md models 8 and 64 workers. Distributed extraction
+is not built yet, so it is not measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import engine
+from bench.extract import BENCH_DIR, write_report
+
+RESULTS = BENCH_DIR / "results"
+
+
+def timed(fn, repeats: int) -> dict[str, Any]:
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        seconds.append(time.perf_counter() - start)
+    return {"seconds": statistics.median(seconds), "seconds_all": seconds}
+
+
+def make_store(path: Path, rows: int, layers: int, hidden: int) -> engine.ActivationStore:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, rows)
+    x = rng.standard_normal((rows, layers, hidden), dtype=np.float32)
+    x[:, -1, :8] += 0.5 * y[:, None]
+    return engine.store_from_array(path, x, labels=y)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="neurosel bench scale", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=40_000, help="examples in the synthetic store")
+    parser.add_argument("--layers", type=int, default=7)
+    parser.add_argument("--hidden", type=int, default=384)
+    parser.add_argument("--n-lambdas", type=int, default=10, help="points of the importance path")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    import distributed
+
+    with tempfile.TemporaryDirectory(prefix="neurosel-scale-") as tmp:
+        store = make_store(Path(tmp) / "s.zarr", args.rows, args.layers, args.hidden)
+        nbytes = store.activations.nbytes
+
+        def stats(client=None):
+            engine.neuron_stats(store, progress=False, save=False, recompute=True, auroc=False, client=client)
+
+        def path(client=None):
+            engine.importance(
+                store, n_lambdas=args.n_lambdas, lambda_ratio=0.1, recompute=True, save=False,
+                in_core_bytes=0, client=client,
+            )  # fmt: skip
+
+        results: dict[str, Any] = {"one process": {"stats": timed(stats, args.repeats)}}
+        results["one process"]["path (streamed)"] = timed(path, args.repeats)
+        for workers in (1, 2):
+            with (
+                distributed.LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",
+                    silence_logs=50,
+                ) as cluster,
+                distributed.Client(cluster) as client,
+            ):
+                stats(client)  # warm the workers (imports, numba caches)
+                name = f"{workers} worker{'s' if workers > 1 else ''}"
+                results[name] = {
+                    "stats": timed(lambda c=client: stats(c), args.repeats),
+                    "path (streamed)": timed(lambda c=client: path(c), args.repeats),
+                }
+        imp = engine.importance(
+            store, n_lambdas=args.n_lambdas, lambda_ratio=0.1, save=False, in_core_bytes=0
+        )
+    base = results["one process"]
+    ratios = {
+        f"{name} / one process, {task}": results[name][task]["seconds"] / base[task]["seconds"]
+        for name in results
+        if name != "one process"
+        for task in base
+    }
+    report = {
+        "environment": {"device_name": "cpu", "cpu_count": __import__("os").cpu_count()},
+        "parameters": {
+            "rows": args.rows,
+            "layers": args.layers,
+            "hidden": args.hidden,
+            "store_bytes": int(nbytes),
+            "n_lambdas": args.n_lambdas,
+            "path_passes": int(imp.meta["total_passes"]),
+            "repeats": args.repeats,
+        },
+        "results": results,
+        "ratios": ratios,
+    }
+    out = write_report(report, args.out_dir, "scale", "cpu")
+    for name, tasks in results.items():
+        cells = "  ".join(f"{task} {value['seconds']:.2f} s" for task, value in tasks.items())
+        print(f"{name:<12} {cells}")
+    for key, value in ratios.items():
+        print(f"{key}: {value:.2f}×")
+    print(f"results: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
