@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.store import DEFAULT_MEMORY_BUDGET, ActivationStore, ChunkPass, decode, open_store
+from engine.store import DEFAULT_MEMORY_BUDGET, ActivationStore, ChunkPass, decode, open_store, tree_reduce
 from engine.store._integrity import unit_rows
 
 TASKS_PER_WORKER = 4  # ranges per worker: enough to balance, few enough that partials stay few
@@ -63,17 +63,14 @@ def map_reduce(
     object holding device buffers)."""
     workers = max(1, len(client.scheduler_info().get("workers", {})))
     ranges = row_ranges(store, stop, workers * TASKS_PER_WORKER)
-    level = [client.submit(_fold, store.path, a, b, factory, memory_budget, pure=False) for a, b in ranges]
-    while len(level) > 1:
-        nxt = []
-        for i in range(0, len(level), split_every):
-            group = level[i : i + split_every]
-            merged = group[0]
-            for other in group[1:]:
-                merged = client.submit(_merge, factory, merged, other, pure=False)
-            nxt.append(merged)
-        level = nxt
-    return level[0].result() if level else factory().identity()
+    futures = [client.submit(_fold, store.path, a, b, factory, memory_budget, pure=False) for a, b in ranges]
+    if not futures:
+        return factory().identity()
+
+    def submit_merge(a: Any, b: Any) -> Any:  # the merge runs on a worker; only futures move here
+        return client.submit(_merge, factory, a, b, pure=False)
+
+    return tree_reduce(futures, submit_merge, split_every).result()
 
 
 class _StoreProduct:

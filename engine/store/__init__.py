@@ -17,7 +17,7 @@ from engine.store._interop import consolidate
 from engine.store._labels import check_labels, describe_rows, label_kind
 from engine.store._location import is_url, local_path
 from engine.store._lock import StoreLock, StoreLockedError
-from engine.store._passes import ChunkPass, run_pass, tree_merge
+from engine.store._passes import ChunkPass, run_pass, tree_merge, tree_reduce
 from engine.store._reader import ActivationStore, open_store
 from engine.store._stream import (
     DEFAULT_MEMORY_BUDGET,
@@ -68,5 +68,6 @@ __all__ = [
     "save_derived",
     "store_from_array",
     "tree_merge",
+    "tree_reduce",
     "verify",
 ]

@@ -11,8 +11,8 @@ follow this protocol; tests check each merge against a single pass in shuffled t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Protocol, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from engine.store._stream import Block
 
@@ -53,16 +53,20 @@ def run_pass(p: ChunkPass[P, R], blocks: Iterable[Block], on_block=None) -> R:
 
 def tree_merge(p: ChunkPass[P, R], partials: Sequence[P], split_every: int = 2) -> P:
     """Merge partials pairwise (or `split_every` at a time) in a balanced tree, as a cluster would."""
-    if not partials:
-        return p.identity()
-    level = list(partials)
+    return tree_reduce(partials, p.merge, split_every) if partials else p.identity()
+
+
+def tree_reduce(items: Sequence[Any], combine: Callable[[Any, Any], Any], split_every: int = 2) -> Any:
+    """Combine a non-empty sequence in a balanced tree, `split_every` at a time: the merge order of
+    `tree_merge`, also for combines that submit tasks and return futures (engine.scaleout)."""
+    level = list(items)
     while len(level) > 1:
         nxt = []
         for i in range(0, len(level), split_every):
             group = level[i : i + split_every]
             merged = group[0]
             for other in group[1:]:
-                merged = p.merge(merged, other)
+                merged = combine(merged, other)
             nxt.append(merged)
         level = nxt
     return level[0]

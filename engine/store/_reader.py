@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -183,9 +184,10 @@ class ActivationStore:
             start=start,
         )
 
-    @property
+    @functools.cached_property
     def activations(self) -> zarr.Array:
-        """The raw Zarr array (token rows for token pooling), for chunked passes."""
+        """The raw Zarr array (token rows for token pooling), for chunked passes; opened once (its
+        metadata is read at the first use, not again for every block's check)."""
         return self.group[activation_array(self.meta["pooling"])]
 
     def read(self, rows: Index = None, layers: Index = None, neurons: Index = None) -> np.ndarray:
@@ -205,8 +207,7 @@ class ActivationStore:
                 [np.arange(offsets[r], offsets[r + 1]) for r in picked] or [np.arange(0)]
             )
         else:
-            index = row_ids if isinstance(row_ids, slice) else np.asarray(row_ids)
-            index = picked if not isinstance(index, slice) else index
+            index = row_ids if isinstance(row_ids, slice) else picked
         array = self.activations
         unit = unit_rows(array)
         targets = np.atleast_1d(np.arange(array.shape[0])[index]) if isinstance(index, slice) else index
