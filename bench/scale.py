@@ -1,9 +1,10 @@
-"""Scale-out cost: the statistics pass and an importance path in one process, on 1 Dask worker
-process and on 2, in one run, with the ratios and what travels (`neurosel bench scale`).
+"""Scale-out cost: extraction, the statistics pass and an importance path in one process, on 1 Dask
+worker process and on 2, in one run, with the ratios and what travels (`neurosel bench scale`).
 
 On a 2-core machine expect overhead, not speed-up: the point is to measure the per-task cost and
-the bytes that move, from which docs/scale-out.md models 8 and 64 workers. Distributed extraction
-is not built yet, so it is not measured.
+the bytes that move, from which docs/scale-out.md models 8 and 64 workers. Dask's worker processes
+run torch on one thread each (its nanny sets OMP_NUM_THREADS=1); the one-process extraction uses
+torch's default, every core.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 
 import engine
-from bench.extract import BENCH_DIR, write_report
+from bench.extract import BENCH_DIR, DEFAULT_MODEL, default_data_dir, load_texts, sample, write_report
 
 RESULTS = BENCH_DIR / "results"
 
@@ -48,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hidden", type=int, default=384)
     parser.add_argument("--n-lambdas", type=int, default=10, help="points of the importance path")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="encoder for the extraction rows")
+    parser.add_argument("--texts", type=int, default=2000, help="texts extracted (0: skip extraction)")
+    parser.add_argument("--dataset", choices=("sst2", "amazon", "demo"), default="sst2")
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir())
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     import distributed
@@ -65,7 +70,20 @@ def main(argv: list[str] | None = None) -> int:
                 in_core_bytes=0, client=client,
             )  # fmt: skip
 
-        results: dict[str, Any] = {"one process": {"stats": timed(stats, args.repeats)}}
+        texts = sample(load_texts(args.dataset, args.data_dir), args.texts) if args.texts else []
+        runs = iter(range(10**6))
+
+        def extract(client=None):  # a fresh store each time: the whole extraction is timed
+            engine.extract(
+                texts, args.model, Path(tmp) / f"x{next(runs)}.zarr", device="cpu", progress=False,
+                client=client,
+            )  # fmt: skip
+
+        results: dict[str, Any] = {"one process": {}}
+        if texts:
+            extract()  # warm: model files in the page cache, torch's kernels
+            results["one process"]["extract"] = timed(extract, args.repeats)
+        results["one process"]["stats"] = timed(stats, args.repeats)
         results["one process"]["path (streamed)"] = timed(path, args.repeats)
         for workers in (1, 2):
             with (
@@ -80,10 +98,12 @@ def main(argv: list[str] | None = None) -> int:
             ):
                 stats(client)  # warm the workers (imports, numba caches)
                 name = f"{workers} worker{'s' if workers > 1 else ''}"
-                results[name] = {
-                    "stats": timed(lambda c=client: stats(c), args.repeats),
-                    "path (streamed)": timed(lambda c=client: path(c), args.repeats),
-                }
+                results[name] = {}
+                if texts:
+                    extract(client)  # warm: each worker loads the model once
+                    results[name]["extract"] = timed(lambda c=client: extract(c), args.repeats)
+                results[name]["stats"] = timed(lambda c=client: stats(c), args.repeats)
+                results[name]["path (streamed)"] = timed(lambda c=client: path(c), args.repeats)
         imp = engine.importance(
             store, n_lambdas=args.n_lambdas, lambda_ratio=0.1, save=False, in_core_bytes=0
         )
@@ -104,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             "n_lambdas": args.n_lambdas,
             "path_passes": int(imp.meta["total_passes"]),
             "repeats": args.repeats,
+            "extract": {"model": args.model, "texts": len(texts), "dataset": args.dataset},
         },
         "results": results,
         "ratios": ratios,

@@ -58,6 +58,12 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def slow_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny BERT large enough that extraction runs long enough to be interrupted mid-run."""
+    return build_tiny_bert(tmp_path_factory.mktemp("slow-bert"), hidden=128, layers=4, heads=4)
+
+
+@pytest.fixture(scope="session")
 def datasets_dir() -> Path:
     if not DATASETS.is_dir():
         pytest.skip("../shared/datasets is not present")

@@ -10,9 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import ROOT, build_tiny_bert
+from tests.conftest import ROOT
 
 N_TEXTS = 3000
 SCRIPT = """
@@ -44,11 +42,6 @@ def committed(out: Path) -> int:
 
 def store_bytes(out: Path) -> dict[str, bytes]:
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture(scope="module")
-def slow_model(tmp_path_factory) -> Path:
-    return build_tiny_bert(tmp_path_factory.mktemp("slow-bert"), hidden=128, layers=4, heads=4)
 
 
 def test_sigkill_then_resume_is_byte_identical(slow_model, tmp_path):

@@ -3,10 +3,20 @@ importance path equal a single-process run; workers read the store themselves.""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 import engine
+from tests.conftest import random_texts
+from tests.test_resume import store_bytes
 
 distributed = pytest.importorskip("distributed")
 
@@ -71,3 +81,95 @@ def test_transfer_and_fingerprint_take_the_client(client, store, tmp_path):
     assert there.score("selected") == here.score("selected")
     fps = engine.fingerprint([store, target], k=4, client=client, recompute=True, save=False)
     assert fps.percentages.shape == (2, 3)
+
+
+# Extraction: one task per window, the client commits in order; bytes as a single process on the CPU.
+# Dask's worker processes run torch on one thread (its nanny sets OMP_NUM_THREADS=1), so the
+# single-process reference does too.
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def committed(out: Path) -> int:
+    try:
+        return json.loads((out / "zarr.json").read_text())["attributes"]["neurosel"]["rows_committed"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+EXTRACT = {"device": "cpu", "progress": False, "chunk_rows": 8, "token_budget": 512}
+
+
+def test_extraction_on_the_cluster_is_byte_identical(client, tiny_model, tmp_path):
+    texts, labels = random_texts(300, seed=5, max_words=30), [i % 3 for i in range(300)]
+    with torch_threads(1):
+        engine.extract(texts, str(tiny_model), tmp_path / "one.zarr", labels=labels, **EXTRACT)
+    there = engine.extract(
+        texts, str(tiny_model), tmp_path / "two.zarr", labels=labels, client=client, **EXTRACT
+    )
+    assert there.meta["complete"] and there.meta["rows_committed"] == 300
+    assert store_bytes(tmp_path / "two.zarr") == store_bytes(tmp_path / "one.zarr")
+    assert engine.verify(there).ok
+    # a second run finds the store complete: nothing is submitted, nothing changes
+    engine.extract(texts, str(tiny_model), tmp_path / "two.zarr", labels=labels, client=client, **EXTRACT)
+    assert store_bytes(tmp_path / "two.zarr") == store_bytes(tmp_path / "one.zarr")
+
+
+def test_token_pooling_on_a_cluster_is_refused_before_anything_is_written(client, tiny_model, tmp_path):
+    with pytest.raises(engine.InputError, match="pooling 'tokens' with a Dask client"):
+        engine.extract(["a b", "c d"], str(tiny_model), tmp_path / "t.zarr", pooling="tokens", client=client)
+    assert not (tmp_path / "t.zarr").exists()
+
+
+def test_worker_killed_mid_extraction_loses_no_rows(client, slow_model, tmp_path):
+    """SIGKILL one worker process while windows are in flight: Dask runs its tasks again, the store
+    ends complete and byte-identical to a single-process run."""
+    texts = random_texts(1500, seed=11, max_words=40)
+    with torch_threads(1):
+        engine.extract(texts, str(slow_model), tmp_path / "one.zarr", **EXTRACT)
+    out = tmp_path / "two.zarr"
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            engine.extract(texts, str(slow_model), out, client=client, **EXTRACT)
+        except BaseException as e:  # surfaced by the assertion below
+            failure.append(e)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 300
+    while committed(out) == 0 and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    busy = [w for w, tasks in client.processing().items() if tasks]
+    pids = client.run(os.getpid, workers=busy[:1])
+    rows_at_kill = committed(out)
+    for pid in pids.values():
+        os.kill(pid, signal.SIGKILL)
+    thread.join(timeout=600)
+    assert not failure, failure
+    assert 0 < rows_at_kill < len(texts), "the kill must land mid-run"
+    assert store_bytes(out) == store_bytes(tmp_path / "one.zarr")
+    client.wait_for_workers(2, timeout=60)  # the nanny restarted the killed worker for later tests
+
+
+def test_command_line_extract_on_workers(tiny_model, tmp_path, capsys):
+    from engine.cli import main
+
+    data = tmp_path / "in.csv"
+    data.write_text(
+        "text,label\n" + "".join(f"sentence {i} is {'good' if i % 2 else 'bad'},{i % 2}\n" for i in range(40))
+    )
+    assert main(["-q", "extract", str(data), "--model", str(tiny_model), "--out", str(tmp_path / "s.zarr"),
+                 "--workers", "2", "--device", "cpu"]) == 0  # fmt: skip
+    assert engine.open_store(tmp_path / "s.zarr").meta["complete"]

@@ -103,28 +103,30 @@ def cmd_extract(args: argparse.Namespace) -> int:
     import engine
 
     check_output_dir(args.out, "--out")
-    device = engine.resolve_device(args.device)
-    store = engine.extract(
-        args.input,
-        args.model,
-        args.out,
-        text_column=args.text_column,
-        pair_column=args.pair_column,
-        label_column=args.label_column,
-        label_kind=args.label_kind,
-        pooling=args.pooling,
-        layers=args.layers,
-        dtype=args.dtype,
-        precision=args.precision,
-        max_length=args.max_length,
-        device=device,
-        resume=args.resume,
-        progress=args.progress and not args.quiet,
-        token_budget=args.token_budget,
-        allow_nonfinite=args.allow_nonfinite,
-        store_texts=args.store_texts,
-        compression=args.compression,
-    )
+    device = args.device if args.scheduler or args.workers else engine.resolve_device(args.device)
+    with dask_client(args) as client:  # on a cluster each worker resolves --device for itself
+        store = engine.extract(
+            args.input,
+            args.model,
+            args.out,
+            text_column=args.text_column,
+            pair_column=args.pair_column,
+            label_column=args.label_column,
+            label_kind=args.label_kind,
+            pooling=args.pooling,
+            layers=args.layers,
+            dtype=args.dtype,
+            precision=args.precision,
+            max_length=args.max_length,
+            device=device,
+            resume=args.resume,
+            progress=args.progress and not args.quiet,
+            token_budget=args.token_budget,
+            allow_nonfinite=args.allow_nonfinite,
+            store_texts=args.store_texts,
+            compression=args.compression,
+            client=client,
+        )
     print(describe(store))
     return 0
 

@@ -165,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ex.add_argument("--out", required=True, help="output store directory")
     add_extract_options(ex)
+    add_cluster_options(ex)
     ex.set_defaults(func=commands.cmd_extract)
 
     info = command(
@@ -391,16 +392,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_cluster_options(p: argparse.ArgumentParser) -> None:
-    """--scheduler / --workers: run the command's passes as tasks on a Dask cluster."""
+    """--scheduler / --workers: run the command's work as tasks on a Dask cluster."""
     group = p.add_mutually_exclusive_group()
     group.add_argument(
-        "--scheduler", default=None, metavar="ADDRESS", help="Dask scheduler to run the passes on (tcp://…)"
+        "--scheduler", default=None, metavar="ADDRESS", help="Dask scheduler to run the work on (tcp://…)"
     )
     group.add_argument(
         "--workers",
         type=positive_int,
         default=None,
-        help="run the passes on a local Dask cluster of N worker processes",
+        help="run the work on a local Dask cluster of N worker processes",
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from engine.store import (
     Layout,
     StoreLock,
     StoreWriter,
+    Written,
     base_meta,
     consolidate,
     local_path,
@@ -64,6 +65,7 @@ def extract(
     store_texts: bool = True,
     chunk_rows: int | None = None,
     compression: str = "none",
+    client: Any = None,
 ) -> ActivationStore:
     """Extract every requested layer's pooled activations for `inputs` into the Zarr store `out`.
 
@@ -74,6 +76,11 @@ def extract(
     Labels follow docs/inputs.md: `label_kind` "auto" (integers are class ids, other numbers numeric
     targets, words class names; numbers mixed with words are refused), "class" or "numeric";
     missing labels (empty, None, NaN) are refused. Every option is checked before anything is written.
+
+    With `client` (a dask.distributed Client) each window of rows is a task on the cluster: every
+    worker loads the model once, runs on its own device and writes its own shards; this process
+    tokenises, commits in row order and shows progress (engine.scaleout, docs/scale-out.md). The
+    store has the bytes of a single-process run on the workers' device type.
     """
     _check_options(pooling, dtype, max_length, token_budget, compression, chunk_rows)
     out = str(out)
@@ -85,10 +92,22 @@ def extract(
         label_column=label_column,
         label_kind=label_kind,
     )
+    if client is not None and pooling == "tokens":
+        raise InputError(
+            "pooling 'tokens' with a Dask client: token rows do not split at shard boundaries per "
+            "example; extract token stores in one process (without client= / --workers)"
+        )
     with StoreLock(out):  # one writer at a time: before the model loads, until completion
-        torch_device = resolve_device(device).for_stage("extract").torch
+        if client is None:
+            torch_device = resolve_device(device).for_stage("extract").torch
+            encoder = load_encoder(model, torch_device)
+        else:  # the workers' device type sets precision and batches; the model here gives metadata
+            from engine.scaleout._extract import worker_device
+
+            spec = device if isinstance(device, str) else device.kind  # each worker: its own GPU
+            torch_device = torch.device(client.submit(worker_device, spec, pure=False).result())
+            encoder = load_encoder(model, torch.device("cpu"))
         precision = resolve_precision(precision, torch_device)
-        encoder = load_encoder(model, torch_device)
         layer_ids = resolve_layers(layers, encoder.num_layers)
         if max_length > encoder.max_positions:
             raise InputError(
@@ -130,7 +149,13 @@ def extract(
             done = meta["rows_committed"]
             done = int(tokens.offsets[done]) if pooling == "tokens" else done
             _check_free_space(out, (rows - done) * row_bytes)
-        if meta["rows_committed"] < meta["n"]:
+        if meta["rows_committed"] < meta["n"] and client is not None:
+            from engine.scaleout._extract import extract_on_cluster
+
+            extract_on_cluster(
+                client, out, group, meta, model, tokens, spec, precision, layout, token_budget, progress
+            )
+        elif meta["rows_committed"] < meta["n"]:
             _run(group, meta, encoder, tokens, torch_device, precision, layout, progress, token_budget)
         if meta["nonfinite_values"] and not allow_nonfinite:
             raise _nonfinite_error(out, meta)
@@ -164,7 +189,34 @@ def _run(
     progress: bool,
     token_budget: int | None,
 ) -> None:
-    """The extraction loop: windows of rows, length-sorted batches within each window."""
+    """Every uncommitted row in this process, each window committed as soon as it is written."""
+    bar = ExtractProgress(meta["n"], meta["rows_committed"], progress)
+    try:
+        write_rows(group, meta, encoder, tokens, device, precision, layout, token_budget, bar=bar)
+    finally:
+        bar.close()
+
+
+def write_rows(
+    group: Any,
+    meta: dict[str, Any],
+    encoder: Any,
+    tokens: Tokenized,
+    device: torch.device,
+    precision: str,
+    layout: Layout,
+    token_budget: int | None,
+    *,
+    base: int = 0,
+    on_written: Callable[[Written], None] | None = None,
+    bar: ExtractProgress | None = None,
+) -> None:
+    """The extraction loop over the rows of `tokens` (store rows `base`, `base` + 1, ...) from the
+    first uncommitted one: windows of one shard, length-sorted batches within each window, each
+    window written whole. `on_written` gets each written window (default: commit it in `meta` and
+    the store at once); a Dask worker collects them for the client to commit in order instead.
+    The windows and batches depend only on the rows' lengths and the device type, so any split of
+    the rows at window boundaries computes the same batches, and writes the same bytes."""
     pooling, dtype, layer_ids = meta["pooling"], meta["dtype"], meta["layers"]
     lengths = tokens.lengths
     offsets = tokens.offsets if pooling == "tokens" else None
@@ -177,13 +229,12 @@ def _run(
     items = budget if pooling == "tokens" else max_rows
     slot_bytes = items * len(layer_ids) * meta["hidden"] * np.dtype(STORAGE_DTYPES[dtype]).itemsize
     transfer = HostTransfer(device, slot_bytes)
-    writer = StoreWriter(group, meta, transfer, lengths, offsets)
+    writer = StoreWriter(group, meta, transfer, lengths, offsets, on_written)
     pad_id = encoder.tokenizer.pad_token_id or 0
-    bar = ExtractProgress(meta["n"], meta["rows_committed"], progress)
+    first = max(0, meta["rows_committed"] - base)
     try:
-        plan = plan_windows(lengths, meta["rows_committed"], window, budget, max_rows, pad_multiple)
-        for start, end, batches in plan:
-            writer.begin_window(start, end)
+        for start, end, batches in plan_windows(lengths, first, window, budget, max_rows, pad_multiple):
+            writer.begin_window(base + start, base + end)
             for rows in batches:
                 batch = tokens.batch(rows + start, device, pad_id, pad_multiple)
                 if not encoder.takes_token_types:
@@ -193,7 +244,8 @@ def _run(
                     pooled = pool(states, batch["attention_mask"], layer_ids, pooling)
                     stored, bad = to_storage(pooled, dtype)
                 writer.batch(rows, transfer.send(stored), transfer.send(bad))
-                bar.update(rows.size, int(lengths[rows + start].sum()))
+                if bar is not None:
+                    bar.update(rows.size, int(lengths[rows + start].sum()))
             writer.end_window()
     except BaseException as error:
         with contextlib.suppress(BaseException):
@@ -204,8 +256,6 @@ def _run(
                 f"pass a smaller --token-budget (e.g. {budget // 2})"
             ) from None
         raise
-    finally:
-        bar.close()
     writer.close()
 
 

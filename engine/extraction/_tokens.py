@@ -28,6 +28,15 @@ class Tokenized:
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets).astype(np.int32)
 
+    def rows(self, start: int, stop: int) -> Tokenized:
+        """Rows [start, stop) alone (offsets from 0): what one task of a distributed run needs."""
+        a, b = int(self.offsets[start]), int(self.offsets[stop])
+        return Tokenized(
+            ids=self.ids[a:b].copy(),
+            type_ids=None if self.type_ids is None else self.type_ids[a:b].copy(),
+            offsets=self.offsets[start : stop + 1] - a,
+        )
+
     def batch(
         self, rows: np.ndarray, device: torch.device, pad_token_id: int, pad_multiple: int = 1
     ) -> dict[str, torch.Tensor]:

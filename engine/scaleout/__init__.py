@@ -6,6 +6,8 @@ range through the pass (`chunk(block, out=...)`) and returns the partial; partia
 tree on the workers (`merge`), and only the merged partial comes back to finish. Statistics use it
 directly (`neuron_stats(..., client=)`); the path solver's three products run through
 `DistributedDesign`, while its outer loop stays on the client (`importance(..., client=)`).
+Extraction runs one task per window of rows (`extract_on_cluster`): workers load the model once and
+write their own shards; the client commits the windows in row order (`extract(..., client=)`).
 Without a client nothing changes.
 """
 
@@ -13,4 +15,12 @@ from __future__ import annotations
 
 from engine.scaleout._passes import DistributedDesign, StatsFactory, map_reduce, row_ranges
 
-__all__ = ["DistributedDesign", "StatsFactory", "map_reduce", "row_ranges"]
+__all__ = ["DistributedDesign", "StatsFactory", "extract_on_cluster", "map_reduce", "row_ranges"]
+
+
+def __getattr__(name: str):  # extraction on a cluster imports torch: only when asked for
+    if name == "extract_on_cluster":
+        from engine.scaleout._extract import extract_on_cluster
+
+        return extract_on_cluster
+    raise AttributeError(name)

@@ -28,7 +28,15 @@ from engine.store._stream import (
     iter_blocks,
 )
 from engine.store._verify import VerifyReport, verify
-from engine.store._writer import COMPRESSIONS, Layout, StoreWriter, base_meta, prepare_store
+from engine.store._writer import (
+    COMPRESSIONS,
+    Layout,
+    StoreWriter,
+    Written,
+    base_meta,
+    commit_windows,
+    prepare_store,
+)
 
 __all__ = [
     "COMPRESSIONS",
@@ -48,9 +56,11 @@ __all__ = [
     "StoreLockedError",
     "StoreWriter",
     "VerifyReport",
+    "Written",
     "base_meta",
     "block_rows",
     "check_labels",
+    "commit_windows",
     "consolidate",
     "decode",
     "decode_table",

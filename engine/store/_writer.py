@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -162,8 +163,13 @@ class StoreWriter:
         transfer: HostTransfer,
         lengths: np.ndarray,
         offsets: np.ndarray | None,
+        on_written: Callable[[Written], None] | None = None,
     ) -> None:
+        """`on_written` receives each window once its shards are written; by default the window is
+        committed in the group attributes at once (a single process). A Dask worker passes a
+        collector instead: the client commits windows in order (engine.scaleout)."""
         self.group = group
+        self.on_written = on_written or self._commit_here
         self.meta = meta
         self.transfer = transfer
         self.lengths = lengths
@@ -252,25 +258,57 @@ class StoreWriter:
             (start, end) if self.offsets is None else (int(self.offsets[start]), int(self.offsets[end]))
         )
         self.array[first:last] = buffer
-        bad_rows = sorted(set(self.meta["nonfinite_rows"]) | set(self.bad_rows))
-        self.meta["nonfinite_values"] += sum(self.bad_rows.values())
-        self.meta["nonfinite_rows"] = bad_rows[:NONFINITE_ROWS_KEPT]
-        self.meta["nonfinite_row_count"] = self.meta.get("nonfinite_row_count", 0) + len(self.bad_rows)
-        self.meta["rows_committed"] = end
-        commit_rows(self.group, self.meta, self.array, first, last)
+        unit = unit_rows(self.array)  # read back: the window's files and their checksums
+        units = record_units(self.array, range(first // unit, -(-last // unit)))
+        self.on_written(Written(start, end, units, self.bad_rows))
         self.bad_rows = {}
         self.window = None
 
+    def _commit_here(self, written: Written) -> None:
+        commit_windows(self.group, self.meta, self.array.path, [written])
+
+
+@dataclass(frozen=True)
+class Written:
+    """One window whose shards are written and read back: example rows [start, end), the manifest
+    entries of its storage units, and the non-finite value count of each of its rows that has any."""
+
+    start: int
+    end: int
+    units: dict[str, list[int] | None]
+    bad_rows: dict[int, int]
+
+
+def commit_windows(group: zarr.Group, meta: dict[str, Any], array_path: str, windows: list[Written]) -> None:
+    """Advance `meta` over consecutive written windows (rows_committed, non-finite counts) and commit
+    it with their manifest entries. Committing windows one by one or several at once gives the same
+    bytes."""
+    units: dict[str, list[int] | None] = {}
+    for w in windows:
+        if w.start != meta["rows_committed"]:
+            raise RuntimeError(f"window [{w.start}, {w.end}) committed after row {meta['rows_committed']}")
+        units.update(w.units)
+        bad_rows = sorted(set(meta["nonfinite_rows"]) | set(w.bad_rows))
+        meta["nonfinite_values"] += sum(w.bad_rows.values())
+        meta["nonfinite_rows"] = bad_rows[:NONFINITE_ROWS_KEPT]
+        meta["nonfinite_row_count"] = meta.get("nonfinite_row_count", 0) + len(w.bad_rows)
+        meta["rows_committed"] = w.end
+    _commit(group, meta, array_path, units)
+
 
 def commit_rows(group: zarr.Group, meta: dict[str, Any], array: zarr.Array, first: int, last: int) -> None:
-    """Record the files of `array` rows [first, last) (just written) in the manifest and commit
-    `meta` (with its advanced `rows_committed`) in the same attribute update: the commit point."""
-    manifest = dict(group.attrs.get(MANIFEST_KEY, {}))
-    entries = dict(manifest.get(array.path, {}))
+    """Record the files of `array` rows [first, last) (just written) and commit `meta` (with its
+    advanced `rows_committed`) with them."""
     unit = unit_rows(array)
-    entries.update(record_units(array, range(first // unit, -(-last // unit))))
-    manifest[array.path] = entries
-    group.update_attributes({META_KEY: meta, MANIFEST_KEY: manifest})  # one write of zarr.json
+    _commit(group, meta, array.path, record_units(array, range(first // unit, -(-last // unit))))
+
+
+def _commit(group: zarr.Group, meta: dict[str, Any], array_path: str, units: dict[str, Any]) -> None:
+    """The commit point: `meta` and the manifest entries of the units just written, in one
+    attribute update (one write of zarr.json)."""
+    manifest = dict(group.attrs.get(MANIFEST_KEY, {}))
+    manifest[array_path] = {**manifest.get(array_path, {}), **units}
+    group.update_attributes({META_KEY: meta, MANIFEST_KEY: manifest})
 
 
 def record_side_arrays(group: zarr.Group, names: list[str], metadata_of: list[str] = ()) -> None:
