@@ -45,3 +45,17 @@ def test_summary_averages_each_method(tmp_path):
     path.write_text(json.dumps(r))
     text = summary(path)
     assert "source-normalised (2): selected 0.750" in text and "target-normalised (2): selected 1.750" in text
+
+
+def test_summary_names_datasets_whose_selection_was_filled(tmp_path):
+    r = results("a", {"x": [50, 50], "y": [60, 40]}, {("x", "y"): 0.7, ("y", "x"): 0.8})
+    r["paths"] = {
+        "x": {"k": 300, "entered": 1000, "filled": 0, "separation_lambda": None},
+        "y": {"k": 300, "entered": 212, "filled": 88, "separation_lambda": 0.001},
+    }
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(r))
+    assert "never entered the sparse path (ranked by closeness): y 88 of 300" in summary(path)
+    del r["paths"]
+    path.write_text(json.dumps(r))
+    assert "never entered" not in summary(path)

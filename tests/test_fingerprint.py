@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +23,7 @@ from engine.crossdomain import (
     spearman_permutation,
     transferability,
 )
-from engine.solver import Selection
+from engine.solver import Selection, layer_counts
 
 N, LAYERS, HIDDEN, K = 400, 3, 16, 4
 RNG = np.random.default_rng(0)
@@ -221,3 +224,68 @@ def test_cli_handler_prints_table_and_writes_json(planted, tmp_path, capsys):
     assert "similarity (jsd)" in capsys.readouterr().out
     record = json.loads(out.read_text())
     assert record["measure"] == "jsd" and record["similarity"][0][1] == pytest.approx(0.0, abs=1e-12)
+
+
+OPTIONS = {"n_lambdas": 10, "lambda_ratio": 0.05, "device": "cpu"}
+
+
+def _saved_paths(store) -> list[str]:
+    """The importance paths saved in a (local) store, by key."""
+    return sorted(p.name for p in (Path(store.path) / "importance").iterdir() if p.is_dir())
+
+
+def test_fingerprint_reads_back_a_saved_path_that_reached_k(tmp_path):
+    store = _planted_store(tmp_path / "s.zarr", 0, 5)
+    imp = engine.importance(store, target_support=8, **OPTIONS)  # e.g. a transfer's path, k ≤ 8
+    written = Path(store.path) / "importance" / imp.meta["key"] / "zarr.json"
+    before = (_saved_paths(store), written.stat().st_mtime_ns)
+    result = fingerprint([store], k=K, **OPTIONS)
+    assert (_saved_paths(store), written.stat().st_mtime_ns) == before  # no path solved, none rewritten
+    (path,) = result.paths
+    assert path.key == imp.meta["key"] and path.target_support == 8 and path.filled == 0
+    np.testing.assert_array_equal(result.counts, [layer_counts(imp.ranking[:K], HIDDEN, LAYERS)[0]])
+    explicit = fingerprint([store], k=K, target_support=8, **OPTIONS)  # what passing it always did
+    np.testing.assert_array_equal(result.counts, explicit.counts)
+    assert explicit.paths == result.paths and result.to_dict()["paths"] == [path.to_dict()]
+
+
+def test_fingerprint_without_a_usable_saved_path_solves_the_default_one(tmp_path):
+    store = _planted_store(tmp_path / "s.zarr", 0, 5)
+    short = engine.importance(store, target_support=2, **OPTIONS)  # run for fewer than k neurons
+    other = engine.importance(store, target_support=8, **{**OPTIONS, "n_lambdas": 12})  # another λ grid
+    result = fingerprint([store], k=K, **OPTIONS)
+    (path,) = result.paths
+    assert path.target_support is None and path.key not in (short.meta["key"], other.meta["key"])
+    assert len(_saved_paths(store)) == 3
+    fresh = engine.importance(store, recompute=True, save=False, **OPTIONS)  # as before saved paths counted
+    np.testing.assert_array_equal(result.counts, [layer_counts(fresh.ranking[:K], HIDDEN, LAYERS)[0]])
+    assert path.entered == fresh.entered and path.separation_lambda is None
+
+
+def _separable_store(path, seed):
+    """60 rows whose classes one unit of layer 6 separates outright: a path stops after a neuron or two."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(60) % 2
+    x = rng.standard_normal((60, LAYERS, HIDDEN))
+    x[:, 1, 4] += 4.0 * (2 * y - 1)
+    return engine.store_from_array(path, x, labels=y, layers=(0, 6, 12), dtype="float32")
+
+
+def test_fingerprint_warns_for_every_store_naming_it_and_records_the_stop(tmp_path):
+    a = _separable_store(tmp_path / "a.zarr", 1)
+    with pytest.warns(engine.SupportWarning, match="examples are separated"):
+        engine.importance(a, target_support=10, **OPTIONS)
+    copy = engine.open_store(shutil.copytree(a.path, tmp_path / "copy.zarr"))  # its saved path comes along
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # Python's own rule: once per message and place
+        result = fingerprint([a, copy], k=K, target_support=10, **OPTIONS)
+    messages = [str(w.message) for w in caught if issubclass(w.category, engine.SupportWarning)]
+    assert [m.split(": ", 1)[0] for m in messages] == [f"store {a.path}", f"store {copy.path}"]
+    for path, store, message in zip(result.paths, (a, copy), messages, strict=True):
+        assert path.store == store.path and 0 < path.entered < K and path.filled == K - path.entered
+        assert path.separation_lambda is not None and path.separation_lambda < path.lambda_max
+        assert f"{path.filled} of the k = {K} selected are filled by closeness" in message
+    record = json.loads(json.dumps(result.to_dict()))
+    assert [p["filled"] for p in record["paths"]] == [K - result.paths[0].entered] * 2
+    table = describe_fingerprints(result)
+    assert f"path a: {result.paths[0].entered} neuron" in table and "examples are separated" in table

@@ -88,6 +88,7 @@ def synthetic_results(seed: int = 0) -> dict:
         "fingerprints": fingerprints,
         "selected_per_layer": counts,
         "similarity": {"measure": "cosine", "matrix": matrix.tolist()},
+        "paths": {d: path_record(d, k, entered=212 if d == "dvd" else 1000) for d in DATASETS},
         "transfers": transfers,
         "correlation": {
             "measure": "cosine",
@@ -99,6 +100,17 @@ def synthetic_results(seed: int = 0) -> dict:
         "notes": ["Synthetic numbers for tests.", "Random-k uses 5 seeds."],
         "baseline_descriptions": {"selected": "top k by path entry.", "custom": "a method of our own."},
     }
+
+
+def path_record(name: str, k: int, entered: int) -> dict:
+    """A PathRecord's JSON: a path asked for 1,000 neurons that stops early (separated) below that."""
+    separated = entered < 1000
+    return {
+        "name": name, "store": f"/data/{name}.zarr", "k": k, "entered": entered,
+        "filled": max(0, k - entered),
+        "separation_lambda": 0.00123 if separated else None, "lambda_max": 0.157, "target_support": 1000,
+        "key": "l1-logistic-0123456789ab",
+    }  # fmt: skip
 
 
 @pytest.fixture
@@ -253,7 +265,32 @@ def test_notes_and_methods(results, tmp_path):
     assert "- **last CLS**:" in text  # a default description where none is given
 
 
-OPTIONAL = ["correlation", "by_k", "target", "multi", "fingerprints", "similarity", "transfers", "notes", "k"]
+def test_paths_table_equals_json_and_filled_datasets_are_named(results, tmp_path):
+    results["paths"]["dvd"] = path_record("dvd", 300, entered=212)
+    text = write_report(results, tmp_path).read_text(encoding="utf-8")
+    header, *rows = table(text, "## Sparse paths behind the selections")
+    assert header == ["dataset", "entered", "separated at λ / λ_max", "selected k", "filled by closeness"]
+    assert [r[0] for r in rows] == results["datasets"]
+    for name, entered, ratio, k, filled in rows:
+        path = results["paths"][name]
+        assert int(entered.replace(",", "")) == path["entered"] and int(k) == path["k"] == 300
+        assert int(filled) == path["filled"] == max(0, 300 - path["entered"])
+        if path["separation_lambda"] is None:
+            assert ratio == "–"
+        else:
+            assert float(ratio) == pytest.approx(path["separation_lambda"] / path["lambda_max"], rel=1e-2)
+    assert rows[1][1:] == ["212", "0.00783", "300", "88"]
+    assert "> dvd: part of the selected neurons never entered the sparse path" in text
+    summary = text[text.index("## Summary") : text.index("## Transfer scores")]
+    assert "For 1 of 4 datasets (dvd), some of the k = 300 selected neurons never entered" in summary
+    results["paths"]["dvd"] = path_record("dvd", 300, entered=1000)
+    text = write_report(results, tmp_path).read_text(encoding="utf-8")
+    assert "never entered the sparse path" not in text
+
+
+OPTIONAL = [
+    "correlation", "by_k", "target", "multi", "fingerprints", "similarity", "transfers", "notes", "k", "paths"
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("missing", OPTIONAL)
@@ -278,6 +315,7 @@ def test_missing_parts_still_render(results, tmp_path, missing):
         "transfers": "_No transfers in these results._",
         "notes": "## Methods",
         "k": "| selected k |",
+        "paths": "_No sparse-path records (neurons entered, separation, filled) in these results._",
     }
     assert says[missing] in text
     assert missing != "notes" or "## Notes" not in text
@@ -359,6 +397,9 @@ def test_cli_rerenders_from_json(results, tmp_path, capsys):
             "other_metrics",
         ),
         ('{"correlation": {"spearman": "high"}}', "correlation['spearman']"),
+        ('{"paths": {"books": [300]}}', "'paths' must be an object: dataset → its sparse path's record"),
+        ('{"paths": {"books": {"entered": 2.5}}}', "paths['books'] must hold integers 'k', 'entered'"),
+        ('{"paths": {"books": {"separation_lambda": "early"}}}', "paths['books'] must hold integers"),
     ],
 )
 def test_bad_results_file(tmp_path, content, message, capsys):

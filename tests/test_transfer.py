@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
 
 import engine
 from engine.crossdomain import contribution
+from engine.report import write_report
 
 N, LAYERS, HIDDEN = 600, 3, 16
 SHARED = [2, 19, 37]  # one neuron per layer carries the label in every domain
@@ -135,3 +137,94 @@ def test_three_classes_transfer_with_the_group_path(tmp_path):
     res = engine.transfer([domain("a.zarr", 1)], domain("b.zarr", 2), k=3, ks=[3], seeds=2)
     assert set(res.selected) == set(SHARED) and res.metric == "accuracy"
     assert res.score("selected") > 0.8 and "sklearn" in res.rows[0]["scores"]
+
+
+def separable_domain(path, seed, n=60):
+    """One neuron (SHARED[1]) separates the classes outright: a path asked for 10 neurons stops early."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    x = rng.standard_normal((n, LAYERS * HIDDEN))
+    x[:, SHARED[1]] += 4.0 * (2 * y - 1)
+    return engine.store_from_array(path, x.reshape(n, LAYERS, HIDDEN), labels=y, dtype="float32")
+
+
+def test_a_source_that_separates_early_says_so_in_the_result_json_and_report(tmp_path):
+    a, t = separable_domain(tmp_path / "a.zarr", 1), separable_domain(tmp_path / "t.zarr", 2)
+    k, ks = 5, [5, 10]
+    with pytest.warns(engine.SupportWarning) as caught:
+        res = engine.transfer([a], t, k=k, ks=ks, seeds=2, sklearn_baseline=False)
+    imp = engine.importance(a, "l1-logistic", target_support=10)  # the transfer's path, read back
+    (path,) = res.paths
+    assert path.name == "a" and path.store == a.path and path.k == k and path.key == imp.meta["key"]
+    assert 0 < path.entered == imp.entered < k
+    assert path.separation_lambda == imp.lambdas[-1] < imp.lambdas[0] == path.lambda_max
+    never = imp.entry.ravel()[res.selected] < 0
+    assert path.filled == int(never.sum()) == k - path.entered
+    messages = [str(w.message) for w in caught]
+    assert any(a.path in m and "the examples are separated" in m for m in messages)  # the solver's
+    ours = [m for m in messages if f"{path.filled} of the k = {k} selected are filled by closeness" in m]
+    assert len(ours) == 1 and ours[0].startswith(f"store {a.path}: {path.entered} neuron")
+
+    saved = json.loads(res.save(tmp_path / "r.json").read_text())
+    assert saved["paths"] == [path.to_dict()]
+    assert saved["paths"][0]["entered"] == path.entered and saved["paths"][0]["filled"] == k - path.entered
+    assert saved["paths"][0]["separation_lambda"] == path.separation_lambda
+
+    results = {"k": k, "datasets": ["a"], "paths": {"a": saved["paths"][0]}, "transfers": saved["rows"]}
+    text = write_report(results, tmp_path / "report").read_text(encoding="utf-8")
+    section = text[text.index("## Sparse paths behind the selections") :]
+    ratio = f"{path.separation_lambda / path.lambda_max:.3g}"
+    assert f"| a | {path.entered} | {ratio} | {k} | {path.filled} |" in section
+    assert "a: part of the selected neurons never entered the sparse path" in section
+    assert "For 1 of 1 datasets (a), some of the k = 5 selected neurons never entered" in text
+
+    with pytest.warns(engine.SupportWarning, match=f"store {a.path}: .* because the examples are separated"):
+        again = engine.transfer([a], t, k=k, ks=ks, seeds=2, sklearn_baseline=False)  # path read back
+    assert again.paths == res.paths
+
+
+def test_every_store_s_warning_is_shown_and_names_its_store(tmp_path):
+    stores = [separable_domain(tmp_path / f"{name}.zarr", seed) for name, seed in (("a", 1), ("b", 3))]
+    t = separable_domain(tmp_path / "t.zarr", 2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # Python's own rule: once per message and place
+        for store in stores:
+            engine.transfer([store], t, k=5, ks=[5, 10], seeds=2, sklearn_baseline=False)
+    filled = [str(w.message) for w in caught if "filled by closeness" in str(w.message)]
+    solver = [str(w.message) for w in caught if "the examples are separated); returning" in str(w.message)]
+    for found in (filled, solver):
+        assert [m.split(": ", 1)[0] for m in found] == [f"store {s.path}" for s in stores]
+
+
+def test_good_paths_are_recorded_without_warnings(domains):
+    a, b, t = domains
+    res = engine.transfer([a], t, k=3, ks=[3, 10], seeds=2, sklearn_baseline=False)
+    (path,) = res.paths
+    assert path.entered >= 10 and path.filled == 0 and path.separation_lambda is None
+    assert path.target_support == 10
+    multi = engine.transfer([a, b], t, k=3, ks=[3], seeds=2)  # ranked by scenarios, not by a path
+    assert multi.paths == [] and multi.to_dict()["paths"] == []
+
+
+@pytest.mark.parametrize("case", ["class_weight", "numeric"])
+def test_separation_read_off_the_saved_path_agrees_with_the_solver(tmp_path, case):
+    if case == "numeric":  # a noiseless score of one neuron: the lasso path stops at that neuron
+        rng = np.random.default_rng(4)
+        x = rng.standard_normal((60, LAYERS * HIDDEN))
+        a, t = (
+            engine.store_from_array(
+                tmp_path / name, x.reshape(60, LAYERS, HIDDEN), labels=3.0 * x[:, SHARED[1]], dtype="float32"
+            )
+            for name in ("a.zarr", "t.zarr")
+        )
+        method, options = "lasso", {}
+    else:
+        a, t = separable_domain(tmp_path / "a.zarr", 1), separable_domain(tmp_path / "t.zarr", 2)
+        method, options = "l1-logistic", {"class_weight": {0: 2.0}}
+    with pytest.warns(engine.SupportWarning) as caught:
+        res = engine.transfer(
+            [a], t, k=5, ks=[5, 10], seeds=2, sklearn_baseline=False, importance_options=options
+        )
+    assert any("the examples are separated" in str(w.message) for w in caught)  # the solver, on a fresh path
+    imp = engine.importance(a, method, target_support=10, **options)
+    assert res.paths[0].separation_lambda == imp.lambdas[-1] and res.paths[0].filled == 5 - imp.entered

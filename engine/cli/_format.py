@@ -113,11 +113,14 @@ def describe_fingerprints(fps) -> str:
     lines.append(" " * width + "".join(f"{name:>{width + 1}}" for name in fps.names))
     for name, row in zip(fps.names, fps.similarity(), strict=True):
         lines.append(f"{name:<{width}}" + "".join(f"{value:>{width + 1}.3f}" for value in row))
+    if fps.paths:
+        lines += ["", *(f"path {path.describe()}" for path in fps.paths)]
     return "\n".join(lines)
 
 
 def describe_transfer(results) -> str:
-    """One line per target and normalisation: the headline score of every method."""
+    """One line per target and normalisation: the headline score of every method; then what the
+    sparse path behind the selection did (single source)."""
     from engine.crossdomain import headline
 
     lines = []
@@ -127,6 +130,7 @@ def describe_transfer(results) -> str:
             lines.append(
                 f"{'+'.join(row['sources'])} → {row['target']} ({row['normalisation']}-normalised): {cells}"
             )
+    lines += [f"path {path.describe()}" for path in (results[0].paths if results else [])]
     return "\n".join(lines)
 
 

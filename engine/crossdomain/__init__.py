@@ -3,7 +3,8 @@
 Rankings (`_rankings`: the sparse path's, statistics-only, the scikit-learn recipe), domains held
 in memory with their statistics (`_domains`), the dense classifier (`_classifier`), single- and
 multi-source transfer against baselines (`_transfer`, `_multisource`), and fingerprints with the
-similarity–transfer analysis (`_fingerprint`). Target labels only ever score.
+similarity–transfer analysis (`_fingerprint`); `_paths` records what the sparse path behind a
+selection did (`PathRecord`). Target labels only ever score.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from engine.crossdomain._fingerprint import (
     transferability,
 )
 from engine.crossdomain._multisource import contribution, scenario_ranking
+from engine.crossdomain._paths import PathRecord
 from engine.crossdomain._transfer import DEFAULT_KS, NORMALISATIONS, TransferResult, headline, transfer
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "NORMALISATIONS",
     "Activations",
     "Fingerprints",
+    "PathRecord",
     "TransferResult",
     "contribution",
     "fingerprint",

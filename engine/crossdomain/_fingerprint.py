@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
+from engine.crossdomain._paths import PathRecord, path_record, reusable_support, warn_filled
 from engine.devices import Device, resolve_device
 from engine.errors import InputError
 from engine.progress import bar
-from engine.solver import importance, layer_counts, select
+from engine.solver import importance, layer_counts
 from engine.store import ActivationStore, open_store
 
 MEASURES = ("cosine", "pearson", "jsd")
@@ -147,6 +148,7 @@ class Fingerprints:
     counts: np.ndarray  # (datasets, layers), rows sum to k
     method: str = "l1-logistic"
     measure: str = "cosine"
+    paths: tuple[PathRecord, ...] = ()  # per dataset: the sparse path its top k came from
 
     def as_mapping(self) -> dict[str, np.ndarray]:
         """Dataset name → percentage vector, the input of `similarity_matrix` and `transferability`."""
@@ -157,7 +159,8 @@ class Fingerprints:
         return similarity_matrix(self.as_mapping(), measure or self.measure)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready record: settings, per-dataset counts and percentages, and the similarity matrix."""
+        """JSON-ready record: settings, per-dataset counts and percentages, the similarity matrix, and
+        each dataset's path record (neurons entered, separation λ, neurons filled)."""
         return {
             "method": self.method,
             "k": self.k,
@@ -168,6 +171,7 @@ class Fingerprints:
                 for name, counts, pct in zip(self.names, self.counts, self.percentages, strict=True)
             ],
             "similarity": self.similarity().tolist(),
+            "paths": [p.to_dict() for p in self.paths],
         }
 
 
@@ -186,6 +190,10 @@ def fingerprint(
 
     Stores may be `ActivationStore`s or paths; all must hold the same layers. Names default to the
     store directory names without a `.zarr` suffix. `importance_options` go to `engine.importance`.
+    Without `target_support` (or `recompute`) in them, a path saved in the store by an earlier run
+    with the same options that reached at least k neurons (`target_support` ≥ k, e.g. a transfer's)
+    is read back instead of solving the default path (engine/crossdomain/_paths.py). A store whose
+    top k takes neurons that never entered its path gets a SupportWarning naming the store.
     """
     _check_measure(measure)
     opened = [s if isinstance(s, ActivationStore) else open_store(s) for s in stores]
@@ -208,11 +216,18 @@ def fingerprint(
         if not 1 <= k <= total:
             raise InputError(f"k {k}: choose 1..{total} (store {store.path} has {total} neurons)")
     device = resolve_device(device)
-    percentages, counts = [], []
+    percentages, counts, paths = [], [], []
     with bar(len(opened), "fingerprints", "store", progress) as stores_bar:
-        for store in opened:
-            selection = select(importance(store, method, device=device, **importance_options), k)
-            count, percent = layer_counts(selection.neurons, selection.hidden, len(selection.layers))
+        for store, label in zip(opened, labels, strict=True):
+            options = dict(importance_options)
+            support = reusable_support(store, method, k, options)
+            if support is not None:
+                options["target_support"] = support
+            imp = importance(store, method, device=device, **options)
+            paths.append(path_record(imp, store, k, label))
+            warn_filled(paths[-1])
+            # engine.select's top k, without its warning (that names where the path was saved from)
+            count, percent = layer_counts(imp.ranking[:k], imp.hidden, len(imp.layers))
             percentages.append(percent)
             counts.append(count)
             stores_bar.update(1)
@@ -224,6 +239,7 @@ def fingerprint(
         counts=np.array(counts),
         method=method,
         measure=measure,
+        paths=tuple(paths),
     )
 
 

@@ -11,19 +11,20 @@ from scipy.stats import rankdata
 
 from engine.crossdomain._domains import Activations
 from engine.devices import Device
-from engine.solver import importance, rank_by_entry
+from engine.solver import Importance, importance, rank_by_entry
 from engine.stats import neuron_stats
 
 SKLEARN_CS = 20  # points of the scikit-learn L1 path, like neurosel's default path
 SKLEARN_RATIO = 100.0  # from the smallest C with a non-zero coefficient up by this factor
 
 
-def sparse_ranking(store, kind: str, support: int, options: dict[str, Any]) -> np.ndarray:
-    """neurosel's ranking: entry into the sparse path, run until `support` neurons have entered
-    (a path that stops short warns, naming the store)."""
+def sparse_importance(store, kind: str, support: int, options: dict[str, Any]) -> Importance:
+    """neurosel's ranking (`.ranking`): entry into the sparse path, run until `support` neurons have
+    entered. A path that stops short warns, naming the store; the warning is left to the caller's
+    filters, and what it says is also kept in the result (engine/crossdomain/_paths.py)."""
     method = "l1-logistic" if kind == "class" else "lasso"
     options = {"target_support": support, **options}
-    return importance(store, method, **options).ranking
+    return importance(store, method, **options)
 
 
 def stats_ranking(domains: list[Activations], device: str | Device = "cpu") -> np.ndarray:
@@ -41,6 +42,7 @@ def stats_ranking(domains: list[Activations], device: str | Device = "cpu") -> n
 def sklearn_ranking(z: np.ndarray, y: np.ndarray, kind: str) -> np.ndarray:
     """What a scikit-learn user would write: one liblinear L1 fit per C on a log grid (or
     `lasso_path` for numeric labels), neurons ranked by the first C where they are non-zero."""
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression, lasso_path
     from sklearn.multiclass import OneVsRestClassifier
     from sklearn.svm import l1_min_c
@@ -53,7 +55,7 @@ def sklearn_ranking(z: np.ndarray, y: np.ndarray, kind: str) -> np.ndarray:
             if np.unique(y).size > 2:  # liblinear is binary only: one-vs-rest, as its users do
                 model = OneVsRestClassifier(model)
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # liblinear's convergence chatter at small C
+                warnings.simplefilter("ignore", ConvergenceWarning)  # liblinear's chatter at small C
                 fitted = model.fit(z, y)
             coef = (
                 np.vstack([e.coef_ for e in fitted.estimators_])

@@ -29,7 +29,8 @@ from engine.crossdomain._domains import (
     standardise,
 )
 from engine.crossdomain._multisource import scenario_ranking
-from engine.crossdomain._rankings import sklearn_ranking, sparse_ranking, stats_ranking
+from engine.crossdomain._paths import PathRecord, path_record, warn_filled
+from engine.crossdomain._rankings import sklearn_ranking, sparse_importance, stats_ranking
 from engine.devices import Device, resolve_device, single_threaded_blas
 from engine.errors import InputError
 from engine.progress import bar
@@ -56,6 +57,9 @@ class TransferResult:
     selected: np.ndarray  # the k neurons used by "selected" (flat ids), in rank order
     rows: list[dict[str, Any]]
     meta: dict[str, Any] = field(default_factory=dict)
+    # what the sparse path that ranked the selection did (entered, separation λ, filled): one for a
+    # single source, none for several (ranked by the scenarios, not by a path)
+    paths: list[PathRecord] = field(default_factory=list)
 
     def fingerprint(self) -> np.ndarray:
         """Percentage of the selected neurons in each layer (the source side's fingerprint)."""
@@ -71,6 +75,7 @@ class TransferResult:
             "sources": self.sources, "target": self.target, "metric": self.metric, "k": self.k,
             "ks": self.ks, "layers": list(self.layers), "selected": self.selected.tolist(),
             "fingerprint": self.fingerprint().tolist(), "rows": self.rows, "meta": self.meta,
+            "paths": [p.to_dict() for p in self.paths],
         }  # fmt: skip
 
     def save(self, path: str | Path) -> Path:
@@ -289,7 +294,10 @@ class _Run:
 
     def single(self, k: int, sklearn_baseline: bool) -> list[TransferResult]:
         src = self.srcs[0]
-        ranking = sparse_ranking(src.store, self.kind, max(self.ks), self.importance_options)
+        imp = sparse_importance(src.store, self.kind, max(self.ks), self.importance_options)
+        ranking = imp.ranking
+        path = path_record(imp, src.store, k, src.name)
+        warn_filled(path, max(self.ks))
         stats_rank = stats_ranking([src], self.device)
         sk_rank = (
             sklearn_ranking(standardise(src, src.mean, src.std), src.y, self.kind)
@@ -298,7 +306,7 @@ class _Run:
         )
         rows = self._evaluate(self._methods(ranking, stats_rank, sk_rank, self.ks, k), k)
         meta = {"mode": "single-source", "seeds": self.seeds}
-        return [self._result(k, ranking[:k], r, meta) for r in rows]
+        return [self._result(k, ranking[:k], r, meta, [path]) for r in rows]
 
     def multi(self, k: int, choose_k: bool) -> list[TransferResult]:
         with single_threaded_blas():
@@ -311,11 +319,11 @@ class _Run:
         meta = {"mode": "multi-source", "k_chosen": headline, "scenarios": scenarios, "seeds": self.seeds}
         return [self._result(headline, ranking[:headline], r, meta) for r in rows]
 
-    def _result(self, k, selected, rows, meta) -> TransferResult:
+    def _result(self, k, selected, rows, meta, paths=()) -> TransferResult:
         return TransferResult(
             sources=[d.name for d in self.srcs], target=rows[0]["target"], metric=self.metric, k=k,
             ks=self.ks, layers=self.layers, hidden=self.hidden, selected=np.asarray(selected),
-            rows=rows, meta=meta,
+            rows=rows, meta=meta, paths=list(paths),
         )  # fmt: skip
 
 

@@ -111,6 +111,7 @@ def run_pipeline(
         "fingerprints": {n: p.tolist() for n, p in fps.as_mapping().items()},
         "selected_per_layer": {n: c.tolist() for n, c in zip(fps.names, fps.counts, strict=True)},
         "similarity": {"measure": options.measure, "matrix": fps.similarity().tolist()},
+        "paths": {p.name: p.to_dict() for p in fps.paths},  # the paths the single-source rankings saved
         "transfers": rows,
         "notes": _notes(domains, options, multi_k),
     }  # fmt: skip
@@ -239,6 +240,10 @@ def summary(results_path: str | Path) -> str:
             means = {m: np.mean([headline(r["scores"][m]) for r in rows]) for m in rows[0]["scores"]}
             cells = "  ".join(f"{m} {v:.3f}" for m, v in means.items())
             lines.append(f"  {label:13} {norm}-normalised ({len(rows)}): {cells}")
+    filled = {name: p for name, p in results.get("paths", {}).items() if p.get("filled")}
+    if filled:
+        cells = ", ".join(f"{name} {p['filled']} of {p['k']}" for name, p in filled.items())
+        lines.append(f"  selected neurons that never entered the sparse path (ranked by closeness): {cells}")
     if "correlation" in results:
         c = results["correlation"]
         lines.append(

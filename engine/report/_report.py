@@ -73,6 +73,7 @@ DEFAULT_DESCRIPTIONS = {
     "last_cls": "the same classifier on the last layer's CLS vector.",
     "sklearn": "scikit-learn reference classifier on all neurons.",
 }
+PATH_COUNTS = ("k", "entered", "filled")  # integers of a path record (engine.crossdomain.PathRecord)
 PLOT_FILES = (
     "fingerprints.png",
     "selected_per_layer.png",
@@ -91,6 +92,7 @@ _TOP_LEVEL = {  # key: (type, its items' type or None, what to say)
     "fingerprints": (dict, list, "an object: dataset → percentages per layer"),
     "selected_per_layer": (dict, list, "an object: dataset → counts per layer"),
     "similarity": (dict, None, 'an object with "measure" and "matrix"'),
+    "paths": (dict, dict, "an object: dataset → its sparse path's record"),
     "transfers": (list, dict, "a list of transfer objects"),
     "correlation": (dict, None, 'an object with "spearman", "p_value" and "pairs"'),
     "notes": (list, str, "a list of strings"),
@@ -187,6 +189,14 @@ def _check(results: Any, where: str) -> None:
         and all(_is_number(v) or v is None for row in matrix for v in row)
     ):
         fail("similarity['matrix'] must be a square list of lists of numbers")
+    for name, path in results.get("paths", {}).items():
+        if not all(_is_a(path.get(key, 0), numbers.Integral) for key in PATH_COUNTS) or not all(
+            path.get(key) is None or _is_number(path[key]) for key in ("separation_lambda", "lambda_max")
+        ):
+            fail(
+                f"paths[{name!r}] must hold integers {', '.join(map(repr, PATH_COUNTS))} and numbers "
+                "(or null) 'separation_lambda', 'lambda_max'"
+            )
     for i, transfer in enumerate(results.get("transfers", [])):
         _check_transfer(transfer, f"transfers[{i}]", fail)
     corr = results.get("correlation", {})
@@ -345,6 +355,7 @@ def render_markdown(results: dict[str, Any], plots: set[str]) -> str:
         _title(results),
         _summary(results),
         _transfer_section(results, plots),
+        _paths_section(results),
         _multi_source_section(results),
         _fingerprint_section(results, plots),
         _correlation_section(results, plots),
@@ -407,6 +418,13 @@ def _summary(results: dict[str, Any]) -> str:
                 f"against {_fmt(single)} for the mean single-source transfer into the same target "
                 f"(better on {wins} of {len(comparison)})."
             )
+    filled = _filled(results)
+    if filled:
+        sentences.append(
+            f"For {len(filled)} of {len(results['paths'])} datasets ({', '.join(filled)}), some of the "
+            f"{k} selected neurons never entered the sparse path and are ranked by closeness to entering "
+            "rather than by entry (see *Sparse paths behind the selections*)."
+        )
     sentences += [
         f"These results have no rows normalised with {NORMALISATIONS[n]}."
         for n in NORMALISATIONS
@@ -458,6 +476,52 @@ def _method_label(results: dict[str, Any], method: str) -> str:
     if "k" in results and method in ("selected", "random"):
         return label.replace(" k", f" ({_k_text(results)})", 1)
     return label
+
+
+def _filled(results: dict[str, Any]) -> list[str]:
+    """Datasets whose selected k took neurons that never entered their sparse path."""
+    paths = results.get("paths", {})
+    return [n for n in _datasets(results, paths) if paths[n].get("filled")]
+
+
+def _paths_section(results: dict[str, Any]) -> str:
+    lines = ["## Sparse paths behind the selections", ""]
+    paths = results.get("paths")
+    if not paths:
+        lines.append("_No sparse-path records (neurons entered, separation, filled) in these results._")
+        return "\n".join(lines)
+    lines += [
+        "The path that ranks each dataset's neurons for its single-source transfers and its fingerprint: "
+        "how many neurons entered it (a non-zero weight at some λ), the λ at which it stopped because "
+        "the examples were separated (as a fraction of λ_max; – if it did not stop for that reason), "
+        "and how many of the k selected neurons never entered and are ranked by closeness to entering "
+        "instead of by entry (at a larger k of the curves: k − entered).",
+        "",
+    ]
+    header = ["dataset", "entered", "separated at λ / λ_max", "selected k", "filled by closeness"]
+    rows = [
+        [n, _count(p.get("entered")), _ratio(p), _count(p.get("k")), _count(p.get("filled"))]
+        for n, p in ((n, paths[n]) for n in _datasets(results, paths))
+    ]
+    lines += _table(header, rows)
+    filled = _filled(results)
+    if filled:
+        lines += [
+            "",
+            f"> {', '.join(filled)}: part of the selected neurons never entered the sparse path; their "
+            "rank comes from closeness to entering, another rule than the path's entry order.",
+        ]
+    return "\n".join(lines)
+
+
+def _count(value: Any) -> str:
+    return MISSING if value is None else f"{value:,}"
+
+
+def _ratio(path: dict[str, Any]) -> str:
+    """λ at separation / λ_max, to 3 significant digits."""
+    lam, top = path.get("separation_lambda"), path.get("lambda_max")
+    return MISSING if lam is None or not top else f"{lam / top:.3g}"
 
 
 def _multi_vs_single(

@@ -1,0 +1,174 @@
+"""The sparse path behind a top-k selection, in numbers a result records (method.md, section 1).
+
+A top-k selection is honest only with three facts beside it: how many neurons entered the path at
+all, whether the path stopped early because the examples were separated (smaller λs only memorise,
+so the solver stops there), and how many of the k selected neurons never entered and were ranked by
+another rule (closeness to entering) instead of entry order. `path_record` reads them off an
+`Importance`, fresh or read back from the store, so a result says the same whether or not its path
+was saved. `reusable_support` finds a saved path that a top-k selection can use instead of solving
+a new one.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import zarr
+from zarr.core.sync import sync
+
+from engine.errors import SupportWarning
+from engine.solver import PENALTIES, Importance, Logistic, Multinomial, Quadratic, example_weights, importance
+from engine.solver._path import SEPARATED  # the solver's stopping rule; not part of its public API
+from engine.store import ActivationStore
+
+GROUP = "importance"  # where engine.importance saves its paths in a store
+KEYED = ("l1_ratio", "n_lambdas", "lambda_ratio", "tol")  # importance options that key a saved path
+
+
+@dataclass(frozen=True)
+class PathRecord:
+    """What the sparse path behind one store's top-k selection did.
+
+    `entered`: neurons with a non-zero weight at some λ of the path. `separation_lambda`: the λ at
+    which the path stopped because the examples were separated (its last λ), None if it did not stop
+    for that reason. `filled`: how many of the `k` selected neurons never entered the path, so were
+    ranked by closeness to entering (gradient norm / λ at the last λ) rather than by entry; it is
+    max(0, k − entered), as entered neurons always rank first.
+    """
+
+    name: str  # dataset name
+    store: str  # the store's path
+    k: int
+    entered: int
+    filled: int
+    separation_lambda: float | None
+    lambda_max: float  # the path's first λ (every weight zero)
+    target_support: int | None  # the support the path was asked to reach (None: the whole λ grid)
+    key: str  # the path is saved in the store under importance/<key>
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        """One line for people: entered, where and why the path stopped, what was filled."""
+        return f"{self.name}: {self._facts()}"
+
+    def _facts(self) -> str:
+        text = f"{self.entered} neuron{'s' * (self.entered != 1)} entered the sparse path"
+        if self.separation_lambda is not None:
+            text += (
+                f", which stopped at λ = {self.separation_lambda:.4g} "
+                f"({self.separation_lambda / self.lambda_max:.3g} λ_max) because the examples are separated"
+            )
+        return text + f"; {self.filled} of the k = {self.k} selected are filled by closeness to entering"
+
+
+def path_record(imp: Importance, store: ActivationStore, k: int, name: str) -> PathRecord:
+    """The record of `imp`'s path for the top `k` of its ranking."""
+    filled = int(np.count_nonzero(imp.entry.ravel()[imp.ranking[:k]] < 0))
+    return PathRecord(
+        name=name, store=str(store.path), k=int(k), entered=imp.entered, filled=filled,
+        separation_lambda=separation_lambda(imp, store), lambda_max=float(imp.lambdas[0]),
+        target_support=imp.meta["params"]["target_support"], key=imp.meta["key"],
+    )  # fmt: skip
+
+
+def separation_lambda(imp: Importance, store: ActivationStore) -> float | None:
+    """The λ at which `imp`'s path stopped because the examples were separated, or None.
+
+    The solver stops a path short of its target support when the loss at the last λ is below
+    `SEPARATED` times a blind guess's (engine/solver/_path.py) and says so in a warning, which is
+    not saved with the path. The same test is made here from what is saved: the loss is the
+    objective less the penalty at the last λ, the blind guess's loss comes from the store's labels.
+    """
+    params = imp.meta["params"]
+    target = params["target_support"]
+    if target is None or imp.support_sizes[-1] >= target:
+        return None  # it ran its whole grid, or reached the support it was asked for
+    lam, alpha = float(imp.lambdas[-1]), float(params["l1_ratio"])
+    w = imp.coef[-1].reshape(imp.coef.shape[1], -1).T  # (neurons, K) as the solver holds it
+    loss = float(imp.objective[-1]) - PENALTIES[imp.penalty]().value(w, lam * alpha, lam * (1 - alpha))
+    return lam if loss < SEPARATED * _blind_loss(imp, store) else None
+
+
+def _blind_loss(imp: Importance, store: ActivationStore) -> float:
+    """The datafit's gap scale (a blind guess's loss), with the class weights the path was fitted with."""
+    labels = store.labels
+    classes = imp.meta["classes"]
+    datafit = Quadratic() if imp.method == "lasso" else Logistic() if classes == 2 else Multinomial()
+    weight = imp.meta["params"]["class_weight"]
+    if isinstance(weight, dict):  # saved with its keys as strings: back to the labels' own values
+        own = {str(c.item()): c.item() for c in np.unique(labels)}
+        weight = {own.get(key, key): value for key, value in weight.items()}
+    datafit.weights = example_weights(labels, weight, store.meta.get("label_names"))
+    return datafit.gap_scale(datafit.targets(labels))
+
+
+def warn_filled(record: PathRecord, largest: int | None = None) -> None:
+    """A SupportWarning, naming the store, when a selection of up to `largest` neurons (default k)
+    takes neurons that never entered the path."""
+    largest = record.k if largest is None else largest
+    if record.entered >= largest:
+        return
+    curve = f" (and k − {record.entered} of each larger k up to {largest})" if largest > record.k else ""
+    warnings.warn(
+        f"store {record.store}: {record._facts()}{curve}, not by entry into the path",
+        SupportWarning,
+        2,
+    )
+
+
+def reusable_support(store: ActivationStore, method: str, k: int, options: dict[str, Any]) -> int | None:
+    """The target support of a path saved in `store` that `importance(store, method, **options)`'s top
+    k can be read from instead of solving a new path, or None (call importance as given).
+
+    A saved path is compatible when it was fitted with the same method, penalty, l1_ratio, λ grid
+    (n_lambdas, lambda_ratio), tol, class weights and rows, and run until at least k neurons entered
+    (target_support ≥ k; the smallest such is used). None when `options` set target_support or
+    recompute, or when the path of `options` itself is saved (importance reads that one back).
+    """
+    if options.get("target_support") is not None or options.get("recompute"):
+        return None
+    defaults = inspect.signature(importance).parameters
+    wanted = {name: options.get(name, defaults[name].default) for name in KEYED}
+    weight = options.get("class_weight")
+    weight = {str(c): float(w) for c, w in weight.items()} if isinstance(weight, dict) else weight
+    wanted.update(method=method, class_weight=weight, rows=store.n)
+    supports = []
+    for meta in _saved(store):
+        params = meta.get("params", {})
+        penalty = options.get("penalty") or ("group-l1" if meta.get("classes", 0) > 2 else "l1")
+        if params.get("penalty") != penalty or any(params.get(n) != v for n, v in wanted.items()):
+            continue
+        support = params.get("target_support")
+        if support is None:
+            return None
+        if support >= k:
+            supports.append(support)
+    return min(supports, default=None)
+
+
+def _saved(store: ActivationStore) -> list[dict[str, Any]]:
+    """The meta of every complete path saved in the store (engine.importance's importance/<key>).
+    A damaged or unfinished entry is passed over: importance() reports it if it is the one it needs."""
+    root = zarr.open_group(store.path, mode="r", use_consolidated=False)
+    if GROUP not in root:
+        return []
+
+    async def names() -> set[str]:  # listed from the folder: zarr's own listing fails on a damaged entry
+        return {name async for name in root.store.list_dir(GROUP)} - {"zarr.json"}
+
+    metas = []
+    for name in sorted(sync(names())):
+        try:
+            sub = root[f"{GROUP}/{name}"]
+            attrs = dict(sub.attrs)
+        except (ValueError, TypeError, KeyError):  # an unreadable zarr.json, or none
+            continue
+        if isinstance(sub, zarr.Group) and attrs.get("complete") and isinstance(attrs.get("meta"), dict):
+            metas.append(attrs["meta"])
+    return metas
