@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import engine
+from engine.crossdomain import headline
 from tests.conftest import random_texts
 from tests.test_resume import store_bytes
 
@@ -173,3 +174,30 @@ def test_command_line_extract_on_workers(tiny_model, tmp_path, capsys):
     assert main(["-q", "extract", str(data), "--model", str(tiny_model), "--out", str(tmp_path / "s.zarr"),
                  "--workers", "2", "--device", "cpu"]) == 0  # fmt: skip
     assert engine.open_store(tmp_path / "s.zarr").meta["complete"]
+
+
+def test_experiment_pipeline_on_the_cluster_equals_one_process(client, tiny_model, tmp_path):
+    """run_pipeline with client=: stores written by the workers (the same bytes), statistics and
+    paths on the cluster, the same transfers and fingerprints as one process."""
+    from engine.experiments import demo_corpus
+    from engine.experiments._runner import Options, run_pipeline
+
+    domains = {d: (texts[:60], np.array(labels[:60])) for d, (texts, labels) in demo_corpus().items()}
+    options = Options(
+        model=str(tiny_model), k=10, ks=(5, 10), seeds=1, max_length=64, device="cpu", cls_baseline=False,
+        multi_source=False, permutations=100,
+    )  # fmt: skip
+    with torch_threads(1):
+        here = run_pipeline("demo", domains, tmp_path / "one", options, progress=False)
+    there = run_pipeline("demo", domains, tmp_path / "two", options, progress=False, client=client)
+    for domain in domains:
+        assert store_bytes(tmp_path / "two" / "stores" / f"{domain}.zarr" / "activations") == store_bytes(
+            tmp_path / "one" / "stores" / f"{domain}.zarr" / "activations"
+        )
+    a, b = (json.loads((r.parent / "results.json").read_text()) for r in (here, there))
+    assert a["fingerprints"] == b["fingerprints"]
+    for ra, rb in zip(a["transfers"], b["transfers"], strict=True):
+        for method, value in ra["scores"].items():
+            np.testing.assert_allclose(
+                headline(rb["scores"][method]), headline(value), atol=1e-9, err_msg=method
+            )

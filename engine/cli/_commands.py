@@ -236,10 +236,11 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     check_output_file(args.json, "--json")
     device = engine.resolve_device(args.device)
     cls = dict(args.cls) if args.cls else None
-    results = engine.transfer(
-        args.source, list(args.target), k=args.k, ks=list(args.ks), seeds=args.seeds, cls=cls,
-        device=device, progress=not args.quiet,
-    )  # fmt: skip
+    with dask_client(args) as client:
+        results = engine.transfer(
+            args.source, list(args.target), k=args.k, ks=list(args.ks), seeds=args.seeds, cls=cls,
+            device=device, progress=not args.quiet, client=client,
+        )  # fmt: skip
     print(describe_transfer(results))
     if args.json:
         write_json(args.json, [r.to_dict() for r in results])
@@ -251,10 +252,11 @@ def cmd_fingerprint(args: argparse.Namespace) -> int:
 
     check_output_file(args.json, "--json")
     device = engine.resolve_device(args.device)
-    result = engine.fingerprint(
-        args.stores, k=args.k, method=args.method, measure=args.measure, device=device,
-        progress=not args.quiet,
-    )  # fmt: skip
+    with dask_client(args) as client:
+        result = engine.fingerprint(
+            args.stores, k=args.k, method=args.method, measure=args.measure, device=device,
+            progress=not args.quiet, client=client,
+        )  # fmt: skip
     print(describe_fingerprints(result))
     if args.json:
         write_json(args.json, result.to_dict())
@@ -275,7 +277,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
     out = Path(args.out or f"experiments/{args.name}")
     check_output_dir(out, "--out")
-    device = engine.resolve_device(args.device)
+    device = args.device if args.scheduler or args.workers else engine.resolve_device(args.device)
     options = Options(
         model=args.model, k=args.k, ks=tuple(args.ks), seeds=args.seeds, max_length=args.max_length,
         device=args.device, cls_baseline=args.cls_baseline,
@@ -283,10 +285,11 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     reader = (
         {"threshold": args.stsb_threshold} if args.name == "stsb" and args.stsb_threshold is not None else {}
     )
-    report = run_experiment(
-        args.name, args.data_dir, out, options, max_per_class=args.max_per_class, limit=args.limit,
-        progress=not args.quiet, device=device, **reader,
-    )  # fmt: skip
+    with dask_client(args) as client:
+        report = run_experiment(
+            args.name, args.data_dir, out, options, max_per_class=args.max_per_class, limit=args.limit,
+            progress=not args.quiet, device=device, client=client, **reader,
+        )  # fmt: skip
     print(summary(report.parent / "results.json"))
     print(f"report: {report.resolve()}")
     return 0

@@ -303,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="last-layer CLS store of a domain, named by its store directory without .zarr (repeatable)",
     )
     add_device(tr)
+    add_cluster_options(tr)
     tr.add_argument("--json", metavar="OUT", help="also write the TransferResult(s) as JSON")
     tr.set_defaults(func=commands.cmd_transfer)
 
@@ -321,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--method", choices=["l1-logistic", "lasso"], default="l1-logistic", help="importance method"
     )
     add_device(fp)
+    add_cluster_options(fp)
     fp.add_argument("--json", metavar="OUT", default=None, help="also write the fingerprints as JSON")
     fp.set_defaults(func=commands.cmd_fingerprint)
 
@@ -366,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--stsb-threshold", type=float, default=None, help="stsb only: binarise the scores at this value"
     )
     add_device(exp)
+    add_cluster_options(exp)
     exp.set_defaults(func=commands.cmd_experiment)
 
     demo = command(

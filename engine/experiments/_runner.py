@@ -69,15 +69,20 @@ def run_pipeline(
     options: Options = Options(),
     progress: bool = True,
     device: str | Device | None = None,
+    client: Any = None,
 ) -> Path:
     """Run the method on `domains` ({name: (texts or pairs, labels)}); write the report, return its path.
 
-    `device` (default: `options.device`) is resolved once and used by every stage."""
+    `device` (default: `options.device`) is resolved once and used by every stage. With a Dask
+    `client`, extraction, statistics and paths run on the cluster (its workers resolve `device`
+    for themselves when it is a name)."""
     if len(domains) < 2:
         raise InputError(f"experiment {name}: {len(domains)} domain(s); transfer needs at least two")
-    device = resolve_device(options.device if device is None else device)
+    spec = options.device if device is None else device
+    device = resolve_device(spec)
     out = Path(out)
-    stores, cls = _extract_all(domains, out / "stores", options, progress, device)
+    on_workers = spec if client is not None and isinstance(spec, str) else device
+    stores, cls = _extract_all(domains, out / "stores", options, progress, on_workers, client)
     names = list(domains)
     jobs = [("single", s) for s in names]
     if options.multi_source and len(names) >= 3:
@@ -85,7 +90,7 @@ def run_pipeline(
     rows, multi_k = [], {}
     with bar(len(jobs), "transfer jobs", "job", progress) as jobs_bar:
         for mode, who in jobs:
-            record = _job(mode, who, names, stores, cls, out / "transfers", options, device)
+            record = _job(mode, who, names, stores, cls, out / "transfers", options, device, client)
             jobs_bar.update(1)
             rows += record["rows"]
             if mode == "multi":
@@ -96,7 +101,7 @@ def run_pipeline(
     fps = fingerprint(  # the same path as the transfers' rankings, so it is read back from the store
         [stores[n] for n in names], k=min(options.k, neurons), method=method, names=names,
         measure=options.measure, target_support=min(max(options.ks), neurons), device=device,
-        progress=progress,
+        progress=progress, client=client,
     )  # fmt: skip
     metric = "accuracy" if kind == "class" else "pearson"
     singles = {
@@ -127,7 +132,7 @@ def run_pipeline(
     return report
 
 
-def _extract_all(domains, root: Path, options: Options, progress: bool, device: Device):
+def _extract_all(domains, root: Path, options: Options, progress: bool, device: str | Device, client=None):
     """One mean-pooled store per domain (all layers), and a last-layer CLS store for the baseline."""
     stores, cls = {}, {}
     for domain, (texts, labels) in domains.items():
@@ -137,6 +142,7 @@ def _extract_all(domains, root: Path, options: Options, progress: bool, device: 
             "max_length": options.max_length,
             "device": device,
             "progress": progress,
+            "client": client,
         }
         stores[domain] = extract(
             texts, options.model, root / f"{domain}.zarr", pooling=options.pooling, **common
@@ -149,7 +155,7 @@ def _extract_all(domains, root: Path, options: Options, progress: bool, device: 
 
 
 def _job(
-    mode: str, who: str, names, stores, cls, root: Path, options: Options, device: Device
+    mode: str, who: str, names, stores, cls, root: Path, options: Options, device: Device, client=None
 ) -> dict[str, Any]:
     """One transfer job (a source to every other domain, or all others to one target), saved and reused."""
     path = root / f"{mode}-{who}.json"
@@ -159,7 +165,10 @@ def _job(
         if saved.get("key") == key:
             return saved
     others = [n for n in names if n != who]
-    common = {"k": options.k, "ks": options.ks, "seeds": options.seeds, "cls": cls or None, "device": device}
+    common = {
+        "k": options.k, "ks": options.ks, "seeds": options.seeds, "cls": cls or None, "device": device,
+        "client": client,
+    }  # fmt: skip
     if mode == "single":
         results = transfer([stores[who]], [stores[t] for t in others], names=[who, *others], **common)
         record = {"rows": [row for r in results for row in r.rows], "meta": {}}
@@ -206,6 +215,7 @@ def run_experiment(
     limit: int | None = None,
     progress: bool = True,
     device: str | Device | None = None,
+    client: Any = None,
     **reader_options: Any,
 ) -> Path:
     """`run_pipeline` on the domains of a shared dataset (engine/readers.py: amazon, sst-cr, sick, stsb)."""
@@ -221,7 +231,7 @@ def run_experiment(
         names = domain.label_names
         labels = np.array(names)[domain.labels] if names is not None else domain.labels  # keep class names
         domains[name] = (domain.texts, labels)
-    return run_pipeline(experiment, domains, out, options, progress, device)
+    return run_pipeline(experiment, domains, out, options, progress, device, client)
 
 
 def summary(results_path: str | Path) -> str:
