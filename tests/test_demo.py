@@ -33,6 +33,10 @@ def test_demo_runs_the_pipeline_to_the_report(tiny_model, tmp_path, capsys):
     assert len(singles) == 12 and len(multis) == 6  # 6 ordered pairs and 3 leave-one-out, × 2 normalisations
     assert set(results["fingerprints"]) == {"electronics", "kitchen", "movies"}
     assert all(abs(sum(p) - 100) < 1e-9 for p in results["fingerprints"].values())
+    control = results["correlation"]["control"]  # the label-free distance beside the fingerprints
+    assert all(p["distance"] > 0 for p in results["correlation"]["pairs"])
+    assert -1 <= control["spearman_closeness"] <= 1 and 0 < control["p_value_closeness"] <= 1
+    assert "partial ρ" in report.read_text()
     assert (report.parent / "accuracy_vs_k.png").stat().st_size > 10_000
     out = capsys.readouterr().out
     assert f"report: {report.resolve()}" in out and "single-source" in out

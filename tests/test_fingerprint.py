@@ -17,7 +17,9 @@ from engine.cli import main
 from engine.cli._format import describe_fingerprints
 from engine.crossdomain import (
     Fingerprints,
+    domain_distance,
     fingerprint,
+    partial_spearman,
     similarity,
     similarity_matrix,
     spearman_permutation,
@@ -163,6 +165,68 @@ def test_transferability_pairs_and_correlation():
         counts=np.array(list(fps.values())),
     )  # fmt: skip
     assert transferability(as_object, scores, permutations=2000) == result
+
+
+def _residual_partial(x, y, z) -> float:
+    """Partial Spearman by its definition: correlate the ranks' residuals after regressing on z's."""
+    rx, ry, rz = (stats.rankdata(v) for v in (x, y, z))
+    design = np.column_stack([np.ones_like(rz), rz])
+    res = [r - design @ np.linalg.lstsq(design, r, rcond=None)[0] for r in (rx, ry)]
+    return float(np.corrcoef(*res)[0, 1])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_partial_spearman_matches_residual_correlation(seed):
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal(12)
+    x = z + rng.standard_normal(12)
+    y = 0.5 * z + 0.4 * x + rng.standard_normal(12)
+    rho, _ = partial_spearman(x, y, z, permutations=200)
+    assert rho == pytest.approx(_residual_partial(x, y, z), abs=1e-12)
+
+
+def test_partial_spearman_p_value_matches_exact_permutation_test():
+    x = np.array([0.9, 0.4, 0.5, 0.7, 0.1, 0.8, 0.3])
+    y = np.array([71.0, 60.0, 65.0, 61.0, 58.0, 69.0, 66.0])
+    z = np.array([3.0, 1.0, 2.5, 2.0, 0.5, 1.5, 0.7])
+    exact = stats.permutation_test(
+        (y,), lambda b: _residual_partial(x, b, z), permutation_type="pairings"
+    ).pvalue  # all 7! orders of y, with x and z held together
+    _, p = partial_spearman(x, y, z, permutations=20_000)
+    assert p == pytest.approx(exact, abs=0.01)
+
+
+def test_domain_distance_is_the_rms_standardised_mean_shift():
+    rng = np.random.default_rng(3)
+    mean_s, std_s, mean_t = rng.standard_normal(50), rng.uniform(0.5, 2, 50), rng.standard_normal(50)
+    std_s[7] = 0.0  # a constant neuron on the source is left out
+    keep = np.arange(50) != 7
+    expected = np.sqrt(np.mean(((mean_t - mean_s)[keep] / std_s[keep]) ** 2))
+    assert domain_distance(mean_s, std_s, mean_t) == pytest.approx(expected, rel=1e-12)
+    assert domain_distance(mean_s, std_s, mean_s) == 0.0
+
+
+def test_transferability_control_separates_fingerprints_from_distance():
+    """Transfer driven by a label-free distance alone: closeness predicts it, and the fingerprints'
+    partial correlation, with the distance held fixed, is what is left."""
+    fps = {"a": [10, 20, 70], "b": [15, 20, 65], "c": [60, 30, 10], "d": [50, 30, 20]}
+    rng = np.random.default_rng(0)
+    distances = {(s, t): float(rng.uniform(0.1, 2)) for s in fps for t in fps if s != t}
+    exact = {pair: 0.9 - 0.1 * d for pair, d in distances.items()}
+    control = transferability(fps, exact, permutations=2000, distances=distances)["control"]
+    assert control["spearman_closeness"] == pytest.approx(1.0) and control["p_value_closeness"] < 0.01
+    assert control["partial_spearman"] is None  # nothing is left of the scores once distance is known
+    scores = {pair: value + 0.02 * rng.standard_normal() for pair, value in exact.items()}
+    result = transferability(fps, scores, permutations=2000, distances=distances)
+    control = result["control"]
+    assert control["spearman_closeness"] > 0.8 and control["p_value_closeness"] < 0.01
+    sims = [p["similarity"] for p in result["pairs"]]
+    values = [p["score"] for p in result["pairs"]]
+    closeness = [-p["distance"] for p in result["pairs"]]
+    assert control["partial_spearman"] == pytest.approx(_residual_partial(sims, values, closeness), abs=1e-9)
+    json.dumps(result)
+    with pytest.raises(engine.InputError, match="no distance for the pairs"):
+        transferability(fps, scores, distances={("a", "b"): 1.0})
 
 
 def test_transferability_errors():

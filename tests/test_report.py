@@ -96,6 +96,13 @@ def synthetic_results(seed: int = 0) -> dict:
             "p_value": 0.1875,
             "permutations": 10000,
             "pairs": pairs,
+            "control": {
+                "distance": "rms mean shift",
+                "spearman_closeness": 0.5517,
+                "p_value_closeness": 0.0312,
+                "partial_spearman": -0.0423,
+                "p_value_partial": 0.8871,
+            },
         },
         "notes": ["Synthetic numbers for tests.", "Random-k uses 5 seeds."],
         "baseline_descriptions": {"selected": "top k by path entry.", "custom": "a method of our own."},
@@ -237,6 +244,9 @@ def test_fingerprints_similarity_and_correlation_equal_json(results, tmp_path):
     corr = results["correlation"]
     assert f"Spearman ρ = {corr['spearman']:.2f}" in text
     assert f"p = {corr['p_value']:.2g}, 10,000 permutations" in text
+    c = corr["control"]
+    assert f"Spearman ρ = {c['spearman_closeness']:.2f} (p = {c['p_value_closeness']:.2g})" in text
+    assert f"partial ρ = {c['partial_spearman']:.2f} (p = {c['p_value_partial']:.2g})" in text
     assert "target's labels" in text and "not part of the unsupervised" in text
 
 
@@ -397,6 +407,7 @@ def test_cli_rerenders_from_json(results, tmp_path, capsys):
             "other_metrics",
         ),
         ('{"correlation": {"spearman": "high"}}', "correlation['spearman']"),
+        ('{"correlation": {"control": {"partial_spearman": "low"}}}', "correlation['control']"),
         ('{"paths": {"books": [300]}}', "'paths' must be an object: dataset → its sparse path's record"),
         ('{"paths": {"books": {"entered": 2.5}}}', "paths['books'] must hold integers 'k', 'entered'"),
         ('{"paths": {"books": {"separation_lambda": "early"}}}', "paths['books'] must hold integers"),

@@ -93,18 +93,79 @@ def spearman_permutation(
     return float(np.clip(rho, -1.0, 1.0)), (extreme + 1) / (permutations + 1)
 
 
+def domain_distance(source_mean: np.ndarray, source_std: np.ndarray, target_mean: np.ndarray) -> float:
+    """A label-free distance from a source domain to a target: the root mean square, over neurons,
+    of the target's mean activation shift in units of the source's standard deviation (neurons
+    constant on the source are left out). It needs only each domain's unlabelled statistics."""
+    mean, std = np.ravel(source_mean), np.ravel(source_std)
+    live = std > 0
+    shift = (np.ravel(target_mean)[live] - mean[live]) / std[live]
+    return float(np.sqrt(np.mean(shift**2))) if live.any() else 0.0
+
+
+def partial_spearman(
+    x: Sequence[float] | np.ndarray,
+    y: Sequence[float] | np.ndarray,
+    z: Sequence[float] | np.ndarray,
+    permutations: int = 10_000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Spearman's ρ of x and y with z partialled out (the rank correlations' partial correlation),
+    and its two-sided permutation p-value (y's ranks permuted, z held with x)."""
+    rx, ry, rz = (_ranks(v, name) for v, name in ((x, "x"), (y, "y"), (z, "z")))
+    if not rx.size == ry.size == rz.size:
+        raise InputError(f"x, y, z: {rx.size}, {ry.size} and {rz.size} values; pass one of each per pair")
+    if rx.size < MIN_PAIRS + 1:
+        raise InputError(f"{rx.size} pairs: a partial Spearman ρ needs at least {MIN_PAIRS + 1}")
+    sx, sy, sz = (_standard(r, name) for r, name in ((rx, "x"), (ry, "y"), (rz, "z")))
+    for name, r in (("x", float(sx @ sz)), ("y", float(sy @ sz))):
+        if abs(r) >= 1 - 1e-12:
+            raise InputError(
+                f"{name}, z: perfectly rank-correlated; nothing is left once z is partialled out"
+            )
+    r_xz = float(sx @ sz)
+
+    def partial(ys: np.ndarray) -> np.ndarray:  # ys: (m, n) standardised ranks
+        r_xy, r_yz = ys @ sx, ys @ sz
+        return (r_xy - r_xz * r_yz) / np.sqrt((1 - r_xz**2) * np.clip(1 - r_yz**2, 1e-300, None))
+
+    observed = float(partial(sy[None, :])[0])
+    rng = np.random.default_rng(seed)
+    batch = max(1, PERMUTATION_BATCH_VALUES // sy.size)
+    extreme = 0
+    for start in range(0, permutations, batch):
+        shuffled = rng.permuted(np.tile(sy, (min(batch, permutations - start), 1)), axis=1)
+        extreme += int(np.count_nonzero(np.abs(partial(shuffled)) >= abs(observed) - 1e-12))
+    return float(np.clip(observed, -1.0, 1.0)), (extreme + 1) / (permutations + 1)
+
+
+def _standard(r: np.ndarray, name: str) -> np.ndarray:
+    """Ranks centred and scaled to unit norm, so dot products are Spearman correlations."""
+    c = r - r.mean()
+    norm = float(np.linalg.norm(c))
+    if norm == 0:
+        raise InputError(f"{name}: every value is the same; Spearman's ρ is undefined")
+    return c / norm
+
+
 def transferability(
     fingerprints: Mapping[str, np.ndarray] | Fingerprints,
     scores: Mapping[tuple[str, str], float],
     measure: str = "cosine",
     permutations: int = 10_000,
     seed: int = 0,
+    distances: Mapping[tuple[str, str], float] | None = None,
 ) -> dict[str, Any]:
     """Spearman ρ, over ordered (source, target) pairs, of fingerprint similarity and transfer score.
 
     `scores[(source, target)]` is the accuracy of a model trained on source and tested on target.
     Each target's fingerprint is computed from the target's labels, so this is an analysis tool for
     explaining transfer results, not a step of the unsupervised pipeline (the result says so too).
+
+    `distances[(source, target)]` (e.g. `domain_distance` from unlabelled statistics) adds the
+    control: Spearman ρ of the negated distance and the score (does a label-free closeness predict
+    transfer as well?), and the partial ρ of similarity and score with the distance held fixed
+    (what the fingerprints add beyond it), each with a permutation p-value.
     """
     vectors = fingerprints.as_mapping() if isinstance(fingerprints, Fingerprints) else fingerprints
     pairs = []
@@ -123,10 +184,9 @@ def transferability(
             raise InputError(f"scores ({source!r}, {target!r}): {score!r}; pass a finite score")
         sim = similarity(vectors[source], vectors[target], measure)
         pairs.append({"source": source, "target": target, "similarity": sim, "score": float(score)})
-    rho, p = spearman_permutation(
-        [pair["similarity"] for pair in pairs], [pair["score"] for pair in pairs], permutations, seed
-    )
-    return {
+    sims, values = [pair["similarity"] for pair in pairs], [pair["score"] for pair in pairs]
+    rho, p = spearman_permutation(sims, values, permutations, seed)
+    result = {
         "measure": measure,
         "spearman": rho,
         "p_value": p,
@@ -134,6 +194,31 @@ def transferability(
         "seed": seed,
         "note": ANALYSIS_NOTE,
         "pairs": pairs,
+    }
+    if distances is not None:
+        result["control"] = _control(pairs, distances, sims, values, permutations, seed)
+    return result
+
+
+def _control(pairs, distances, sims, values, permutations: int, seed: int) -> dict[str, Any]:
+    """Closeness by a label-free distance against transfer, and the fingerprints' partial ρ."""
+    missing = [(p["source"], p["target"]) for p in pairs if (p["source"], p["target"]) not in distances]
+    if missing:
+        raise InputError(f"distances: no distance for the pairs {missing}; pass one for every scored pair")
+    for pair in pairs:
+        pair["distance"] = float(distances[pair["source"], pair["target"]])
+    closeness = [-pair["distance"] for pair in pairs]
+    rho_d, p_d = spearman_permutation(closeness, values, permutations, seed)
+    try:
+        partial, p_partial = partial_spearman(sims, values, closeness, permutations, seed)
+    except InputError:  # similarity or score fully explained by the distance: no partial ρ
+        partial = p_partial = None
+    return {
+        "distance": "root mean square shift of the target's neuron means, in source standard deviations",
+        "spearman_closeness": rho_d,
+        "p_value_closeness": p_d,
+        "partial_spearman": partial,
+        "p_value_partial": p_partial,
     }
 
 

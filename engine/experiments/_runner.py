@@ -19,12 +19,20 @@ from typing import Any
 
 import numpy as np
 
-from engine.crossdomain import DEFAULT_KS, fingerprint, headline, transfer, transferability
+from engine.crossdomain import (
+    DEFAULT_KS,
+    domain_distance,
+    fingerprint,
+    headline,
+    transfer,
+    transferability,
+)
 from engine.devices import Device, resolve_device
 from engine.errors import InputError
 from engine.extraction import extract
 from engine.progress import bar
 from engine.report import write_report
+from engine.stats import neuron_stats
 
 log = logging.getLogger("neurosel")
 
@@ -125,11 +133,21 @@ def run_pipeline(
     }
     if len(singles) >= 3:
         results["correlation"] = transferability(
-            fps, singles, measure=options.measure, permutations=options.permutations
-        )
+            fps, singles, measure=options.measure, permutations=options.permutations,
+            distances=_distances(stores, singles, device, client) if len(singles) >= 4 else None,
+        )  # fmt: skip
     report = write_report(results, out / "report")
     log.info("report written to %s", report)
     return report
+
+
+def _distances(stores, pairs, device: Device, client=None) -> dict[tuple[str, str], float]:
+    """The label-free source → target distance of every pair, from the stores' saved statistics."""
+    stats = {
+        name: neuron_stats(store, by=None, device=device, progress=False, client=client)
+        for name, store in stores.items()
+    }
+    return {(s, t): domain_distance(stats[s].mean, stats[s].std, stats[t].mean) for s, t in pairs}
 
 
 def _extract_all(domains, root: Path, options: Options, progress: bool, device: str | Device, client=None):
@@ -269,6 +287,7 @@ def pooled_correlation(
     experiments at once (source normalisation; domains named `experiment/domain`)."""
     fingerprints: dict[str, np.ndarray] = {}
     scores: dict[tuple[str, str], float] = {}
+    distances: dict[tuple[str, str], float] = {}
     for path in results_paths:
         results = json.loads(Path(path).read_text())
         name = results["experiment"]
@@ -277,4 +296,10 @@ def pooled_correlation(
             if len(row["sources"]) == 1 and row["normalisation"] == "source":
                 pair = (f"{name}/{row['sources'][0]}", f"{name}/{row['target']}")
                 scores[pair] = headline(row["scores"]["selected"])
-    return transferability(fingerprints, scores, measure=measure, permutations=permutations)
+        for pair in results.get("correlation", {}).get("pairs", []):
+            if "distance" in pair:
+                distances[f"{name}/{pair['source']}", f"{name}/{pair['target']}"] = pair["distance"]
+    control = distances if len(scores) >= 4 and all(pair in distances for pair in scores) else None
+    return transferability(
+        fingerprints, scores, measure=measure, permutations=permutations, distances=control
+    )

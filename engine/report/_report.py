@@ -73,6 +73,7 @@ DEFAULT_DESCRIPTIONS = {
     "last_cls": "the same classifier on the last layer's CLS vector.",
     "sklearn": "scikit-learn reference classifier on all neurons.",
 }
+CONTROL_NUMBERS = ("spearman_closeness", "p_value_closeness", "partial_spearman", "p_value_partial")
 PATH_COUNTS = ("k", "entered", "filled")  # integers of a path record (engine.crossdomain.PathRecord)
 PLOT_FILES = (
     "fingerprints.png",
@@ -209,6 +210,11 @@ def _check(results: Any, where: str) -> None:
         isinstance(p, dict) and _is_number(p.get("similarity")) and _is_number(p.get("score")) for p in pairs
     ):
         fail("correlation['pairs'] must be a list of {source, target, similarity, score} with numbers")
+    control = corr.get("control", {})
+    if not isinstance(control, dict) or not all(
+        control.get(key) is None or _is_number(control[key]) for key in CONTROL_NUMBERS
+    ):
+        fail(f"correlation['control'] must be an object of numbers {', '.join(map(repr, CONTROL_NUMBERS))}")
 
 
 def _check_transfer(t: dict[str, Any], where: str, fail: Callable[[str], NoReturn]) -> None:
@@ -615,6 +621,18 @@ def _correlation_section(results: dict[str, Any], plots: set[str]) -> str:
         f"({corr.get('measure', 'unnamed measure')}) and transfer {results.get('metric', 'score')} "
         f"over {len(pairs)} ordered pairs (permutation p = {_p_text(corr.get('p_value'))}{permutations})."
     )
+    control = corr.get("control")
+    if control:
+        lines += [
+            "",
+            "Control, from unlabelled statistics only: the distance from source to target "
+            f"({control.get('distance', 'unnamed')}). Closeness (the negated distance) against transfer: "
+            f"Spearman ρ = {_fmt(control.get('spearman_closeness'), 2)} "
+            f"(p = {_p_text(control.get('p_value_closeness'))}). Fingerprint similarity against transfer "
+            f"with the distance held fixed: partial ρ = {_fmt(control.get('partial_spearman'), 2)} "
+            f"(p = {_p_text(control.get('p_value_partial'))}): what the fingerprints say about transfer "
+            "beyond how far the domains' activations moved.",
+        ]
     lines += [
         "",
         "> Caveat: the target's fingerprint is computed with the target's labels, so this correlation "
