@@ -55,10 +55,37 @@ def score(fitted: Fitted, z: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """Accuracy for classes; Pearson and Spearman correlation of predictions for numeric labels."""
     if fitted.kind == "class":
         return {"accuracy": float(np.mean(fitted.model.predict(z) == y))}
-    pred = fitted.model.predict(z)
+    return correlations(fitted.model.predict(z), y)
+
+
+def correlations(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Pearson and Spearman correlation of numeric predictions with the labels (0 for constant ones)."""
     if np.ptp(pred) == 0:
         return {"pearson": 0.0, "spearman": 0.0}
     return {"pearson": float(pearsonr(pred, y)[0]), "spearman": float(spearmanr(pred, y)[0])}
+
+
+class Tally:
+    """`score` of one model over a target read in row blocks: the correct predictions counted for
+    classes, the predictions kept (n floats) for numeric labels. Equals `score` on the whole matrix."""
+
+    def __init__(self, fitted: Fitted, n: int) -> None:
+        self.fitted, self.n, self.correct = fitted, n, 0
+        self.pred = np.empty(n) if fitted.kind == "numeric" else None
+
+    def add(self, start: int, z: np.ndarray, y: np.ndarray) -> None:
+        """Rows start … start + len(z) of the target, standardised (z) and their labels (y)."""
+        pred = self.fitted.model.predict(z)
+        if self.pred is None:
+            self.correct += int(np.count_nonzero(pred == y))
+        else:
+            self.pred[start : start + len(z)] = pred
+
+    def result(self, y: np.ndarray) -> dict[str, float]:
+        """The scores, once every row was added (`y`: all the target's labels)."""
+        if self.pred is None:
+            return {"accuracy": self.correct / self.n}
+        return correlations(self.pred, y)
 
 
 def metric_of(kind: str) -> str:

@@ -14,7 +14,14 @@ import numpy as np
 from scipy.stats import rankdata
 
 from engine.crossdomain._classifier import fit, metric_of, score
-from engine.crossdomain._domains import Activations, standardise
+from engine.crossdomain._domains import (
+    IN_CORE_BYTES,
+    Activations,
+    column_sets,
+    dense_matrix,
+    sample_rows,
+    scaled,
+)
 
 
 def contribution(
@@ -32,27 +39,65 @@ def contribution(
     return np.einsum("in,in->n", z, centred[idx]) / len(y)
 
 
-def scenario_ranking(srcs: list[Activations], ks: list[int], seed: int) -> tuple[np.ndarray, dict]:
-    """Rank neurons by mean transfer importance over all ordered source pairs; score each k there."""
+def scenario_ranking(
+    srcs: list[Activations], ks: list[int], seed: int, in_core_bytes: int = IN_CORE_BYTES
+) -> tuple[np.ndarray, dict]:
+    """Rank neurons by mean transfer importance over all ordered source pairs; score each k there.
+
+    A source read whole (its float32 matrix fits `in_core_bytes`) is used whole. A streamed one has
+    its dense classifier fitted on a stratified row sample (the rows the dense classifiers saw are
+    then `scenarios["rows_used"]`), its contributions summed over row blocks, and the top neurons
+    of every k read once for all the k-neuron classifiers."""
     kind, metric = srcs[0].kind, metric_of(srcs[0].kind)
     classes = np.unique(np.concatenate([d.y for d in srcs])) if kind == "class" else None
-    own = [standardise(d, d.mean, d.std) for d in srcs]
-    dense = [fit(z, d.y, kind, seed) for z, d in zip(own, srcs, strict=True)]
+    samples = [sample_rows([d], in_core_bytes, seed) for d in srcs]
+    dense = []
+    for d, rows in zip(srcs, samples, strict=True):
+        z, y = dense_matrix([d], rows, [(d.mean, d.std)])
+        dense.append(fit(z, y, kind, seed))
+        del z
     pairs = [(i, j) for i in range(len(srcs)) for j in range(len(srcs)) if i != j]
-    ranks, views = [], {}
-    for i, j in pairs:
-        views[i, j] = standardise(srcs[j], srcs[i].mean, srcs[i].std)  # Sj as Si's classifier sees it
-        c = contribution(dense[i].coef, views[i, j], srcs[j].y, kind, classes)
+    ranks = []
+    for i, j in pairs:  # Sj as Si's classifier sees it
+        c = _contribution(dense[i].coef, srcs[j], srcs[i].mean, srcs[i].std, kind, classes)
         ranks.append(rankdata(c) / c.size)
     combined = np.mean(ranks, axis=0)
     ranking = np.lexsort((np.arange(combined.size), -combined))
+    columns = column_sets(srcs, ranking[: max(ks)], in_core_bytes, "the scenarios' k-neuron classifiers")
     curves = {pair: {} for pair in pairs}
     for k in ks:
         cols = ranking[:k]
-        for i in range(len(srcs)):
-            fitted = fit(own[i][:, cols], srcs[i].y, kind, seed)
+        for i, d in enumerate(srcs):
+            mean, std = d.mean[cols], d.std[cols]
+            fitted = fit(scaled(columns[i](cols), mean, std), d.y, kind, seed)
             for j in (j for j in range(len(srcs)) if j != i):
-                curves[i, j][str(k)] = score(fitted, views[i, j][:, cols], srcs[j].y)[metric]
+                curves[i, j][str(k)] = score(fitted, scaled(columns[j](cols), mean, std), srcs[j].y)[metric]
     by_pair = [{"source": srcs[i].name, "target": srcs[j].name, "by_k": curves[i, j]} for i, j in pairs]
     by_k = {str(k): float(np.mean([p["by_k"][str(k)] for p in by_pair])) for k in ks}
-    return ranking, {"pairs": by_pair, "by_k": by_k, "metric": metric}
+    scenarios = {"pairs": by_pair, "by_k": by_k, "metric": metric}
+    if any(rows is not None for rows in samples):  # the rows the dense classifiers saw, together
+        used = [d.n if rows is None else rows[0].size for d, rows in zip(srcs, samples, strict=True)]
+        scenarios["rows_used"] = int(sum(used))
+    return ranking, scenarios
+
+
+def _contribution(
+    coef: np.ndarray, domain: Activations, mean: np.ndarray, std: np.ndarray, kind: str, classes: np.ndarray
+) -> np.ndarray:
+    """`contribution` on every row of `domain` standardised with (mean, std): on the whole matrix in
+    core, else summed over the store's row blocks (every term is a sum over rows)."""
+    if domain.in_core:
+        return contribution(coef, scaled(domain.x, mean, std), domain.y, kind, classes)
+    y, total = domain.y, np.zeros(domain.p)
+    if kind == "numeric" or coef.shape[0] == 1:
+        if kind == "numeric":
+            sign = (y - y.mean()) / (y.std() or 1.0)
+        else:
+            sign = np.where(y == classes[1], 1.0, -1.0)
+        for start, stop, x in domain.blocks():
+            total += sign[start:stop] @ scaled(x, mean, std)
+        return total / len(y) * coef[0]
+    centred = (coef - coef.mean(axis=0))[np.searchsorted(classes, y)]
+    for start, stop, x in domain.blocks():
+        total += np.einsum("in,in->n", scaled(x, mean, std), centred[start:stop])
+    return total / len(y)

@@ -7,6 +7,11 @@ Baselines run in the same call on the same data: all neurons, k random neurons (
 by a statistics-only score, the best single layer (chosen on the source), the last layer's CLS
 vector (when CLS stores are given), and the scikit-learn recipe a user would otherwise write
 (liblinear L1 path for the ranking, a default L2 classifier, source standardisation).
+
+Stores larger than `in_core_bytes` are never read whole (docs/scale-out.md): a k-neuron classifier
+is fitted on every source row of its columns (the union of all their columns is read once), the
+classifiers on every neuron (all, best layer, the scikit-learn ranking, last CLS) on a stratified row
+sample recorded in the result (`rows_used`), and targets are scored block by block.
 """
 
 from __future__ import annotations
@@ -20,13 +25,18 @@ from typing import Any
 
 import numpy as np
 
-from engine.crossdomain._classifier import Fitted, fit, metric_of, score
+from engine.crossdomain._classifier import Fitted, Tally, fit, metric_of
 from engine.crossdomain._domains import (
+    IN_CORE_BYTES,
     Activations,
+    Columns,
     check_compatible,
+    column_sets,
+    dense_matrix,
     load_activations,
     pooled_statistics,
-    standardise,
+    sample_rows,
+    scaled,
 )
 from engine.crossdomain._multisource import scenario_ranking
 from engine.crossdomain._paths import PathRecord, path_record, warn_filled
@@ -101,6 +111,7 @@ def transfer(
     device: str | Device = "auto",
     progress: bool = False,
     client: Any = None,
+    in_core_bytes: int = IN_CORE_BYTES,
 ) -> TransferResult | list[TransferResult]:
     """Transfer from labelled `sources` to `target` (a store, or a list of stores scored separately).
 
@@ -110,6 +121,11 @@ def transfer(
     sources then the targets; `cls` maps those names to last-layer CLS stores for that baseline.
     `device` runs the statistics and the sparse path (the dense classifiers run on the CPU); with a
     Dask `client`, the statistics and the path's products run on the cluster.
+
+    A store whose float32 activations fit `in_core_bytes` is read whole, as results have always
+    been computed; a larger one is streamed: k-neuron classifiers see every source row of their
+    columns, the classifiers on every neuron a stratified row sample of `in_core_bytes` (recorded
+    as `meta["rows_used"]` and in each row), and targets are scored block by block.
     """
     many = isinstance(target, (list, tuple))
     targets = list(target) if many else [target]
@@ -119,20 +135,26 @@ def transfer(
     labels = list(names) if names is not None else [None] * len(every)
     if len(labels) != len(every):
         raise InputError(f"names: {len(labels)} given for {len(every)} stores (sources, then targets)")
+    whole = isinstance(in_core_bytes, (int, np.integer)) and not isinstance(in_core_bytes, bool)
+    if not whole or in_core_bytes < 1:
+        raise InputError(f"in_core_bytes {in_core_bytes!r}: give a whole number of bytes ≥ 1")
+    in_core_bytes = int(in_core_bytes)
     device = resolve_device(device)
-    domains = [load_activations(s, n, device, client) for s, n in zip(every, labels, strict=True)]
+    domains = [
+        load_activations(s, n, device, client, in_core_bytes) for s, n in zip(every, labels, strict=True)
+    ]
     check_compatible(domains)
     srcs, tgts = domains[: len(sources)], domains[len(sources) :]
-    p = srcs[0].x.shape[1]
+    p = srcs[0].p
     ks = sorted({int(v) for v in [*ks, k] if v <= p})
     bad = [n for n in normalisations if n not in NORMALISATIONS]
     if bad or not normalisations:
         raise InputError(f"normalisations {list(normalisations)}: choose from {', '.join(NORMALISATIONS)}")
     if not 1 <= k <= p:
         raise InputError(f"k {k}: choose 1..{p} (the stores have {p} neurons)")
-    cls_domains = _cls_domains(cls, domains, device)
+    cls_domains = _cls_domains(cls, domains, device, in_core_bytes)
     options = {"device": device, "progress": progress, "client": client, **(importance_options or {})}
-    run = _Run(srcs, tgts, ks, seeds, seed, cls_domains, options, device)
+    run = _Run(srcs, tgts, ks, seeds, seed, cls_domains, options, device, in_core_bytes)
     results = run.multi(k, choose_k is not False) if len(srcs) > 1 else run.single(k, sklearn_baseline)
     for result in results:
         result.rows = [row for row in result.rows if row["normalisation"] in normalisations]
@@ -140,14 +162,14 @@ def transfer(
 
 
 def _cls_domains(
-    cls: dict[str, StoreLike] | None, domains: list[Activations], device: Device
+    cls: dict[str, StoreLike] | None, domains: list[Activations], device: Device, in_core_bytes: int
 ) -> dict[str, Activations]:
     if not cls:
         return {}
     missing = [d.name for d in domains if d.name not in cls]
     if missing:
         raise InputError(f"cls: no CLS store for {', '.join(missing)}; give one per source and target")
-    loaded = {d.name: load_activations(cls[d.name], d.name, device) for d in domains}
+    loaded = {d.name: load_activations(cls[d.name], d.name, device, None, in_core_bytes) for d in domains}
     check_compatible(list(loaded.values()))
     return loaded
 
@@ -155,28 +177,29 @@ def _cls_domains(
 class _Run:
     """The fits of one transfer call: trained once on the source side, applied to every target."""
 
-    def __init__(self, srcs, tgts, ks, seeds, seed, cls, importance_options, device) -> None:
+    def __init__(self, srcs, tgts, ks, seeds, seed, cls, importance_options, device, in_core_bytes) -> None:
         self.srcs, self.tgts, self.ks, self.seeds, self.seed = srcs, tgts, ks, seeds, seed
         self.cls, self.importance_options, self.device = cls, importance_options, device
+        self.budget = in_core_bytes
         self.progress = bool(importance_options.get("progress", False))
         self.kind = srcs[0].kind
         self.metric = metric_of(self.kind)
-        self.p = srcs[0].x.shape[1]
+        self.p = srcs[0].p
         self.layers, self.hidden = srcs[0].layers, srcs[0].hidden
         self._cls_srcs = [cls[d.name] for d in srcs] if cls else []
+        # the source rows the classifiers on every neuron see: all (None) unless a source is streamed
+        self.rows = sample_rows(srcs, in_core_bytes, seed)
+        self.cls_rows = sample_rows(self._cls_srcs, in_core_bytes, seed) if cls else None
 
     # -- the training side -------------------------------------------------------------------
 
     @staticmethod
-    def _train(srcs: list[Activations], norm: str) -> tuple[np.ndarray, np.ndarray]:
-        """Standardised training rows of the sources for a normalisation, and their labels: pooled
+    def _train_stats(srcs: list[Activations], norm: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The statistics that standardise each source's training rows for a normalisation: pooled
         source statistics (several sources, source normalisation) or each source's own."""
         if norm == "source" and len(srcs) > 1:
-            mean, std = pooled_statistics(srcs)
-            z = np.vstack([standardise(d, mean, std) for d in srcs])
-        else:
-            z = np.vstack([standardise(d, d.mean, d.std) for d in srcs])
-        return z, np.concatenate([d.y for d in srcs])
+            return [pooled_statistics(srcs)] * len(srcs)
+        return [(d.mean, d.std) for d in srcs]
 
     @staticmethod
     def _apply_stats(
@@ -215,38 +238,80 @@ class _Run:
             return self._fit_all(plan, headline, fits_bar)
 
     def _fit_all(self, plan, headline, fits_bar) -> list[list[dict]]:
-        out = [[] for _ in self.tgts]
+        union = [cols for method, entries in plan.items() if method != "all" for _, cols, _ in entries]
+        columns = column_sets(self.srcs, np.concatenate(union), self.budget, "the k-neuron classifiers")
         trained = {}  # one source trains the same data under both normalisations: fit it once
+        models = {}
         for norm in NORMALISATIONS:
             pooled = norm == "source" and len(self.srcs) > 1
             if pooled not in trained:
-                z, y = self._train(self.srcs, norm)
-                fits = {}
-                for method, entries in plan.items():
-                    for kk, cols, s in entries:
-                        model = _default_l2 if method == "sklearn" else partial(fit, seed=self.seed)
-                        fits[method, kk, s] = (cols, model(z[:, cols], y, self.kind))
-                        fits_bar.update(1)
-                cls_fit = fit(*self._train(self._cls_srcs, norm), self.kind, self.seed) if self.cls else None
-                trained[pooled] = fits, self._best_layer(z, y), cls_fit
-                fits_bar.update(len(self.layers) + bool(self.cls))
+                trained[pooled] = self._fit_side(plan, norm, columns, fits_bar)
             fits, layer_fits, cls_fit = trained[pooled]
             if norm == "target":  # the scikit-learn recipe standardises with the source only
                 fits = {key: value for key, value in fits.items() if key[0] != "sklearn"}
-            for t, target in enumerate(self.tgts):
-                mean, std = self._apply_stats(self.srcs, norm, target)
-                zt = standardise(target, mean, std)
-                scored = {key: score(f, zt[:, cols], target.y) for key, (cols, f) in fits.items()}
-                best_layer, layer_fit = layer_fits
-                cols = self._layer_cols(best_layer)
-                layer_score = score(layer_fit, zt[:, cols], target.y)
-                cls_score = None
-                if cls_fit is not None:
-                    cls_target = self.cls[target.name]
-                    cls_mean, cls_std = self._apply_stats(self._cls_srcs, norm, cls_target)
-                    cls_score = score(cls_fit, standardise(cls_target, cls_mean, cls_std), cls_target.y)
-                out[t].append(self._row(norm, target, scored, headline, best_layer, layer_score, cls_score))
+            models[norm] = fits, layer_fits, cls_fit
+        del columns  # the sources' columns, read for the k-neuron models, are not needed to score
+        scoring, cls_models = {}, {}
+        for norm, (fits, (best, layer_fit), cls_fit) in models.items():
+            scoring[norm] = {**fits, _BEST: (self._layer_cols(best), layer_fit)}
+            cls_models[norm] = {_CLS: (None, cls_fit)}
+        out = [[] for _ in self.tgts]
+        for t, target in enumerate(self.tgts):
+            scored = self._score(target, self.srcs, scoring)
+            cls_scored = self._score(self.cls[target.name], self._cls_srcs, cls_models) if self.cls else {}
+            for norm, (_, (best, _), _) in models.items():
+                layer_score = scored[norm].pop(_BEST)
+                cls_score = cls_scored[norm][_CLS] if self.cls else None
+                out[t].append(self._row(norm, target, scored[norm], headline, best, layer_score, cls_score))
         return out
+
+    def _fit_side(self, plan, norm, columns, fits_bar) -> tuple[dict, tuple[int, Fitted], Fitted | None]:
+        """Every planned model, the best layer and the CLS classifier, fitted on the sources standardised
+        for a normalisation: the models on every neuron on all rows when every source is in core, else
+        on the row sample; a k-neuron model on every source row of its columns."""
+        stats = self._train_stats(self.srcs, norm)
+        z, y = dense_matrix(self.srcs, self.rows, stats)
+        ((_, every, _),) = plan["all"]
+        # in core, the copy z[:, every] as always (BLAS's last bits depend on alignment); sampled, z
+        dense = fit(z[:, every] if self.rows is None else z, y, self.kind, self.seed)
+        layer_fits = self._best_layer(z, y)
+        full = z if self.rows is None else None  # all rows in core: k-neuron models take its columns
+        del z  # sampled: freed before the k-neuron models read their columns
+        y = np.concatenate([d.y for d in self.srcs])
+        fits = {}
+        for method, entries in plan.items():
+            for kk, cols, s in entries:
+                if method == "all":
+                    fits[method, kk, s] = (cols, dense)
+                else:
+                    model = _default_l2 if method == "sklearn" else partial(fit, seed=self.seed)
+                    z = full[:, cols] if full is not None else _narrow(columns, stats, cols)
+                    fits[method, kk, s] = (cols, model(z, y, self.kind))
+                fits_bar.update(1)
+        cls_fit = None
+        if self.cls:
+            cls_stats = self._train_stats(self._cls_srcs, norm)
+            cls_fit = fit(*dense_matrix(self._cls_srcs, self.cls_rows, cls_stats), self.kind, self.seed)
+        fits_bar.update(len(self.layers) + bool(self.cls))
+        return fits, layer_fits, cls_fit
+
+    def _score(
+        self, target: Activations, srcs: list[Activations], models: dict[str, dict[Any, tuple]]
+    ) -> dict[str, dict[Any, dict[str, float]]]:
+        """Scores of every model (columns, fit) on `target` per normalisation, in one pass over its
+        row blocks (the whole matrix in core): each block standardised with the normalisation's
+        statistics, then cut to each model's columns. Equals scoring the whole matrix at once."""
+        stats = {norm: self._apply_stats(srcs, norm, target) for norm in models}
+        tallies = {
+            norm: {key: Tally(f, target.n) for key, (_, f) in fits.items()} for norm, fits in models.items()
+        }
+        for start, stop, x in target.blocks():
+            y = target.y[start:stop]
+            for norm, fits in models.items():
+                z = scaled(x, *stats[norm])
+                for key, (cols, _) in fits.items():
+                    tallies[norm][key].add(start, z if cols is None else z[:, cols], y)
+        return {norm: {key: t.result(target.y) for key, t in ts.items()} for norm, ts in tallies.items()}
 
     def _best_layer(self, z: np.ndarray, y: np.ndarray) -> tuple[int, Fitted]:
         """The layer whose classifier scores best in cross-validation on the sources."""
@@ -256,6 +321,22 @@ class _Run:
 
     def _layer_cols(self, position: int) -> np.ndarray:
         return np.arange(position * self.hidden, (position + 1) * self.hidden)
+
+    def _rows_used(self, sklearn_ranking: bool = False, scenarios: int | None = None) -> dict[str, int]:
+        """How many source rows each classifier on every neuron saw, when it was not all of them:
+        `all`, `best_layer` (and `sklearn_ranking`) on the row sample, `last_cls` on the CLS stores',
+        `scenarios` (several sources) the scenarios' dense classifiers together; `of` the rows."""
+        used = {}
+        if self.rows is not None:
+            m = int(sum(r.size for r in self.rows))
+            used = {"all": m, "best_layer": m, **({"sklearn_ranking": m} if sklearn_ranking else {})}
+        if self.cls_rows is not None:
+            used["last_cls"] = int(sum(r.size for r in self.cls_rows))
+        if scenarios is not None:
+            used["scenarios"] = scenarios
+        if used:
+            used["of"] = int(sum(d.n for d in self.srcs))
+        return used
 
     # -- assembling rows ---------------------------------------------------------------------
 
@@ -299,24 +380,25 @@ class _Run:
         path = path_record(imp, src.store, k, src.name)
         warn_filled(path, max(self.ks))
         stats_rank = stats_ranking([src], self.device)
-        sk_rank = (
-            sklearn_ranking(standardise(src, src.mean, src.std), src.y, self.kind)
-            if sklearn_baseline
-            else None
-        )
+        sk_rank = None
+        if sklearn_baseline:  # every neuron: on the row sample when the source is streamed
+            sk_rank = sklearn_ranking(*dense_matrix([src], self.rows, [(src.mean, src.std)]), self.kind)
         rows = self._evaluate(self._methods(ranking, stats_rank, sk_rank, self.ks, k), k)
         meta = {"mode": "single-source", "seeds": self.seeds}
+        _record_rows(meta, rows, self._rows_used(sklearn_ranking=sklearn_baseline))
         return [self._result(k, ranking[:k], r, meta, [path]) for r in rows]
 
     def multi(self, k: int, choose_k: bool) -> list[TransferResult]:
         with single_threaded_blas():
-            ranking, scenarios = scenario_ranking(self.srcs, self.ks, self.seed)
+            ranking, scenarios = scenario_ranking(self.srcs, self.ks, self.seed, self.budget)
+        scenario_rows = scenarios.pop("rows_used", None)
         headline = max(scenarios["by_k"], key=lambda kk: (scenarios["by_k"][kk], -int(kk))) if choose_k else k
         headline = int(headline)
         plan = self._methods(ranking, stats_ranking(self.srcs, self.device), None, [headline], headline)
         plan["selected"] = [(kk, ranking[:kk], None) for kk in self.ks]
         rows = self._evaluate(plan, headline)
         meta = {"mode": "multi-source", "k_chosen": headline, "scenarios": scenarios, "seeds": self.seeds}
+        _record_rows(meta, rows, self._rows_used(scenarios=scenario_rows))
         return [self._result(headline, ranking[:headline], r, meta) for r in rows]
 
     def _result(self, k, selected, rows, meta, paths=()) -> TransferResult:
@@ -325,6 +407,27 @@ class _Run:
             ks=self.ks, layers=self.layers, hidden=self.hidden, selected=np.asarray(selected),
             rows=rows, meta=meta, paths=list(paths),
         )  # fmt: skip
+
+
+def _narrow(
+    columns: list[Columns], stats: list[tuple[np.ndarray, np.ndarray]], cols: np.ndarray
+) -> np.ndarray:
+    """Every source row of the neurons `cols`, each source standardised with its entry of `stats`."""
+    parts = zip(columns, stats, strict=True)
+    return np.vstack([scaled(c(cols), mean[cols], std[cols]) for c, (mean, std) in parts])
+
+
+_BEST, _CLS = ("best_layer", None, None), ("last_cls", None, None)  # their keys among the scored models
+
+
+def _record_rows(meta: dict[str, Any], rows: list[list[dict]], used: dict[str, int]) -> None:
+    """Say in the result's meta and in every row how many source rows the models on every neuron saw,
+    when that was a sample (the report's schema takes rows with more keys)."""
+    if used:
+        meta["rows_used"] = used
+        for target_rows in rows:
+            for row in target_rows:
+                row["rows_used"] = dict(used)
 
 
 def headline(value: float | dict[str, Any]) -> float:
