@@ -147,6 +147,24 @@ def test_values_are_parsed_into_types():
     )  # fmt: skip
 
 
+def test_ranking_choices_are_the_engine_s_and_default_to_its_default():
+    from engine.crossdomain import DEFAULT_RANKING, RANKINGS
+
+    for command in (
+        ["transfer", "--source", "a", "--target", "b"],
+        ["experiment", "amazon", "--data-dir", "d"],
+    ):
+        action = next(a for a in _subparser(command[0])._actions if a.dest == "ranking")
+        assert tuple(action.choices) == RANKINGS
+        assert build_parser().parse_args(command).ranking == DEFAULT_RANKING
+
+
+def _subparser(name: str):
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    return sub.choices[name]
+
+
 # output paths: refused before any work
 
 

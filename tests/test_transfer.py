@@ -152,7 +152,7 @@ def test_a_source_that_separates_early_says_so_in_the_result_json_and_report(tmp
     a, t = separable_domain(tmp_path / "a.zarr", 1), separable_domain(tmp_path / "t.zarr", 2)
     k, ks = 5, [5, 10]
     with pytest.warns(engine.SupportWarning) as caught:
-        res = engine.transfer([a], t, k=k, ks=ks, seeds=2, sklearn_baseline=False)
+        res = engine.transfer([a], t, k=k, ks=ks, seeds=2, sklearn_baseline=False, ranking="entry")
     imp = engine.importance(a, "l1-logistic", target_support=10)  # the transfer's path, read back
     (path,) = res.paths
     assert path.name == "a" and path.store == a.path and path.k == k and path.key == imp.meta["key"]
@@ -179,7 +179,9 @@ def test_a_source_that_separates_early_says_so_in_the_result_json_and_report(tmp
     assert "For 1 of 1 datasets (a), some of the k = 5 selected neurons never entered" in text
 
     with pytest.warns(engine.SupportWarning, match=f"store {a.path}: .* because the examples are separated"):
-        again = engine.transfer([a], t, k=k, ks=ks, seeds=2, sklearn_baseline=False)  # path read back
+        again = engine.transfer(
+            [a], t, k=k, ks=ks, seeds=2, sklearn_baseline=False, ranking="entry"
+        )  # read back
     assert again.paths == res.paths
 
 
@@ -189,11 +191,25 @@ def test_every_store_s_warning_is_shown_and_names_its_store(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")  # Python's own rule: once per message and place
         for store in stores:
-            engine.transfer([store], t, k=5, ks=[5, 10], seeds=2, sklearn_baseline=False)
+            engine.transfer([store], t, k=5, ks=[5, 10], seeds=2, sklearn_baseline=False, ranking="entry")
     filled = [str(w.message) for w in caught if "filled by closeness" in str(w.message)]
     solver = [str(w.message) for w in caught if "the examples are separated); returning" in str(w.message)]
     for found in (filled, solver):
         assert [m.split(": ", 1)[0] for m in found] == [f"store {s.path}" for s in stores]
+
+
+def test_the_default_ranking_records_what_never_entered_without_a_filled_warning(tmp_path):
+    a, t = separable_domain(tmp_path / "a.zarr", 1), separable_domain(tmp_path / "t.zarr", 2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = engine.transfer([a], t, k=5, ks=[5, 10], seeds=2, sklearn_baseline=False)
+    (path,) = res.paths
+    imp = engine.importance(a, "l1-logistic", target_support=10)
+    assert res.meta["ranking"] == path.ranking == "stability+fisher" and res.meta["subsamples"] == 16
+    assert path.filled == int(np.count_nonzero(imp.entry.ravel()[res.selected] < 0))
+    assert "selected by the stability+fisher ranking never entered it" in path.describe()
+    assert not [w for w in caught if "filled by closeness" in str(w.message)]
+    assert res.to_dict()["paths"][0]["ranking"] == "stability+fisher"
 
 
 def test_good_paths_are_recorded_without_warnings(domains):
@@ -223,7 +239,14 @@ def test_separation_read_off_the_saved_path_agrees_with_the_solver(tmp_path, cas
         method, options = "l1-logistic", {"class_weight": {0: 2.0}}
     with pytest.warns(engine.SupportWarning) as caught:
         res = engine.transfer(
-            [a], t, k=5, ks=[5, 10], seeds=2, sklearn_baseline=False, importance_options=options
+            [a],
+            t,
+            k=5,
+            ks=[5, 10],
+            seeds=2,
+            sklearn_baseline=False,
+            importance_options=options,
+            ranking="entry",
         )
     assert any("the examples are separated" in str(w.message) for w in caught)  # the solver, on a fresh path
     imp = engine.importance(a, method, target_support=10, **options)

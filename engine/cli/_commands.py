@@ -239,7 +239,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
     with dask_client(args) as client:
         results = engine.transfer(
             args.source, list(args.target), k=args.k, ks=list(args.ks), seeds=args.seeds, cls=cls,
-            device=device, progress=not args.quiet, client=client,
+            device=device, progress=not args.quiet, client=client, ranking=args.ranking,
         )  # fmt: skip
     print(describe_transfer(results))
     if args.json:
@@ -280,7 +280,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     device = args.device if args.scheduler or args.workers else engine.resolve_device(args.device)
     options = Options(
         model=args.model, k=args.k, ks=tuple(args.ks), seeds=args.seeds, max_length=args.max_length,
-        device=args.device, cls_baseline=args.cls_baseline,
+        device=args.device, cls_baseline=args.cls_baseline, ranking=args.ranking,
     )  # fmt: skip
     reader = (
         {"threshold": args.stsb_threshold} if args.name == "stsb" and args.stsb_threshold is not None else {}

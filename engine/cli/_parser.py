@@ -14,6 +14,8 @@ from engine.cli import _commands as commands
 
 DEMO_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_KS = "10,30,100,300,1000"
+# engine.crossdomain.RANKINGS, default first; spelled out so --help loads no solver (tests/test_cli.py)
+RANKINGS = ("stability+fisher", "stability", "entry", "fisher")
 DEVICE_HELP = "where to compute: auto (a GPU when one works, else the CPU), cpu, cuda or cuda:N"
 QUIET_HELP = "print only results (and errors): no log lines or progress bars"
 DESCRIPTION = (
@@ -294,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--ks", type=positive_ints, default=DEFAULT_KS, help="comma-separated k values for the curves"
     )
     tr.add_argument("--seeds", type=positive_int, default=5, help="random-k baseline seeds")
+    add_ranking(tr)
     tr.add_argument(
         "--cls",
         type=name_store,
@@ -350,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--ks", type=positive_ints, default=DEFAULT_KS, help="comma-separated k values for the curves"
     )
     exp.add_argument("--seeds", type=positive_int, default=5, help="random-k baseline seeds")
+    add_ranking(exp)
     exp.add_argument("--max-length", type=positive_int, default=256, help="tokens per text (pair)")
     exp.add_argument(
         "--max-per-class",
@@ -392,6 +396,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the benchmark")
     bench.set_defaults(func=commands.cmd_bench)
     return parser
+
+
+def add_ranking(p: argparse.ArgumentParser) -> None:
+    """--ranking: how a single source ranks the neurons it selects (docs/method.md, section 1)."""
+    p.add_argument(
+        "--ranking", choices=RANKINGS, default=RANKINGS[0],
+        help="how a single source ranks its neurons: stability selection and Fisher ranks averaged "
+        "(default), stability selection, entry into the sparse path, or the Fisher score",
+    )  # fmt: skip
 
 
 def add_cluster_options(p: argparse.ArgumentParser) -> None:

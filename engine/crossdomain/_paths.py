@@ -49,6 +49,7 @@ class PathRecord:
     lambda_max: float  # the path's first λ (every weight zero)
     target_support: int | None  # the support the path was asked to reach (None: the whole λ grid)
     key: str  # the path is saved in the store under importance/<key>
+    ranking: str = "entry"  # the rule that ranked the selection (engine.crossdomain.RANKINGS)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,16 +65,29 @@ class PathRecord:
                 f", which stopped at λ = {self.separation_lambda:.4g} "
                 f"({self.separation_lambda / self.lambda_max:.3g} λ_max) because the examples are separated"
             )
-        return text + f"; {self.filled} of the k = {self.k} selected are filled by closeness to entering"
+        if self.ranking == "entry":
+            return text + f"; {self.filled} of the k = {self.k} selected are filled by closeness to entering"
+        return text + (
+            f"; {self.filled} of the k = {self.k} selected by the {self.ranking} ranking never entered it"
+        )
 
 
-def path_record(imp: Importance, store: ActivationStore, k: int, name: str) -> PathRecord:
-    """The record of `imp`'s path for the top `k` of its ranking."""
-    filled = int(np.count_nonzero(imp.entry.ravel()[imp.ranking[:k]] < 0))
+def path_record(
+    imp: Importance,
+    store: ActivationStore,
+    k: int,
+    name: str,
+    ranking: np.ndarray | None = None,
+    rule: str = "entry",
+) -> PathRecord:
+    """The record of `imp`'s path for the top `k` of `ranking`, ranked by `rule` (default: the
+    path's own entry ranking): `filled` counts the selected neurons that never entered the path."""
+    ranking = imp.ranking if ranking is None else ranking
+    filled = int(np.count_nonzero(imp.entry.ravel()[ranking[:k]] < 0))
     return PathRecord(
         name=name, store=str(store.path), k=int(k), entered=imp.entered, filled=filled,
         separation_lambda=separation_lambda(imp, store), lambda_max=float(imp.lambdas[0]),
-        target_support=imp.meta["params"]["target_support"], key=imp.meta["key"],
+        target_support=imp.meta["params"]["target_support"], key=imp.meta["key"], ranking=rule,
     )  # fmt: skip
 
 
@@ -97,15 +111,20 @@ def separation_lambda(imp: Importance, store: ActivationStore) -> float | None:
 
 def _blind_loss(imp: Importance, store: ActivationStore) -> float:
     """The datafit's gap scale (a blind guess's loss), with the class weights the path was fitted with."""
-    labels = store.labels
+    datafit = path_datafit(imp, store.labels, store.meta.get("label_names"))
+    return datafit.gap_scale(datafit.targets(store.labels))
+
+
+def path_datafit(imp: Importance, labels: np.ndarray, names: list[str] | None) -> Any:
+    """The datafit `imp`'s path was fitted with: its loss, and its class weights as example weights."""
     classes = imp.meta["classes"]
     datafit = Quadratic() if imp.method == "lasso" else Logistic() if classes == 2 else Multinomial()
     weight = imp.meta["params"]["class_weight"]
     if isinstance(weight, dict):  # saved with its keys as strings: back to the labels' own values
         own = {str(c.item()): c.item() for c in np.unique(labels)}
         weight = {own.get(key, key): value for key, value in weight.items()}
-    datafit.weights = example_weights(labels, weight, store.meta.get("label_names"))
-    return datafit.gap_scale(datafit.targets(labels))
+    datafit.weights = example_weights(labels, weight, names)
+    return datafit
 
 
 def warn_filled(record: PathRecord, largest: int | None = None) -> None:

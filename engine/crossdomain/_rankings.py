@@ -1,5 +1,6 @@
-"""Neuron rankings a transfer can select from: the sparse path (neurosel's), a statistics-only score,
-and the scikit-learn recipe (liblinear L1 path) used as the side-by-side baseline."""
+"""Neuron rankings a transfer can select from: the sparse path's entry order, stability selection
+over half-subsamples, a statistics-only score, their combination (neurosel's default), and the
+scikit-learn recipe (liblinear L1 path) used as the side-by-side baseline."""
 
 from __future__ import annotations
 
@@ -10,12 +11,19 @@ import numpy as np
 from scipy.stats import rankdata
 
 from engine.crossdomain._domains import Activations
+from engine.crossdomain._paths import path_datafit
 from engine.devices import Device
-from engine.solver import Importance, importance, rank_by_entry
+from engine.errors import InputError
+from engine.solver import PENALTIES, Importance, Stability, importance, rank_by_entry, stability_selection
 from engine.stats import neuron_stats
 
 SKLEARN_CS = 20  # points of the scikit-learn L1 path, like neurosel's default path
 SKLEARN_RATIO = 100.0  # from the smallest C with a non-zero coefficient up by this factor
+# How a single-source transfer ranks the neurons it selects (docs/method.md, section 1, has the
+# evidence): entry into the sparse path; stability selection's frequency over half-subsamples; the
+# statistics-only score; or the mean of the stability and statistics ranks (the default).
+RANKINGS = ("stability+fisher", "stability", "entry", "fisher")
+DEFAULT_RANKING = "stability+fisher"
 
 
 def sparse_importance(store, kind: str, support: int, options: dict[str, Any]) -> Importance:
@@ -25,6 +33,48 @@ def sparse_importance(store, kind: str, support: int, options: dict[str, Any]) -
     method = "l1-logistic" if kind == "class" else "lasso"
     options = {"target_support": support, **options}
     return importance(store, method, **options)
+
+
+def selection_ranking(
+    rule: str, src: Activations, imp: Importance, stats_rank: np.ndarray, support: int, seed: int = 0
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The ranking a single-source transfer selects from under `rule` (RANKINGS), and what it did.
+
+    `imp` is the source's sparse path (run to `support` neurons): its entry order is the "entry"
+    rule and breaks stability's ties; `stats_rank` is the statistics-only ranking."""
+    if rule not in RANKINGS:
+        raise InputError(f"ranking {rule!r}: use one of {', '.join(RANKINGS)}")
+    if rule == "entry":
+        return imp.ranking, {"ranking": rule}
+    if rule == "fisher":
+        return stats_rank, {"ranking": rule}
+    stable = path_stability(src, imp, support, seed)
+    record = {
+        "ranking": rule,
+        "subsamples": stable.subsamples,
+        "stable_neurons": int((stable.frequency >= 0.5).sum()),
+    }
+    if rule == "stability":
+        return stable.ranking, record
+    return mean_rank(stable.ranking, stats_rank), record
+
+
+def path_stability(src: Activations, imp: Importance, support: int, seed: int = 0) -> Stability:
+    """Stability selection on the source with the path's own loss, penalty, l1_ratio and λ grid."""
+    datafit = path_datafit(imp, src.y, src.store.meta.get("label_names"))
+    return stability_selection(
+        src.rows, src.y, datafit, PENALTIES[imp.penalty](), imp.lambdas, imp.ranking,
+        l1_ratio=imp.meta["params"]["l1_ratio"], target_support=support, seed=seed,
+        stratify=src.kind == "class", weights=datafit.weights,
+    )  # fmt: skip
+
+
+def mean_rank(*rankings: np.ndarray) -> np.ndarray:
+    """Flat ids by their mean position over `rankings`, ties by id."""
+    position = np.zeros(rankings[0].size)
+    for ranking in rankings:
+        position[ranking] += np.arange(ranking.size)
+    return np.lexsort((np.arange(position.size), position))
 
 
 def stats_ranking(domains: list[Activations], device: str | Device = "cpu") -> np.ndarray:

@@ -40,7 +40,14 @@ from engine.crossdomain._domains import (
 )
 from engine.crossdomain._multisource import scenario_ranking
 from engine.crossdomain._paths import PathRecord, path_record, warn_filled
-from engine.crossdomain._rankings import sklearn_ranking, sparse_importance, stats_ranking
+from engine.crossdomain._rankings import (
+    DEFAULT_RANKING,
+    RANKINGS,
+    selection_ranking,
+    sklearn_ranking,
+    sparse_importance,
+    stats_ranking,
+)
 from engine.devices import Device, resolve_device, single_threaded_blas
 from engine.errors import InputError
 from engine.progress import bar
@@ -112,11 +119,13 @@ def transfer(
     progress: bool = False,
     client: Any = None,
     in_core_bytes: int = IN_CORE_BYTES,
+    ranking: str = DEFAULT_RANKING,
 ) -> TransferResult | list[TransferResult]:
     """Transfer from labelled `sources` to `target` (a store, or a list of stores scored separately).
 
-    One source: its importance ranking selects the neurons. Several: every ordered pair of sources
-    is a scenario, neurons are ranked by their mean transfer importance over scenarios, and k is
+    One source: `ranking` ranks its neurons (RANKINGS; default: the mean rank of stability selection
+    on its sparse path and of the statistics-only score, docs/method.md). Several: every ordered pair
+    of sources is a scenario, neurons are ranked by their mean transfer importance over scenarios, and k is
     chosen (unless `choose_k=False`) by the scenarios' held-out-source score. `names` name the
     sources then the targets; `cls` maps those names to last-layer CLS stores for that baseline.
     `device` runs the statistics and the sparse path (the dense classifiers run on the CPU); with a
@@ -154,7 +163,9 @@ def transfer(
         raise InputError(f"k {k}: choose 1..{p} (the stores have {p} neurons)")
     cls_domains = _cls_domains(cls, domains, device, in_core_bytes)
     options = {"device": device, "progress": progress, "client": client, **(importance_options or {})}
-    run = _Run(srcs, tgts, ks, seeds, seed, cls_domains, options, device, in_core_bytes)
+    if ranking not in RANKINGS:
+        raise InputError(f"ranking {ranking!r}: use one of {', '.join(RANKINGS)}")
+    run = _Run(srcs, tgts, ks, seeds, seed, cls_domains, options, device, in_core_bytes, ranking)
     results = run.multi(k, choose_k is not False) if len(srcs) > 1 else run.single(k, sklearn_baseline)
     for result in results:
         result.rows = [row for row in result.rows if row["normalisation"] in normalisations]
@@ -177,8 +188,11 @@ def _cls_domains(
 class _Run:
     """The fits of one transfer call: trained once on the source side, applied to every target."""
 
-    def __init__(self, srcs, tgts, ks, seeds, seed, cls, importance_options, device, in_core_bytes) -> None:
+    def __init__(
+        self, srcs, tgts, ks, seeds, seed, cls, importance_options, device, in_core_bytes, ranking
+    ) -> None:
         self.srcs, self.tgts, self.ks, self.seeds, self.seed = srcs, tgts, ks, seeds, seed
+        self.ranking = ranking  # the rule that ranks a single source's neurons (RANKINGS)
         self.cls, self.importance_options, self.device = cls, importance_options, device
         self.budget = in_core_bytes
         self.progress = bool(importance_options.get("progress", False))
@@ -376,15 +390,16 @@ class _Run:
     def single(self, k: int, sklearn_baseline: bool) -> list[TransferResult]:
         src = self.srcs[0]
         imp = sparse_importance(src.store, self.kind, max(self.ks), self.importance_options)
-        ranking = imp.ranking
-        path = path_record(imp, src.store, k, src.name)
-        warn_filled(path, max(self.ks))
         stats_rank = stats_ranking([src], self.device)
+        ranking, how = selection_ranking(self.ranking, src, imp, stats_rank, max(self.ks), self.seed)
+        path = path_record(imp, src.store, k, src.name, ranking, self.ranking)
+        if self.ranking == "entry":  # other rules rank neurons that never entered on purpose
+            warn_filled(path, max(self.ks))
         sk_rank = None
         if sklearn_baseline:  # every neuron: on the row sample when the source is streamed
             sk_rank = sklearn_ranking(*dense_matrix([src], self.rows, [(src.mean, src.std)]), self.kind)
         rows = self._evaluate(self._methods(ranking, stats_rank, sk_rank, self.ks, k), k)
-        meta = {"mode": "single-source", "seeds": self.seeds}
+        meta = {"mode": "single-source", "seeds": self.seeds, **how}
         _record_rows(meta, rows, self._rows_used(sklearn_ranking=sklearn_baseline))
         return [self._result(k, ranking[:k], r, meta, [path]) for r in rows]
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from engine.crossdomain import (
     DEFAULT_KS,
+    DEFAULT_RANKING,
     domain_distance,
     fingerprint,
     headline,
@@ -38,7 +39,8 @@ log = logging.getLogger("neurosel")
 
 DESCRIPTIONS = {
     "selected": "neurosel: L2 logistic classifier (C by 3-fold CV on the source) on the source's top-k "
-    "neurons by entry into the sparse path; multi-source: mean scenario rank, k chosen on the sources.",
+    "neurons by the ranking rule (default: the mean rank of stability selection over 16 half-subsamples "
+    "of the sparse path and of the Fisher score); multi-source: mean scenario rank, k chosen on the sources.",
     "all": "the same classifier on every neuron of every layer.",
     "random": "the same classifier on k random neurons; mean ± standard deviation over seeds.",
     "stats_topk": "the same classifier on the top k neurons by Fisher score (|Pearson r| for scores).",
@@ -64,6 +66,7 @@ class Options:
     measure: str = "cosine"
     permutations: int = 10_000
     multi_source: bool = True
+    ranking: str = DEFAULT_RANKING  # how a single source ranks its neurons (engine.crossdomain.RANKINGS)
 
     def key(self, job: str) -> str:
         fields = {**self.__dict__, "ks": list(self.ks), "job": job}
@@ -185,7 +188,7 @@ def _job(
     others = [n for n in names if n != who]
     common = {
         "k": options.k, "ks": options.ks, "seeds": options.seeds, "cls": cls or None, "device": device,
-        "client": client,
+        "client": client, "ranking": options.ranking,
     }  # fmt: skip
     if mode == "single":
         results = transfer([stores[who]], [stores[t] for t in others], names=[who, *others], **common)

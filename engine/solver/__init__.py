@@ -4,7 +4,8 @@ Contracts (`Datafit`, `Penalty`, `Design`, typed Protocols) apart from their imp
 losses (`Logistic`, `Multinomial`, `Quadratic`), penalties (`L1`, `GroupL1`), designs (`ArrayDesign`
 in memory, `BlockDesign` over any block stream, `store_design` to pick GPU, in core or streamed for
 a store). `sparse_path` is proximal Newton with working sets over those contracts; `importance`
-runs it on a store and ranks neurons by entry; `select` turns a ranking into a selection; and
+runs it on a store and ranks neurons by entry; `stability_selection` ranks them by how often they are
+selected over half-subsamples; `select` turns a ranking into a selection; and
 `SparseLogisticSelector` is the same solver as a scikit-learn selector.
 
 `SparseLogisticSelector` and `ConvergenceWarning` import scikit-learn, so they load on first use.
@@ -22,6 +23,7 @@ from engine.solver._path import PathResult, PathState, Problem, check_classes, l
 from engine.solver._penalties import L1, PENALTIES, GroupL1
 from engine.solver._protocols import Datafit, Design, Penalty
 from engine.solver._selection import RULES, Selection, layer_counts, select
+from engine.solver._stability import Stability, half_subsamples, stability_selection
 from engine.solver._store_design import store_design
 
 __all__ = [
@@ -46,15 +48,18 @@ __all__ = [
     "Quadratic",
     "Selection",
     "SparseLogisticSelector",
+    "Stability",
     "SupportWarning",
     "check_classes",
     "example_weights",
+    "half_subsamples",
     "importance",
     "lambda_max",
     "layer_counts",
     "rank_by_entry",
     "select",
     "sparse_path",
+    "stability_selection",
     "store_design",
 ]
 

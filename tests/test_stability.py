@@ -1,0 +1,106 @@
+"""Stability selection: half-subsamples, selection frequencies against scikit-learn's supports on the
+same halves, planted neurons first, and the transfer ranking rules built on it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+import engine
+from engine.crossdomain import DEFAULT_RANKING, RANKINGS
+from engine.crossdomain._rankings import mean_rank
+from engine.solver import L1, Logistic, half_subsamples, stability_selection
+
+N, P = 240, 12
+
+
+@pytest.fixture(scope="module")
+def planted():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((N, P)).astype(np.float32)
+    margin = 1.5 * x[:, 0] - 1.2 * x[:, 1] + 0.3 * x[:, 2]
+    y = (rng.random(N) < 1 / (1 + np.exp(-margin))).astype(int)
+    return x, y
+
+
+def test_half_subsamples_are_stratified_seeded_halves():
+    labels = np.array([0] * 30 + [1] * 11 + [2] * 7)
+    halves = half_subsamples(labels, 5, seed=3, stratify=True)
+    assert len(halves) == 5
+    for ids in halves:
+        assert np.all(np.diff(ids) > 0)  # sorted, no repeats
+        assert [int(np.sum(labels[ids] == c)) for c in (0, 1, 2)] == [15, 5, 3]
+    again = half_subsamples(labels, 5, seed=3, stratify=True)
+    assert all(np.array_equal(a, b) for a, b in zip(halves, again, strict=True))
+    assert not np.array_equal(halves[0], half_subsamples(labels, 1, seed=4, stratify=True)[0])
+    assert all(ids.size == 24 for ids in half_subsamples(labels, 3, seed=0, stratify=False))
+
+
+def test_frequencies_equal_the_supports_scikit_learn_finds_on_the_same_halves(planted):
+    x, y = planted
+    lambdas = np.geomspace(0.2, 0.01, 6)
+    subsamples = 4
+    stable = stability_selection(
+        lambda ids: x[ids], y, Logistic(), L1(), lambdas, np.arange(P), subsamples=subsamples, seed=1,
+        tol=1e-10,
+    )  # fmt: skip
+    counts = np.zeros((lambdas.size, P))
+    for ids in half_subsamples(y, subsamples, seed=1, stratify=True):
+        xs = x[ids].astype(np.float64)
+        z = (xs - xs.mean(0)) / xs.std(0, ddof=1)
+        for i, lam in enumerate(lambdas):
+            ref = LogisticRegression(
+                l1_ratio=1.0, solver="saga", C=1 / (lam * ids.size), tol=1e-12, max_iter=100_000
+            ).fit(z, y[ids])
+            counts[i] += np.abs(ref.coef_[0]) > 1e-6
+    np.testing.assert_array_equal(stable.frequency, (counts / subsamples).max(0))
+    assert stable.subsamples == subsamples and np.all(np.isin(stable.frequency * subsamples, np.arange(5)))
+
+
+def test_planted_neurons_are_always_selected_and_rank_first(planted):
+    x, y = planted
+    stable = stability_selection(
+        lambda ids: x[ids], y, Logistic(), L1(), np.geomspace(0.2, 0.05, 8), np.arange(P)
+    )
+    assert stable.frequency[0] == stable.frequency[1] == 1.0
+    assert set(stable.ranking[:2]) == {0, 1}
+    assert np.median(stable.frequency[3:]) < 0.5
+
+
+def test_ties_follow_the_given_ranking():
+    x = np.random.default_rng(0).standard_normal((40, 5)).astype(np.float32)  # λ selects nothing
+    y = np.arange(40) % 2
+    order = np.array([3, 1, 4, 0, 2])
+    stable = stability_selection(
+        lambda ids: x[ids], y, Logistic(), L1(), np.array([1e3]), order, subsamples=2
+    )
+    assert not stable.frequency.any()
+    np.testing.assert_array_equal(stable.ranking, order)
+
+
+def test_mean_rank_averages_positions_ties_by_id():
+    a, b = np.array([0, 1, 2, 3]), np.array([3, 2, 1, 0])
+    np.testing.assert_array_equal(mean_rank(a, b), [0, 1, 2, 3])  # every mean position is 1.5
+    np.testing.assert_array_equal(mean_rank(np.array([2, 0, 1]), np.array([2, 1, 0])), [2, 0, 1])
+
+
+def test_transfer_ranking_rules_select_the_planted_neurons_and_are_recorded(tmp_path):
+    rng = np.random.default_rng(2)
+
+    def domain(name: str, shift: float):
+        y = rng.integers(0, 2, 300)
+        x = rng.standard_normal((300, 2, 16)) + shift
+        x[:, 1, :3] += 1.3 * (2 * y[:, None] - 1)
+        return engine.store_from_array(tmp_path / f"{name}.zarr", x, labels=y, chunk_rows=64)
+
+    source, target = domain("s", 0.0), domain("t", 0.4)
+    selected = {}
+    for rule in RANKINGS:
+        result = engine.transfer([source], target, k=3, ks=[3], seeds=1, sklearn_baseline=False, ranking=rule)
+        assert result.meta["ranking"] == rule
+        selected[rule] = set(result.selected.tolist())
+        assert selected[rule] == {16, 17, 18}, rule
+    assert RANKINGS[0] == DEFAULT_RANKING
+    with pytest.raises(engine.InputError, match="ranking 'best'"):
+        engine.transfer([source], target, k=3, ranking="best")
