@@ -342,7 +342,7 @@ def test_fingerprint_warns_for_every_store_naming_it_and_records_the_stop(tmp_pa
     copy = engine.open_store(shutil.copytree(a.path, tmp_path / "copy.zarr"))  # its saved path comes along
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")  # Python's own rule: once per message and place
-        result = fingerprint([a, copy], k=K, target_support=10, **OPTIONS)
+        result = fingerprint([a, copy], k=K, target_support=10, ranking="entry", **OPTIONS)
     messages = [str(w.message) for w in caught if issubclass(w.category, engine.SupportWarning)]
     assert [m.split(": ", 1)[0] for m in messages] == [f"store {a.path}", f"store {copy.path}"]
     for path, store, message in zip(result.paths, (a, copy), messages, strict=True):

@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression
 import engine
 from engine.crossdomain import DEFAULT_RANKING, RANKINGS
 from engine.crossdomain._rankings import mean_rank
-from engine.solver import L1, Logistic, half_subsamples, stability_selection
+from engine.solver import L1, Logistic, half_subsamples, layer_counts, stability_selection
 
 N, P = 240, 12
 
@@ -104,3 +104,21 @@ def test_transfer_ranking_rules_select_the_planted_neurons_and_are_recorded(tmp_
     assert RANKINGS[0] == DEFAULT_RANKING
     with pytest.raises(engine.InputError, match="ranking 'best'"):
         engine.transfer([source], target, k=3, ranking="best")
+
+
+def test_fingerprints_rank_as_the_transfer_does_and_read_its_frequencies_back(tmp_path):
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 300)
+    x = rng.standard_normal((300, 3, 16))
+    x[:, 2, :5] += 0.8 * (2 * y[:, None] - 1)
+    source = engine.store_from_array(tmp_path / "s.zarr", x, labels=y, chunk_rows=64)
+    target = engine.store_from_array(tmp_path / "t.zarr", x[::-1] + 0.2, labels=y[::-1], chunk_rows=64)
+    result = engine.transfer([source], target, k=8, ks=[8, 20], seeds=1, sklearn_baseline=False)
+    saved = sorted((tmp_path / "s.zarr" / "stability").iterdir())
+    stamp = [p.stat().st_mtime_ns for p in saved]
+    fps = engine.fingerprint([source], k=8, target_support=20)
+    counts, _ = layer_counts(result.selected, 16, 3)
+    np.testing.assert_array_equal(fps.counts[0], counts)
+    assert fps.paths[0].ranking == DEFAULT_RANKING
+    assert [p.stat().st_mtime_ns for p in sorted((tmp_path / "s.zarr" / "stability").iterdir())] == stamp
+    assert engine.verify(source).ok

@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
+from engine.crossdomain._domains import load_activations
 from engine.crossdomain._paths import PathRecord, path_record, reusable_support, warn_filled
+from engine.crossdomain._rankings import DEFAULT_RANKING, RANKINGS, selection_ranking, stats_ranking
 from engine.devices import Device, resolve_device
 from engine.errors import InputError
 from engine.progress import bar
@@ -269,6 +271,7 @@ def fingerprint(
     *,
     device: str | Device = "auto",
     progress: bool = False,
+    ranking: str = DEFAULT_RANKING,
     **importance_options: Any,
 ) -> Fingerprints:
     """Rank each store's neurons with `engine.importance`, keep the top k, and tabulate their layers.
@@ -277,10 +280,14 @@ def fingerprint(
     store directory names without a `.zarr` suffix. `importance_options` go to `engine.importance`.
     Without `target_support` (or `recompute`) in them, a path saved in the store by an earlier run
     with the same options that reached at least k neurons (`target_support` ≥ k, e.g. a transfer's)
-    is read back instead of solving the default path (engine/crossdomain/_paths.py). A store whose
-    top k takes neurons that never entered its path gets a SupportWarning naming the store.
+    is read back instead of solving the default path (engine/crossdomain/_paths.py). `ranking` ranks
+    each store's neurons as a single-source transfer does (RANKINGS, the same default; its saved
+    stability frequencies are read back). Under "entry", a store whose top k takes neurons that
+    never entered its path gets a SupportWarning naming the store.
     """
     _check_measure(measure)
+    if ranking not in RANKINGS:
+        raise InputError(f"ranking {ranking!r}: use one of {', '.join(RANKINGS)}")
     opened = [s if isinstance(s, ActivationStore) else open_store(s) for s in stores]
     if not opened:
         raise InputError("stores: none given; pass at least one store")
@@ -309,10 +316,12 @@ def fingerprint(
             if support is not None:
                 options["target_support"] = support
             imp = importance(store, method, device=device, **options)
-            paths.append(path_record(imp, store, k, label))
-            warn_filled(paths[-1])
+            order = _ranked(ranking, store, label, imp, device, options.get("client"))
+            paths.append(path_record(imp, store, k, label, order, ranking))
+            if ranking == "entry":  # other rules rank neurons that never entered on purpose
+                warn_filled(paths[-1])
             # engine.select's top k, without its warning (that names where the path was saved from)
-            count, percent = layer_counts(imp.ranking[:k], imp.hidden, len(imp.layers))
+            count, percent = layer_counts(order[:k], imp.hidden, len(imp.layers))
             percentages.append(percent)
             counts.append(count)
             stores_bar.update(1)
@@ -326,6 +335,19 @@ def fingerprint(
         measure=measure,
         paths=tuple(paths),
     )
+
+
+def _ranked(
+    rule: str, store: ActivationStore, name: str, imp: Any, device: Device, client: Any
+) -> np.ndarray:
+    """The store's neurons ranked by `rule`, as a single-source transfer ranks them (the same saved
+    path and, for stability, the same saved frequencies)."""
+    if rule == "entry":
+        return imp.ranking
+    domain = load_activations(store, name, device, client)
+    support = imp.meta["params"]["target_support"]
+    order, _ = selection_ranking(rule, domain, imp, stats_ranking([domain], device), support)
+    return order
 
 
 def _similarity(a: np.ndarray, b: np.ndarray, measure: str, name_a: str, name_b: str) -> float:

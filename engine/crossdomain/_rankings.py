@@ -15,7 +15,9 @@ from engine.crossdomain._paths import path_datafit
 from engine.devices import Device
 from engine.errors import InputError
 from engine.solver import PENALTIES, Importance, Stability, importance, rank_by_entry, stability_selection
+from engine.solver._stability import SUBSAMPLES, rank_by_frequency
 from engine.stats import neuron_stats
+from engine.store import load_derived, save_derived
 
 SKLEARN_CS = 20  # points of the scikit-learn L1 path, like neurosel's default path
 SKLEARN_RATIO = 100.0  # from the smallest C with a non-zero coefficient up by this factor
@@ -24,6 +26,7 @@ SKLEARN_RATIO = 100.0  # from the smallest C with a non-zero coefficient up by t
 # statistics-only score; or the mean of the stability and statistics ranks (the default).
 RANKINGS = ("stability+fisher", "stability", "entry", "fisher")
 DEFAULT_RANKING = "stability+fisher"
+STABILITY_GROUP = "stability"  # where the selection frequencies are saved in a store
 
 
 def sparse_importance(store, kind: str, support: int, options: dict[str, Any]) -> Importance:
@@ -59,14 +62,27 @@ def selection_ranking(
     return mean_rank(stable.ranking, stats_rank), record
 
 
-def path_stability(src: Activations, imp: Importance, support: int, seed: int = 0) -> Stability:
-    """Stability selection on the source with the path's own loss, penalty, l1_ratio and λ grid."""
+def path_stability(src: Activations, imp: Importance, support: int | None, seed: int = 0) -> Stability:
+    """Stability selection on the source with the path's own loss, penalty, l1_ratio and λ grid;
+    saved in the store (stability/<key>) and read back by later transfers and fingerprints."""
+    key = f"{imp.meta['key']}-b{SUBSAMPLES}-s{seed}-t{support}"
+    saved = load_derived(src.store, STABILITY_GROUP, key)
+    if saved is not None:
+        arrays, meta = saved
+        frequency = arrays["frequency"].ravel()
+        ranking = rank_by_frequency(frequency, imp.ranking)
+        return Stability(frequency, ranking, arrays["lambdas"], int(meta["subsamples"]))
     datafit = path_datafit(imp, src.y, src.store.meta.get("label_names"))
-    return stability_selection(
+    stable = stability_selection(
         src.rows, src.y, datafit, PENALTIES[imp.penalty](), imp.lambdas, imp.ranking,
         l1_ratio=imp.meta["params"]["l1_ratio"], target_support=support, seed=seed,
         stratify=src.kind == "class", weights=datafit.weights,
     )  # fmt: skip
+    shape = (len(src.layers), src.hidden)
+    arrays = {"frequency": stable.frequency.reshape(shape), "lambdas": stable.lambdas}
+    meta = {"subsamples": stable.subsamples, "path": imp.meta["key"]}
+    save_derived(src.store, STABILITY_GROUP, key, arrays, meta)
+    return stable
 
 
 def mean_rank(*rankings: np.ndarray) -> np.ndarray:

@@ -112,7 +112,7 @@ def run_pipeline(
     fps = fingerprint(  # the same path as the transfers' rankings, so it is read back from the store
         [stores[n] for n in names], k=min(options.k, neurons), method=method, names=names,
         measure=options.measure, target_support=min(max(options.ks), neurons), device=device,
-        progress=progress, client=client,
+        progress=progress, client=client, ranking=options.ranking,
     )  # fmt: skip
     metric = "accuracy" if kind == "class" else "pearson"
     singles = {

@@ -92,11 +92,16 @@ def stability_selection(
         if on_subsample is not None:
             on_subsample(b + 1)
     frequency = (counts / subsamples).max(axis=0)
-    position = np.empty(tie_ranking.size, dtype=np.int64)
-    position[tie_ranking] = np.arange(tie_ranking.size)
     return Stability(
         frequency=frequency,
-        ranking=np.lexsort((position, -frequency)),
+        ranking=rank_by_frequency(frequency, tie_ranking),
         lambdas=np.asarray(lambdas),
         subsamples=subsamples,
     )
+
+
+def rank_by_frequency(frequency: np.ndarray, tie_ranking: np.ndarray) -> np.ndarray:
+    """Flat ids by selection frequency, highest first; equal frequencies in `tie_ranking`'s order."""
+    position = np.empty(tie_ranking.size, dtype=np.int64)
+    position[tie_ranking] = np.arange(tie_ranking.size)
+    return np.lexsort((position, -frequency))
