@@ -392,7 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Run the benchmark bench.NAME with ARGS and exit with its code; `neurosel bench NAME --help` "
         "lists its options and their defaults.",
     )
-    bench.add_argument("name", choices=["extract", "stats", "select", "scale"], help="the benchmark")
+    bench.add_argument(
+        "name", choices=["extract", "stats", "select", "scale", "rankings"], help="the benchmark"
+    )
     bench.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the benchmark")
     bench.set_defaults(func=commands.cmd_bench)
     return parser

@@ -1,0 +1,172 @@
+"""Which neuron ranking transfers? Every ranking rule against random k and all neurons, on every
+ordered pair of an experiment's stores, with the pipeline's classifier (`neurosel bench rankings`).
+
+The rules: the transfer ranking rules (engine.crossdomain.RANKINGS), elastic-net paths ranked by
+entry, and a shift-aware variant of entry and Fisher that moves the neurons whose unlabelled
+statistics shift most between source and target to the end. The rule is then chosen without target
+labels, by leaving one domain out: for each held-out domain, the rule with the best mean score over
+the pairs among the other domains is picked and scored on the pairs into the held-out one.
+Stores come from `neurosel experiment NAME --out DIR` (DIR/stores/<domain>.zarr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import engine
+from bench.extract import BENCH_DIR, write_report
+from engine.crossdomain._classifier import fit, score
+from engine.crossdomain._domains import load_activations, standardise
+from engine.crossdomain._rankings import RANKINGS, selection_ranking, stats_ranking
+from engine.devices import single_threaded_blas
+
+KS = (10, 30, 100, 300, 1000)
+SEEDS = 5
+SHIFTED = 0.2  # the share of most-shifted neurons the shift-aware rules move to the end
+
+
+def shift(source, target) -> np.ndarray:
+    """Per neuron, from unlabelled statistics: standardised mean shift plus |log std ratio|."""
+    safe = np.where(source.std > 0, source.std, 1.0)
+    ratio = np.where(target.std > 0, target.std, 1.0) / safe
+    return np.abs(target.mean - source.mean) / safe + np.abs(np.log(ratio))
+
+
+def demote_shifted(ranking: np.ndarray, moved: np.ndarray) -> np.ndarray:
+    """`ranking` with the SHIFTED most-moved neurons last, the order kept otherwise."""
+    keep = moved[ranking] <= np.quantile(moved, 1 - SHIFTED)
+    return np.concatenate([ranking[keep], ranking[~keep]])
+
+
+def source_rankings(src, kind: str, support: int) -> dict[str, np.ndarray]:
+    """Every target-independent rule's ranking of a source's neurons."""
+    method = "l1-logistic" if kind == "class" else "lasso"
+    imp = engine.importance(src.store, method, target_support=support, device="cpu")
+    stats_rank = stats_ranking([src], "cpu")
+    out = {rule: selection_ranking(rule, src, imp, stats_rank, support)[0] for rule in RANKINGS}
+    for ratio in (0.3, 0.1):
+        path = engine.importance(src.store, method, target_support=support, l1_ratio=ratio, device="cpu")
+        out[f"elastic net {ratio}"] = path.ranking
+    return out
+
+
+def run(stores_dir: Path, names: list[str], ks: tuple[int, ...]) -> dict[str, Any]:
+    domains = {n: load_activations(engine.open_store(stores_dir / f"{n}.zarr"), n, "cpu") for n in names}
+    kind = next(iter(domains.values())).kind
+    p = next(iter(domains.values())).p
+    ks = tuple(k for k in ks if k <= p)
+    scores: dict[tuple[str, int, str], dict[tuple[str, str], float]] = collections.defaultdict(dict)
+    spread: dict[tuple[int, str], list[float]] = collections.defaultdict(list)
+    metric = "accuracy" if kind == "class" else "pearson"
+    for s_name, src in domains.items():
+        start = time.perf_counter()
+        rankings = source_rankings(src, kind, max(ks))
+        zs = standardise(src, src.mean, src.std)
+        fits: dict[tuple[str, int], Any] = {}
+        with single_threaded_blas():
+            fits["all", p] = (np.arange(p), fit(zs, src.y, kind))
+            for k in ks:
+                for seed in range(SEEDS):
+                    cols = np.sort(np.random.default_rng((0, seed, k)).choice(p, k, replace=False))
+                    fits[f"random {seed}", k] = (cols, fit(zs[:, cols], src.y, kind))
+        for t_name, tgt in domains.items():
+            if t_name == s_name:
+                continue
+            moved = shift(src, tgt)
+            pair_rankings = {
+                **rankings,
+                "shift-aware entry": demote_shifted(rankings["entry"], moved),
+                "shift-aware fisher": demote_shifted(rankings["fisher"], moved),
+            }
+            for rule, ranking in pair_rankings.items():
+                for k in ks:
+                    key = (rule, k)
+                    if key not in fits:
+                        with single_threaded_blas():
+                            fits[key] = (ranking[:k], fit(zs[:, ranking[:k]], src.y, kind))
+            for norm in ("source", "target"):
+                mean, std = (tgt.mean, tgt.std) if norm == "target" else (src.mean, src.std)
+                zt = standardise(tgt, mean, std)
+                seeds: dict[int, list[float]] = collections.defaultdict(list)
+                for (rule, k), (cols, fitted) in fits.items():
+                    value = score(fitted, zt[:, cols], tgt.y)[metric]
+                    if rule.startswith("random"):
+                        seeds[k].append(value)
+                    elif rule == "all":
+                        scores["all", 0, norm][s_name, t_name] = value
+                    else:
+                        scores[rule, k, norm][s_name, t_name] = value
+                for k, values in seeds.items():
+                    scores["random", k, norm][s_name, t_name] = float(np.mean(values))
+                    spread[k, norm].append(float(np.std(values)))
+        print(f"{s_name}: {time.perf_counter() - start:.0f} s", flush=True)
+    rules = sorted({rule for rule, _, _ in scores if rule != "all"})
+    table = {
+        norm: {
+            rule: {str(k): float(np.mean(list(scores[rule, k, norm].values()))) for k in ks} for rule in rules
+        }
+        for norm in ("source", "target")
+    }
+    for norm in table:
+        table[norm]["all"] = float(np.mean(list(scores["all", 0, norm].values())))
+        table[norm]["random sd"] = {str(k): float(np.mean(spread[k, norm])) for k in ks}
+    headline = max((k for k in ks if k <= 300), default=max(ks))  # the default k, or the nearest below
+    choice = {"k": headline, **leave_one_out(scores, names, rules, headline)}
+    return {"metric": metric, "ks": list(ks), "table": table, "choice": choice}
+
+
+def leave_one_out(scores, names: list[str], rules: list[str], k: int) -> dict[str, Any]:
+    """For each held-out domain: the rule best on the pairs among the others, and its score into it."""
+    choice: dict[str, Any] = {}
+    for norm in ("source", "target"):
+        choice[norm] = {}
+        for held in names:
+            candidates = [r for r in rules if r != "random" and (r, k, norm) in scores]
+            if not candidates:
+                continue
+            dev = {
+                r: float(np.mean([v for (s, t), v in scores[r, k, norm].items() if held not in (s, t)]))
+                for r in candidates
+            }
+            best = max(dev, key=dev.get)
+            into = [v for (s, t), v in scores[best, k, norm].items() if t == held]
+            choice[norm][held] = {"rule": best, "others": dev[best], "into": float(np.mean(into))}
+    return choice
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="neurosel bench rankings", description=__doc__.split("\n\n")[0])
+    parser.add_argument("stores", type=Path, help="an experiment's stores folder (OUT/stores)")
+    parser.add_argument("--domains", required=True, help="comma list of the domains (store names)")
+    parser.add_argument("--ks", default=",".join(map(str, KS)), help="comma list of k")
+    parser.add_argument("--name", default="experiment", help="names the JSON in bench/results/")
+    parser.add_argument("--out-dir", type=Path, default=BENCH_DIR / "results")
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.domains.split(",") if n.strip()]
+    report = run(args.stores, names, tuple(int(k) for k in args.ks.split(",")))
+    report["parameters"] = {"stores": str(args.stores), "domains": names, "seeds": SEEDS, "shifted": SHIFTED}
+    out = write_report(report, args.out_dir, f"rankings_{args.name}", "cpu")
+    for norm, rows in report["table"].items():
+        print(f"{norm} normalisation ({report['metric']}), all neurons {rows['all']:.3f}")
+        print(f"{'rule':<22}" + "".join(f"{k:>8}" for k in report["ks"]))
+        for rule, by_k in rows.items():
+            if isinstance(by_k, dict):
+                print(f"{rule:<22}" + "".join(f"{by_k[str(k)]:8.3f}" for k in report["ks"]))
+    for norm, held in report["choice"].items():
+        if norm == "k":
+            continue
+        picks = ", ".join(f"{h}: {c['rule']} ({c['into']:.3f})" for h, c in held.items())
+        print(f"leave one domain out, {norm}: {picks}")
+    print(f"results: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
