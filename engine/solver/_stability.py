@@ -10,12 +10,17 @@ when the data separate: every subsample contributes the support it reached.
 
 from __future__ import annotations
 
+import copy
+import os
 import warnings
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
+from engine.devices import single_threaded_blas
+from engine.errors import SupportWarning
 from engine.solver._design import ArrayDesign
 from engine.solver._path import sparse_path
 from engine.solver._protocols import Datafit, Penalty
@@ -61,6 +66,7 @@ def stability_selection(
     stratify: bool = True,
     tol: float = SUBSAMPLE_TOL,
     weights: np.ndarray | None = None,
+    workers: int | None = None,
     on_subsample: Callable[[int], None] | None = None,
 ) -> Stability:
     """Selection frequencies of the sparse path over `subsamples` half-subsamples.
@@ -71,26 +77,40 @@ def stability_selection(
     the full path does; a subsample that stops early (its half separates sooner) keeps its last
     support for the smaller λs. `tie_ranking` (the full path's ranking) orders equal frequencies.
     `weights` are per-example weights (class weights) of all examples; each half takes its own.
+    Halves are solved on `workers` threads (default: one per core).
     """
-    counts: np.ndarray | None = None
-    for b, ids in enumerate(half_subsamples(labels, subsamples, seed, stratify)):
+    labels = np.asarray(labels)
+
+    def solve(ids: np.ndarray) -> np.ndarray:  # one half; on a worker thread
         x = rows(ids)
         design = ArrayDesign(x, x.mean(axis=0, dtype=np.float64), x.std(axis=0, ddof=1, dtype=np.float64))
-        y = datafit.targets(np.asarray(labels)[ids])
-        datafit.weights = None if weights is None else weights[ids]
-        with warnings.catch_warnings():  # a half separating early is expected; its support still counts
-            warnings.simplefilter("ignore")
-            path = sparse_path(
-                design, y, datafit, penalty, l1_ratio=l1_ratio, lambdas=lambdas,
-                target_support=target_support, tol=tol,
-            )  # fmt: skip
-        selected = np.any(path.coef != 0, axis=2)  # (λs solved, p)
-        if counts is None:
-            counts = np.zeros((lambdas.size, selected.shape[1]))
-        counts[: selected.shape[0]] += selected
-        counts[selected.shape[0] :] += selected[-1]
-        if on_subsample is not None:
-            on_subsample(b + 1)
+        fit = copy.copy(datafit)  # each half has its own example weights
+        fit.weights = None if weights is None else weights[ids]
+        path = sparse_path(
+            design, fit.targets(labels[ids]), fit, penalty, l1_ratio=l1_ratio, lambdas=lambdas,
+            target_support=target_support, tol=tol,
+        )  # fmt: skip
+        return np.any(path.coef != 0, axis=2)  # (λs solved, p)
+
+    halves = half_subsamples(labels, subsamples, seed, stratify)
+    counts: np.ndarray | None = None
+    # The halves are independent: one per core, each on one BLAS thread (the solver's kernels release
+    # the GIL). Counts add integers, so the result does not depend on the order halves finish in.
+    # A half separating early is expected (its support still counts): its warning is not shown. The
+    # filter is set here, once, as warnings' filters are global and not safe to change from threads.
+    with (
+        warnings.catch_warnings(),
+        single_threaded_blas(),
+        ThreadPoolExecutor(max(1, min(workers or os.cpu_count() or 1, subsamples))) as pool,
+    ):
+        warnings.simplefilter("ignore", SupportWarning)
+        for b, selected in enumerate(pool.map(solve, halves)):
+            if counts is None:
+                counts = np.zeros((lambdas.size, selected.shape[1]))
+            counts[: selected.shape[0]] += selected
+            counts[selected.shape[0] :] += selected[-1]
+            if on_subsample is not None:
+                on_subsample(b + 1)
     frequency = (counts / subsamples).max(axis=0)
     return Stability(
         frequency=frequency,
