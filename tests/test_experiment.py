@@ -55,7 +55,7 @@ def test_summary_names_datasets_whose_selection_was_filled(tmp_path):
     }
     path = tmp_path / "r.json"
     path.write_text(json.dumps(r))
-    assert "never entered the sparse path (ranked by closeness): y 88 of 300" in summary(path)
+    assert "never entered the sparse path: y 88 of 300" in summary(path)
     del r["paths"]
     path.write_text(json.dumps(r))
     assert "never entered" not in summary(path)

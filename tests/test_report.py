@@ -279,17 +279,19 @@ def test_paths_table_equals_json_and_filled_datasets_are_named(results, tmp_path
     results["paths"]["dvd"] = path_record("dvd", 300, entered=212)
     text = write_report(results, tmp_path).read_text(encoding="utf-8")
     header, *rows = table(text, "## Sparse paths behind the selections")
-    assert header == ["dataset", "entered", "separated at λ / λ_max", "selected k", "filled by closeness"]
+    columns = ["dataset", "entered", "separated at λ / λ_max", "ranking", "selected k", "never entered"]
+    assert header == columns
     assert [r[0] for r in rows] == results["datasets"]
-    for name, entered, ratio, k, filled in rows:
+    for name, entered, ratio, rule, k, filled in rows:
         path = results["paths"][name]
+        assert rule == path.get("ranking", "entry")
         assert int(entered.replace(",", "")) == path["entered"] and int(k) == path["k"] == 300
         assert int(filled) == path["filled"] == max(0, 300 - path["entered"])
         if path["separation_lambda"] is None:
             assert ratio == "–"
         else:
             assert float(ratio) == pytest.approx(path["separation_lambda"] / path["lambda_max"], rel=1e-2)
-    assert rows[1][1:] == ["212", "0.00783", "300", "88"]
+    assert rows[1][1:] == ["212", "0.00783", "entry", "300", "88"]
     assert "> dvd: part of the selected neurons never entered the sparse path" in text
     summary = text[text.index("## Summary") : text.index("## Transfer scores")]
     assert "For 1 of 4 datasets (dvd), some of the k = 300 selected neurons never entered" in summary

@@ -274,7 +274,7 @@ def summary(results_path: str | Path) -> str:
     filled = {name: p for name, p in results.get("paths", {}).items() if p.get("filled")}
     if filled:
         cells = ", ".join(f"{name} {p['filled']} of {p['k']}" for name, p in filled.items())
-        lines.append(f"  selected neurons that never entered the sparse path (ranked by closeness): {cells}")
+        lines.append(f"  selected neurons that never entered the sparse path: {cells}")
     if "correlation" in results:
         c = results["correlation"]
         lines.append(

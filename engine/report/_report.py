@@ -428,8 +428,8 @@ def _summary(results: dict[str, Any]) -> str:
     if filled:
         sentences.append(
             f"For {len(filled)} of {len(results['paths'])} datasets ({', '.join(filled)}), some of the "
-            f"{k} selected neurons never entered the sparse path and are ranked by closeness to entering "
-            "rather than by entry (see *Sparse paths behind the selections*)."
+            f"{k} selected neurons never entered the sparse path: they are ranked by another rule than "
+            "entry into it (see *Sparse paths behind the selections*)."
         )
     sentences += [
         f"These results have no rows normalised with {NORMALISATIONS[n]}."
@@ -500,22 +500,27 @@ def _paths_section(results: dict[str, Any]) -> str:
         "The path that ranks each dataset's neurons for its single-source transfers and its fingerprint: "
         "how many neurons entered it (a non-zero weight at some λ), the λ at which it stopped because "
         "the examples were separated (as a fraction of λ_max; – if it did not stop for that reason), "
-        "and how many of the k selected neurons never entered and are ranked by closeness to entering "
-        "instead of by entry (at a larger k of the curves: k − entered).",
+        "the ranking rule that selected the k, and how many of the k selected neurons never entered "
+        "the path: under the `entry` rule they are ranked by closeness to entering (at a larger k of "
+        "the curves: k − entered); the other rules (stability selection, the Fisher score, both) rank "
+        "every neuron on their own terms.",
         "",
     ]
-    header = ["dataset", "entered", "separated at λ / λ_max", "selected k", "filled by closeness"]
+    header = ["dataset", "entered", "separated at λ / λ_max", "ranking", "selected k", "never entered"]
     rows = [
-        [n, _count(p.get("entered")), _ratio(p), _count(p.get("k")), _count(p.get("filled"))]
+        [
+            n, _count(p.get("entered")), _ratio(p), str(p.get("ranking", "entry")), _count(p.get("k")),
+            _count(p.get("filled")),
+        ]
         for n, p in ((n, paths[n]) for n in _datasets(results, paths))
-    ]
+    ]  # fmt: skip
     lines += _table(header, rows)
     filled = _filled(results)
     if filled:
         lines += [
             "",
             f"> {', '.join(filled)}: part of the selected neurons never entered the sparse path; their "
-            "rank comes from closeness to entering, another rule than the path's entry order.",
+            "rank comes from another rule than the path's entry order.",
         ]
     return "\n".join(lines)
 
