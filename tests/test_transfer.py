@@ -174,7 +174,7 @@ def test_a_source_that_separates_early_says_so_in_the_result_json_and_report(tmp
     text = write_report(results, tmp_path / "report").read_text(encoding="utf-8")
     section = text[text.index("## Sparse paths behind the selections") :]
     ratio = f"{path.separation_lambda / path.lambda_max:.3g}"
-    assert f"| a | {path.entered} | {ratio} | {k} | {path.filled} |" in section
+    assert f"| a | {path.entered} | {ratio} | entry | {k} | {path.filled} |" in section
     assert "a: part of the selected neurons never entered the sparse path" in section
     assert "For 1 of 1 datasets (a), some of the k = 5 selected neurons never entered" in text
 
