@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 import engine
-from engine.solver import ArrayDesign, Logistic, SupportWarning, rank_by_entry, sparse_path, store_design
+from engine.solver import (
+    ArrayDesign,
+    GroupL1,
+    Logistic,
+    SupportWarning,
+    rank_by_entry,
+    sparse_path,
+    store_design,
+)
 
 N, LAYERS, HIDDEN = 400, 3, 16
 PLANTED = [5, 20, 41]  # flat ids: layer 0 unit 5, layer 1 unit 4, layer 2 unit 9
@@ -101,6 +109,36 @@ def test_multinomial_group_ranking_and_saved_result(tmp_path):
     np.testing.assert_array_equal(again.ranking, imp.ranking)
     np.testing.assert_array_equal(again.coef, imp.coef)
     assert again.meta["key"] == imp.meta["key"] and again.meta["solve_seconds"] == imp.meta["solve_seconds"]
+
+
+@pytest.mark.parametrize("in_core", [0, 1 << 30])
+def test_multinomial_group_store_designs_equal_in_memory(tmp_path, in_core):
+    """Three classes, correlated neurons (one shared factor): the group-L1 path on the streamed design
+    (float32 products, blocks of 32 rows) and on the in-core float64 design equals the in-memory path,
+    with the same entry order and every λ certified."""
+    rng = np.random.default_rng(5)
+    n = 300
+    x = 0.8 * rng.standard_normal((n, 1)) + 0.6 * rng.standard_normal((n, LAYERS * HIDDEN))
+    labels = np.arange(n) % 3
+    for cls, unit in enumerate([4, 19, 33]):
+        x[labels == cls, unit] += 1.2
+    store = engine.store_from_array(
+        tmp_path / "k3.zarr", x.reshape(n, LAYERS, HIDDEN), labels=labels, dtype="float32", chunk_rows=32
+    )
+    stats = engine.neuron_stats(store, by=None, progress=False, device="cpu")
+    center, scale = stats.mean.ravel(), stats.std.ravel()
+    datafit = engine.solver.Multinomial()
+    y = datafit.targets(store.labels)
+    design, _ = store_design(store, center, scale, engine.resolve_device("cpu"), 64 << 10, in_core)
+    x64 = store.read().reshape(n, -1).astype(np.float64)
+    ours, memory = (
+        sparse_path(d, y, datafit, GroupL1(), n_lambdas=8, lambda_ratio=0.05)
+        for d in (design, ArrayDesign(x64, center, scale))
+    )
+    assert np.all(ours.converged) and np.all(memory.converged)
+    np.testing.assert_allclose(ours.coef, memory.coef, atol=1e-9 if in_core else 1e-5)
+    np.testing.assert_array_equal(ours.entry, memory.entry)
+    assert set(rank_by_entry(ours.entry, np.linalg.norm(ours.coef[-1], axis=1))[:3]) == {4, 19, 33}
 
 
 def test_selection_rules(planted_store):

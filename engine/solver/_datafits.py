@@ -69,6 +69,7 @@ class Multinomial(_Datafit):
     """Cross-entropy of softmax(M) for K classes: mean(s · (logsumexp(m) − m_y)); one-hot targets."""
 
     name = "multinomial"
+    shift_invariant = True  # adding a constant to every class's margin changes nothing
 
     def targets(self, labels: np.ndarray) -> np.ndarray:
         classes, ids = np.unique(labels, return_inverse=True)
