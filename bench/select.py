@@ -63,6 +63,13 @@ factors plus noise) and a planted sparse logistic model (100,000 × 9,984 by def
 768, bert-base's width). Both stores are built once under bench/scratch/ and reused. Results go
 to bench/results/ as JSON, one file per dataset.
 
+--baseline COMMIT also times the path task with engine.importance's path solver as of COMMIT
+(bench/baseline.py: loaded from git into this process), --baseline-repeats times after the engine's
+runs, and reports its time over the engine's and the largest relative difference of their
+objectives; the JSON is then select_<dataset>_vs-<commit>_*. --classes K ≥ 3 runs the multinomial
+group-L1 benchmark instead (bench/select_multinomial.py: synthetic K-class data, 4,500 × 7 × 384 by
+default, the engine against --baseline, by default the solver before its group-L1 rewrite).
+
 --grid runs the synthetic dataset at every rows × neurons of --grid-rows (2,000, 10,000, 50,000) and
 --grid-neurons (2,688 = 7 × 384 and 9,984 = 13 × 768), tasks path and support (or --tasks), and
 writes one JSON (select_grid_*) with every cell's report and a table of seconds and ratios.
@@ -91,6 +98,7 @@ from typing import Any
 import numpy as np
 
 import engine
+from bench.baseline import baseline_solver, load_baseline
 from bench.extract import (
     BENCH_DIR,
     DEFAULT_MAX_LENGTH,
@@ -99,6 +107,8 @@ from bench.extract import (
     environment,
     write_report,
 )
+from bench.select_multinomial import BASELINE_COMMIT, run_multinomial
+from bench.select_multinomial import DEFAULTS as MULTINOMIAL_DEFAULTS
 from bench.stats import timed
 from engine.errors import InputError
 from engine.experiments import EXPERIMENTS, read_domain
@@ -216,6 +226,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=INTERCEPT_SCALING,
         help="liblinear's intercept_scaling, celer's intercept column",
     )
+    p.add_argument(
+        "--classes",
+        type=int,
+        default=2,
+        help="2: the binary L1 benchmark; K ≥ 3: the multinomial group-L1 path on synthetic K-class data "
+        "(bench/select_multinomial.py; default 4,500 × 7 × 384), today's solver against --baseline",
+    )
+    p.add_argument(
+        "--baseline",
+        default=None,
+        help="a git commit whose path solver is timed too, in this process (bench/baseline.py); 'none' "
+        f"skips it (default: none for 2 classes, {BASELINE_COMMIT[:7]} for K ≥ 3)",
+    )
+    p.add_argument("--baseline-repeats", type=int, default=1, help="baseline runs; the median counts")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="the engine's device")
     p.add_argument("--repeats", type=int, default=3, help="engine runs; the median time counts")
     p.add_argument(
@@ -235,6 +259,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.quick:  # tiny defaults; options given explicitly still win
         parser.set_defaults(dataset=["synthetic"], **QUICK)
         args = parser.parse_args(argv)
+    if args.classes > 2:  # the multinomial benchmark's sizes; options given explicitly still win
+        parser.set_defaults(dataset=["synthetic"], **MULTINOMIAL_DEFAULTS)
+        args = parser.parse_args(argv)
+    if args.classes < 2 or args.baseline_repeats < 1:
+        parser.error("--classes must be ≥ 2 and --baseline-repeats ≥ 1")
     if args.budget_s is None:
         args.budget_s = GRID_BUDGET_S if args.grid else BUDGET_S
     solvers_text = args.solvers or ",".join(default_solvers(grid=args.grid))
@@ -258,6 +287,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads < 0:
         parser.error("--threads must be ≥ 0 (0: the libraries' own defaults)")
     grid = grid_cells(parser, args) if args.grid else None
+    if args.classes > 2:
+        if args.grid or args.dataset != ["synthetic"]:
+            parser.error("--classes K ≥ 3 runs on synthetic data only: pass --dataset synthetic, no --grid")
+        args.baseline = args.baseline or BASELINE_COMMIT
+        with pinned_threads(args.threads, []):
+            return run_multinomial(args)
     with pinned_threads(args.threads, solvers):
         if grid is not None:
             return run_grid(args, grid, solvers, tasks, tols)
@@ -559,8 +594,9 @@ def objective(problem: Problem, lam: float, w: np.ndarray, b: float) -> float:
 # --- the engine -------------------------------------------------------------------------------
 
 
-def warm_up(scratch: Path, device: str) -> float:
-    """engine.solver._importance on a tiny store, so that kernel compilation (numba) is not timed."""
+def warm_up(scratch: Path, device: str, solver: Any = None) -> float:
+    """engine.solver._importance on a tiny store, so that kernel compilation (numba) is not timed;
+    `solver`: a baseline path solver module to warm up instead (bench/baseline.py)."""
     rng = np.random.default_rng(SEED)
     x = rng.standard_normal((64, 1, 8))
     path = scratch / f"select-warmup-{os.getpid()}.zarr"
@@ -568,7 +604,7 @@ def warm_up(scratch: Path, device: str) -> float:
     started = time.perf_counter()
     try:
         store = engine.store_from_array(path, x, labels=(x[:, 0, 0] > 0).astype(np.int64), dtype="float32")
-        with warnings.catch_warnings():
+        with baseline_solver(solver), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             engine.importance(store, n_lambdas=3, device=device, recompute=True, save=False)
     finally:
@@ -637,6 +673,40 @@ def engine_run(
     if getattr(imp, "objective", None) is not None:
         summary["objective_reported"] = np.asarray(imp.objective, dtype=np.float64).ravel().tolist()
     return EngineRun(summary, lambdas, coef, intercept, np.asarray(imp.ranking))
+
+
+def baseline_path(args: argparse.Namespace, store: ActivationStore) -> EngineRun | str | None:
+    """The path task with --baseline's solver (--baseline-repeats runs, after the engine's, in this
+    process), or why it did not run; None when no baseline was asked for."""
+    if args.baseline is None or args.baseline.lower() == "none":
+        return None
+    solver = load_baseline(args.baseline, args.scratch_dir)
+    if isinstance(solver, str):
+        return solver
+    warm_up(args.scratch_dir, args.device, solver)
+    repeats = argparse.Namespace(**{**vars(args), "repeats": args.baseline_repeats})
+    with baseline_solver(solver):
+        return engine_run(store, args.n_lambdas, repeats)
+
+
+def baseline_report(
+    baseline: EngineRun | str | None,
+    path: dict[str, Any] | None,
+    problem: Problem,
+    dataset: Dataset,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """{"baseline": the baseline's path summary, its time over the engine's and the objectives' largest
+    relative difference}, or {} without a baseline."""
+    if baseline is None or path is None:
+        return {}
+    if isinstance(baseline, str):
+        return {"baseline": {"commit": args.baseline, "status": baseline}}
+    out = {"commit": args.baseline, **engine_summary(baseline, problem, dataset, "path")}
+    ours, theirs = np.array(path["objective"]), np.array(out["objective"])
+    out["max_abs_rel_objective_diff"] = float(np.max(np.abs(ours - theirs) / np.abs(theirs)))
+    out["baseline_vs_engine"] = out["seconds"] / path["seconds"]
+    return {"baseline": out}
 
 
 def engine_objectives(run: EngineRun, problem: Problem) -> list[float]:
@@ -1016,7 +1086,8 @@ def run(
 ) -> int:
     """Time the engine and every solver on one dataset, compare objectives, print and save."""
     report = measure(args, dataset, solvers, tasks, tols)
-    out = write_report(report, args.out_dir, f"select_{dataset.name}", args.device)
+    suffix = f"_vs-{args.baseline[:7]}" if "baseline" in report else ""  # leaves the plain run's JSON
+    out = write_report(report, args.out_dir, f"select_{dataset.name}{suffix}", args.device)
     print_summary(report, out)
     return 0 if report["correctness"]["passed"] else 1
 
@@ -1031,6 +1102,7 @@ def measure(
     runs: dict[str, EngineRun] = {}
     if "path" in tasks or "single" in tasks:  # the single λ is the path's last
         runs["path"] = engine_run(store, args.n_lambdas, args)
+    baseline = baseline_path(args, store) if "path" in runs else None
     if "single" in tasks:
         runs["single"] = engine_run(store, 2, args)
     if "support" in tasks:
@@ -1075,6 +1147,7 @@ def measure(
         "ratios": ratios(engine_results, results),
         "targets": targets(engine_results, results),
         "correctness": correctness(engine_results, results, args.rtol),
+        **baseline_report(baseline, engine_results.get("path"), problem, dataset, args),
     }
 
 
@@ -1363,6 +1436,16 @@ def print_summary(report: dict[str, Any], path: Path | None) -> None:
         verdict = {True: "met", False: "NOT met", None: "undecided (objective not reached)"}[t["met"]]
         value = f"{t['value']:.1f}" if t["value"] is not None else "-"
         print(f"target {name}: {value} ≥ {t['goal']:g}: {verdict}")
+    if "baseline" in report:
+        b = report["baseline"]
+        if "status" in b:
+            print(f"baseline {b['commit']}: {b['status']}")
+        else:
+            print(
+                f"baseline {b['commit'][:7]} path {b['seconds']:8.2f} s, {b['passes']} passes: "
+                f"{b['baseline_vs_engine']:.2f}× the engine's time, objectives within "
+                f"{b['max_abs_rel_objective_diff']:.1e}"
+            )
     c = report["correctness"]
     low = f"{c['min_rel_diff']:.1e}" if c["min_rel_diff"] is not None else "-"
     print(
