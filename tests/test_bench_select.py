@@ -122,3 +122,15 @@ def test_grid_runs_every_cell_and_task(tmp_path, capsys):
         )
     out = capsys.readouterr().out
     assert "engine s" in out and "(400 × 64" not in out and str(path) in out
+
+
+def test_multinomial_benchmark_runs_and_certifies(tmp_path):
+    """--classes 3 on a tiny store: the engine's group-L1 path timed and certified (no baseline)."""
+    argv = ["--classes", "3", "--baseline", "none", "--synthetic-rows", "300", "--synthetic-layers", "2",
+            "--synthetic-hidden", "16", "--n-lambdas", "4", "--repeats", "1",
+            "--out-dir", str(tmp_path / "r"), "--scratch-dir", str(tmp_path / "s")]  # fmt: skip
+    assert main(argv) == 0
+    (path,) = (tmp_path / "r").glob("select_multinomial-k3_cpu_*.json")
+    report = json.loads(path.read_text(encoding="utf-8"))
+    assert report["parameters"]["classes"] == 3 and report["parameters"]["features"] == 32
+    assert report["engine"]["seconds"] > 0 and report["correctness"]["engine_certified"]
