@@ -478,29 +478,38 @@ def synthetic_data(rows: int, model: PlantedModel, seed: int = SEED + 1) -> tupl
     return x, y
 
 
+def cached_store(
+    path: Path, shape: tuple[int, int, int], rebuild: bool, build: Callable[[Path], ActivationStore]
+) -> tuple[ActivationStore, float | None]:
+    """The complete store of `shape` at `path`, reused unless `rebuild`; else built there by `build`.
+    Also the seconds the build took (None: reused)."""
+    if path.exists() and not rebuild:
+        with contextlib.suppress(InputError):
+            found = open_store(path)
+            if found.complete and found.shape == shape:
+                return found, None
+    shutil.rmtree(path, ignore_errors=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    store = build(path)
+    seconds = time.perf_counter() - started
+    print(f"built {path} in {seconds:.1f} s", file=sys.stderr)
+    return store, seconds
+
+
 def synthetic_dataset(args: argparse.Namespace) -> Dataset:
     """The synthetic store for these sizes: reused when complete, else (re)built."""
     rows, layers, hidden = args.synthetic_rows, args.synthetic_layers, args.synthetic_hidden
     model = planted_model(layers * hidden, SYNTHETIC_PLANTED)
     name = f"select_synthetic_{rows}x{layers}x{hidden}_float16_seed{SEED}.zarr"
-    path = args.scratch_dir / name
-    store, seconds = None, None
-    if path.exists() and not args.rebuild:
-        with contextlib.suppress(InputError):
-            found = open_store(path)
-            if found.complete and found.shape == (rows, layers, hidden):
-                store = found
-    if store is None:
-        shutil.rmtree(path, ignore_errors=True)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        started = time.perf_counter()
+
+    def build(path: Path) -> ActivationStore:
         x, y = synthetic_data(rows, model)
-        store = engine.store_from_array(
+        return engine.store_from_array(
             path, x.reshape(rows, layers, hidden), labels=y, dtype="float16", model_id=f"synthetic-seed{SEED}"
         )
-        del x
-        seconds = time.perf_counter() - started
-        print(f"built {path} in {seconds:.1f} s", file=sys.stderr)
+
+    store, seconds = cached_store(args.scratch_dir / name, (rows, layers, hidden), args.rebuild, build)
     info = {
         "source": "synthetic",
         "seed": SEED,

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -34,8 +33,7 @@ import engine
 from bench.baseline import baseline_solver, load_baseline
 from bench.extract import write_report
 from bench.stats import timed
-from engine.errors import InputError
-from engine.store import ActivationStore, open_store
+from engine.store import ActivationStore
 
 SEED = 0
 BASELINE_COMMIT = "13ddb79f2dce3a00568b405c6f179f8a978cff13"  # the solver before block CD with kept Hessians
@@ -95,24 +93,16 @@ def multinomial_store(args: argparse.Namespace) -> tuple[ActivationStore, dict[s
     rows, layers, hidden, k = args.synthetic_rows, args.synthetic_layers, args.synthetic_hidden, args.classes
     model = planted_multinomial(layers * hidden, MULTINOMIAL_PLANTED, k)
     path = args.scratch_dir / f"select_multinomial_{rows}x{layers}x{hidden}_k{k}_float32_seed{SEED}.zarr"
-    store, seconds = None, None
-    if path.exists() and not args.rebuild:
-        try:
-            found = open_store(path)
-            if found.complete and found.shape == (rows, layers, hidden):
-                store = found
-        except InputError:
-            pass
-    if store is None:
-        shutil.rmtree(path, ignore_errors=True)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        started = time.perf_counter()
+
+    def build(path: Path) -> ActivationStore:
         x, labels = multinomial_data(rows, model)
-        store = engine.store_from_array(
+        return engine.store_from_array(
             path, x.reshape(rows, layers, hidden), labels=labels, dtype="float32", model_id=f"synthetic-k{k}"
         )
-        seconds = time.perf_counter() - started
-        print(f"built {path} in {seconds:.1f} s", file=sys.stderr)
+
+    from bench.select import cached_store  # bench.select imports this module
+
+    store, seconds = cached_store(path, (rows, layers, hidden), args.rebuild, build)
     info = {
         "source": "synthetic multinomial",
         "seed": SEED,

@@ -155,8 +155,14 @@ def extract(
             extract_on_cluster(
                 client, out, group, meta, model, tokens, spec, precision, layout, token_budget, progress
             )
-        elif meta["rows_committed"] < meta["n"]:
-            _run(group, meta, encoder, tokens, torch_device, precision, layout, progress, token_budget)
+        elif meta["rows_committed"] < meta["n"]:  # in this process, each window committed when written
+            bar = ExtractProgress(meta["n"], meta["rows_committed"], progress)
+            try:
+                write_rows(
+                    group, meta, encoder, tokens, torch_device, precision, layout, token_budget, bar=bar
+                )
+            finally:
+                bar.close()
         if meta["nonfinite_values"] and not allow_nonfinite:
             raise _nonfinite_error(out, meta)
         if not meta["complete"]:
@@ -176,25 +182,6 @@ def _nonfinite_error(out: str, meta: dict[str, Any]) -> NonFiniteActivationsErro
         rows=list(rows),
         count=int(meta["nonfinite_values"]),
     )
-
-
-def _run(
-    group: Any,
-    meta: dict[str, Any],
-    encoder: Any,
-    tokens: Tokenized,
-    device: torch.device,
-    precision: str,
-    layout: Layout,
-    progress: bool,
-    token_budget: int | None,
-) -> None:
-    """Every uncommitted row in this process, each window committed as soon as it is written."""
-    bar = ExtractProgress(meta["n"], meta["rows_committed"], progress)
-    try:
-        write_rows(group, meta, encoder, tokens, device, precision, layout, token_budget, bar=bar)
-    finally:
-        bar.close()
 
 
 def write_rows(

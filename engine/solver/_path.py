@@ -27,7 +27,7 @@ from engine.devices import single_threaded_blas
 from engine.errors import InputError, SupportWarning
 from engine.solver._penalties import L1
 from engine.solver._protocols import Datafit, Design, Penalty
-from kernels.cd import block_eigen, cd_quadratic
+from kernels.cd import block_eigen, block_step, cd_quadratic
 
 MAX_OUTER = 60  # full passes per λ
 MAX_NEWTON = 25  # Newton steps per working set
@@ -41,7 +41,6 @@ STALE_RATE = 0.7  # group L1: a kept Hessian serves while each step cuts the vio
 NEAR = 0.85  # group L1: a fresh Hessian also covers neurons this close to entering,
 NEAR_SHARE = 0.25  # ... at most this share of the working set more
 MAX_STALLED = 10  # group L1: steps in a row that do not lower the certificate end the λ
-ROOT_STEPS = 50  # Newton steps for a block's norm (converges in a handful)
 WS_MIN = 16  # violators added to the working set at least
 ARMIJO = 1e-4
 EXTEND_FLOOR = 1e-4  # with a target support, the path may go on down to λ_max · EXTEND_FLOOR
@@ -470,11 +469,10 @@ def _inner_solve(
     and signs, then one linear solve on that set finishes the job, which plain sweeps do slowly on
     correlated neurons; sweeps resume after it, check the inactive neurons, and stop at once when it
     was right."""
-    values, vectors = block_eigen(h, 1)
     u, used = u0, 0
     while used < MAX_SWEEPS:
         shifted = grad + h @ (u - u0)  # the same quadratic, expanded around u
-        u, sweeps = cd_quadratic(h, shifted, u, 1, values, vectors, pen, l1, l2, ACTIVE_SWEEPS, CD_TOL)
+        u, sweeps = cd_quadratic(h, shifted, u, pen, l1, l2, ACTIVE_SWEEPS, CD_TOL)
         used += sweeps
         if sweeps < ACTIVE_SWEEPS:
             return u
@@ -627,7 +625,7 @@ def _group_sweeps(h, gm, u, size, values, vectors, pen, l1, l2, tol, history):
                 for m in range(size):
                     acc += h[o + k, o + m] * u[o + m]
                 z[k] = acc
-            _block_step(z, values[b], vectors[b], t, ridge, new)
+            block_step(z, values[b], vectors[b], t, ridge, new)
             moved = False
             for k in range(size):
                 step[k] = new[k] - u[o + k]
@@ -648,50 +646,6 @@ def _group_sweeps(h, gm, u, size, values, vectors, pen, l1, l2, tol, history):
                 history[rest] = u
             return sweep, violation
     return last, violation
-
-
-@numba.njit(cache=True, nogil=True)
-def _block_step(z, values, vectors, t, l2, out):
-    """argmin_v ½ vᵀ(A + l2 I)v − zᵀv + t‖v‖ for A = Q diag(values) Qᵀ, written into `out`: zero when
-    ‖z‖ ≤ t, else v = (A + (l2 + t/r) I)⁻¹ z with r = ‖v‖ the root of Σ_i ẑ_i² / (r (Λ_i + l2) + t)²
-    = 1 (ẑ = Qᵀz), found by Newton's method (the left side is convex and decreasing in r, so the
-    iterates rise monotonically to the root)."""
-    size = z.size
-    zh = np.zeros(size)
-    for i in range(size):
-        for k in range(size):
-            zh[i] += vectors[k, i] * z[k]
-    if t > 0.0 and np.sum(zh * zh) <= t * t:  # the rotated ẑ: the root below is then positive
-        out[:] = 0.0
-        return
-    if t == 0.0:  # unpenalised: the minimum-norm minimiser
-        top = max(values.max(), 1e-300)
-        for i in range(size):
-            zh[i] = zh[i] / (values[i] + l2) if values[i] + l2 > 1e-12 * top else 0.0
-    else:
-        r = 0.0
-        for _ in range(ROOT_STEPS):
-            psi, slope = -1.0, 0.0
-            for i in range(size):
-                d = r * (values[i] + l2) + t
-                psi += zh[i] * zh[i] / (d * d)
-                slope -= 2.0 * zh[i] * zh[i] * (values[i] + l2) / (d * d * d)
-            if slope >= 0.0:  # no curvature along z: cannot happen for a bounded problem
-                break
-            change = psi / slope
-            r -= change
-            if abs(change) <= 1e-14 * max(r, 1e-300):
-                break
-        if not r > 0.0:  # ‖ẑ‖ = t up to rounding: the minimiser is zero
-            out[:] = 0.0
-            return
-        for i in range(size):
-            zh[i] = zh[i] / (values[i] + l2 + t / r)
-    for k in range(size):
-        acc = 0.0
-        for i in range(size):
-            acc += vectors[k, i] * zh[i]
-        out[k] = acc
 
 
 def _refit_intercept(
