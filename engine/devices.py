@@ -223,9 +223,15 @@ def single_threaded_blas() -> Any:
     (the solver's inner problems, hundreds of small classifier fits), where a second thread only
     waits (measured: the Amazon path 2.2 s with 2 BLAS threads, 0.9 s with 1, on a 2-core machine).
     Full passes over the data run outside it, on every core. The library scan is done once."""
+    return blas_threads(1)
+
+
+def blas_threads(limit: int | None = None) -> Any:
+    """A context in which BLAS/LAPACK run on `limit` threads (default: one per core), also inside a
+    `single_threaded_blas` block: for the one large factorisation among many small ones."""
     global _THREADPOOLS
     if _THREADPOOLS is None:
         from threadpoolctl import ThreadpoolController
 
         _THREADPOOLS = ThreadpoolController()
-    return _THREADPOOLS.limit(limits=1, user_api="blas")
+    return _THREADPOOLS.limit(limits=limit or os.cpu_count() or 1, user_api="blas")

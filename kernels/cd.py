@@ -89,8 +89,9 @@ def cd_quadratic(H, g, u0, pen, l1, l2, max_sweeps, tol):
             new = np.sign(zz) * max(abs(zz) - t, 0.0) / (a + ridge)
             step = new - u[o]
             if step != 0.0:
+                row = H[o]  # H is symmetric: its row is its column, read contiguously
                 for i in range(u.size):
-                    r[i] += H[i, o] * step
+                    r[i] += row[i] * step
                 u[o] = new
                 biggest_step = max(biggest_step, abs(step))
             biggest_value = max(biggest_value, abs(new))

@@ -181,3 +181,21 @@ def test_float16_blocks_decoded_to_float32_match_float64(planted_store):
     np.testing.assert_allclose(ours.coef, reference.coef, atol=2e-5)
     np.testing.assert_array_equal(ours.entry, reference.entry)
     assert blocks.passes == exact.passes
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+def test_in_core_design_is_numpys_standardisation_to_the_bit(tmp_path, dtype):
+    """The in-core design (kernels/standardise.py, parallel over column tiles, block by block) holds
+    exactly numpy's (x − center) / scale of the decoded store, column-major, with a constant neuron
+    (scale 0 → 1) and rows split over several blocks and tiles."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((150, 2, 40)) * 3 + 1
+    x[:, 1, 7] = 2.5  # constant
+    store = engine.store_from_array(tmp_path / "s.zarr", x, dtype=dtype, chunk_rows=16)
+    raw = store.read().reshape(150, -1).astype(np.float64)  # bfloat16 comes back decoded (float32)
+    center, scale = raw.mean(0), raw.std(0, ddof=1)
+    design, where = store_design(store, center, scale, engine.resolve_device("cpu"), 4 << 10, 1 << 30)
+    (block,) = design.blocks()
+    assert where == "in-core-float64" and block.data.flags.f_contiguous
+    expected = (raw - center) / np.where(scale > 0, scale, 1.0)
+    np.testing.assert_array_equal(block.data, expected)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from functools import partial
 
@@ -19,7 +20,8 @@ import numpy as np
 
 from engine.devices import Device
 from engine.solver._design import ArrayDesign, BlockDesign
-from engine.store import ActivationStore, decode
+from engine.store import ActivationStore, decode, decode_table
+from kernels.standardise import standardise_into
 
 GPU_BLOCK_BYTES = 512 << 20  # float32 temporaries per GPU product block
 
@@ -49,9 +51,11 @@ def store_design(
     for dtype in (np.float64, np.float32):
         if n * p * np.dtype(dtype).itemsize <= budget:
             z = np.empty((n, p), dtype=dtype, order="F")  # working-set columns gather contiguously
+            divisor = np.where(scale > 0, scale, 1.0).astype(np.float64)
+            center64 = np.asarray(center, dtype=np.float64)
             for block in store.blocks(n, memory_budget):
-                x = decode(block.data, dtype_name)
-                z[block.start : block.stop] = (x - center) / np.where(scale > 0, scale, 1.0)
+                bits, table = _kernel_input(block.data, dtype_name)
+                standardise_into(bits, table, center64, divisor, z, block.start)
             return ArrayDesign(z, dtype=dtype), f"in-core-{np.dtype(dtype).name}"
     blocks = partial(store.blocks, n, memory_budget)
     return (
@@ -74,3 +78,16 @@ def _gpu_design(
         raw, center, scale, block_rows=rows, xp=xp, dtype=np.float32,
         decode=partial(decode, dtype=store.meta["dtype"]),
     )  # fmt: skip
+
+
+def _kernel_input(data: np.ndarray, dtype_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """A stored block as the standardise kernel reads it: 16-bit patterns and their decode table, or
+    float32 values and a placeholder table."""
+    if dtype_name == "float32":
+        return np.ascontiguousarray(data, dtype=np.float32), np.zeros(1, np.float32)
+    return np.ascontiguousarray(data).view(np.uint16), _table(dtype_name)
+
+
+@functools.cache
+def _table(dtype_name: str) -> np.ndarray:
+    return decode_table(dtype_name)
