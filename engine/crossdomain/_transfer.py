@@ -17,7 +17,9 @@ sample recorded in the result (`rows_used`), and targets are scored block by blo
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -282,32 +284,43 @@ class _Run:
     def _fit_side(self, plan, norm, columns, fits_bar) -> tuple[dict, tuple[int, Fitted], Fitted | None]:
         """Every planned model, the best layer and the CLS classifier, fitted on the sources standardised
         for a normalisation: the models on every neuron on all rows when every source is in core, else
-        on the row sample; a k-neuron model on every source row of its columns."""
+        on the row sample; a k-neuron model on every source row of its columns. In core, the fits run
+        on a thread per core (each on one BLAS thread; they do not depend on one another, so the
+        result does not depend on the order they finish in); streamed, one after another, so that
+        the row sample is freed before the k-neuron models read their columns."""
         stats = self._train_stats(self.srcs, norm)
         z, y = dense_matrix(self.srcs, self.rows, stats)
         ((_, every, _),) = plan["all"]
+        in_core = self.rows is None  # all rows in core: k-neuron models take z's columns
         # in core, the copy z[:, every] as always (BLAS's last bits depend on alignment); sampled, z
-        dense = fit(z[:, every] if self.rows is None else z, y, self.kind, self.seed)
-        layer_fits = self._best_layer(z, y)
-        full = z if self.rows is None else None  # all rows in core: k-neuron models take its columns
-        del z  # sampled: freed before the k-neuron models read their columns
+        wide = {_DENSE: partial(fit, z[:, every] if in_core else z, y, self.kind, self.seed)}
+        for i in range(len(self.layers)):
+            wide[_LAYER, i] = partial(fit, z[:, self._layer_cols(i)], y, self.kind, self.seed)
+        if self.cls:
+            cls_stats = self._train_stats(self._cls_srcs, norm)
+            cls_data = dense_matrix(self._cls_srcs, self.cls_rows, cls_stats)
+            wide[_CLS_FIT] = partial(fit, *cls_data, self.kind, self.seed)
         y = np.concatenate([d.y for d in self.srcs])
+        narrow = {}
+        for method, entries in plan.items():
+            for kk, cols, s in entries:
+                if method != "all":
+                    model = _default_l2 if method == "sklearn" else partial(fit, seed=self.seed)
+                    data = partial(_take, z, cols) if in_core else partial(_narrow, columns, stats, cols)
+                    narrow[method, kk, s] = partial(_fit_on, model, data, y, self.kind)
+        if in_core:
+            done = _run_fits({**wide, **narrow}, os.cpu_count() or 1, fits_bar)
+        else:
+            done = _run_fits(wide, 1, fits_bar)
+            del z, wide  # the row sample, freed before the k-neuron models read their columns
+            done |= _run_fits(narrow, 1, fits_bar)
         fits = {}
         for method, entries in plan.items():
             for kk, cols, s in entries:
-                if method == "all":
-                    fits[method, kk, s] = (cols, dense)
-                else:
-                    model = _default_l2 if method == "sklearn" else partial(fit, seed=self.seed)
-                    z = full[:, cols] if full is not None else _narrow(columns, stats, cols)
-                    fits[method, kk, s] = (cols, model(z, y, self.kind))
-                fits_bar.update(1)
-        cls_fit = None
-        if self.cls:
-            cls_stats = self._train_stats(self._cls_srcs, norm)
-            cls_fit = fit(*dense_matrix(self._cls_srcs, self.cls_rows, cls_stats), self.kind, self.seed)
-        fits_bar.update(len(self.layers) + bool(self.cls))
-        return fits, layer_fits, cls_fit
+                fits[method, kk, s] = (cols, done[_DENSE] if method == "all" else done[method, kk, s])
+        layers = [done[_LAYER, i] for i in range(len(self.layers))]
+        best = int(np.argmax([f.cv_score for f in layers]))
+        return fits, (best, layers[best]), done.get(_CLS_FIT)
 
     def _score(
         self, target: Activations, srcs: list[Activations], models: dict[str, dict[Any, tuple]]
@@ -326,12 +339,6 @@ class _Run:
                 for key, (cols, _) in fits.items():
                     tallies[norm][key].add(start, z if cols is None else z[:, cols], y)
         return {norm: {key: t.result(target.y) for key, t in ts.items()} for norm, ts in tallies.items()}
-
-    def _best_layer(self, z: np.ndarray, y: np.ndarray) -> tuple[int, Fitted]:
-        """The layer whose classifier scores best in cross-validation on the sources."""
-        fits = [fit(z[:, self._layer_cols(i)], y, self.kind, self.seed) for i in range(len(self.layers))]
-        best = int(np.argmax([f.cv_score for f in fits]))
-        return best, fits[best]
 
     def _layer_cols(self, position: int) -> np.ndarray:
         return np.arange(position * self.hidden, (position + 1) * self.hidden)
@@ -433,6 +440,33 @@ def _narrow(
 
 
 _BEST, _CLS = ("best_layer", None, None), ("last_cls", None, None)  # their keys among the scored models
+_DENSE, _LAYER, _CLS_FIT = "all", "layer", "cls"  # keys of the fits on every neuron, per layer, on CLS
+
+
+def _run_fits(jobs: dict[Any, Any], workers: int, fits_bar: Any) -> dict[Any, Fitted]:
+    """Run every job (a callable returning a Fitted) on `workers` threads; the results by key."""
+    if workers <= 1 or len(jobs) <= 1:
+        done = {}
+        for key, job in jobs.items():
+            done[key] = job()
+            fits_bar.update(1)
+        return done
+    with ThreadPoolExecutor(min(workers, len(jobs))) as pool:
+        futures = {key: pool.submit(job) for key, job in jobs.items()}
+        done = {}
+        for key, future in futures.items():
+            done[key] = future.result()
+            fits_bar.update(1)
+        return done
+
+
+def _take(z: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    return z[:, cols]
+
+
+def _fit_on(model: Any, data: Any, y: np.ndarray, kind: str) -> Fitted:
+    """`model` fitted on the columns `data()` reads: read on the worker, when the fit starts."""
+    return model(data(), y, kind)
 
 
 def _record_rows(meta: dict[str, Any], rows: list[list[dict]], used: dict[str, int]) -> None:
