@@ -4,7 +4,8 @@ penalised quadratic over a working set small enough that H is in memory:
 min_u  gᵀ(u − u0) + ½ (u − u0)ᵀ H (u − u0) + Σ_b pen_b (λ1 ‖u_b‖₂ + ½ λ2 ‖u_b‖²)
 
 `cd_quadratic`: plain L1 coordinate descent (blocks of one coordinate, soft-thresholding), cyclic
-sweeps keeping r = H (u − u0) up to date, stopping when no coordinate moves by more than `tol`
+sweeps keeping r = H (u − u0) up to date (H symmetric: a column is read as its row, contiguously),
+stopping when no coordinate moves by more than `tol`
 times the largest value, or after `max_sweeps`. `block_step`: the exact minimiser of one group
 block (one neuron's K class weights) in the eigenbasis of its Hessian (`block_eigen`), used by the
 group sweeps in engine/solver/_path.py. pen_b = 0 leaves a block (the intercepts) unpenalised.

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import engine
-from engine.crossdomain import _transfer, contribution
+from engine.crossdomain import _classifier, _transfer, contribution
 from engine.report import write_report
 
 N, LAYERS, HIDDEN = 600, 3, 16
@@ -87,6 +87,28 @@ def test_fits_on_a_thread_per_core_equal_fits_one_after_another(domains, monkeyp
     monkeypatch.setattr(_transfer.os, "cpu_count", lambda: 1)
     serial = engine.transfer([a, b][:sources], t, **call)
     assert threaded.to_dict() == serial.to_dict()
+
+
+def test_single_source_k_chosen_by_source_cross_validation(domains):
+    """selected_cv is the selected curve at the k whose classifier's source CV score is best (ties to
+    the smaller k), recomputed here from the same fits; it never reads a target label."""
+    a, _, t = domains
+    res = engine.transfer([a], t, k=3, ks=[3, 10, 30], seeds=2, sklearn_baseline=False)
+    ranking = np.asarray(res.selected)
+    z = (a.read().reshape(a.n, -1) - a.read().reshape(a.n, -1).mean(0)) / a.read().reshape(a.n, -1).std(
+        0, ddof=1
+    )
+    full = engine.transfer([a], t, k=30, ks=[30], seeds=2, sklearn_baseline=False).selected
+    assert np.array_equal(full[:3], ranking)
+    cv = {kk: _classifier.fit(z[:, full[:kk]], a.labels, "class").cv_score for kk in (3, 10, 30)}
+    expected = max(cv, key=lambda kk: (cv[kk], -kk))
+    assert res.meta["k_cv"] == expected
+    for row in res.rows:
+        assert row["scores"]["selected_cv"] == row["by_k"]["selected"][str(expected)]
+    only = engine.transfer([a], t, k=3, ks=[3], seeds=2, sklearn_baseline=False)
+    assert only.meta["k_cv"] == 3 and all(
+        r["scores"]["selected_cv"] == r["scores"]["selected"] for r in only.rows
+    )
 
 
 def test_contribution_matches_a_direct_computation():

@@ -56,6 +56,7 @@ from engine.progress import bar
 from engine.solver import layer_counts
 
 NORMALISATIONS = ("source", "target")
+SELECTED_CV = "selected_cv"  # single source: the selected neurons at the k its source CV prefers
 DEFAULT_KS = (10, 30, 100, 300, 1000)
 SEEDS = 5
 
@@ -262,6 +263,7 @@ class _Run:
             pooled = norm == "source" and len(self.srcs) > 1
             if pooled not in trained:
                 trained[pooled] = self._fit_side(plan, norm, columns, fits_bar)
+                self.cv_scores = {key: f.cv_score for key, (_, f) in trained[pooled][0].items()}
             fits, layer_fits, cls_fit = trained[pooled]
             if norm == "target":  # the scikit-learn recipe standardises with the source only
                 fits = {key: value for key, value in fits.items() if key[0] != "sklearn"}
@@ -406,9 +408,19 @@ class _Run:
         if sklearn_baseline:  # every neuron: on the row sample when the source is streamed
             sk_rank = sklearn_ranking(*dense_matrix([src], self.rows, [(src.mean, src.std)]), self.kind)
         rows = self._evaluate(self._methods(ranking, stats_rank, sk_rank, self.ks, k), k)
-        meta = {"mode": "single-source", "seeds": self.seeds, **how}
+        k_cv = self._k_by_cv()
+        for row in (row for target_rows in rows for row in target_rows):  # no curve: ks is [k]
+            curve = row["by_k"].get("selected", {})
+            row["scores"][SELECTED_CV] = curve.get(str(k_cv), row["scores"]["selected"])
+        meta = {"mode": "single-source", "seeds": self.seeds, "k_cv": k_cv, **how}
         _record_rows(meta, rows, self._rows_used(sklearn_ranking=sklearn_baseline))
         return [self._result(k, ranking[:k], r, meta, [path]) for r in rows]
+
+    def _k_by_cv(self) -> int:
+        """The k whose selected-neuron classifier scores best in the source's own cross-validation
+        (its C search's folds; ties to the smaller k): k chosen on the source alone."""
+        scores = {kk: self.cv_scores["selected", kk, None] for kk in self.ks}
+        return max(scores, key=lambda kk: (scores[kk], -kk))
 
     def multi(self, k: int, choose_k: bool) -> list[TransferResult]:
         with single_threaded_blas():

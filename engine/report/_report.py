@@ -54,9 +54,10 @@ LABEL_OFFSETS = [
     (0, -13),
 ]
 OUTSIDE_PENALTY = 10.0
-METHOD_ORDER = ("selected", "all", "random", "stats_topk", "best_layer", "last_cls", "sklearn")
+METHOD_ORDER = ("selected", "selected_cv", "all", "random", "stats_topk", "best_layer", "last_cls", "sklearn")
 METHOD_LABELS = {
     "selected": "selected k",
+    "selected_cv": "selected, k by CV",
     "all": "all neurons",
     "random": "random k ± sd",
     "stats_topk": "stats top-k",
@@ -66,6 +67,7 @@ METHOD_LABELS = {
 }
 DEFAULT_DESCRIPTIONS = {
     "selected": "L2 logistic classifier on the source's k most important neurons (sparse path ranking).",
+    "selected_cv": "the selected neurons at the k (of ks) with the best source cross-validation score.",
     "all": "the same classifier on every neuron of every layer.",
     "random": "the same classifier on k random neurons; mean ± standard deviation over seeds.",
     "stats_topk": "the same classifier on the top k neurons by a statistics-only score.",
