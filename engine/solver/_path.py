@@ -3,7 +3,7 @@
 Coefficients are a matrix W (neurons × outputs K: one output for binary logistic and squared loss,
 K classes for the multinomial). For each λ from λ_max down (warm-started from the previous
 solution): a full pass computes the gradient on every neuron, which gives the stopping certificate
-and the KKT violators; the working set (support, strong-rule survivors, worst violators) is then
+and the KKT violators; the working set (support and worst violators) is then
 solved by proximal Newton steps, each one pass for the working set's Hessian and one for Z_W Δ,
 with the penalised quadratic solved in memory by coordinate descent (kernels/cd.py) and a
 backtracking line search on n × K margins. A λ is accepted only after a full pass certifies it.
@@ -89,15 +89,14 @@ class Problem:
 @dataclass
 class PathState:
     """The solver's state, warm-started from λ to λ: coefficients W (p, K), intercepts b (K,),
-    margins M = Z W + b (n, K), the working set, the last full gradient Zᵀ ∇ (p, K), the previous
-    λ's (λα, dual norms) for the sequential strong rule, and (group L1) the kept quadratic model."""
+    margins M = Z W + b (n, K), the working set, the last full gradient Zᵀ ∇ (p, K), and (group L1)
+    the kept quadratic model."""
 
     w: np.ndarray
     b: np.ndarray
     m: np.ndarray
     work: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     gradient: np.ndarray | None = None
-    previous: tuple[float, np.ndarray] | None = None
     model: GroupModel | None = None  # group L1: the working set's kept quadratic model
 
     @classmethod
@@ -167,7 +166,6 @@ def sparse_path(
         lam = grid[i]
         gap, ok = _solve_lambda(problem, state, lam)
         l1, l2 = problem.penalties(lam)
-        state.previous = (l1, problem.penalty.dual_norm(state.gradient))
         active = state.active
         entry[active & (entry < 0)] = i
         support = int(active.sum())
@@ -258,14 +256,12 @@ def _certificate(problem: Problem, state: PathState, gm: np.ndarray, l1: float, 
 
 
 def _working_set(penalty: Penalty, state: PathState, l1: float) -> np.ndarray:
-    """Support ∪ the worst KKT violators (at most as many as the support, at least WS_MIN) ∪ the
-    sequential strong-rule survivors; neurons that left the support drop out."""
+    """Support ∪ the worst KKT violators (at most as many as the support, at least WS_MIN); neurons
+    that left the support drop out. (The sequential strong rule's survivors on a λ's first pass
+    were measured to cost more passes than they save: docs/importance.md.)"""
     score = penalty.dual_norm(state.gradient)
     active = state.active
     violators = np.flatnonzero((score > l1) & ~active)
-    if state.previous is not None and state.work.size == 0:  # first pass at this λ: the strong rule
-        l1_prev, score_prev = state.previous
-        violators = np.union1d(violators, np.flatnonzero(score_prev >= 2 * l1 - l1_prev))
     keep = max(WS_MIN, int(active.sum()))
     if violators.size > keep:
         violators = violators[np.argsort(-score[violators], kind="stable")[:keep]]
