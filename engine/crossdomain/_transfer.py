@@ -207,6 +207,7 @@ class _Run:
         # the source rows the classifiers on every neuron see: all (None) unless a source is streamed
         self.rows = sample_rows(srcs, in_core_bytes, seed)
         self.cls_rows = sample_rows(self._cls_srcs, in_core_bytes, seed) if cls else None
+        self.cv_scores: dict[tuple, float] = {}  # source CV score of every fitted model, by plan key
 
     # -- the training side -------------------------------------------------------------------
 
