@@ -100,7 +100,7 @@ def run_pipeline(
     jobs = [("single", s) for s in names]
     if options.multi_source and len(names) >= 3:
         jobs += [("multi", t) for t in names]
-    rows, multi_k = [], {}
+    rows, multi_k, single_k = [], {}, {}
     with bar(len(jobs), "transfer jobs", "job", progress) as jobs_bar:
         for mode, who in jobs:
             record = _job(mode, who, names, stores, cls, out / "transfers", options, device, client)
@@ -108,6 +108,8 @@ def run_pipeline(
             rows += record["rows"]
             if mode == "multi":
                 multi_k[who] = record["meta"]["k_chosen"]
+            elif "k_cv" in record["meta"]:
+                single_k[who] = record["meta"]["k_cv"]
     kind = stores[names[0]].meta["label_kind"]
     method = "l1-logistic" if kind == "class" else "lasso"
     neurons = len(stores[names[0]].layers) * stores[names[0]].hidden
@@ -131,7 +133,7 @@ def run_pipeline(
         "similarity": {"measure": options.measure, "matrix": fps.similarity().tolist()},
         "paths": {p.name: p.to_dict() for p in fps.paths},  # the paths the single-source rankings saved
         "transfers": rows,
-        "notes": _notes(domains, options, multi_k),
+        "notes": _notes(domains, options, multi_k, single_k),
     }  # fmt: skip
     results["baseline_descriptions"] = {
         m: d for m, d in DESCRIPTIONS.items() if options.cls_baseline or m != "last_cls"
@@ -194,7 +196,7 @@ def _job(
     }  # fmt: skip
     if mode == "single":
         results = transfer([stores[who]], [stores[t] for t in others], names=[who, *others], **common)
-        record = {"rows": [row for r in results for row in r.rows], "meta": {}}
+        record = {"rows": [row for r in results for row in r.rows], "meta": {"k_cv": results[0].meta["k_cv"]}}
     else:
         result = transfer(
             [stores[s] for s in others], stores[who], names=[*others, who], sklearn_baseline=False, **common
@@ -211,7 +213,7 @@ def _job(
     return record
 
 
-def _notes(domains, options: Options, multi_k: dict[str, int]) -> list[str]:
+def _notes(domains, options: Options, multi_k: dict[str, int], single_k: dict[str, int]) -> list[str]:
     sizes = ", ".join(f"{n} {len(t)}" for n, (t, _) in domains.items())
     notes = [
         f"Examples per domain: {sizes}. Encoder {options.model}, {options.pooling}-pooled, all layers, "
@@ -220,6 +222,9 @@ def _notes(domains, options: Options, multi_k: dict[str, int]) -> list[str]:
         "The fingerprint of a target uses its labels: the similarity–transfer correlation is an analysis "
         "tool, not part of the unsupervised pipeline.",
     ]
+    if single_k:
+        chosen = ", ".join(f"{s}: {k}" for s, k in single_k.items())
+        notes.append(f"Single-source 'selected, k by CV': k chosen by the source's own 3-fold CV ({chosen}).")
     if multi_k:
         chosen = ", ".join(f"{t}: {k}" for t, k in multi_k.items())
         notes.append(
