@@ -159,6 +159,18 @@ def test_ranking_choices_are_the_engine_s_and_default_to_its_default():
         assert build_parser().parse_args(command).ranking == DEFAULT_RANKING
 
 
+def test_in_core_bytes_default_is_the_engine_s_and_takes_units(capsys):
+    from engine.crossdomain._domains import IN_CORE_BYTES
+
+    base = ["transfer", "--source", "a", "--target", "b"]
+    assert build_parser().parse_args(base).in_core_bytes == IN_CORE_BYTES
+    for text, value in (("8G", 8 << 30), ("512m", 512 << 20), ("1000", 1000), ("3K", 3 << 10)):
+        assert build_parser().parse_args([*base, "--in-core-bytes", text]).in_core_bytes == value
+    for bad in ("0", "-1G", "lots", "1.5G", "G"):
+        err = usage_error(capsys, *base, f"--in-core-bytes={bad}")
+        assert "--in-core-bytes" in err and "8G" in err
+
+
 def _subparser(name: str):
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")

@@ -240,6 +240,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
         results = engine.transfer(
             args.source, list(args.target), k=args.k, ks=list(args.ks), seeds=args.seeds, cls=cls,
             device=device, progress=not args.quiet, client=client, ranking=args.ranking,
+            in_core_bytes=args.in_core_bytes,
         )  # fmt: skip
     print(describe_transfer(results))
     if args.json:

@@ -16,6 +16,7 @@ DEMO_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_KS = "10,30,100,300,1000"
 # engine.crossdomain.RANKINGS, default first; spelled out so --help loads no solver (tests/test_cli.py)
 RANKINGS = ("stability+fisher", "stability", "entry", "fisher")
+IN_CORE_BYTES = 2 << 30  # engine.crossdomain's IN_CORE_BYTES, spelled out for the same reason
 DEVICE_HELP = "where to compute: auto (a GPU when one works, else the CPU), cpu, cuda or cuda:N"
 QUIET_HELP = "print only results (and errors): no log lines or progress bars"
 DESCRIPTION = (
@@ -67,6 +68,25 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; pass a positive integer") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} is below 1; pass a positive integer")
+    return value
+
+
+BYTE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def byte_size(text: str) -> int:
+    """A size in bytes ≥ 1: a whole number, optionally with K, M, G or T (powers of 1,024), e.g. 8G."""
+    number, unit = text.strip()[:-1], text.strip()[-1:].upper()
+    if unit not in BYTE_UNITS or unit == "":
+        number, unit = text.strip(), ""
+    try:
+        value = int(number) * BYTE_UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a size; pass whole bytes or a number with K, M, G or T, e.g. 8G"
+        ) from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is below 1 byte; pass a positive size, e.g. 8G")
     return value
 
 
@@ -297,6 +317,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument("--seeds", type=positive_int, default=5, help="random-k baseline seeds")
     add_ranking(tr)
+    tr.add_argument(
+        "--in-core-bytes", type=byte_size, default=IN_CORE_BYTES, metavar="SIZE",
+        help="stores whose float32 activations fit this are read whole, larger ones are streamed "
+        "(docs/scale-out.md); bytes or K/M/G/T, default 2G",
+    )  # fmt: skip
     tr.add_argument(
         "--cls",
         type=name_store,
