@@ -324,7 +324,8 @@ def test_the_report_takes_rows_with_a_row_sample(stores, tmp_path):
     saved = res.to_dict()
     assert saved["meta"]["rows_used"]["all"] == SAMPLE and saved["rows"][0]["rows_used"]["of"] == 300
     results = {"k": 3, "datasets": ["a", "t"], "transfers": saved["rows"]}
-    assert write_report(results, tmp_path / "report").exists()
+    text = write_report(results, tmp_path / "report").read_text()
+    assert "## Row samples" in text and f"- a: all {SAMPLE:,}, best_layer {SAMPLE:,} of 300 rows" in text
 
 
 # ---------------------------------------------------------------- what does not fit

@@ -364,6 +364,7 @@ def render_markdown(results: dict[str, Any], plots: set[str]) -> str:
         _summary(results),
         _transfer_section(results, plots),
         _paths_section(results),
+        _row_samples_section(results),
         _multi_source_section(results),
         _fingerprint_section(results, plots),
         _correlation_section(results, plots),
@@ -553,6 +554,28 @@ def _multi_vs_single(
         mean = _mean(_value(s["scores"]["selected"]) for s in into)
         out.append((t, _value(t["scores"].get("selected")), mean, best))
     return out
+
+
+def _row_samples_section(results: dict[str, Any]) -> str:
+    """Which classifiers saw a row sample of a streamed source, and how many rows (`rows_used`)."""
+    seen: dict[str, dict[str, int]] = {}
+    for t in results.get("transfers", []):
+        used = t.get("rows_used")
+        if used:
+            seen.setdefault(" + ".join(t["sources"]), used)
+    if not seen:
+        return ""
+    lines = [
+        "## Row samples",
+        "",
+        "Sources larger than the in-core budget were streamed: the classifiers on every neuron were "
+        "fitted on a stratified row sample (docs/scale-out.md); k-neuron classifiers saw every row.",
+        "",
+    ]
+    for sources, used in seen.items():
+        parts = ", ".join(f"{method} {count:,}" for method, count in used.items() if method != "of")
+        lines.append(f"- {sources}: {parts} of {used.get('of', 0):,} rows")
+    return "\n".join(lines)
 
 
 def _multi_source_section(results: dict[str, Any]) -> str:
