@@ -21,9 +21,9 @@ import numpy as np
 
 from engine.devices import single_threaded_blas
 from engine.errors import SupportWarning
-from engine.solver._design import ArrayDesign
 from engine.solver._path import sparse_path
 from engine.solver._protocols import Datafit, Penalty
+from engine.solver._store_design import standardised_design
 
 SUBSAMPLES = 16  # B: the frequency's resolution is 1/B; 16 halves measured enough to rank 1,000 neurons
 SUBSAMPLE_TOL = 1e-4  # the supports matter, not the last digits of each subsample's objective
@@ -83,7 +83,8 @@ def stability_selection(
 
     def solve(ids: np.ndarray) -> np.ndarray:  # one half; on a worker thread
         x = rows(ids)
-        design = ArrayDesign(x, x.mean(axis=0, dtype=np.float64), x.std(axis=0, ddof=1, dtype=np.float64))
+        center, scale = x.mean(axis=0, dtype=np.float64), x.std(axis=0, ddof=1, dtype=np.float64)
+        design = standardised_design(x, center, scale)
         fit = copy.copy(datafit)  # each half has its own example weights
         fit.weights = None if weights is None else weights[ids]
         path = sparse_path(

@@ -80,6 +80,17 @@ def _gpu_design(
     )  # fmt: skip
 
 
+def standardised_design(x: np.ndarray, center: np.ndarray, scale: np.ndarray) -> ArrayDesign:
+    """The in-core design of in-memory float32 activations x (n, p): Z = (x − center) / scale (scale 0
+    → 1), decoded once into a column-major float64 matrix as the in-core store design is, so that
+    every pass is one BLAS call on it and working-set columns gather contiguously."""
+    z = np.empty(x.shape, dtype=np.float64, order="F")
+    divisor = np.where(scale > 0, scale, 1.0).astype(np.float64)
+    bits, table = _kernel_input(x, "float32")
+    standardise_into(bits, table, np.asarray(center, dtype=np.float64), divisor, z, 0)
+    return ArrayDesign(z)
+
+
 def _kernel_input(data: np.ndarray, dtype_name: str) -> tuple[np.ndarray, np.ndarray]:
     """A stored block as the standardise kernel reads it: 16-bit patterns and their decode table, or
     float32 values and a placeholder table."""
