@@ -418,7 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
         "lists its options and their defaults.",
     )
     bench.add_argument(
-        "name", choices=["extract", "stats", "select", "scale", "rankings"], help="the benchmark"
+        "name", choices=["extract", "stats", "select", "scale", "rankings", "job"], help="the benchmark"
     )
     bench.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the benchmark")
     bench.set_defaults(func=commands.cmd_bench)

@@ -1,0 +1,176 @@
+"""One single-source transfer job, timed by stage (`neurosel bench job`).
+
+The job an experiment runs for one source: `engine.transfer` from SOURCE to every other store of an
+experiment's stores folder, every baseline, 5 seeds, k = 10 … 1,000, the last-layer CLS stores when
+the folder has them (`<domain>-cls.zarr`). Each run works on fresh copies of the stores with their
+saved statistics, paths and stability frequencies removed, so every stage is computed, as on a
+first run. Stages are timed as wall clock around each stage's call in the main thread (the
+classifier fits run on worker threads inside "fits and scoring"); what no stage claims is
+"other" (loading, statistics and the path where a stage is not wrapped).
+
+--baseline DIR times the same job with the engine in DIR (a checkout of an older commit, e.g.
+`git worktree add /tmp/old COMMIT`): the engines cannot share a process (one package name), so each
+run is a fresh process of this script with DIR or this repository first on PYTHONPATH, old and new
+alternating, --repeats times each; the medians and their ratio are reported. A stage an engine does
+not have is absent from its split. JSON: bench/results/job_<source>_cpu_<host>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+DERIVED = ("stats", "importance", "stability")  # saved results removed from the copies
+# (module, attribute, stage): the calls timed, where the engine has them
+STAGES = (
+    ("load_activations", "load"),
+    ("sparse_importance", "path and statistics"),
+    ("stats_ranking", "fisher ranking"),
+    ("selection_ranking", "stability selection"),
+    ("sklearn_ranking", "scikit-learn recipe ranking"),
+)
+
+
+def run_job(stores: Path, source: str, seeds: int) -> dict[str, Any]:
+    """Time one job with the engine this process imports; the total and each stage in seconds."""
+    import warnings
+
+    import engine
+    import engine.crossdomain._transfer as transfer_module
+
+    warnings.simplefilter("ignore")
+    names = sorted(p.name[: -len(".zarr")] for p in stores.glob("*.zarr") if not p.name.endswith("-cls.zarr"))
+    if source not in names:
+        raise SystemExit(f"bench job: no {source}.zarr in {stores}; pass --source one of {', '.join(names)}")
+    targets = [n for n in names if n != source]
+    stages: dict[str, float] = {}
+
+    def timed(owner: Any, attribute: str, stage: str) -> None:
+        if not hasattr(owner, attribute):
+            return
+        call = getattr(owner, attribute)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                stages[stage] = stages.get(stage, 0.0) + time.perf_counter() - started
+
+        setattr(owner, attribute, wrapper)
+
+    for attribute, stage in STAGES:
+        timed(transfer_module, attribute, stage)
+    timed(transfer_module._Run, "_evaluate", "fits and scoring")
+    with tempfile.TemporaryDirectory(prefix="bench-job-") as tmp:
+        copies = {}
+        for name in [source, *targets]:
+            for suffix in ("", "-cls"):
+                origin = stores / f"{name}{suffix}.zarr"
+                if origin.exists():
+                    copies[name + suffix] = Path(tmp) / origin.name
+                    shutil.copytree(origin, copies[name + suffix])
+                    for derived in DERIVED:
+                        shutil.rmtree(copies[name + suffix] / derived, ignore_errors=True)
+        opened = {key: engine.open_store(path) for key, path in copies.items()}
+        cls = {n: opened[f"{n}-cls"] for n in [source, *targets]} if f"{source}-cls" in opened else None
+        started = time.perf_counter()
+        transfer_module.transfer(
+            [opened[source]], [opened[t] for t in targets], names=[source, *targets], k=300, seeds=seeds,
+            cls=cls, device="cpu",
+        )  # fmt: skip
+        total = time.perf_counter() - started
+    stages["other"] = max(total - sum(stages.values()), 0.0)
+    return {"total": total, "stages": stages, "engine": str(Path(engine.__file__).resolve().parents[1])}
+
+
+def in_subprocess(root: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One run of the job in a fresh process importing the engine in `root`: this file is run by
+    path (runpy, so bench/ is not put on sys.path, where bench/select.py would shadow the standard
+    library's select) from `root`, which is also first on PYTHONPATH."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    argv = [
+        "job",
+        "--worker",
+        str(args.stores.resolve()),
+        "--source",
+        args.source,
+        "--seeds",
+        str(args.seeds),
+    ]
+    script = str(Path(__file__).resolve())
+    code = f"import runpy, sys; sys.argv = {argv!r}; runpy.run_path({script!r}, run_name='__main__')"
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"bench job: the run with the engine in {root} failed: {done.stderr.strip()[-500:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median total and per-stage seconds over runs."""
+    stages = sorted({s for r in runs for s in r["stages"]})
+    return {
+        "total": statistics.median(r["total"] for r in runs),
+        "totals": [r["total"] for r in runs],
+        "stages": {s: statistics.median(r["stages"].get(s, 0.0) for r in runs) for s in stages},
+        "engine": runs[0]["engine"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="neurosel bench job", description=__doc__.split("\n\n")[0])
+    parser.add_argument("stores", type=Path, help="an experiment's stores folder (OUT/stores)")
+    parser.add_argument("--source", required=True, help="the source domain (its store name)")
+    parser.add_argument("--seeds", type=int, default=5, help="random-k seeds")
+    parser.add_argument("--baseline", type=Path, default=None, help="a source tree with an older engine")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each engine; medians count")
+    parser.add_argument("--out-dir", type=Path, default=BENCH_DIR / "results")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:  # one timed run, JSON on the last stdout line
+        print(json.dumps(run_job(args.stores, args.source, args.seeds)))
+        return 0
+    runs: dict[str, list[dict[str, Any]]] = {"engine": [], "baseline": []}
+    for _ in range(args.repeats):
+        if args.baseline is not None:
+            runs["baseline"].append(in_subprocess(args.baseline.resolve(), args))
+        runs["engine"].append(in_subprocess(REPO, args))
+    report: dict[str, Any] = {
+        "parameters": {"stores": str(args.stores), "source": args.source, "seeds": args.seeds,
+                       "repeats": args.repeats, "baseline": str(args.baseline) if args.baseline else None},
+        "engine": summarise(runs["engine"]),
+    }  # fmt: skip
+    if args.baseline is not None:  # which commit the baseline tree is, when it is a git checkout
+        head = subprocess.run(
+            ["git", "-C", str(args.baseline), "rev-parse", "HEAD"], capture_output=True, text=True
+        )
+        report["parameters"]["baseline_commit"] = head.stdout.strip() or None
+    if runs["baseline"]:
+        report["baseline"] = summarise(runs["baseline"])
+        report["speedup"] = report["baseline"]["total"] / report["engine"]["total"]
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    out = args.out_dir / f"job_{args.source}_cpu_{os.uname().nodename}.json"
+    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    for who in ("baseline", "engine"):
+        if who in report:
+            split = ", ".join(f"{s} {v:.1f}" for s, v in report[who]["stages"].items())
+            print(f"{who:<9} {report[who]['total']:6.1f} s | {split}")
+    if "speedup" in report:
+        print(f"engine speed-up over the baseline: {report['speedup']:.2f}x")
+    print(f"results: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
