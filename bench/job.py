@@ -159,9 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     if runs["baseline"]:
         report["baseline"] = summarise(runs["baseline"])
         report["speedup"] = report["baseline"]["total"] / report["engine"]["total"]
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    out = args.out_dir / f"job_{args.source}_cpu_{os.uname().nodename}.json"
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    from bench.extract import write_report  # not at import: a worker may run under an older tree
+
+    out = write_report(report, args.out_dir, f"job_{args.source}", "cpu")
     for who in ("baseline", "engine"):
         if who in report:
             split = ", ".join(f"{s} {v:.1f}" for s, v in report[who]["stages"].items())

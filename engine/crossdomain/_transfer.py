@@ -16,6 +16,7 @@ sample recorded in the result (`rows_used`), and targets are scored block by blo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Sequence
@@ -458,17 +459,12 @@ _DENSE, _LAYER, _CLS_FIT = "all", "layer", "cls"  # keys of the fits on every ne
 
 def _run_fits(jobs: dict[Any, Any], workers: int, fits_bar: Any) -> dict[Any, Fitted]:
     """Run every job (a callable returning a Fitted) on `workers` threads; the results by key."""
-    if workers <= 1 or len(jobs) <= 1:
+    parallel = workers > 1 and len(jobs) > 1
+    with ThreadPoolExecutor(min(workers, len(jobs))) if parallel else contextlib.nullcontext() as pool:
+        calls = {key: pool.submit(job).result for key, job in jobs.items()} if parallel else jobs
         done = {}
-        for key, job in jobs.items():
-            done[key] = job()
-            fits_bar.update(1)
-        return done
-    with ThreadPoolExecutor(min(workers, len(jobs))) as pool:
-        futures = {key: pool.submit(job) for key, job in jobs.items()}
-        done = {}
-        for key, future in futures.items():
-            done[key] = future.result()
+        for key, call in calls.items():  # in submission order; a pool's calls wait for their result
+            done[key] = call()
             fits_bar.update(1)
         return done
 

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterable
 from functools import partial
+from typing import Any
 
 import numpy as np
 
 from engine.devices import Device
 from engine.solver._design import ArrayDesign, BlockDesign
-from engine.store import ActivationStore, decode, decode_table
+from engine.stats import Encoding
+from engine.store import ActivationStore, Block, decode
 from kernels.standardise import standardise_into
 
 GPU_BLOCK_BYTES = 512 << 20  # float32 temporaries per GPU product block
@@ -50,13 +53,8 @@ def store_design(
     budget = default_in_core_bytes() if in_core_bytes is None else in_core_bytes
     for dtype in (np.float64, np.float32):
         if n * p * np.dtype(dtype).itemsize <= budget:
-            z = np.empty((n, p), dtype=dtype, order="F")  # working-set columns gather contiguously
-            divisor = np.where(scale > 0, scale, 1.0).astype(np.float64)
-            center64 = np.asarray(center, dtype=np.float64)
-            for block in store.blocks(n, memory_budget):
-                bits, table = _kernel_input(block.data, dtype_name)
-                standardise_into(bits, table, center64, divisor, z, block.start)
-            return ArrayDesign(z, dtype=dtype), f"in-core-{np.dtype(dtype).name}"
+            design = _in_core(store.blocks(n, memory_budget), (n, p), center, scale, dtype_name, dtype)
+            return design, f"in-core-{np.dtype(dtype).name}"
     blocks = partial(store.blocks, n, memory_budget)
     return (
         BlockDesign(blocks, n, center, scale, decode=partial(decode, dtype=dtype_name), dtype=np.float32),
@@ -84,21 +82,30 @@ def standardised_design(x: np.ndarray, center: np.ndarray, scale: np.ndarray) ->
     """The in-core design of in-memory float32 activations x (n, p): Z = (x − center) / scale (scale 0
     → 1), decoded once into a column-major float64 matrix as the in-core store design is, so that
     every pass is one BLAS call on it and working-set columns gather contiguously."""
-    z = np.empty(x.shape, dtype=np.float64, order="F")
+    return _in_core([Block(0, x.shape[0], x)], x.shape, center, scale, "float32", np.float64)
+
+
+def _in_core(
+    blocks: Iterable[Block],
+    shape: tuple[int, int],
+    center: np.ndarray,
+    scale: np.ndarray,
+    dtype_name: str,
+    dtype: Any,
+) -> ArrayDesign:
+    """Z = (X − center) / scale from row blocks of X (stored as `dtype_name`), decoded once by the
+    standardise kernel into a column-major `dtype` matrix: working-set columns gather contiguously."""
+    z = np.empty(shape, dtype=dtype, order="F")
     divisor = np.where(scale > 0, scale, 1.0).astype(np.float64)
-    bits, table = _kernel_input(x, "float32")
-    standardise_into(bits, table, np.asarray(center, dtype=np.float64), divisor, z, 0)
-    return ArrayDesign(z)
-
-
-def _kernel_input(data: np.ndarray, dtype_name: str) -> tuple[np.ndarray, np.ndarray]:
-    """A stored block as the standardise kernel reads it: 16-bit patterns and their decode table, or
-    float32 values and a placeholder table."""
-    if dtype_name == "float32":
-        return np.ascontiguousarray(data, dtype=np.float32), np.zeros(1, np.float32)
-    return np.ascontiguousarray(data).view(np.uint16), _table(dtype_name)
+    center64 = np.asarray(center, dtype=np.float64)
+    encoding = _encoding(dtype_name)
+    for block in blocks:
+        values = encoding.values(np.ascontiguousarray(block.data))
+        standardise_into(values, encoding.table, center64, divisor, z, block.start)
+    return ArrayDesign(z, dtype=dtype)
 
 
 @functools.cache
-def _table(dtype_name: str) -> np.ndarray:
-    return decode_table(dtype_name)
+def _encoding(dtype_name: str) -> Encoding:
+    """How the standardise kernel reads a storage dtype (the statistics kernels' encoding)."""
+    return Encoding.for_dtype(dtype_name)
