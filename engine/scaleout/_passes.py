@@ -126,9 +126,9 @@ class DistributedDesign:
         return self._run("rmatvec", v)
 
     def gram(
-        self, cols: np.ndarray, d: np.ndarray, v: np.ndarray
+        self, cols: np.ndarray, d: np.ndarray, v: np.ndarray, exact: bool = False
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return self._run("gram", cols, d, v)
+        return self._run("gram", cols, d, v, exact)
 
     def matvec(self, cols: np.ndarray, u: np.ndarray) -> np.ndarray:
         return self._run("matvec", cols, u)

@@ -68,10 +68,10 @@ class BlockDesign:
         return run_pass(_RMatvec(self, v), self.blocks())
 
     def gram(
-        self, cols: np.ndarray, d: np.ndarray, v: np.ndarray
+        self, cols: np.ndarray, d: np.ndarray, v: np.ndarray, exact: bool = False
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         self.passes += 1
-        return run_pass(_Gram(self, cols, d, v), self.blocks())
+        return run_pass(_Gram(self, cols, d, v, exact), self.blocks())
 
     def matvec(self, cols: np.ndarray, u: np.ndarray) -> np.ndarray:
         self.passes += 1
@@ -111,12 +111,16 @@ class _RMatvec(_Sum):
 
 class _Gram(_Sum):
     """Per block: Z_Wᵀ diag(D_ab) Z_W for a ≤ b, Z_Wᵀ D and Z_Wᵀ V; finish: the symmetric
-    (qK × qK) Hessian (index j·K + k), (q, K, K) and (q, K)."""
+    (qK × qK) Hessian (index j·K + k), (q, K, K) and (q, K). `exact`: the products in float64
+    arithmetic whatever the design's dtype (its columns are converted after they are gathered)."""
 
-    def __init__(self, design: BlockDesign, cols: np.ndarray, d: np.ndarray, v: np.ndarray) -> None:
+    def __init__(
+        self, design: BlockDesign, cols: np.ndarray, d: np.ndarray, v: np.ndarray, exact: bool = False
+    ) -> None:
         xp = design.xp
         self.d, self.q, self.k = design, cols.size, v.shape[1]
-        self.dd, self.vd = xp.asarray(d, design.dtype), xp.asarray(v, design.dtype)
+        self.dtype = np.float64 if exact else design.dtype  # the arithmetic of the products
+        self.dd, self.vd = xp.asarray(d, self.dtype), xp.asarray(v, self.dtype)
         self.ci = xp.asarray(cols)
         self.pairs = [(a, b) for a in range(self.k) for b in range(a, self.k)]
 
@@ -130,7 +134,7 @@ class _Gram(_Sum):
 
     def chunk(self, block: Block, out: tuple | None = None) -> tuple:
         xp = self.d.xp
-        z = self.d.z(block.data, self.ci)
+        z = self.d.z(block.data, self.ci).astype(self.dtype, copy=False)
         db = self.dd[block.start : block.stop]
         h = xp.zeros((self.k, self.k, self.q, self.q), dtype=np.float64)
         for a, b in self.pairs:

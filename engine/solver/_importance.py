@@ -127,7 +127,7 @@ def importance(
             design, where = DistributedDesign(client, store, stats.mean.ravel(), stats.std.ravel()), "dask"
         else:
             design, where = store_design(
-                store, stats.mean.ravel(), stats.std.ravel(), device, memory_budget, in_core_bytes
+                store, stats.mean.ravel(), stats.std.ravel(), device, memory_budget, in_core_bytes, tol
             )
         loaded = time.perf_counter()
         total = target_support or None

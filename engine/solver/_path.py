@@ -43,6 +43,8 @@ STALE_RATE = 0.7  # group L1: a kept Hessian serves while each step cuts the vio
 NEAR = 0.85  # group L1: a fresh Hessian also covers neurons this close to entering,
 NEAR_SHARE = 0.25  # ... at most this share of the working set more
 MAX_STALLED = 10  # group L1: steps in a row that do not lower the certificate end the λ
+SLOW_RATE = 0.5  # L1: two full passes in a row cutting the certificate less than this much ...
+SLOW_PASSES = 2  # ... switch the rest of the path to float64 Hessians (`PathState.exact`)
 WS_MIN = 16  # violators added to the working set at least
 ARMIJO = 1e-4
 EXTEND_FLOOR = 1e-4  # with a target support, the path may go on down to λ_max · EXTEND_FLOOR
@@ -98,6 +100,7 @@ class PathState:
     work: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     gradient: np.ndarray | None = None
     model: GroupModel | None = None  # group L1: the working set's kept quadratic model
+    exact: bool = False  # Hessians in float64 arithmetic on a float32 design (after slow progress)
 
     @classmethod
     def null(cls, problem: Problem) -> PathState:
@@ -219,7 +222,7 @@ def _solve_lambda(problem: Problem, state: PathState, lam: float) -> tuple[float
     design, y, datafit, penalty = problem.design, problem.y, problem.datafit, problem.penalty
     l1, l2 = problem.penalties(lam)
     scale = datafit.gap_scale(y)
-    gap, best, stalled = np.inf, np.inf, 0
+    gap, best, stalled, slow, last = np.inf, np.inf, 0, 0, np.inf
     group = penalty.group and state.w.shape[1] > 1
     if state.model is not None:  # a new λ: the kept Hessian gets one try
         state.model.violation = np.inf
@@ -234,6 +237,9 @@ def _solve_lambda(problem: Problem, state: PathState, lam: float) -> tuple[float
         best, stalled = (gap, 0) if gap < best else (best, stalled + 1)
         if stalled == MAX_STALLED:
             break
+        slow = slow + 1 if gap > SLOW_RATE * last and not group else 0
+        state.exact |= slow >= SLOW_PASSES  # a float32 Hessian can be too coarse for ill-conditioned steps
+        last = gap
         state.work = _working_set(penalty, state, l1)
         if group:
             _group_newton(problem, state, l1, l2)
@@ -279,7 +285,7 @@ def _newton(problem: Problem, state: PathState, l1: float, l2: float, tol: float
     q, k_out = work.size, state.w.shape[1]
     for _ in range(MAX_NEWTON):
         d, gm = datafit.hessian(y, state.m), datafit.gradient(y, state.m)
-        h, zd, gw = design.gram(work, d, gm)
+        h, zd, gw = design.gram(work, d, gm, exact=state.exact)
         grad, u0 = gw.ravel(), state.w[work].ravel()
         if fit_intercept:
             coupling = zd.reshape(q * k_out, k_out)

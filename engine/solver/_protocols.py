@@ -76,10 +76,11 @@ class Design(Protocol):
         ...
 
     def gram(
-        self, cols: np.ndarray, d: np.ndarray, v: np.ndarray
+        self, cols: np.ndarray, d: np.ndarray, v: np.ndarray, exact: bool = False
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For the working set `cols` (q neurons), D (n, K, K) and V (n, K): the Hessian block
-        Z_Wᵀ diag(D) Z_W (qK × qK), the coupling with the intercepts Z_Wᵀ D (q, K, K), and Z_Wᵀ V (q, K)."""
+        Z_Wᵀ diag(D) Z_W (qK × qK), the coupling with the intercepts Z_Wᵀ D (q, K, K), and Z_Wᵀ V (q, K);
+        `exact`: in float64 arithmetic even where the design computes in float32."""
         ...
 
     def matvec(self, cols: np.ndarray, u: np.ndarray) -> np.ndarray:

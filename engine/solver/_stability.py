@@ -84,7 +84,7 @@ def stability_selection(
     def solve(ids: np.ndarray) -> np.ndarray:  # one half; on a worker thread
         x = rows(ids)
         center, scale = x.mean(axis=0, dtype=np.float64), x.std(axis=0, ddof=1, dtype=np.float64)
-        design = standardised_design(x, center, scale)
+        design = standardised_design(x, center, scale, tol)
         fit = copy.copy(datafit)  # each half has its own example weights
         fit.weights = None if weights is None else weights[ids]
         path = sparse_path(

@@ -3,9 +3,14 @@
 - GPU: the raw float16/bfloat16 activations are copied once into GPU memory (cupy, the device's
   array module); every product decodes row blocks to float32 there and runs on cuBLAS (float32
   accumulation, float64 results). Under the CUDA simulator the same code runs on numpy.
-- CPU, in core: when the standardised matrix fits `in_core_bytes`, it is decoded once (float64, or
-  float32 when only that fits) and every pass is one BLAS call: a pass costs what the GEMV costs,
-  not a decode of the store.
+- CPU, in core: when the standardised matrix fits `in_core_bytes`, it is decoded once into a
+  column-major float32 matrix, and a pass is one BLAS call per ACCUMULATE_ROWS rows, summed in
+  float64: a pass costs what the GEMV costs, not a decode of the store. float32 halves both the
+  memory and the time of the Hessian passes against float64 (single-precision GEMM does twice the
+  FLOPs per cycle), and the float64 sums of row blocks keep the rounding of a product from growing
+  with n: the path's float64 objectives stay within about 1e-7 (relative) of a float64 design's,
+  well inside the certificate's tolerance (docs/importance.md). A tolerance below FLOAT32_TOL asks
+  for more than float32 products can certify: the matrix is then float64 (float32 if only that fits).
 - CPU, streamed: otherwise every pass streams blocks from the store (`ActivationStore.blocks`),
   decoded to float32, so memory stays within `memory_budget` whatever the store's size.
 """
@@ -27,6 +32,8 @@ from engine.store import ActivationStore, Block, decode
 from kernels.standardise import standardise_into
 
 GPU_BLOCK_BYTES = 512 << 20  # float32 temporaries per GPU product block
+ACCUMULATE_ROWS = 8192  # in core: float32 products over this many rows, summed in float64
+FLOAT32_TOL = 1e-7  # in core: a solver tolerance below this gets a float64 matrix
 
 
 def default_in_core_bytes() -> int:
@@ -44,14 +51,16 @@ def store_design(
     device: Device,
     memory_budget: int,
     in_core_bytes: int | None = None,
+    tol: float = 1e-6,
 ) -> tuple[BlockDesign, str]:
-    """The design Z = (X − center) / scale of `store` on `device`, and a word saying where it lives."""
+    """The design Z = (X − center) / scale of `store` on `device` for a solver tolerance `tol`, and
+    a word saying where it lives."""
     n, p = store.n, center.size
     dtype_name = store.meta["dtype"]
     if device.is_gpu:
         return _gpu_design(store, center, scale, device, memory_budget), "gpu"
     budget = default_in_core_bytes() if in_core_bytes is None else in_core_bytes
-    for dtype in (np.float64, np.float32):
+    for dtype in (np.float64, np.float32) if tol < FLOAT32_TOL else (np.float32,):
         if n * p * np.dtype(dtype).itemsize <= budget:
             design = _in_core(store.blocks(n, memory_budget), (n, p), center, scale, dtype_name, dtype)
             return design, f"in-core-{np.dtype(dtype).name}"
@@ -78,11 +87,13 @@ def _gpu_design(
     )  # fmt: skip
 
 
-def standardised_design(x: np.ndarray, center: np.ndarray, scale: np.ndarray) -> ArrayDesign:
-    """The in-core design of in-memory float32 activations x (n, p): Z = (x − center) / scale (scale 0
-    → 1), decoded once into a column-major float64 matrix as the in-core store design is, so that
-    every pass is one BLAS call on it and working-set columns gather contiguously."""
-    return _in_core([Block(0, x.shape[0], x)], x.shape, center, scale, "float32", np.float64)
+def standardised_design(
+    x: np.ndarray, center: np.ndarray, scale: np.ndarray, tol: float = 1e-6
+) -> ArrayDesign:
+    """The in-core design of in-memory float32 activations x (n, p) for a solver tolerance `tol`:
+    Z = (x − center) / scale (scale 0 → 1), decoded once as the in-core store design is."""
+    dtype = np.float64 if tol < FLOAT32_TOL else np.float32
+    return _in_core([Block(0, x.shape[0], x)], x.shape, center, scale, "float32", dtype)
 
 
 def _in_core(
@@ -102,7 +113,7 @@ def _in_core(
     for block in blocks:
         values = encoding.values(np.ascontiguousarray(block.data))
         standardise_into(values, encoding.table, center64, divisor, z, block.start)
-    return ArrayDesign(z, dtype=dtype)
+    return ArrayDesign(z, dtype=dtype, block_rows=ACCUMULATE_ROWS)
 
 
 @functools.cache
