@@ -99,6 +99,7 @@ class PathState:
     m: np.ndarray
     work: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     gradient: np.ndarray | None = None
+    certified_at: np.ndarray | None = None  # the margins the last λ was certified at (the same object)
     model: GroupModel | None = None  # group L1: the working set's kept quadratic model
     exact: bool = False  # Hessians in float64 arithmetic on a float32 design (after slow progress)
 
@@ -227,12 +228,17 @@ def _solve_lambda(problem: Problem, state: PathState, lam: float) -> tuple[float
     if state.model is not None:  # a new λ: the kept Hessian gets one try
         state.model.violation = np.inf
     for _ in range(MAX_OUTER * MAX_NEWTON if group else MAX_OUTER):
-        if problem.fit_intercept:
-            state.b, state.m = _refit_intercept(datafit, y, state.b, state.m)
+        # a new λ starts where the last was certified, its intercepts refitted and its full pass
+        # made at these very margins: that pass is not repeated (one pass in three, measured)
+        if state.certified_at is not state.m:
+            if problem.fit_intercept:
+                state.b, state.m = _refit_intercept(datafit, y, state.b, state.m)
+            state.gradient = design.rmatvec(datafit.gradient(y, state.m))
+        state.certified_at = None
         gm = datafit.gradient(y, state.m)
-        state.gradient = design.rmatvec(gm)
         gap = _certificate(problem, state, gm, l1, l2)
         if gap <= problem.tol * scale:
+            state.certified_at = state.m
             return gap, True
         best, stalled = (gap, 0) if gap < best else (best, stalled + 1)
         if stalled == MAX_STALLED:
