@@ -59,3 +59,23 @@ def test_summary_names_datasets_whose_selection_was_filled(tmp_path):
     del r["paths"]
     path.write_text(json.dumps(r))
     assert "never entered" not in summary(path)
+
+
+def test_saved_jobs_are_keyed_by_the_code_that_computed_them(tmp_path):
+    """The experiment runner reuses a saved transfer job only when its options and the engine's
+    sources are the same: the digest changes with any byte of a .py file, and not with other files."""
+    from engine.experiments._runner import Options, code_digest, source_digest
+
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "a.py").write_text("x = 1\n")
+    (package / "sub" / "b.py").write_text("y = 2\n")
+    before = source_digest(package)
+    (package / "notes.md").write_text("not code")
+    assert source_digest(package) == before
+    (package / "sub" / "b.py").write_text("y = 3\n")
+    assert source_digest(package) != before
+    (package / "sub" / "b.py").rename(package / "b2.py")
+    assert source_digest(package) not in (before,)
+    assert len(code_digest()) == 16 and Options().key("single-books") == Options().key("single-books")
+    assert Options().key("single-books") != Options(k=100).key("single-books")

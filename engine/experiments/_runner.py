@@ -3,12 +3,15 @@ leave-one-domain-out, fingerprints, the similarity–transfer correlation, and t
 
 Every domain is extracted once into `out/stores/<domain>.zarr` (mean-pooled, all layers) and, for
 the CLS baseline, `out/stores/<domain>-cls.zarr` (last layer); existing complete stores are reused
-and interrupted ones resume. Each transfer job is saved under `out/transfers/` with its parameters,
-so an interrupted experiment resumes at the first job not yet done.
+and interrupted ones resume. Each transfer job is saved under `out/transfers/` keyed by its
+parameters and by a digest of the code that computed it (`code_digest`), so an interrupted
+experiment resumes at the first job not yet done, and a job computed by other code is run again
+instead of being served from the cache.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -71,8 +74,27 @@ class Options:
     ranking: str = DEFAULT_RANKING  # how a single source ranks its neurons (engine.crossdomain.RANKINGS)
 
     def key(self, job: str) -> str:
-        fields = {**self.__dict__, "ks": list(self.ks), "job": job}
+        fields = {**self.__dict__, "ks": list(self.ks), "job": job, "code": code_digest()}
         return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@functools.cache
+def code_digest() -> str:
+    """A digest of the Python sources of the packages that compute a transfer job (engine, kernels):
+    a saved job is reused only by the code that computed it."""
+    import kernels
+
+    return source_digest(Path(__file__).resolve().parents[1], Path(kernels.__file__).resolve().parent)
+
+
+def source_digest(*roots: Path) -> str:
+    """SHA-1 (16 hex digits) of every `.py` file under `roots`, names and contents, in sorted order."""
+    digest = hashlib.sha1()
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            digest.update(f"{root.name}/{path.relative_to(root).as_posix()}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def run_pipeline(
