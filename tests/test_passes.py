@@ -247,3 +247,6 @@ def test_a_tolerance_beyond_float32_gets_a_float64_design(tmp_path):
     assert store_design(store, center, scale, cpu, 1 << 20, tol=1e-6)[1] == "in-core-float32"
     assert store_design(store, center, scale, cpu, 1 << 20, tol=1e-10)[1] == "in-core-float64"
     assert store_design(store, center, scale, cpu, 1 << 20, 20 * 6 * 4, tol=1e-10)[1] == "in-core-float32"
+    streamed, where = store_design(store, center, scale, cpu, 1 << 20, 0, tol=1e-10)
+    assert where == "streamed" and streamed.dtype == np.float64
+    assert store_design(store, center, scale, cpu, 1 << 20, 0)[0].dtype == np.float32

@@ -12,7 +12,8 @@
   well inside the certificate's tolerance (docs/importance.md). A tolerance below FLOAT32_TOL asks
   for more than float32 products can certify: the matrix is then float64 (float32 if only that fits).
 - CPU, streamed: otherwise every pass streams blocks from the store (`ActivationStore.blocks`),
-  decoded to float32, so memory stays within `memory_budget` whatever the store's size.
+  decoded to float32 (float64 for a tolerance below FLOAT32_TOL), so memory stays within
+  `memory_budget` whatever the store's size.
 """
 
 from __future__ import annotations
@@ -65,10 +66,9 @@ def store_design(
             design = _in_core(store.blocks(n, memory_budget), (n, p), center, scale, dtype_name, dtype)
             return design, f"in-core-{np.dtype(dtype).name}"
     blocks = partial(store.blocks, n, memory_budget)
-    return (
-        BlockDesign(blocks, n, center, scale, decode=partial(decode, dtype=dtype_name), dtype=np.float32),
-        "streamed",
-    )
+    dtype = np.float64 if tol < FLOAT32_TOL else np.float32  # blocks decoded to this, products in it
+    design = BlockDesign(blocks, n, center, scale, decode=partial(decode, dtype=dtype_name), dtype=dtype)
+    return design, "streamed"
 
 
 def _gpu_design(
