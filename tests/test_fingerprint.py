@@ -353,3 +353,22 @@ def test_fingerprint_warns_for_every_store_naming_it_and_records_the_stop(tmp_pa
     assert [p["filled"] for p in record["paths"]] == [K - result.paths[0].entered] * 2
     table = describe_fingerprints(result)
     assert f"path a: {result.paths[0].entered} neuron" in table and "examples are separated" in table
+
+
+def test_saved_metas_lists_complete_paths_and_passes_over_damaged_ones(tmp_path):
+    """What a store holds under importance/: each complete path's meta; an unreadable zarr.json and an
+    unfinished write are passed over (importance() reports them if it needs that one)."""
+    import zarr
+
+    from engine.store import saved_metas
+
+    store = _planted_store(tmp_path / "s.zarr", 0, 5)
+    paths = [engine.importance(store, target_support=s, **OPTIONS) for s in (8, 2)]
+    broken = Path(store.path) / "importance" / "broken"
+    broken.mkdir()
+    (broken / "zarr.json").write_text("{not json")
+    group = zarr.open_group(store.path, mode="r+", use_consolidated=False)["importance"]
+    group.create_group("unfinished").attrs["meta"] = {"key": "unfinished"}
+    keys = [meta["key"] for meta in saved_metas(store, "importance")]
+    assert sorted(keys) == sorted(imp.meta["key"] for imp in paths)
+    assert saved_metas(store, "stability") == []

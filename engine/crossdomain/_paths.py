@@ -17,13 +17,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-import zarr
-from zarr.core.sync import sync
 
 from engine.errors import SupportWarning
 from engine.solver import PENALTIES, Importance, Logistic, Multinomial, Quadratic, example_weights, importance
 from engine.solver._path import SEPARATED  # the solver's stopping rule; not part of its public API
-from engine.store import ActivationStore
+from engine.store import ActivationStore, saved_metas
 
 GROUP = "importance"  # where engine.importance saves its paths in a store
 KEYED = ("l1_ratio", "n_lambdas", "lambda_ratio", "tol")  # importance options that key a saved path
@@ -174,20 +172,4 @@ def reusable_support(store: ActivationStore, method: str, k: int, options: dict[
 def _saved(store: ActivationStore) -> list[dict[str, Any]]:
     """The meta of every complete path saved in the store (engine.importance's importance/<key>).
     A damaged or unfinished entry is passed over: importance() reports it if it is the one it needs."""
-    root = zarr.open_group(store.path, mode="r", use_consolidated=False)
-    if GROUP not in root:
-        return []
-
-    async def names() -> set[str]:  # listed from the folder: zarr's own listing fails on a damaged entry
-        return {name async for name in root.store.list_dir(GROUP)} - {"zarr.json"}
-
-    metas = []
-    for name in sorted(sync(names())):
-        try:
-            sub = root[f"{GROUP}/{name}"]
-            attrs = dict(sub.attrs)
-        except (ValueError, TypeError, KeyError):  # an unreadable zarr.json, or none
-            continue
-        if isinstance(sub, zarr.Group) and attrs.get("complete") and isinstance(attrs.get("meta"), dict):
-            metas.append(attrs["meta"])
-    return metas
+    return saved_metas(store, GROUP)

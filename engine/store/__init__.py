@@ -2,14 +2,14 @@
 derived-result groups.
 
 Every other stage reads activations through this package: `open_store` for random access,
-`iter_blocks` for the chunk passes (statistics, solver products), and `save_derived` /
-`load_derived` for results kept beside the activations.
+`iter_blocks` for the chunk passes (statistics, solver products), and `save_derived`,
+`load_derived` and `saved_metas` (what is saved) for results kept beside the activations.
 """
 
 from __future__ import annotations
 
 from engine.store._codec import STORAGE_DTYPES, decode, decode_table, encode, key_table
-from engine.store._derived import load_derived, save_derived
+from engine.store._derived import load_derived, save_derived, saved_metas
 from engine.store._format import FORMAT_VERSION, META_KEY
 from engine.store._from_array import store_from_array
 from engine.store._integrity import MANIFEST_KEY, DamagedStoreError
@@ -76,6 +76,7 @@ __all__ = [
     "prepare_store",
     "run_pass",
     "save_derived",
+    "saved_metas",
     "store_from_array",
     "tree_merge",
     "tree_reduce",

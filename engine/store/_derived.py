@@ -71,3 +71,25 @@ def load_derived(store: Any, kind: str, key: str) -> tuple[dict[str, np.ndarray]
                 f"{where}: the {name!r} array cannot be read ({type(e).__name__}); {fix}"
             ) from None
     return arrays, dict(sub.attrs["meta"])
+
+
+def saved_metas(store: Any, kind: str) -> list[dict[str, Any]]:
+    """The meta of every complete result saved under `kind/` of the store, in key order. A damaged
+    or unfinished entry is passed over: `load_derived` reports it to whoever needs that one."""
+    root = zarr.open_group(store.path, mode="r", use_consolidated=False)
+    if kind not in root:
+        return []
+
+    async def names() -> set[str]:  # listed from the folder: zarr's own listing fails on a damaged entry
+        return {name async for name in root.store.list_dir(kind)} - {"zarr.json"}
+
+    metas = []
+    for name in sorted(sync(names())):
+        try:
+            sub = root[f"{kind}/{name}"]
+            attrs = dict(sub.attrs)
+        except (ValueError, TypeError, KeyError):  # an unreadable zarr.json, or none
+            continue
+        if isinstance(sub, zarr.Group) and attrs.get("complete") and isinstance(attrs.get("meta"), dict):
+            metas.append(attrs["meta"])
+    return metas
