@@ -159,11 +159,14 @@ def test_ranking_choices_are_the_engine_s_and_default_to_its_default():
         assert build_parser().parse_args(command).ranking == DEFAULT_RANKING
 
 
-def test_in_core_bytes_default_is_the_engine_s_and_takes_units(capsys):
+@pytest.mark.parametrize(
+    "base", [["transfer", "--source", "a", "--target", "b"], ["experiment", "amazon", "--data-dir", "d"]]
+)
+def test_in_core_bytes_default_is_the_engine_s_and_takes_units(capsys, base):
     from engine.crossdomain._domains import IN_CORE_BYTES
+    from engine.experiments import Options
 
-    base = ["transfer", "--source", "a", "--target", "b"]
-    assert build_parser().parse_args(base).in_core_bytes == IN_CORE_BYTES
+    assert build_parser().parse_args(base).in_core_bytes == IN_CORE_BYTES == Options().in_core_bytes
     for text, value in (("8G", 8 << 30), ("512m", 512 << 20), ("1000", 1000), ("3K", 3 << 10)):
         assert build_parser().parse_args([*base, "--in-core-bytes", text]).in_core_bytes == value
     for bad in ("0", "-1G", "lots", "1.5G", "G"):

@@ -79,3 +79,4 @@ def test_saved_jobs_are_keyed_by_the_code_that_computed_them(tmp_path):
     assert source_digest(package) not in (before,)
     assert len(code_digest()) == 16 and Options().key("single-books") == Options().key("single-books")
     assert Options().key("single-books") != Options(k=100).key("single-books")
+    assert Options().key("single-books") != Options(in_core_bytes=1 << 20).key("single-books")

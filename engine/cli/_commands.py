@@ -282,6 +282,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
     options = Options(
         model=args.model, k=args.k, ks=tuple(args.ks), seeds=args.seeds, max_length=args.max_length,
         device=args.device, cls_baseline=args.cls_baseline, ranking=args.ranking,
+        in_core_bytes=args.in_core_bytes,
     )  # fmt: skip
     reader = (
         {"threshold": args.stsb_threshold} if args.name == "stsb" and args.stsb_threshold is not None else {}

@@ -90,6 +90,15 @@ def byte_size(text: str) -> int:
     return value
 
 
+def add_in_core_bytes(p: argparse.ArgumentParser) -> None:
+    """--in-core-bytes: how large a store the transfer reads whole."""
+    p.add_argument(
+        "--in-core-bytes", type=byte_size, default=IN_CORE_BYTES, metavar="SIZE",
+        help="stores whose float32 activations fit this are read whole, larger ones are streamed "
+        "(docs/scale-out.md); bytes or K/M/G/T, default 2G",
+    )  # fmt: skip
+
+
 def int_in(low: int, high: int) -> Callable[[str], int]:
     """A whole number in [low, high]."""
 
@@ -317,11 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument("--seeds", type=positive_int, default=5, help="random-k baseline seeds")
     add_ranking(tr)
-    tr.add_argument(
-        "--in-core-bytes", type=byte_size, default=IN_CORE_BYTES, metavar="SIZE",
-        help="stores whose float32 activations fit this are read whole, larger ones are streamed "
-        "(docs/scale-out.md); bytes or K/M/G/T, default 2G",
-    )  # fmt: skip
+    add_in_core_bytes(tr)
     tr.add_argument(
         "--cls",
         type=name_store,
@@ -379,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     exp.add_argument("--seeds", type=positive_int, default=5, help="random-k baseline seeds")
     add_ranking(exp)
+    add_in_core_bytes(exp)
     exp.add_argument("--max-length", type=positive_int, default=256, help="tokens per text (pair)")
     exp.add_argument(
         "--max-per-class",

@@ -31,6 +31,7 @@ from engine.crossdomain import (
     transfer,
     transferability,
 )
+from engine.crossdomain._domains import IN_CORE_BYTES
 from engine.devices import Device, resolve_device
 from engine.errors import InputError
 from engine.extraction import extract
@@ -72,6 +73,7 @@ class Options:
     permutations: int = 10_000
     multi_source: bool = True
     ranking: str = DEFAULT_RANKING  # how a single source ranks its neurons (engine.crossdomain.RANKINGS)
+    in_core_bytes: int = IN_CORE_BYTES  # larger stores are streamed (their classifiers use a row sample)
 
     def key(self, job: str) -> str:
         fields = {**self.__dict__, "ks": list(self.ks), "job": job, "code": code_digest()}
@@ -214,7 +216,7 @@ def _job(
     others = [n for n in names if n != who]
     common = {
         "k": options.k, "ks": options.ks, "seeds": options.seeds, "cls": cls or None, "device": device,
-        "client": client, "ranking": options.ranking,
+        "client": client, "ranking": options.ranking, "in_core_bytes": options.in_core_bytes,
     }  # fmt: skip
     if mode == "single":
         results = transfer([stores[who]], [stores[t] for t in others], names=[who, *others], **common)
