@@ -156,7 +156,7 @@ def reusable_support(store: ActivationStore, method: str, k: int, options: dict[
     weight = {str(c): float(w) for c, w in weight.items()} if isinstance(weight, dict) else weight
     wanted.update(method=method, class_weight=weight, rows=store.n)
     supports = []
-    for meta in _saved(store):
+    for meta in saved_metas(store, GROUP):  # complete paths only; damaged ones are importance()'s to report
         params = meta.get("params", {})
         penalty = options.get("penalty") or ("group-l1" if meta.get("classes", 0) > 2 else "l1")
         if params.get("penalty") != penalty or any(params.get(n) != v for n, v in wanted.items()):
@@ -167,9 +167,3 @@ def reusable_support(store: ActivationStore, method: str, k: int, options: dict[
         if support >= k:
             supports.append(support)
     return min(supports, default=None)
-
-
-def _saved(store: ActivationStore) -> list[dict[str, Any]]:
-    """The meta of every complete path saved in the store (engine.importance's importance/<key>).
-    A damaged or unfinished entry is passed over: importance() reports it if it is the one it needs."""
-    return saved_metas(store, GROUP)

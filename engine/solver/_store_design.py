@@ -37,6 +37,12 @@ ACCUMULATE_ROWS = 8192  # in core: float32 products over this many rows, summed 
 FLOAT32_TOL = 1e-7  # in core: a solver tolerance below this gets a float64 matrix
 
 
+def precision(tol: float) -> type[np.floating]:
+    """The dtype a CPU design computes in for a solver tolerance: float32 unless `tol` asks for more
+    than float32 products can certify (below FLOAT32_TOL)."""
+    return np.float64 if tol < FLOAT32_TOL else np.float32
+
+
 def default_in_core_bytes() -> int:
     """30% of physical memory: room for the matrix plus the solver's n-vectors and the OS cache."""
     try:
@@ -61,13 +67,14 @@ def store_design(
     if device.is_gpu:
         return _gpu_design(store, center, scale, device, memory_budget), "gpu"
     budget = default_in_core_bytes() if in_core_bytes is None else in_core_bytes
-    for dtype in (np.float64, np.float32) if tol < FLOAT32_TOL else (np.float32,):
+    for dtype in dict.fromkeys((precision(tol), np.float32)):  # float64 falls back to float32 in core
         if n * p * np.dtype(dtype).itemsize <= budget:
             design = _in_core(store.blocks(n, memory_budget), (n, p), center, scale, dtype_name, dtype)
             return design, f"in-core-{np.dtype(dtype).name}"
     blocks = partial(store.blocks, n, memory_budget)
-    dtype = np.float64 if tol < FLOAT32_TOL else np.float32  # blocks decoded to this, products in it
-    design = BlockDesign(blocks, n, center, scale, decode=partial(decode, dtype=dtype_name), dtype=dtype)
+    design = BlockDesign(
+        blocks, n, center, scale, decode=partial(decode, dtype=dtype_name), dtype=precision(tol)
+    )
     return design, "streamed"
 
 
@@ -92,8 +99,7 @@ def standardised_design(
 ) -> ArrayDesign:
     """The in-core design of in-memory float32 activations x (n, p) for a solver tolerance `tol`:
     Z = (x − center) / scale (scale 0 → 1), decoded once as the in-core store design is."""
-    dtype = np.float64 if tol < FLOAT32_TOL else np.float32
-    return _in_core([Block(0, x.shape[0], x)], x.shape, center, scale, "float32", dtype)
+    return _in_core([Block(0, x.shape[0], x)], x.shape, center, scale, "float32", precision(tol))
 
 
 def _in_core(
