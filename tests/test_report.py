@@ -300,6 +300,39 @@ def test_paths_table_equals_json_and_filled_datasets_are_named(results, tmp_path
     assert "never entered the sparse path" not in text
 
 
+@pytest.mark.parametrize("norm", ["source", "target"])
+def test_paired_table_equals_a_recomputation_from_json(results, tmp_path, norm):
+    from scipy.stats import permutation_test
+
+    text = write_report(results, tmp_path).read_text(encoding="utf-8")
+    header, *rows = table(text, f"### {norm.capitalize()} normalisation (")
+    assert header == ["selected against", *(f"k = {k:,}" for k in KS)]
+    single = [t for t in results["transfers"] if t["normalisation"] == norm and len(t["sources"]) == 1]
+    # sklearn has no scores per k in these results: only methods scored at every k get a row per k
+    methods = {"random": "random", "stats top-k": "stats_topk", "all neurons": "all"}
+    methods |= {"best layer": "best_layer", "last CLS": "last_cls"}
+    assert [r[0] for r in rows] == list(methods)
+    for label, *cells in rows:
+        method = methods[label]
+        for k, cell in zip(KS, cells, strict=True):
+            mine = np.array([t["by_k"]["selected"][str(k)] for t in single])
+            theirs = [
+                t["by_k"][method][str(k)] if method in t["by_k"] else t["scores"][method] for t in single
+            ]
+            d = mine - np.array([_primary(v) for v in theirs])
+            p = permutation_test((d,), np.mean, permutation_type="samples", n_resamples=np.inf).pvalue
+            match = re.fullmatch(r"([+-]\d\.\d{3})(?: \(([+-]\d+\.\d) sd\))?, (\d+)/(\d+), p (\S+)", cell)
+            assert match, cell
+            assert float(match[1]) == pytest.approx(d.mean(), abs=5e-4)
+            assert (int(match[3]), int(match[4])) == ((d > 0).sum(), len(single))
+            assert float(match[5]) == pytest.approx(p, rel=0.05)
+            if method == "random":
+                sd = np.mean([v["std"] for v in theirs])
+                assert float(match[2]) == pytest.approx(d.mean() / sd, abs=0.05)
+            else:
+                assert match[2] is None
+
+
 OPTIONAL = [
     "correlation", "by_k", "target", "multi", "fingerprints", "similarity", "transfers", "notes", "k", "paths"
 ]  # fmt: skip

@@ -23,6 +23,7 @@ from matplotlib.ticker import MaxNLocator, NullLocator
 from matplotlib.transforms import Bbox
 
 from engine.errors import InputError
+from engine.report._paired import paired_difference
 
 DPI = 150
 PNG_METADATA = {"Software": None}  # no version string in the PNG, so reruns are byte-identical
@@ -363,6 +364,7 @@ def render_markdown(results: dict[str, Any], plots: set[str]) -> str:
         _title(results),
         _summary(results),
         _transfer_section(results, plots),
+        _paired_section(results),
         _paths_section(results),
         _row_samples_section(results),
         _multi_source_section(results),
@@ -478,6 +480,61 @@ def _transfer_table(results: dict[str, Any], norm: str, key: str) -> list[str]:
         means = [_mean_score([_scores(t, key).get(m) for t in single]) for m in methods]
         rows.append([f"*mean of {len(single)} single-source*", *_bold_best(means)])
     return _table(header, rows)
+
+
+# What the selection is compared with pair by pair: per-k baselines, then those that do not depend on k.
+PAIRED_BY_K = ("random", "stats_topk", "sklearn")
+PAIRED_FIXED = ("all", "best_layer", "last_cls")
+
+
+def _paired_section(results: dict[str, Any]) -> str:
+    """Selected against each baseline within every single-source pair, at every k: the mean
+    difference, the pairs won, and the sign-flip p-value (engine/report/_paired.py)."""
+    blocks = []
+    for norm in _normalisations(results):
+        rows = [t for t in _transfers(results, norm, single=True) if "selected" in t.get("by_k", {})]
+        ks = sorted({int(k) for t in rows for k in t["by_k"]["selected"]})
+        table = []
+        for method in (*PAIRED_BY_K, *PAIRED_FIXED):
+            cells = [_paired_cell(rows, method, k) for k in ks]
+            if any(c != MISSING for c in cells):
+                label = METHOD_LABELS.get(method, method).replace(" ± sd", "").replace(" k", "")
+                table.append([label, *cells])
+        if table:
+            header = ["selected against", *(f"k = {k:,}" for k in ks)]
+            blocks += ["", f"### {norm.capitalize()} normalisation ({NORMALISATIONS[norm]})", ""]
+            blocks += _table(header, table)
+    if not blocks:
+        return ""
+    intro = (
+        "## Selected against the baselines, pair by pair\n\n"
+        "Each cell compares the selected neurons at that k with a baseline within every single-source "
+        "pair: the mean difference (selected − baseline), the pairs where selected is ahead, and the "
+        "two-sided sign-flip permutation p-value of the mean difference (exact over all sign patterns). "
+        "For random k, the difference is also given in the seeds' mean standard deviation. All neurons, "
+        "the best layer and the last CLS do not depend on k."
+    )
+    return intro + "\n" + "\n".join(blocks)
+
+
+def _paired_cell(rows: list[dict[str, Any]], method: str, k: int) -> str:
+    a, b, spread = [], [], []
+    for t in rows:
+        mine = _value(t["by_k"]["selected"].get(str(k)))
+        other = t["by_k"].get(method, {}).get(str(k)) if method in PAIRED_BY_K else t["scores"].get(method)
+        if mine is not None and _value(other) is not None:
+            a.append(mine)
+            b.append(_value(other))
+            if isinstance(other, dict) and _is_number(other.get("std")):
+                spread.append(other["std"])
+    if not a:
+        return MISSING
+    diff = paired_difference(a, b)
+    text = f"{diff.mean:+.{SCORE_DIGITS}f}"
+    sd = _mean(spread)
+    if sd:
+        text += f" ({diff.mean / sd:+.1f} sd)"
+    return f"{text}, {diff.wins}/{diff.pairs}, p {_p_text(diff.p_value)}"
 
 
 def _method_label(results: dict[str, Any], method: str) -> str:
