@@ -1,12 +1,13 @@
 """Which neuron ranking transfers? Every ranking rule against random k and all neurons, on every
 ordered pair of an experiment's stores, with the pipeline's classifier (`neurosel bench rankings`).
 
-The rules: the transfer ranking rules (engine.crossdomain.RANKINGS), elastic-net paths ranked by
-entry, and a shift-aware variant of entry and Fisher that moves the neurons whose unlabelled
-statistics shift most between source and target to the end. The rule is then chosen without target
-labels, by leaving one domain out: for each held-out domain, the rule with the best mean score over
-the pairs among the other domains is picked and scored on the pairs into the held-out one.
-Stores come from `neurosel experiment NAME --out DIR` (DIR/stores/<domain>.zarr).
+The rules: the transfer ranking rules (engine.crossdomain.RANKINGS, "elastic-net" with l1_ratio
+0.1), an elastic-net path with l1_ratio 0.3 ranked by entry, and a shift-aware variant of entry and
+Fisher that moves the neurons whose unlabelled statistics shift most between source and target to
+the end. The rule is then chosen without target labels, by leaving one domain out: for each held-out
+domain, the rule with the best mean score over the pairs among the other domains is picked and
+scored on the pairs into the held-out one. Stores come from `neurosel experiment NAME --out DIR`
+(DIR/stores/<domain>.zarr).
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ import engine
 from bench.extract import BENCH_DIR, write_report
 from engine.crossdomain._classifier import fit, score
 from engine.crossdomain._domains import load_activations, standardise
-from engine.crossdomain._rankings import RANKINGS, selection_ranking, stats_ranking
+from engine.crossdomain._rankings import (
+    RANKINGS,
+    path_options,
+    selection_ranking,
+    sparse_importance,
+    stats_ranking,
+)
 from engine.devices import single_threaded_blas
 
 KS = (10, 30, 100, 300, 1000)
@@ -46,14 +53,14 @@ def demote_shifted(ranking: np.ndarray, moved: np.ndarray) -> np.ndarray:
 
 
 def source_rankings(src, kind: str, support: int) -> dict[str, np.ndarray]:
-    """Every target-independent rule's ranking of a source's neurons."""
-    method = "l1-logistic" if kind == "class" else "lasso"
-    imp = engine.importance(src.store, method, target_support=support, device="cpu")
+    """Every target-independent rule's ranking of a source's neurons ("auto" is one of the others)."""
     stats_rank = stats_ranking([src], "cpu")
-    out = {rule: selection_ranking(rule, src, imp, stats_rank, support)[0] for rule in RANKINGS}
-    for ratio in (0.3, 0.1):
-        path = engine.importance(src.store, method, target_support=support, l1_ratio=ratio, device="cpu")
-        out[f"elastic net {ratio}"] = path.ranking
+    out = {}
+    for rule in (r for r in RANKINGS if r != "auto"):
+        imp = sparse_importance(src.store, kind, support, path_options(rule, {"device": "cpu"}))
+        out[rule] = selection_ranking(rule, src, imp, stats_rank, support)[0]
+    imp = sparse_importance(src.store, kind, support, {"device": "cpu", "l1_ratio": 0.3})
+    out["elastic net 0.3"] = imp.ranking
     return out
 
 

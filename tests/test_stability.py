@@ -8,7 +8,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import engine
-from engine.crossdomain import DEFAULT_RANKING, RANKINGS
+from engine.crossdomain import AUTO_RANKING, DEFAULT_RANKING, ELASTIC_L1_RATIO, RANKINGS
 from engine.crossdomain._rankings import mean_rank
 from engine.solver import L1, Logistic, half_subsamples, layer_counts, stability_selection
 
@@ -98,10 +98,11 @@ def test_transfer_ranking_rules_select_the_planted_neurons_and_are_recorded(tmp_
     selected = {}
     for rule in RANKINGS:
         result = engine.transfer([source], target, k=3, ks=[3], seeds=1, sklearn_baseline=False, ranking=rule)
-        assert result.meta["ranking"] == rule
+        resolved = AUTO_RANKING["class"] if rule == "auto" else rule
+        assert result.meta["ranking"] == result.paths[0].ranking == resolved
         selected[rule] = set(result.selected.tolist())
         assert selected[rule] == {16, 17, 18}, rule
-    assert RANKINGS[0] == DEFAULT_RANKING
+    assert RANKINGS[0] == DEFAULT_RANKING == "auto"
     with pytest.raises(engine.InputError, match="ranking 'best'"):
         engine.transfer([source], target, k=3, ranking="best")
 
@@ -119,6 +120,37 @@ def test_fingerprints_rank_as_the_transfer_does_and_read_its_frequencies_back(tm
     fps = engine.fingerprint([source], k=8, target_support=20)
     counts, _ = layer_counts(result.selected, 16, 3)
     np.testing.assert_array_equal(fps.counts[0], counts)
-    assert fps.paths[0].ranking == DEFAULT_RANKING
+    assert fps.paths[0].ranking == AUTO_RANKING["class"]
     assert [p.stat().st_mtime_ns for p in sorted((tmp_path / "s.zarr" / "stability").iterdir())] == stamp
     assert engine.verify(source).ok
+
+
+def test_numeric_scores_rank_by_entry_into_the_elastic_net_path_by_default(tmp_path):
+    """"auto" on numeric labels is the elastic-net rule: the transfer selects the top k of
+    engine.importance's own lasso path with l1_ratio ELASTIC_L1_RATIO, and fingerprints read that
+    saved path back and rank the same way."""
+    rng = np.random.default_rng(8)
+
+    def domain(name: str, seed: int):
+        r = np.random.default_rng(seed)
+        x = r.standard_normal((300, 2, 16))
+        x[:, 1, 1:4] += 0.7 * x[:, 1, :1]  # correlated with the planted neuron: they enter together
+        score = 1.2 * x[:, 1, 0] + 0.8 * x[:, 0, 5] - 0.5 * x[:, 1, 9] + 0.4 * r.standard_normal(300)
+        return engine.store_from_array(tmp_path / f"{name}.zarr", x, labels=score, dtype="float32")
+
+    source, target = domain("s", int(rng.integers(1 << 30))), domain("t", int(rng.integers(1 << 30)))
+    result = engine.transfer([source], target, k=6, ks=[6, 12], seeds=1, sklearn_baseline=False)
+    reference = engine.importance(source, "lasso", l1_ratio=ELASTIC_L1_RATIO, target_support=12)
+    assert result.meta["ranking"] == result.paths[0].ranking == AUTO_RANKING["numeric"] == "elastic-net"
+    assert result.paths[0].key == reference.meta["key"]
+    np.testing.assert_array_equal(result.selected, reference.ranking[:6])
+    lasso = engine.importance(source, "lasso", target_support=12)
+    assert lasso.meta["key"] != reference.meta["key"]  # a path of its own, not the lasso's
+    fps = engine.fingerprint([source], k=6, method="lasso", target_support=12)
+    assert fps.paths[0].ranking == "elastic-net" and fps.paths[0].key == reference.meta["key"]
+    counts, _ = layer_counts(reference.ranking[:6], 16, 2)
+    np.testing.assert_array_equal(fps.counts[0], counts)
+    explicit = engine.transfer(
+        [source], target, k=6, ks=[6, 12], seeds=1, sklearn_baseline=False, ranking="entry"
+    )
+    np.testing.assert_array_equal(explicit.selected, lasso.ranking[:6])

@@ -15,7 +15,7 @@ from engine.cli import _commands as commands
 DEMO_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_KS = "10,30,100,300,1000"
 # engine.crossdomain.RANKINGS, default first; spelled out so --help loads no solver (tests/test_cli.py)
-RANKINGS = ("stability+fisher", "stability", "entry", "fisher")
+RANKINGS = ("auto", "stability+fisher", "stability", "entry", "elastic-net", "fisher")
 IN_CORE_BYTES = 2 << 30  # engine.crossdomain's IN_CORE_BYTES, spelled out for the same reason
 DEVICE_HELP = "where to compute: auto (a GPU when one works, else the CPU), cpu, cuda or cuda:N"
 QUIET_HELP = "print only results (and errors): no log lines or progress bars"
@@ -435,8 +435,9 @@ def add_ranking(p: argparse.ArgumentParser) -> None:
     """--ranking: how a single source ranks the neurons it selects (docs/method.md, section 1)."""
     p.add_argument(
         "--ranking", choices=RANKINGS, default=RANKINGS[0],
-        help="how a single source ranks its neurons: stability selection and Fisher ranks averaged "
-        "(default), stability selection, entry into the sparse path, or the Fisher score",
+        help="how a single source ranks its neurons: auto (for classes stability selection and Fisher "
+        "ranks averaged, for numeric scores entry into an elastic-net path), those two, stability "
+        "selection, entry into the sparse path, or the Fisher score",
     )  # fmt: skip
 
 

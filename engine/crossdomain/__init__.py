@@ -23,12 +23,14 @@ from engine.crossdomain._fingerprint import (
 )
 from engine.crossdomain._multisource import contribution, scenario_ranking
 from engine.crossdomain._paths import PathRecord
-from engine.crossdomain._rankings import DEFAULT_RANKING, RANKINGS
+from engine.crossdomain._rankings import AUTO_RANKING, DEFAULT_RANKING, ELASTIC_L1_RATIO, RANKINGS
 from engine.crossdomain._transfer import DEFAULT_KS, NORMALISATIONS, TransferResult, headline, transfer
 
 __all__ = [
+    "AUTO_RANKING",
     "DEFAULT_KS",
     "DEFAULT_RANKING",
+    "ELASTIC_L1_RATIO",
     "MEASURES",
     "NORMALISATIONS",
     "RANKINGS",

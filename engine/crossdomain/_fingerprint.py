@@ -17,7 +17,14 @@ from scipy.stats import rankdata
 
 from engine.crossdomain._domains import load_activations
 from engine.crossdomain._paths import PathRecord, path_record, reusable_support, warn_filled
-from engine.crossdomain._rankings import DEFAULT_RANKING, RANKINGS, selection_ranking, stats_ranking
+from engine.crossdomain._rankings import (
+    BY_ENTRY,
+    DEFAULT_RANKING,
+    path_options,
+    resolve_ranking,
+    selection_ranking,
+    stats_ranking,
+)
 from engine.devices import Device, resolve_device
 from engine.errors import InputError
 from engine.progress import bar
@@ -281,13 +288,13 @@ def fingerprint(
     Without `target_support` (or `recompute`) in them, a path saved in the store by an earlier run
     with the same options that reached at least k neurons (`target_support` ≥ k, e.g. a transfer's)
     is read back instead of solving the default path (engine/crossdomain/_paths.py). `ranking` ranks
-    each store's neurons as a single-source transfer does (RANKINGS, the same default; its saved
-    stability frequencies are read back). Under "entry", a store whose top k takes neurons that
-    never entered its path gets a SupportWarning naming the store.
+    each store's neurons as a single-source transfer does (RANKINGS, the same default, "auto"
+    resolved by `method`: lasso ranks numeric labels; its saved stability frequencies are read
+    back). Under "entry" and "elastic-net", a store whose top k takes neurons that never entered its
+    path gets a SupportWarning naming the store.
     """
     _check_measure(measure)
-    if ranking not in RANKINGS:
-        raise InputError(f"ranking {ranking!r}: use one of {', '.join(RANKINGS)}")
+    rule = resolve_ranking(ranking, "numeric" if method == "lasso" else "class")
     opened = [s if isinstance(s, ActivationStore) else open_store(s) for s in stores]
     if not opened:
         raise InputError("stores: none given; pass at least one store")
@@ -311,14 +318,14 @@ def fingerprint(
     percentages, counts, paths = [], [], []
     with bar(len(opened), "fingerprints", "store", progress) as stores_bar:
         for store, label in zip(opened, labels, strict=True):
-            options = dict(importance_options)
+            options = path_options(rule, dict(importance_options))
             support = reusable_support(store, method, k, options)
             if support is not None:
                 options["target_support"] = support
             imp = importance(store, method, device=device, **options)
-            order = _ranked(ranking, store, label, imp, device, options.get("client"))
-            paths.append(path_record(imp, store, k, label, order, ranking))
-            if ranking == "entry":  # other rules rank neurons that never entered on purpose
+            order = _ranked(rule, store, label, imp, device, options.get("client"))
+            paths.append(path_record(imp, store, k, label, order, rule))
+            if rule in BY_ENTRY:  # other rules rank neurons that never entered on purpose
                 warn_filled(paths[-1])
             # engine.select's top k, without its warning (that names where the path was saved from)
             count, percent = layer_counts(order[:k], imp.hidden, len(imp.layers))
@@ -342,7 +349,7 @@ def _ranked(
 ) -> np.ndarray:
     """The store's neurons ranked by `rule`, as a single-source transfer ranks them (the same saved
     path and, for stability, the same saved frequencies)."""
-    if rule == "entry":
+    if rule in BY_ENTRY:
         return imp.ranking
     domain = load_activations(store, name, device, client)
     support = imp.meta["params"]["target_support"]

@@ -63,7 +63,7 @@ class PathRecord:
                 f", which stopped at λ = {self.separation_lambda:.4g} "
                 f"({self.separation_lambda / self.lambda_max:.3g} λ_max) because the examples are separated"
             )
-        if self.ranking == "entry":
+        if self.ranking in ("entry", "elastic-net"):  # engine.crossdomain._rankings.BY_ENTRY
             return text + f"; {self.filled} of the k = {self.k} selected are filled by closeness to entering"
         return text + (
             f"; {self.filled} of the k = {self.k} selected by the {self.ranking} ranking never entered it"

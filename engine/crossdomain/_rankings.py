@@ -22,10 +22,15 @@ from engine.store import load_derived, save_derived
 SKLEARN_CS = 20  # points of the scikit-learn L1 path, like neurosel's default path
 SKLEARN_RATIO = 100.0  # from the smallest C with a non-zero coefficient up by this factor
 # How a single-source transfer ranks the neurons it selects (docs/method.md, section 1, has the
-# evidence): entry into the sparse path; stability selection's frequency over half-subsamples; the
-# statistics-only score; or the mean of the stability and statistics ranks (the default).
-RANKINGS = ("stability+fisher", "stability", "entry", "fisher")
-DEFAULT_RANKING = "stability+fisher"
+# evidence): entry into the sparse path; entry into an elastic-net path (l1_ratio ELASTIC_L1_RATIO);
+# stability selection's frequency over half-subsamples; the statistics-only score; the mean of the
+# stability and statistics ranks; or "auto" (the default), which picks by the labels' kind the rule
+# that leaving one domain out chose: AUTO_RANKING.
+RANKINGS = ("auto", "stability+fisher", "stability", "entry", "elastic-net", "fisher")
+DEFAULT_RANKING = "auto"
+AUTO_RANKING = {"class": "stability+fisher", "numeric": "elastic-net"}
+ELASTIC_L1_RATIO = 0.1  # the "elastic-net" rule's path: 10% L1, so correlated neurons enter together
+BY_ENTRY = ("entry", "elastic-net")  # rules that rank by entry into the path (the rest fill on purpose)
 STABILITY_GROUP = "stability"  # where the selection frequencies are saved in a store
 
 
@@ -38,16 +43,32 @@ def sparse_importance(store, kind: str, support: int, options: dict[str, Any]) -
     return importance(store, method, **options)
 
 
+def resolve_ranking(rule: str, kind: str) -> str:
+    """The rule `rule` stands for on labels of `kind` ("class" or "numeric"): "auto" is
+    AUTO_RANKING's pick, every other rule itself."""
+    if rule not in RANKINGS:
+        raise InputError(f"ranking {rule!r}: use one of {', '.join(RANKINGS)}")
+    return AUTO_RANKING[kind] if rule == "auto" else rule
+
+
+def path_options(rule: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The sparse-path options `rule` (resolved) ranks from: "elastic-net" sets l1_ratio to
+    ELASTIC_L1_RATIO unless the caller's options set one; the other rules take them as given."""
+    if rule == "elastic-net" and "l1_ratio" not in options:
+        return {**options, "l1_ratio": ELASTIC_L1_RATIO}
+    return options
+
+
 def selection_ranking(
     rule: str, src: Activations, imp: Importance, stats_rank: np.ndarray, support: int, seed: int = 0
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The ranking a single-source transfer selects from under `rule` (RANKINGS), and what it did.
 
-    `imp` is the source's sparse path (run to `support` neurons): its entry order is the "entry"
-    rule and breaks stability's ties; `stats_rank` is the statistics-only ranking."""
-    if rule not in RANKINGS:
-        raise InputError(f"ranking {rule!r}: use one of {', '.join(RANKINGS)}")
-    if rule == "entry":
+    `imp` is the source's sparse path (run to `support` neurons, with `path_options(rule, ...)`):
+    its entry order is the "entry" and "elastic-net" rules and breaks stability's ties;
+    `stats_rank` is the statistics-only ranking. `meta["ranking"]` is the rule resolved."""
+    rule = resolve_ranking(rule, src.kind)
+    if rule in BY_ENTRY:
         return imp.ranking, {"ranking": rule}
     if rule == "fisher":
         return stats_rank, {"ranking": rule}

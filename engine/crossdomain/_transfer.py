@@ -44,8 +44,11 @@ from engine.crossdomain._domains import (
 from engine.crossdomain._multisource import scenario_ranking
 from engine.crossdomain._paths import PathRecord, path_record, warn_filled
 from engine.crossdomain._rankings import (
+    BY_ENTRY,
     DEFAULT_RANKING,
     RANKINGS,
+    path_options,
+    resolve_ranking,
     selection_ranking,
     sklearn_ranking,
     sparse_importance,
@@ -127,8 +130,9 @@ def transfer(
 ) -> TransferResult | list[TransferResult]:
     """Transfer from labelled `sources` to `target` (a store, or a list of stores scored separately).
 
-    One source: `ranking` ranks its neurons (RANKINGS; default: the mean rank of stability selection
-    on its sparse path and of the statistics-only score, docs/method.md). Several: every ordered pair
+    One source: `ranking` ranks its neurons (RANKINGS; default "auto": for classes the mean rank of
+    stability selection on its sparse path and of the statistics-only score, for numeric labels entry
+    into an elastic-net path, docs/method.md). Several: every ordered pair
     of sources is a scenario, neurons are ranked by their mean transfer importance over scenarios, and k is
     chosen (unless `choose_k=False`) by the scenarios' held-out-source score. `names` name the
     sources then the targets; `cls` maps those names to last-layer CLS stores for that baseline.
@@ -400,11 +404,13 @@ class _Run:
 
     def single(self, k: int, sklearn_baseline: bool) -> list[TransferResult]:
         src = self.srcs[0]
-        imp = sparse_importance(src.store, self.kind, max(self.ks), self.importance_options)
+        rule = resolve_ranking(self.ranking, self.kind)
+        options = path_options(rule, self.importance_options)
+        imp = sparse_importance(src.store, self.kind, max(self.ks), options)
         stats_rank = stats_ranking([src], self.device)
-        ranking, how = selection_ranking(self.ranking, src, imp, stats_rank, max(self.ks), self.seed)
-        path = path_record(imp, src.store, k, src.name, ranking, self.ranking)
-        if self.ranking == "entry":  # other rules rank neurons that never entered on purpose
+        ranking, how = selection_ranking(rule, src, imp, stats_rank, max(self.ks), self.seed)
+        path = path_record(imp, src.store, k, src.name, ranking, rule)
+        if rule in BY_ENTRY:  # other rules rank neurons that never entered on purpose
             warn_filled(path, max(self.ks))
         sk_rank = None
         if sklearn_baseline:  # every neuron: on the row sample when the source is streamed

@@ -43,8 +43,9 @@ log = logging.getLogger("neurosel")
 
 DESCRIPTIONS = {
     "selected": "neurosel: L2 logistic classifier (C by 3-fold CV on the source) on the source's top-k "
-    "neurons by the ranking rule (default: the mean rank of stability selection over 16 half-subsamples "
-    "of the sparse path and of the Fisher score); multi-source: mean scenario rank, k chosen on the sources.",
+    "neurons by the ranking rule (default, for classes: the mean rank of stability selection over 16 "
+    "half-subsamples of the sparse path and of the Fisher score; for scores: entry into an elastic-net "
+    "path, l1_ratio 0.1); multi-source: mean scenario rank, k chosen on the sources.",
     "selected_cv": "single source: the selected neurons at the k of ks whose classifier scores best in "
     "3-fold cross-validation on the source (k chosen on the source alone; meta k_cv).",
     "all": "the same classifier on every neuron of every layer.",
