@@ -530,10 +530,10 @@ def _paired_cell(rows: list[dict[str, Any]], method: str, k: int) -> str:
     if not a:
         return MISSING
     diff = paired_difference(a, b)
-    text = f"{diff.mean:+.{SCORE_DIGITS}f}"
+    text = f"{round(diff.mean, SCORE_DIGITS) + 0.0:+.{SCORE_DIGITS}f}"  # + 0.0: no "-0.000"
     sd = _mean(spread)
     if sd:
-        text += f" ({diff.mean / sd:+.1f} sd)"
+        text += f" ({round(diff.mean / sd, 1) + 0.0:+.1f} sd)"
     return f"{text}, {diff.wins}/{diff.pairs}, p {_p_text(diff.p_value)}"
 
 
