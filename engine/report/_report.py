@@ -561,8 +561,9 @@ def _paths_section(results: dict[str, Any]) -> str:
         "how many neurons entered it (a non-zero weight at some λ), the λ at which it stopped because "
         "the examples were separated (as a fraction of λ_max; – if it did not stop for that reason), "
         "the ranking rule that selected the k, and how many of the k selected neurons never entered "
-        "the path: under the `entry` rule they are ranked by closeness to entering (at a larger k of "
-        "the curves: k − entered); the other rules (stability selection, the Fisher score, both) rank "
+        "the path: under the `entry` and `elastic-net` rules (entry into the path; the elastic-net "
+        "rule's path is the one shown) they are ranked by closeness to entering (at a larger k of the "
+        "curves: k − entered); the other rules (stability selection, the Fisher score, both) rank "
         "every neuron on their own terms.",
         "",
     ]
