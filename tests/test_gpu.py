@@ -197,6 +197,22 @@ def test_importance_gpu_design_matches_cpu(tmp_path, dtype, classes):
     np.testing.assert_allclose(gpu.objective, cpu.objective, rtol=SOLVER_RTOL)
 
 
+@needs_numba_gpu
+def test_gpu_design_computes_in_float64_for_a_tolerance_beyond_float32(tmp_path):
+    """A tolerance below FLOAT32_TOL gets float64 products on the GPU too, and the path certifies it."""
+    from engine.solver._store_design import FLOAT32_TOL, store_design
+
+    store = planted_store(tmp_path, "float16", 2)
+    gpu = engine.resolve_device("cuda")
+    center, scale = np.zeros(store.hidden * len(store.layers)), np.ones(store.hidden * len(store.layers))
+    assert store_design(store, center, scale, gpu, 1 << 20, tol=1e-6)[0].dtype == np.float32
+    assert store_design(store, center, scale, gpu, 1 << 20, tol=FLOAT32_TOL / 1000)[0].dtype == np.float64
+    kwargs = {"n_lambdas": 8, "lambda_ratio": 0.1, "recompute": True, "save": False, "tol": 1e-10}
+    cpu, on_gpu = (engine.importance(store, device=d, **kwargs) for d in ("cpu", "cuda"))
+    assert on_gpu.meta["converged"] and cpu.meta["converged"]
+    np.testing.assert_allclose(on_gpu.objective, cpu.objective, rtol=1e-8)
+
+
 # --- extraction: torch CUDA, bf16 autocast, pinned host buffers ----------------------------------
 
 

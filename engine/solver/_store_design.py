@@ -65,7 +65,7 @@ def store_design(
     n, p = store.n, center.size
     dtype_name = store.meta["dtype"]
     if device.is_gpu:
-        return _gpu_design(store, center, scale, device, memory_budget), "gpu"
+        return _gpu_design(store, center, scale, device, memory_budget, precision(tol)), "gpu"
     budget = default_in_core_bytes() if in_core_bytes is None else in_core_bytes
     for dtype in dict.fromkeys((precision(tol), np.float32)):  # float64 falls back to float32 in core
         if n * p * np.dtype(dtype).itemsize <= budget:
@@ -79,17 +79,23 @@ def store_design(
 
 
 def _gpu_design(
-    store: ActivationStore, center: np.ndarray, scale: np.ndarray, device: Device, memory_budget: int
+    store: ActivationStore,
+    center: np.ndarray,
+    scale: np.ndarray,
+    device: Device,
+    memory_budget: int,
+    dtype: type[np.floating] = np.float32,
 ) -> ArrayDesign:
-    """Raw activations resident on the GPU (2 bytes per value), decoded to float32 per row block."""
+    """Raw activations resident on the GPU (2 bytes per value), decoded to `dtype` per row block:
+    float32, or float64 for a tolerance float32 products cannot certify (`precision(tol)`)."""
     xp = device.xp
     n, p = store.n, center.size
     raw = xp.empty((n, p), dtype=store.activations.dtype)
     for block in store.blocks(n, memory_budget):
         raw[block.start : block.stop] = xp.asarray(block.data)
-    rows = max(1, GPU_BLOCK_BYTES // (4 * p))
+    rows = max(1, GPU_BLOCK_BYTES // (np.dtype(dtype).itemsize * p))
     return ArrayDesign(
-        raw, center, scale, block_rows=rows, xp=xp, dtype=np.float32,
+        raw, center, scale, block_rows=rows, xp=xp, dtype=dtype,
         decode=partial(decode, dtype=store.meta["dtype"]),
     )  # fmt: skip
 
