@@ -126,7 +126,7 @@ def test_fingerprints_rank_as_the_transfer_does_and_read_its_frequencies_back(tm
 
 
 def test_numeric_scores_rank_by_entry_into_the_elastic_net_path_by_default(tmp_path):
-    """"auto" on numeric labels is the elastic-net rule: the transfer selects the top k of
+    """ "auto" on numeric labels is the elastic-net rule: the transfer selects the top k of
     engine.importance's own lasso path with l1_ratio ELASTIC_L1_RATIO, and fingerprints read that
     saved path back and rank the same way."""
     rng = np.random.default_rng(8)
