@@ -16,9 +16,8 @@ import numpy as np
 from scipy.stats import rankdata
 
 from engine.crossdomain._domains import load_activations
-from engine.crossdomain._paths import PathRecord, path_record, reusable_support, warn_filled
+from engine.crossdomain._paths import BY_ENTRY, PathRecord, path_record, reusable_support, warn_filled
 from engine.crossdomain._rankings import (
-    BY_ENTRY,
     DEFAULT_RANKING,
     path_options,
     resolve_ranking,

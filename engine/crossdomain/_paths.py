@@ -25,6 +25,7 @@ from engine.store import ActivationStore, saved_metas
 
 GROUP = "importance"  # where engine.importance saves its paths in a store
 KEYED = ("l1_ratio", "n_lambdas", "lambda_ratio", "tol")  # importance options that key a saved path
+BY_ENTRY = ("entry", "elastic-net")  # ranking rules that rank by entry (the others fill on purpose)
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class PathRecord:
                 f", which stopped at λ = {self.separation_lambda:.4g} "
                 f"({self.separation_lambda / self.lambda_max:.3g} λ_max) because the examples are separated"
             )
-        if self.ranking in ("entry", "elastic-net"):  # engine.crossdomain._rankings.BY_ENTRY
+        if self.ranking in BY_ENTRY:
             return text + f"; {self.filled} of the k = {self.k} selected are filled by closeness to entering"
         return text + (
             f"; {self.filled} of the k = {self.k} selected by the {self.ranking} ranking never entered it"

@@ -11,7 +11,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from engine.crossdomain._domains import Activations
-from engine.crossdomain._paths import path_datafit
+from engine.crossdomain._paths import BY_ENTRY, path_datafit
 from engine.devices import Device
 from engine.errors import InputError
 from engine.solver import PENALTIES, Importance, Stability, importance, rank_by_entry, stability_selection
@@ -30,7 +30,6 @@ RANKINGS = ("auto", "stability+fisher", "stability", "entry", "elastic-net", "fi
 DEFAULT_RANKING = "auto"
 AUTO_RANKING = {"class": "stability+fisher", "numeric": "elastic-net"}
 ELASTIC_L1_RATIO = 0.1  # the "elastic-net" rule's path: 10% L1, so correlated neurons enter together
-BY_ENTRY = ("entry", "elastic-net")  # rules that rank by entry into the path (the rest fill on purpose)
 STABILITY_GROUP = "stability"  # where the selection frequencies are saved in a store
 
 

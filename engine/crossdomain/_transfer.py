@@ -42,9 +42,8 @@ from engine.crossdomain._domains import (
     scaled,
 )
 from engine.crossdomain._multisource import scenario_ranking
-from engine.crossdomain._paths import PathRecord, path_record, warn_filled
+from engine.crossdomain._paths import BY_ENTRY, PathRecord, path_record, warn_filled
 from engine.crossdomain._rankings import (
-    BY_ENTRY,
     DEFAULT_RANKING,
     RANKINGS,
     path_options,
