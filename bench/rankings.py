@@ -87,22 +87,22 @@ def run(stores_dir: Path, names: list[str], ks: tuple[int, ...]) -> dict[str, An
             if t_name == s_name:
                 continue
             moved = shift(src, tgt)
-            pair_rankings = {
-                **rankings,
-                "shift-aware entry": demote_shifted(rankings["entry"], moved),
-                "shift-aware fisher": demote_shifted(rankings["fisher"], moved),
-            }
-            for rule, ranking in pair_rankings.items():
+            for rule, ranking in rankings.items():  # the source's rules: fitted once, for every target
                 for k in ks:
-                    key = (rule, k)
-                    if key not in fits:
+                    if (rule, k) not in fits:
                         with single_threaded_blas():
-                            fits[key] = (ranking[:k], fit(zs[:, ranking[:k]], src.y, kind))
+                            fits[rule, k] = (ranking[:k], fit(zs[:, ranking[:k]], src.y, kind))
+            pair_fits = dict(fits)  # the shift-aware rules depend on the target: fitted for this pair
+            for rule, base in (("shift-aware entry", "entry"), ("shift-aware fisher", "fisher")):
+                ranking = demote_shifted(rankings[base], moved)
+                for k in ks:
+                    with single_threaded_blas():
+                        pair_fits[rule, k] = (ranking[:k], fit(zs[:, ranking[:k]], src.y, kind))
             for norm in ("source", "target"):
                 mean, std = (tgt.mean, tgt.std) if norm == "target" else (src.mean, src.std)
                 zt = standardise(tgt, mean, std)
                 seeds: dict[int, list[float]] = collections.defaultdict(list)
-                for (rule, k), (cols, fitted) in fits.items():
+                for (rule, k), (cols, fitted) in pair_fits.items():
                     value = score(fitted, zt[:, cols], tgt.y)[metric]
                     if rule.startswith("random"):
                         seeds[k].append(value)
@@ -126,7 +126,14 @@ def run(stores_dir: Path, names: list[str], ks: tuple[int, ...]) -> dict[str, An
         table[norm]["random sd"] = {str(k): float(np.mean(spread[k, norm])) for k in ks}
     headline = max((k for k in ks if k <= 300), default=max(ks))  # the default k, or the nearest below
     choice = {"k": headline, **leave_one_out(scores, names, rules, headline)}
-    return {"metric": metric, "ks": list(ks), "table": table, "choice": choice}
+    pairs = {  # every pair's score, for checks beyond the means
+        norm: {
+            rule: {str(k): {f"{a}->{b}": v for (a, b), v in scores[rule, k, norm].items()} for k in ks}
+            for rule in rules
+        }
+        for norm in ("source", "target")
+    }
+    return {"metric": metric, "ks": list(ks), "table": table, "choice": choice, "pairs": pairs}
 
 
 def leave_one_out(scores, names: list[str], rules: list[str], k: int) -> dict[str, Any]:

@@ -35,3 +35,33 @@ def test_rankings_bench_scores_every_rule_and_chooses_without_the_held_out_domai
     assert report["choice"]["k"] == 4
     choice = report["choice"]["source"]
     assert set(choice) == {"a", "b", "c"} and all(c["rule"] in table for c in choice.values())
+
+
+def test_shift_aware_rules_are_fitted_for_each_target(tmp_path):
+    """The shift-aware rankings depend on the target: each pair's score is that of a classifier on
+    the source's Fisher ranking with the neurons most shifted towards *that* target moved last."""
+    from engine.crossdomain._classifier import fit, score
+    from engine.crossdomain._domains import load_activations, standardise
+    from engine.crossdomain._rankings import stats_ranking
+
+    rng = np.random.default_rng(1)
+    stores = tmp_path / "stores"
+    for name, shifted in (("a", []), ("b", [0, 1, 2]), ("c", [3, 4, 5])):
+        y = rng.integers(0, 2, 200)
+        x = rng.standard_normal((200, 2, 8))
+        x[:, 1, :6] += 1.0 * (2 * y[:, None] - 1)  # six informative neurons, 8..13
+        x[:, 1, shifted] += 3.0  # each target moves a different half of them
+        engine.store_from_array(stores / f"{name}.zarr", x, labels=y, chunk_rows=64)
+    report = rankings.run(stores, ["a", "b", "c"], (3,))
+    got = report["pairs"]["source"]["shift-aware fisher"]["3"]
+    src = load_activations(engine.open_store(stores / "a.zarr"), "a", "cpu")
+    zs = standardise(src, src.mean, src.std)
+    chosen = {}
+    for t_name in ("b", "c"):
+        tgt = load_activations(engine.open_store(stores / f"{t_name}.zarr"), t_name, "cpu")
+        cols = rankings.demote_shifted(stats_ranking([src], "cpu"), rankings.shift(src, tgt))[:3]
+        chosen[t_name] = set(cols.tolist())
+        fitted = fit(zs[:, cols], src.y, src.kind)
+        want = score(fitted, standardise(tgt, src.mean, src.std)[:, cols], tgt.y)["accuracy"]
+        assert got[f"a->{t_name}"] == want
+    assert chosen["b"] != chosen["c"]  # the two targets' demotions differ, so one shared fit could not match
