@@ -510,7 +510,8 @@ def _paired_section(results: dict[str, Any]) -> str:
         "## Selected against the baselines, pair by pair\n\n"
         "Each cell compares the selected neurons at that k with a baseline within every single-source "
         "pair: the mean difference (selected − baseline), the pairs where selected is ahead, and the "
-        "two-sided sign-flip permutation p-value of the mean difference (exact over all sign patterns). "
+        "two-sided sign-flip permutation p-value of the mean difference (exact over all sign patterns up "
+        "to 16 pairs, sampled beyond). "
         "For random k, the difference is also given in the seeds' mean standard deviation. All neurons, "
         "the best layer and the last CLS do not depend on k."
     )
