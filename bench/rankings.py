@@ -55,12 +55,19 @@ def demote_shifted(ranking: np.ndarray, moved: np.ndarray) -> np.ndarray:
 def source_rankings(src, kind: str, support: int) -> dict[str, np.ndarray]:
     """Every target-independent rule's ranking of a source's neurons ("auto" is one of the others)."""
     stats_rank = stats_ranking([src], "cpu")
+    paths: dict[float | None, Any] = {}  # by l1_ratio: the rules share the L1 path
+
+    def path(options: dict[str, Any]) -> Any:
+        ratio = options.get("l1_ratio")
+        if ratio not in paths:
+            paths[ratio] = sparse_importance(src.store, kind, support, options)
+        return paths[ratio]
+
     out = {}
     for rule in (r for r in RANKINGS if r != "auto"):
-        imp = sparse_importance(src.store, kind, support, path_options(rule, {"device": "cpu"}))
+        imp = path(path_options(rule, {"device": "cpu"}))
         out[rule] = selection_ranking(rule, src, imp, stats_rank, support)[0]
-    imp = sparse_importance(src.store, kind, support, {"device": "cpu", "l1_ratio": 0.3})
-    out["elastic net 0.3"] = imp.ranking
+    out["elastic net 0.3"] = path({"device": "cpu", "l1_ratio": 0.3}).ranking
     return out
 
 

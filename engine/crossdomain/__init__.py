@@ -9,7 +9,13 @@ selection did (`PathRecord`). Target labels only ever score.
 
 from __future__ import annotations
 
-from engine.crossdomain._domains import Activations, load_activations, pooled_statistics, standardise
+from engine.crossdomain._domains import (
+    IN_CORE_BYTES,
+    Activations,
+    load_activations,
+    pooled_statistics,
+    standardise,
+)
 from engine.crossdomain._fingerprint import (
     MEASURES,
     Fingerprints,
@@ -31,6 +37,7 @@ __all__ = [
     "DEFAULT_KS",
     "DEFAULT_RANKING",
     "ELASTIC_L1_RATIO",
+    "IN_CORE_BYTES",
     "MEASURES",
     "NORMALISATIONS",
     "RANKINGS",

@@ -25,13 +25,13 @@ import numpy as np
 from engine.crossdomain import (
     DEFAULT_KS,
     DEFAULT_RANKING,
+    IN_CORE_BYTES,
     domain_distance,
     fingerprint,
     headline,
     transfer,
     transferability,
 )
-from engine.crossdomain._domains import IN_CORE_BYTES
 from engine.devices import Device, resolve_device
 from engine.errors import InputError
 from engine.extraction import extract

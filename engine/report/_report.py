@@ -485,6 +485,8 @@ def _transfer_table(results: dict[str, Any], norm: str, key: str) -> list[str]:
 # What the selection is compared with pair by pair: per-k baselines, then those that do not depend on k.
 PAIRED_BY_K = ("random", "stats_topk", "sklearn")
 PAIRED_FIXED = ("all", "best_layer", "last_cls")
+PAIRED_LABELS = {"random": "random", "stats_topk": "stats top-k", "sklearn": "sklearn", "all": "all neurons"}
+PAIRED_LABELS |= {"best_layer": "best layer", "last_cls": "last CLS"}
 
 
 def _paired_section(results: dict[str, Any]) -> str:
@@ -498,8 +500,7 @@ def _paired_section(results: dict[str, Any]) -> str:
         for method in (*PAIRED_BY_K, *PAIRED_FIXED):
             cells = [_paired_cell(rows, method, k) for k in ks]
             if any(c != MISSING for c in cells):
-                label = METHOD_LABELS.get(method, method).replace(" ± sd", "").replace(" k", "")
-                table.append([label, *cells])
+                table.append([PAIRED_LABELS[method], *cells])
         if table:
             header = ["selected against", *(f"k = {k:,}" for k in ks)]
             blocks += ["", f"### {norm.capitalize()} normalisation ({NORMALISATIONS[norm]})", ""]

@@ -34,7 +34,7 @@ from kernels.standardise import standardise_into
 
 GPU_BLOCK_BYTES = 512 << 20  # float32 temporaries per GPU product block
 ACCUMULATE_ROWS = 8192  # in core: float32 products over this many rows, summed in float64
-FLOAT32_TOL = 1e-7  # in core: a solver tolerance below this gets a float64 matrix
+FLOAT32_TOL = 1e-7  # a solver tolerance below this gets float64 products (in core, streamed, GPU)
 
 
 def precision(tol: float) -> type[np.floating]:
