@@ -27,16 +27,18 @@ lint: venv
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
 bench-extract: venv
-	$(PY) -m bench.extract
+	$(PY) -m neurosel.bench.extract
 
 clean:
 	rm -rf demo-out bench/scratch
 
 # GPU self-check (docs/gpu-check.md): the CUDA tests on the real device, then bench extract, stats and
-# select, in under 8 minutes; results (JSON, log, JUnit) in $(OUT). No venv on GPU images: python3 there.
+# select, in under 8 minutes; results (JSON, log, JUnit) in $(OUT). No venv on GPU images: python3 there,
+# with neurosel installed in place first (no dependencies, no network: the image has them).
 # Extra options: GPU_CHECK_ARGS="--wheels .whl" installs carried zarr/numcodecs wheels first.
 OUT    ?= bench/results/gpu
 GPU_PY ?= $(shell test -x $(PY) && echo $(PY) || echo python3)
 .PHONY: gpu-check
 gpu-check:
-	$(GPU_PY) -m bench.gpu_check $(OUT) $(GPU_CHECK_ARGS)
+	$(GPU_PY) -c "import neurosel" 2>/dev/null || $(GPU_PY) -m pip install -q --no-deps --no-build-isolation -e .
+	$(GPU_PY) -m neurosel.bench.gpu_check $(OUT) $(GPU_CHECK_ARGS)

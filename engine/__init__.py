@@ -1,6 +1,6 @@
 """neurosel: activation cache and neuron scoring for neuron-level transfer with BERT-family encoders.
 
-The public API, one name per pipeline stage, loaded on first use so that `import engine` is cheap
+The public API, one name per pipeline stage, loaded on first use so that `import neurosel` is cheap
 and pulls in torch, transformers or scikit-learn only when a function that needs them runs:
 
 - extraction: `extract` (text → store; torch and transformers);
@@ -10,37 +10,40 @@ and pulls in torch, transformers or scikit-learn only when a function that needs
 - cross-domain transfer: `transfer`, `TransferResult` (scikit-learn), `fingerprint`, `Fingerprints`;
 - devices and errors: `Device`, `resolve_device`, `InputError`, `NonFiniteActivationsError`.
 
-The stages themselves are the sub-packages `engine.extraction`, `engine.store`, `engine.stats`,
-`engine.solver`, `engine.crossdomain`, `engine.report` and `engine.experiments`
+The stages themselves are the sub-packages `neurosel.extraction`, `neurosel.store`, `neurosel.stats`,
+`neurosel.solver`, `neurosel.crossdomain`, `neurosel.report` and `neurosel.experiments`
 (docs/architecture.md).
 """
 
 from __future__ import annotations
 
+if __name__ != "neurosel":  # the source folder engine/ is installed as neurosel (docs/architecture.md)
+    raise ImportError(f"this folder is the package neurosel: import neurosel, not {__name__}")
+
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from engine.devices import Device, resolve_device
-from engine.errors import InputError, NonFiniteActivationsError, SupportWarning
-from engine.version import __version__
+from neurosel.devices import Device, resolve_device
+from neurosel.errors import InputError, NonFiniteActivationsError, SupportWarning
+from neurosel.version import __version__
 
 _PUBLIC = {
-    "extract": "engine.extraction",
-    "ActivationStore": "engine.store",
-    "open_store": "engine.store",
-    "store_from_array": "engine.store",
-    "verify": "engine.store",
-    "NeuronStats": "engine.stats",
-    "neuron_stats": "engine.stats",
-    "Importance": "engine.solver",
-    "importance": "engine.solver",
-    "Selection": "engine.solver",
-    "select": "engine.solver",
-    "SparseLogisticSelector": "engine.solver",
-    "TransferResult": "engine.crossdomain",
-    "transfer": "engine.crossdomain",
-    "Fingerprints": "engine.crossdomain",
-    "fingerprint": "engine.crossdomain",
+    "extract": "neurosel.extraction",
+    "ActivationStore": "neurosel.store",
+    "open_store": "neurosel.store",
+    "store_from_array": "neurosel.store",
+    "verify": "neurosel.store",
+    "NeuronStats": "neurosel.stats",
+    "neuron_stats": "neurosel.stats",
+    "Importance": "neurosel.solver",
+    "importance": "neurosel.solver",
+    "Selection": "neurosel.solver",
+    "select": "neurosel.solver",
+    "SparseLogisticSelector": "neurosel.solver",
+    "TransferResult": "neurosel.crossdomain",
+    "transfer": "neurosel.crossdomain",
+    "Fingerprints": "neurosel.crossdomain",
+    "fingerprint": "neurosel.crossdomain",
 }
 
 __all__ = [
@@ -69,18 +72,18 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from engine.crossdomain import Fingerprints, TransferResult, fingerprint, transfer
-    from engine.extraction import extract
-    from engine.solver import Importance, Selection, SparseLogisticSelector, importance, select
-    from engine.stats import NeuronStats, neuron_stats
-    from engine.store import ActivationStore, open_store, store_from_array, verify
+    from neurosel.crossdomain import Fingerprints, TransferResult, fingerprint, transfer
+    from neurosel.extraction import extract
+    from neurosel.solver import Importance, Selection, SparseLogisticSelector, importance, select
+    from neurosel.stats import NeuronStats, neuron_stats
+    from neurosel.store import ActivationStore, open_store, store_from_array, verify
 
 
 def __getattr__(name: str) -> Any:
     """Load a public name's sub-package on first use (PEP 562)."""
     module = _PUBLIC.get(name)
     if module is None:
-        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+        raise AttributeError(f"module 'neurosel' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value

@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from engine.errors import InputError
+from neurosel.errors import InputError
 
 log = logging.getLogger("neurosel")
 

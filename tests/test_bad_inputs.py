@@ -8,11 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import neurosel
 import numpy as np
 import pytest
+from neurosel.cli import main
 
-import engine
-from engine.cli import main
 from tests.conftest import build_tiny_bert, random_texts
 
 
@@ -71,8 +71,8 @@ def test_non_utf8_file(capsys, tiny_model, tmp_path):
 
 
 def test_labels_of_wrong_length(tiny_model, tmp_path):
-    with pytest.raises(engine.InputError, match="3 labels for 2 texts"):
-        engine.extract(["a", "b"], str(tiny_model), tmp_path / "o.zarr", labels=[0, 1, 1])
+    with pytest.raises(neurosel.InputError, match="3 labels for 2 texts"):
+        neurosel.extract(["a", "b"], str(tiny_model), tmp_path / "o.zarr", labels=[0, 1, 1])
     assert not (tmp_path / "o.zarr").exists()
 
 
@@ -90,7 +90,7 @@ def test_out_is_a_store_of_another_configuration(capsys, tiny_model, tmp_path):
     assert extract_cli(capsys, data, tiny_model, out)[0] == 0
     code, err = extract_cli(capsys, data, tiny_model, out, "--pooling", "cls")
     assert_one_line_error(code, err, "another configuration", "pooling='mean'", "'cls'", "--no-resume")
-    assert engine.open_store(out).meta["pooling"] == "mean"
+    assert neurosel.open_store(out).meta["pooling"] == "mean"
 
 
 def test_out_is_a_foreign_directory(capsys, tiny_model, tmp_path):
@@ -116,12 +116,12 @@ def test_nonfinite_activations_are_counted_reported_and_not_complete(capsys, tmp
     out = str(tmp_path / "o.zarr")
     code, err = extract_cli(capsys, data, model_dir, out)
     assert_one_line_error(code, err, "non-finite", "rows 0, 1, 2, 3, 4", "--dtype float32")
-    store = engine.open_store(out)
+    store = neurosel.open_store(out)
     assert not store.complete and store.rows_committed == 5
     assert store.meta["nonfinite_rows"] == [0, 1, 2, 3, 4]
     assert store.meta["nonfinite_values"] == int(np.sum(~np.isfinite(store.read())))
     code, _ = extract_cli(capsys, data, model_dir, out, "--allow-nonfinite")
-    assert code == 0 and engine.open_store(out).complete
+    assert code == 0 and neurosel.open_store(out).complete
 
 
 @pytest.fixture
@@ -163,7 +163,7 @@ def test_output_that_cannot_fit_is_refused_before_work(capsys, tiny_model, tmp_p
     _, args = full_disk_run(tmp_path, small_disk, tiny_model)
     code, err = run_cli(capsys, *args)
     assert_one_line_error(code, err, "need 1.2 MB", "free space or pass another --out")
-    assert engine.open_store(small_disk / "o.zarr").rows_committed == 0
+    assert neurosel.open_store(small_disk / "o.zarr").rows_committed == 0
 
 
 def test_disk_full_mid_run_is_reported_and_resumable(capsys, tiny_model, tmp_path, small_disk):
@@ -171,13 +171,13 @@ def test_disk_full_mid_run_is_reported_and_resumable(capsys, tiny_model, tmp_pat
     texts, args = full_disk_run(tmp_path, small_disk, tiny_model, "--compression", "zstd")
     code, err = run_cli(capsys, *args)
     assert_one_line_error(code, err, "disk full", "re-run the same command to resume")
-    store = engine.open_store(small_disk / "o.zarr")
+    store = neurosel.open_store(small_disk / "o.zarr")
     assert not store.complete and store.rows_committed < store.n
     subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)
     assert run_cli(capsys, *args)[0] == 0
-    resumed = engine.open_store(small_disk / "o.zarr")
+    resumed = neurosel.open_store(small_disk / "o.zarr")
     assert resumed.complete
-    reference = engine.extract(
+    reference = neurosel.extract(
         texts, str(tiny_model), tmp_path / "ref.zarr", dtype="float32", store_texts=False, progress=False
     )
     np.testing.assert_array_equal(resumed.read(), reference.read())
@@ -185,7 +185,7 @@ def test_disk_full_mid_run_is_reported_and_resumable(capsys, tiny_model, tmp_pat
 
 def test_console_script_exit_code_and_single_line(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "info", str(tmp_path / "missing.zarr")],
+        [sys.executable, "-m", "neurosel.cli", "info", str(tmp_path / "missing.zarr")],
         capture_output=True,
         text=True,
     )
@@ -204,7 +204,7 @@ def test_usage_error_is_one_line(capsys):
 
 def test_csv_field_over_the_csv_module_limit_is_read_whole(capsys, tiny_model, tmp_path):
     """A 200 KiB text is over Python's csv field limit (128 KiB); it is a valid (long) document."""
-    from engine.extraction import load_corpus
+    from neurosel.extraction import load_corpus
 
     long_text = " ".join(["good movie"] * 20_000)
     assert len(long_text) > 200 * 1024
@@ -213,7 +213,7 @@ def test_csv_field_over_the_csv_module_limit_is_read_whole(capsys, tiny_model, t
     assert corpus.texts == [long_text, "bad plot"]
     code, err = extract_cli(capsys, data, tiny_model, tmp_path / "o.zarr", "--max-length", "16")
     assert code == 0, err
-    assert engine.open_store(tmp_path / "o.zarr").complete
+    assert neurosel.open_store(tmp_path / "o.zarr").complete
 
 
 @pytest.mark.parametrize("where", ["under a file", "a file"])
@@ -237,17 +237,17 @@ def test_model_whose_weights_cannot_be_unpickled(capsys, tmp_path, weights):
     data = write_csv(tmp_path / "d.csv", [("good movie", "1")])
     code, err = extract_cli(capsys, data, model_dir, tmp_path / "o.zarr")
     assert_one_line_error(code, err, str(model_dir), "weights cannot be loaded", "download or save")
-    assert not (tmp_path / "o.zarr").exists() or not engine.open_store(tmp_path / "o.zarr").complete
+    assert not (tmp_path / "o.zarr").exists() or not neurosel.open_store(tmp_path / "o.zarr").complete
 
 
 def test_store_whose_metadata_names_an_unknown_codec(capsys, tmp_path):
-    store = engine.store_from_array(tmp_path / "s.zarr", np.ones((4, 2, 3), np.float32), labels=[0, 1] * 2)
+    store = neurosel.store_from_array(tmp_path / "s.zarr", np.ones((4, 2, 3), np.float32), labels=[0, 1] * 2)
     meta = Path(store.path) / "activations" / "zarr.json"
     text = meta.read_text()
     assert '"crc32c"' in text
     meta.write_text(text.replace('"crc32c"', '"nonexistent"'))
-    with pytest.raises(engine.InputError, match="nonexistent"):
-        engine.open_store(store.path)
+    with pytest.raises(neurosel.InputError, match="nonexistent"):
+        neurosel.open_store(store.path)
     for argv in (["info", store.path], ["stats", store.path, "--device", "cpu"]):
         code, err = run_cli(capsys, *argv)
         assert_one_line_error(code, err, f"store {store.path}", "'activations'", "nonexistent", "re-run")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from engine.extraction import MAX_PADDING, padded_width, plan_batches, plan_windows
+from neurosel.extraction import MAX_PADDING, padded_width, plan_batches, plan_windows
 
 
 @pytest.mark.parametrize("pad_multiple", [1, 8])

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 
+import neurosel
 import numpy as np
 import pytest
-
-import engine
-from bench import job
+from neurosel.bench import job
 
 
 def test_bench_job_times_every_stage_on_fresh_copies(tmp_path):
@@ -18,8 +17,8 @@ def test_bench_job_times_every_stage_on_fresh_copies(tmp_path):
         x = rng.standard_normal((60, 3, 128)) + shift
         y = rng.integers(0, 2, 60)
         x[:, 0, :4] += (2 * y - 1)[:, None]
-        engine.store_from_array(stores / f"{name}.zarr", x, labels=y, dtype="float16")
-    engine.neuron_stats(engine.open_store(stores / "a.zarr"), progress=False, device="cpu")  # saved
+        neurosel.store_from_array(stores / f"{name}.zarr", x, labels=y, dtype="float16")
+    neurosel.neuron_stats(neurosel.open_store(stores / "a.zarr"), progress=False, device="cpu")  # saved
     assert job.main([str(stores), "--source", "a", "--seeds", "1", "--out-dir", str(tmp_path / "out")]) == 0
     (path,) = (tmp_path / "out").glob("job_a_cpu_*.json")
     report = json.loads(path.read_text())

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
+import neurosel
 import numpy as np
-
-import engine
-from bench import rankings
+from neurosel.bench import rankings
 
 
 def test_rankings_bench_scores_every_rule_and_chooses_without_the_held_out_domain(tmp_path):
@@ -17,7 +16,7 @@ def test_rankings_bench_scores_every_rule_and_chooses_without_the_held_out_domai
         y = rng.integers(0, 2, 160)
         x = rng.standard_normal((160, 2, 8)) + 0.3 * i
         x[:, 1, :2] += 1.5 * (2 * y[:, None] - 1)
-        engine.store_from_array(stores / f"{name}.zarr", x, labels=y, chunk_rows=64)
+        neurosel.store_from_array(stores / f"{name}.zarr", x, labels=y, chunk_rows=64)
     out = tmp_path / "results"
     assert (
         rankings.main(
@@ -28,7 +27,7 @@ def test_rankings_bench_scores_every_rule_and_chooses_without_the_held_out_domai
     (path,) = out.glob("rankings_t_cpu_*.json")
     report = json.loads(path.read_text())
     table = report["table"]["target"]
-    rules = [r for r in engine.crossdomain.RANKINGS if r != "auto"]  # "auto" is one of the others
+    rules = [r for r in neurosel.crossdomain.RANKINGS if r != "auto"]  # "auto" is one of the others
     for rule in (*rules, "elastic net 0.3", "shift-aware entry", "random"):
         assert set(table[rule]) == {"2", "4"} and all(0 <= v <= 1 for v in table[rule].values())
     assert table["stability+fisher"]["2"] > table["random"]["2"]  # the planted pair of neurons
@@ -40,9 +39,9 @@ def test_rankings_bench_scores_every_rule_and_chooses_without_the_held_out_domai
 def test_shift_aware_rules_are_fitted_for_each_target(tmp_path):
     """The shift-aware rankings depend on the target: each pair's score is that of a classifier on
     the source's Fisher ranking with the neurons most shifted towards *that* target moved last."""
-    from engine.crossdomain._classifier import fit, score
-    from engine.crossdomain._domains import load_activations, standardise
-    from engine.crossdomain._rankings import stats_ranking
+    from neurosel.crossdomain._classifier import fit, score
+    from neurosel.crossdomain._domains import load_activations, standardise
+    from neurosel.crossdomain._rankings import stats_ranking
 
     rng = np.random.default_rng(1)
     stores = tmp_path / "stores"
@@ -51,14 +50,14 @@ def test_shift_aware_rules_are_fitted_for_each_target(tmp_path):
         x = rng.standard_normal((200, 2, 8))
         x[:, 1, :6] += 1.0 * (2 * y[:, None] - 1)  # six informative neurons, 8..13
         x[:, 1, shifted] += 3.0  # each target moves a different half of them
-        engine.store_from_array(stores / f"{name}.zarr", x, labels=y, chunk_rows=64)
+        neurosel.store_from_array(stores / f"{name}.zarr", x, labels=y, chunk_rows=64)
     report = rankings.run(stores, ["a", "b", "c"], (3,))
     got = report["pairs"]["source"]["shift-aware fisher"]["3"]
-    src = load_activations(engine.open_store(stores / "a.zarr"), "a", "cpu")
+    src = load_activations(neurosel.open_store(stores / "a.zarr"), "a", "cpu")
     zs = standardise(src, src.mean, src.std)
     chosen = {}
     for t_name in ("b", "c"):
-        tgt = load_activations(engine.open_store(stores / f"{t_name}.zarr"), t_name, "cpu")
+        tgt = load_activations(neurosel.open_store(stores / f"{t_name}.zarr"), t_name, "cpu")
         cols = rankings.demote_shifted(stats_ranking([src], "cpu"), rankings.shift(src, tgt))[:3]
         chosen[t_name] = set(cols.tolist())
         fitted = fit(zs[:, cols], src.y, src.kind)

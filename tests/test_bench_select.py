@@ -1,4 +1,4 @@
-"""bench/select.py on a tiny synthetic store: the report's fields, equal objectives with scikit-learn and
+"""bench select on a tiny synthetic store: the report's fields, equal objectives with scikit-learn and
 the installed peers (skglm, celer, glum: the bench extra), and the scaling grid."""
 
 from __future__ import annotations
@@ -8,8 +8,7 @@ import json
 
 import numpy as np
 import pytest
-
-from bench.select import (
+from neurosel.bench.select import (
     PEERS,
     SYNTHETIC_MARGIN_STD,
     default_solvers,

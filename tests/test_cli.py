@@ -11,12 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import neurosel
 import numpy as np
 import pytest
-
-import engine
-from engine.cli import _commands, main
-from engine.cli._parser import build_parser, subcommands
+from neurosel.cli import _commands, main
+from neurosel.cli._parser import build_parser, subcommands
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = sorted(subcommands(build_parser()))
@@ -48,7 +47,7 @@ def labelled_store(path: Path, n: int = 80, layers: int = 3, hidden: int = 8, se
     y = rng.integers(0, 2, n)
     x = rng.normal(size=(n, layers, hidden)).astype(np.float32)
     x[:, 1, 2] += 2.0 * y
-    return engine.store_from_array(path, x, labels=y, dtype="float32")
+    return neurosel.store_from_array(path, x, labels=y, dtype="float32")
 
 
 @pytest.fixture
@@ -148,7 +147,7 @@ def test_values_are_parsed_into_types():
 
 
 def test_ranking_choices_are_the_engine_s_and_default_to_its_default():
-    from engine.crossdomain import DEFAULT_RANKING, RANKINGS
+    from neurosel.crossdomain import DEFAULT_RANKING, RANKINGS
 
     for command in (
         ["transfer", "--source", "a", "--target", "b"],
@@ -163,8 +162,8 @@ def test_ranking_choices_are_the_engine_s_and_default_to_its_default():
     "base", [["transfer", "--source", "a", "--target", "b"], ["experiment", "amazon", "--data-dir", "d"]]
 )
 def test_in_core_bytes_default_is_the_engine_s_and_takes_units(capsys, base):
-    from engine.crossdomain._domains import IN_CORE_BYTES
-    from engine.experiments import Options
+    from neurosel.crossdomain._domains import IN_CORE_BYTES
+    from neurosel.experiments import Options
 
     assert build_parser().parse_args(base).in_core_bytes == IN_CORE_BYTES == Options().in_core_bytes
     for text, value in (("8G", 8 << 30), ("512m", 512 << 20), ("1000", 1000), ("3K", 3 << 10)):
@@ -189,7 +188,7 @@ def _no_work(*args, **kwargs):
 
 @pytest.mark.parametrize("where", ["missing folder", "existing folder", "under a file"])
 def test_select_json_path_is_refused_before_the_solve(capsys, store, tmp_path, monkeypatch, where):
-    monkeypatch.setattr(engine, "importance", _no_work)
+    monkeypatch.setattr(neurosel, "importance", _no_work)
     (tmp_path / "afile").write_text("x")
     (tmp_path / "adir").mkdir()
     out = {
@@ -206,7 +205,7 @@ def test_select_json_path_is_refused_before_the_solve(capsys, store, tmp_path, m
 
 @pytest.mark.parametrize("command", ["fingerprint", "transfer"])
 def test_json_into_a_missing_folder_is_refused_before_work(capsys, store, tmp_path, monkeypatch, command):
-    monkeypatch.setattr(engine, command, _no_work)
+    monkeypatch.setattr(neurosel, command, _no_work)
     out = str(tmp_path / "nope" / "out.json")
     argv = (
         [command, store.path]
@@ -229,9 +228,9 @@ def test_report_out_that_is_a_file(capsys, tmp_path):
 
 @pytest.mark.parametrize("under", [False, True])
 def test_demo_out_that_is_a_file(capsys, tmp_path, monkeypatch, under):
-    import engine.experiments
+    import neurosel.experiments
 
-    monkeypatch.setattr(engine.experiments, "run_demo", _no_work)
+    monkeypatch.setattr(neurosel.experiments, "run_demo", _no_work)
     target = tmp_path / "taken"
     target.write_text("mine")
     out = target / "demo" if under else target
@@ -241,9 +240,9 @@ def test_demo_out_that_is_a_file(capsys, tmp_path, monkeypatch, under):
 
 
 def test_experiment_out_that_is_a_file(capsys, tmp_path, monkeypatch):
-    import engine.experiments
+    import neurosel.experiments
 
-    monkeypatch.setattr(engine.experiments, "run_experiment", _no_work)
+    monkeypatch.setattr(neurosel.experiments, "run_experiment", _no_work)
     out = tmp_path / "taken"
     out.write_text("mine")
     code = main(["-q", "experiment", "amazon", "--data-dir", str(tmp_path), "--out", str(out)])
@@ -307,7 +306,7 @@ def test_other_exceptions_are_bugs_with_a_trace(capsys, monkeypatch, error):
 
 def test_multi_line_input_error_is_printed_as_one_line(capsys, monkeypatch):
     def fail(args):
-        raise engine.InputError("store x: broken\n  details here; re-run")
+        raise neurosel.InputError("store x: broken\n  details here; re-run")
 
     monkeypatch.setattr(_commands, "cmd_info", fail)
     code = main(["info", "s.zarr"])
@@ -355,7 +354,7 @@ def test_transfer_and_fingerprint_run_with_device_and_json(capsys, tmp_path):
 
 def test_cuda_that_is_not_there_is_bad_input(capsys, store, monkeypatch):
     monkeypatch.delenv("NUMBA_ENABLE_CUDASIM", raising=False)
-    monkeypatch.setattr("engine.devices._gpu_count", lambda: 0)
+    monkeypatch.setattr("neurosel.devices._gpu_count", lambda: 0)
     code = main(["-q", "stats", store.path, "--device", "cuda:3"])
     assert_one_line_error(code, capsys.readouterr().err, "'cuda:3'", "no GPU visible", "cpu")
 
@@ -364,7 +363,7 @@ def test_cuda_that_is_not_there_is_bad_input(capsys, store, monkeypatch):
 
 
 def _cli(*argv: str) -> list[str]:
-    return [sys.executable, "-m", "engine.cli", *argv]
+    return [sys.executable, "-m", "neurosel.cli", *argv]
 
 
 def test_stdout_closed_before_writing_is_quiet(store):

@@ -6,11 +6,10 @@ Runs where numba.cuda works: on a real GPU, or in CI under the CUDA simulator
 
 from __future__ import annotations
 
+import neurosel
 import numpy as np
 import pytest
 from numba import cuda
-
-import engine
 
 pytestmark = pytest.mark.skipif(not cuda.is_available(), reason="numba.cuda has no GPU and no simulator")
 
@@ -23,10 +22,10 @@ def pair(tmp_path, dtype, labels, name):
     x[:, 0, 0] = np.round(x[:, 0, 0])  # ties
     x[:, 1, 1] = 2.5  # constant
     x[5, 1, 2] = np.nan
-    store = engine.store_from_array(tmp_path / name, x, labels=labels, dtype=dtype, chunk_rows=8)
+    store = neurosel.store_from_array(tmp_path / name, x, labels=labels, dtype=dtype, chunk_rows=8)
     by = None if labels is None else "label"
     kwargs = {"by": by, "progress": False, "save": False, "memory_budget": 8 * LAYERS * HIDDEN * 2 * 4}
-    return engine.neuron_stats(store, device="cpu", **kwargs), engine.neuron_stats(
+    return neurosel.neuron_stats(store, device="cpu", **kwargs), neurosel.neuron_stats(
         store, device="cuda", **kwargs
     )
 

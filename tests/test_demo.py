@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-import engine
-from engine.cli import main
-from engine.experiments import demo_corpus, run_demo
+import neurosel
+from neurosel.cli import main
+from neurosel.experiments import demo_corpus, run_demo
 
 
 def test_shipped_corpus_has_balanced_domains():
@@ -24,7 +24,7 @@ def test_demo_runs_the_pipeline_to_the_report(tiny_model, tmp_path, capsys):
     )
     report = tmp_path / "demo" / "report" / "report.md"
     for domain in ("electronics", "kitchen", "movies"):
-        store = engine.open_store(tmp_path / "demo" / "stores" / f"{domain}.zarr")
+        store = neurosel.open_store(tmp_path / "demo" / "stores" / f"{domain}.zarr")
         assert store.complete and store.shape == (120, 3, 32)
         assert store.meta["label_names"] == ["negative", "positive"]
     results = json.loads((report.parent / "results.json").read_text())

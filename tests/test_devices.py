@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import logging
 
+import neurosel
 import numpy as np
 import pytest
+from neurosel.devices import CPU, Device, resolve_device
 from numba import cuda
-
-import engine
-from engine.devices import CPU, Device, resolve_device
 
 
 def test_cpu_and_auto_without_gpu():
@@ -22,26 +21,26 @@ def test_cpu_and_auto_without_gpu():
 
 @pytest.mark.parametrize("spec", ["gpu", "cuda:x", "cuda:-1", "tpu:0", 3])
 def test_unknown_device_is_input_error(spec):
-    with pytest.raises(engine.InputError, match="device"):
+    with pytest.raises(neurosel.InputError, match="device"):
         resolve_device(spec)
 
 
 def test_cuda_without_a_gpu_is_input_error(monkeypatch):
     monkeypatch.delenv("NUMBA_ENABLE_CUDASIM", raising=False)
-    monkeypatch.setattr("engine.devices._gpu_count", lambda: 0)
-    with pytest.raises(engine.InputError, match=r"device 'cuda:1': no GPU visible"):
+    monkeypatch.setattr("neurosel.devices._gpu_count", lambda: 0)
+    with pytest.raises(neurosel.InputError, match=r"device 'cuda:1': no GPU visible"):
         resolve_device("cuda:1")
 
 
 def test_index_is_kept(monkeypatch):
     monkeypatch.delenv("NUMBA_ENABLE_CUDASIM", raising=False)
-    monkeypatch.setattr("engine.devices._gpu_count", lambda: 4)
+    monkeypatch.setattr("neurosel.devices._gpu_count", lambda: 4)
     device = resolve_device("cuda:3")
     assert device.name == "cuda:3" and device.index == 3 and device.is_gpu
 
 
 def test_auto_falls_back_per_stage_and_says_it_once(monkeypatch, caplog):
-    monkeypatch.setattr("engine.devices._has", lambda piece, simulated: piece == "torch")
+    monkeypatch.setattr("neurosel.devices._has", lambda piece, simulated: piece == "torch")
     auto = Device("cuda", 0, requested="auto")
     with caplog.at_level(logging.INFO, logger="neurosel"):
         for _ in range(3):
@@ -56,8 +55,8 @@ def test_auto_falls_back_per_stage_and_says_it_once(monkeypatch, caplog):
 
 
 def test_explicit_cuda_with_a_missing_piece_names_it(monkeypatch):
-    monkeypatch.setattr("engine.devices._has", lambda piece, simulated: piece != "cupy")
-    with pytest.raises(engine.InputError, match=r"solver needs cupy.*pip install 'neurosel\[gpu\]'"):
+    monkeypatch.setattr("neurosel.devices._has", lambda piece, simulated: piece != "cupy")
+    with pytest.raises(neurosel.InputError, match=r"solver needs cupy.*pip install 'neurosel\[gpu\]'"):
         Device("cuda", 0, requested="cuda").for_stage("solver")
 
 
@@ -66,6 +65,6 @@ def test_simulator_runs_gpu_paths_on_numpy(monkeypatch):
     device = resolve_device("cuda")
     assert device.is_gpu and device.simulated and device.xp is np
     assert device.for_stage("stats") is device
-    with pytest.raises(engine.InputError, match="extract needs torch"):
+    with pytest.raises(neurosel.InputError, match="extract needs torch"):
         device.for_stage("extract")
     assert resolve_device("auto").name == "cpu"  # auto never picks the simulator

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from neurosel.crossdomain import similarity
+from neurosel.experiments import pooled_correlation, summary
 from scipy.stats import spearmanr
-
-from engine.crossdomain import similarity
-from engine.experiments import pooled_correlation, summary
 
 
 def results(name, fingerprints, scores):
@@ -64,7 +63,7 @@ def test_summary_names_datasets_whose_selection_was_filled(tmp_path):
 def test_saved_jobs_are_keyed_by_the_code_that_computed_them(tmp_path):
     """The experiment runner reuses a saved transfer job only when its options and the engine's
     sources are the same: the digest changes with any byte of a .py file, and not with other files."""
-    from engine.experiments._runner import Options, code_digest, source_digest
+    from neurosel.experiments._runner import Options, code_digest, source_digest
 
     package = tmp_path / "pkg"
     (package / "sub").mkdir(parents=True)

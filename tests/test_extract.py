@@ -1,13 +1,14 @@
-"""engine.extraction._extract against a direct float64 Hugging Face forward pass, and the store it writes."""
+"""neurosel.extraction._extract against a direct float64 Hugging Face forward pass, and the store it
+writes."""
 
 from __future__ import annotations
 
+import neurosel
 import numpy as np
 import pytest
 import zarr
+from neurosel.extraction import load_corpus, tokenize
 
-import engine
-from engine.extraction import load_corpus, tokenize
 from tests.conftest import random_texts
 from tests.reference import reference_activations
 
@@ -22,7 +23,7 @@ def relative_error(got: np.ndarray, want: np.ndarray) -> float:
 @pytest.mark.parametrize("pooling", ["mean", "cls", "max"])
 def test_fp32_matches_hf_reference_and_keeps_row_order(tiny_model, tmp_path, pooling):
     texts = random_texts(57, seed=1)
-    store = engine.extract(
+    store = neurosel.extract(
         texts,
         str(tiny_model),
         tmp_path / "s.zarr",
@@ -41,7 +42,7 @@ def test_fp32_matches_hf_reference_and_keeps_row_order(tiny_model, tmp_path, poo
 
 
 def test_bucketing_reorders_batches_but_not_rows(tiny_model):
-    from engine.extraction import load_encoder, plan_batches
+    from neurosel.extraction import load_encoder, plan_batches
 
     texts = random_texts(40, seed=2)
     encoder = load_encoder(str(tiny_model), __import__("torch").device("cpu"))
@@ -56,7 +57,7 @@ def test_bucketing_reorders_batches_but_not_rows(tiny_model):
 
 def test_bf16_compute_within_documented_tolerance(tiny_model, tmp_path):
     texts = random_texts(20, seed=3)
-    store = engine.extract(
+    store = neurosel.extract(
         texts,
         str(tiny_model),
         tmp_path / "s.zarr",
@@ -73,7 +74,7 @@ def test_bf16_compute_within_documented_tolerance(tiny_model, tmp_path):
 @pytest.mark.parametrize(("dtype", "rtol"), [("float16", 2e-3), ("bfloat16", 1e-2)])
 def test_storage_dtypes_round_trip(tiny_model, tmp_path, dtype, rtol):
     texts = random_texts(15, seed=4)
-    store = engine.extract(
+    store = neurosel.extract(
         texts, str(tiny_model), tmp_path / "s.zarr", dtype=dtype, device="cpu", progress=False
     )
     got = store.read()
@@ -84,7 +85,7 @@ def test_storage_dtypes_round_trip(tiny_model, tmp_path, dtype, rtol):
 
 def test_token_pooling_offsets_and_values(tiny_model, tmp_path):
     texts = random_texts(23, seed=5)
-    store = engine.extract(
+    store = neurosel.extract(
         texts,
         str(tiny_model),
         tmp_path / "t.zarr",
@@ -108,7 +109,7 @@ def test_token_pooling_offsets_and_values(tiny_model, tmp_path):
 
 def test_sentence_pairs_and_layer_subset(tiny_model, tmp_path):
     firsts, seconds = random_texts(12, seed=6), random_texts(12, seed=7)
-    store = engine.extract(
+    store = neurosel.extract(
         list(zip(firsts, seconds, strict=True)),
         str(tiny_model),
         tmp_path / "p.zarr",
@@ -128,7 +129,7 @@ def test_sentence_pairs_and_layer_subset(tiny_model, tmp_path):
 def test_store_readable_with_plain_zarr(tiny_model, tmp_path):
     texts = random_texts(30, seed=8)
     labels = [i % 3 for i in range(30)]
-    store = engine.extract(
+    store = neurosel.extract(
         texts, str(tiny_model), tmp_path / "s.zarr", labels=labels, device="cpu", progress=False
     )
     group = zarr.open_group(str(tmp_path / "s.zarr"), mode="r")
@@ -145,15 +146,15 @@ def test_store_readable_with_plain_zarr(tiny_model, tmp_path):
 def test_rerun_of_complete_store_is_a_noop(tiny_model, tmp_path):
     texts = random_texts(10, seed=9)
     out = tmp_path / "s.zarr"
-    engine.extract(texts, str(tiny_model), out, device="cpu", progress=False)
+    neurosel.extract(texts, str(tiny_model), out, device="cpu", progress=False)
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
-    engine.extract(texts, str(tiny_model), out, device="cpu", progress=False)
+    neurosel.extract(texts, str(tiny_model), out, device="cpu", progress=False)
     after = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     assert before == after
 
 
 def test_string_labels_map_to_sorted_class_ids(tiny_model, tmp_path):
-    store = engine.extract(
+    store = neurosel.extract(
         ["good movie", "bad movie", "fun"],
         str(tiny_model),
         tmp_path / "s.zarr",
@@ -171,7 +172,7 @@ def test_other_bert_family_encoders_match_reference(tmp_path, kind):
 
     model_dir = build_tiny_relative(tmp_path / kind, kind)
     texts = random_texts(21, seed=13)
-    store = engine.extract(
+    store = neurosel.extract(
         texts,
         str(model_dir),
         tmp_path / "s.zarr",

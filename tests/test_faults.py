@@ -1,12 +1,11 @@
-"""The fault-injection matrix (bench/faults.py): every kind of file in a store deleted, emptied,
+"""The fault-injection matrix (engine/bench/faults.py): every kind of file in a store deleted, emptied,
 truncated or with a flipped byte, under `info`, `stats`, `select`, `transfer` and `verify`. Each run must name
 the damage (exit 2) or give exactly the undamaged answer; never a different answer, never a bug."""
 
 from __future__ import annotations
 
 import pytest
-
-from bench.faults import run_matrix
+from neurosel.bench.faults import run_matrix
 
 
 @pytest.fixture(scope="module")

@@ -8,15 +8,12 @@ import shutil
 import warnings
 from pathlib import Path
 
+import neurosel
 import numpy as np
 import pytest
-from scipy import stats
-from scipy.spatial import distance
-
-import engine
-from engine.cli import main
-from engine.cli._format import describe_fingerprints
-from engine.crossdomain import (
+from neurosel.cli import main
+from neurosel.cli._format import describe_fingerprints
+from neurosel.crossdomain import (
     Fingerprints,
     domain_distance,
     fingerprint,
@@ -26,7 +23,9 @@ from engine.crossdomain import (
     spearman_permutation,
     transferability,
 )
-from engine.solver import Selection, layer_counts
+from neurosel.solver import Selection, layer_counts
+from scipy import stats
+from scipy.spatial import distance
 
 N, LAYERS, HIDDEN, K = 400, 3, 16, 4
 RNG = np.random.default_rng(0)
@@ -70,15 +69,15 @@ def test_similarity_matrix_order_and_symmetry():
 
 
 def test_similarity_errors():
-    with pytest.raises(engine.InputError, match="measure 'euclid': use one of cosine, pearson, jsd"):
+    with pytest.raises(neurosel.InputError, match="measure 'euclid': use one of cosine, pearson, jsd"):
         similarity(P, Q, "euclid")
-    with pytest.raises(engine.InputError, match="different lengths"):
+    with pytest.raises(neurosel.InputError, match="different lengths"):
         similarity(P, Q[:5])
-    with pytest.raises(engine.InputError, match="'b': negative entries"):
+    with pytest.raises(neurosel.InputError, match="'b': negative entries"):
         similarity([50, 50], [120, -20])
-    with pytest.raises(engine.InputError, match="'a': all zero"):
+    with pytest.raises(neurosel.InputError, match="'a': all zero"):
         similarity([0, 0], [50, 50])
-    with pytest.raises(engine.InputError, match=r"'flat': the same value in every layer.*Pearson"):
+    with pytest.raises(neurosel.InputError, match=r"'flat': the same value in every layer.*Pearson"):
         similarity_matrix({"x": [10, 30, 60], "flat": [100 / 3] * 3}, "pearson")
 
 
@@ -132,20 +131,20 @@ def test_spearman_batches_do_not_change_the_result(monkeypatch):
     rng = np.random.default_rng(6)
     x, y = rng.standard_normal(10), rng.standard_normal(10)
     whole = spearman_permutation(x, y, 1000, seed=1)
-    monkeypatch.setattr("engine.crossdomain._fingerprint.PERMUTATION_BATCH_VALUES", 10 * 1000)
+    monkeypatch.setattr("neurosel.crossdomain._fingerprint.PERMUTATION_BATCH_VALUES", 10 * 1000)
     assert spearman_permutation(x, y, 1000, seed=1) == whole
 
 
 def test_spearman_errors():
-    with pytest.raises(engine.InputError, match="2 pairs: Spearman's ρ needs at least 3"):
+    with pytest.raises(neurosel.InputError, match="2 pairs: Spearman's ρ needs at least 3"):
         spearman_permutation([1, 2], [3, 4])
-    with pytest.raises(engine.InputError, match="x, y: 3 and 4 values"):
+    with pytest.raises(neurosel.InputError, match="x, y: 3 and 4 values"):
         spearman_permutation([1, 2, 3], [1, 2, 3, 4])
-    with pytest.raises(engine.InputError, match="y: every value is the same"):
+    with pytest.raises(neurosel.InputError, match="y: every value is the same"):
         spearman_permutation([1, 2, 3], [5, 5, 5])
-    with pytest.raises(engine.InputError, match="permutations 0"):
+    with pytest.raises(neurosel.InputError, match="permutations 0"):
         spearman_permutation([1, 2, 3], [1, 3, 2], permutations=0)
-    with pytest.raises(engine.InputError, match="x: pass a 1-D sequence of finite numbers"):
+    with pytest.raises(neurosel.InputError, match="x: pass a 1-D sequence of finite numbers"):
         spearman_permutation([1, np.nan, 3], [1, 3, 2])
 
 
@@ -228,17 +227,17 @@ def test_transferability_control_separates_fingerprints_from_distance():
     closeness = [-p["distance"] for p in result["pairs"]]
     assert control["partial_spearman"] == pytest.approx(_residual_partial(sims, values, closeness), abs=1e-9)
     json.dumps(result)
-    with pytest.raises(engine.InputError, match="no distance for the pairs"):
+    with pytest.raises(neurosel.InputError, match="no distance for the pairs"):
         transferability(fps, scores, distances={("a", "b"): 1.0})
 
 
 def test_transferability_errors():
     fps = {"a": [10, 90], "b": [50, 50], "c": [90, 10]}
-    with pytest.raises(engine.InputError, match="no fingerprint for 'z'"):
+    with pytest.raises(neurosel.InputError, match="no fingerprint for 'z'"):
         transferability(fps, {("a", "z"): 0.8})
-    with pytest.raises(engine.InputError, match="in-domain score"):
+    with pytest.raises(neurosel.InputError, match="in-domain score"):
         transferability(fps, {("a", "a"): 0.9})
-    with pytest.raises(engine.InputError, match="2 pairs"):
+    with pytest.raises(neurosel.InputError, match="2 pairs"):
         transferability(fps, {("a", "b"): 0.8, ("b", "c"): 0.7})
 
 
@@ -248,7 +247,7 @@ def _planted_store(path, layer, seed, layers=(0, 6, 12)):
     x = rng.standard_normal((N, LAYERS, HIDDEN)) * rng.uniform(0.5, 2, (LAYERS, HIDDEN))
     y = rng.integers(0, 2, N)
     x[:, layer, [2, 5, 9, 13]] += np.outer(2 * y - 1, [1.2, 1.0, 0.9, 0.8])
-    return engine.store_from_array(path, x, labels=y, layers=layers, dtype="float32")
+    return neurosel.store_from_array(path, x, labels=y, layers=layers, dtype="float32")
 
 
 @pytest.fixture(scope="module")
@@ -274,13 +273,13 @@ def test_fingerprint_puts_mass_in_the_planted_layer(planted):
 
 def test_fingerprint_errors(planted, tmp_path):
     other = _planted_store(tmp_path / "other.zarr", 0, 4, layers=(1, 2, 3))
-    with pytest.raises(engine.InputError, match=r"layers \[1, 2, 3\] differ"):
+    with pytest.raises(neurosel.InputError, match=r"layers \[1, 2, 3\] differ"):
         fingerprint([planted[0], other], k=K)
-    with pytest.raises(engine.InputError, match="not unique"):
+    with pytest.raises(neurosel.InputError, match="not unique"):
         fingerprint(planted[:2], k=K, names=["x", "x"])
-    with pytest.raises(engine.InputError, match=r"k 49: choose 1\.\.48"):
+    with pytest.raises(neurosel.InputError, match=r"k 49: choose 1\.\.48"):
         fingerprint(planted[:1], k=49)
-    with pytest.raises(engine.InputError, match="measure 'l2'"):
+    with pytest.raises(neurosel.InputError, match="measure 'l2'"):
         fingerprint(planted[:1], k=K, measure="l2")
 
 
@@ -303,7 +302,7 @@ def _saved_paths(store) -> list[str]:
 
 def test_fingerprint_reads_back_a_saved_path_that_reached_k(tmp_path):
     store = _planted_store(tmp_path / "s.zarr", 0, 5)
-    imp = engine.importance(store, target_support=8, **OPTIONS)  # e.g. a transfer's path, k ≤ 8
+    imp = neurosel.importance(store, target_support=8, **OPTIONS)  # e.g. a transfer's path, k ≤ 8
     written = Path(store.path) / "importance" / imp.meta["key"] / "zarr.json"
     before = (_saved_paths(store), written.stat().st_mtime_ns)
     result = fingerprint([store], k=K, **OPTIONS)
@@ -318,13 +317,13 @@ def test_fingerprint_reads_back_a_saved_path_that_reached_k(tmp_path):
 
 def test_fingerprint_without_a_usable_saved_path_solves_the_default_one(tmp_path):
     store = _planted_store(tmp_path / "s.zarr", 0, 5)
-    short = engine.importance(store, target_support=2, **OPTIONS)  # run for fewer than k neurons
-    other = engine.importance(store, target_support=8, **{**OPTIONS, "n_lambdas": 12})  # another λ grid
+    short = neurosel.importance(store, target_support=2, **OPTIONS)  # run for fewer than k neurons
+    other = neurosel.importance(store, target_support=8, **{**OPTIONS, "n_lambdas": 12})  # another λ grid
     result = fingerprint([store], k=K, **OPTIONS)
     (path,) = result.paths
     assert path.target_support is None and path.key not in (short.meta["key"], other.meta["key"])
     assert len(_saved_paths(store)) == 3
-    fresh = engine.importance(store, recompute=True, save=False, **OPTIONS)  # as before saved paths counted
+    fresh = neurosel.importance(store, recompute=True, save=False, **OPTIONS)  # as before saved paths counted
     np.testing.assert_array_equal(result.counts, [layer_counts(fresh.ranking[:K], HIDDEN, LAYERS)[0]])
     assert path.entered == fresh.entered and path.separation_lambda is None
 
@@ -335,18 +334,18 @@ def _separable_store(path, seed):
     y = np.arange(60) % 2
     x = rng.standard_normal((60, LAYERS, HIDDEN))
     x[:, 1, 4] += 4.0 * (2 * y - 1)
-    return engine.store_from_array(path, x, labels=y, layers=(0, 6, 12), dtype="float32")
+    return neurosel.store_from_array(path, x, labels=y, layers=(0, 6, 12), dtype="float32")
 
 
 def test_fingerprint_warns_for_every_store_naming_it_and_records_the_stop(tmp_path):
     a = _separable_store(tmp_path / "a.zarr", 1)
-    with pytest.warns(engine.SupportWarning, match="examples are separated"):
-        engine.importance(a, target_support=10, **OPTIONS)
-    copy = engine.open_store(shutil.copytree(a.path, tmp_path / "copy.zarr"))  # its saved path comes along
+    with pytest.warns(neurosel.SupportWarning, match="examples are separated"):
+        neurosel.importance(a, target_support=10, **OPTIONS)
+    copy = neurosel.open_store(shutil.copytree(a.path, tmp_path / "copy.zarr"))  # its saved path comes along
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")  # Python's own rule: once per message and place
         result = fingerprint([a, copy], k=K, target_support=10, ranking="entry", **OPTIONS)
-    messages = [str(w.message) for w in caught if issubclass(w.category, engine.SupportWarning)]
+    messages = [str(w.message) for w in caught if issubclass(w.category, neurosel.SupportWarning)]
     assert [m.split(": ", 1)[0] for m in messages] == [f"store {a.path}", f"store {copy.path}"]
     for path, store, message in zip(result.paths, (a, copy), messages, strict=True):
         assert path.store == store.path and 0 < path.entered < K and path.filled == K - path.entered
@@ -362,11 +361,10 @@ def test_saved_metas_lists_complete_paths_and_passes_over_damaged_ones(tmp_path)
     """What a store holds under importance/: each complete path's meta; an unreadable zarr.json and an
     unfinished write are passed over (importance() reports them if it needs that one)."""
     import zarr
-
-    from engine.store import saved_metas
+    from neurosel.store import saved_metas
 
     store = _planted_store(tmp_path / "s.zarr", 0, 5)
-    paths = [engine.importance(store, target_support=s, **OPTIONS) for s in (8, 2)]
+    paths = [neurosel.importance(store, target_support=s, **OPTIONS) for s in (8, 2)]
     broken = Path(store.path) / "importance" / "broken"
     broken.mkdir()
     (broken / "zarr.json").write_text("{not json")

@@ -21,12 +21,12 @@ from __future__ import annotations
 import importlib
 import os
 
+import neurosel
 import numpy as np
 import pytest
 import torch
+from neurosel.errors import InputError
 
-import engine
-from engine.errors import InputError
 from tests.conftest import random_texts
 
 SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
@@ -107,13 +107,13 @@ def stats_store(tmp_path, dtype: str, labels: np.ndarray, name: str):
     x[:, 0, 0] = np.round(x[:, 0, 0])  # ties
     x[:, 1, 1] = 2.5  # a constant neuron
     x[17, 2, 3] = np.nan  # left out and counted
-    return engine.store_from_array(tmp_path / name, x, labels=labels, dtype=dtype, chunk_rows=256)
+    return neurosel.store_from_array(tmp_path / name, x, labels=labels, dtype=dtype, chunk_rows=256)
 
 
 def stats_pair(store, device: str = "cuda"):
     by = None if store.labels is None else "label"
     kwargs = {"by": by, "progress": False, "save": False, "memory_budget": 1 << 20}
-    return engine.neuron_stats(store, device="cpu", **kwargs), engine.neuron_stats(
+    return neurosel.neuron_stats(store, device="cpu", **kwargs), neurosel.neuron_stats(
         store, device=device, **kwargs
     )
 
@@ -172,7 +172,7 @@ def planted_store(tmp_path, dtype: str, classes: int):
         x[:, PLANTED] += np.outer(2.0 * y - 1.0, weights)
     else:  # planted neuron k moves up for class k, down otherwise
         x[:, PLANTED] += ((y[:, None] == np.arange(3)) * 2.0 - 1.0) * weights
-    return engine.store_from_array(
+    return neurosel.store_from_array(
         tmp_path / f"{dtype}-{classes}.zarr",
         x.reshape(N, P_LAYERS, P_HIDDEN),
         labels=y,
@@ -186,8 +186,8 @@ def planted_store(tmp_path, dtype: str, classes: int):
 def test_importance_gpu_design_matches_cpu(tmp_path, dtype, classes):
     store = planted_store(tmp_path, dtype, classes)
     kwargs = {"n_lambdas": 12, "lambda_ratio": 0.05, "recompute": True, "save": False}
-    cpu = engine.importance(store, device="cpu", **kwargs)
-    gpu = engine.importance(store, device="cuda", **kwargs)
+    cpu = neurosel.importance(store, device="cpu", **kwargs)
+    gpu = neurosel.importance(store, device="cuda", **kwargs)
     assert gpu.meta["backend"] == "cuda" and gpu.meta["design"] == "gpu"
     assert cpu.meta["backend"] == "cpu" and cpu.meta["design"].startswith("in-core")
     assert gpu.meta["converged"] and cpu.meta["converged"]
@@ -200,15 +200,15 @@ def test_importance_gpu_design_matches_cpu(tmp_path, dtype, classes):
 @needs_numba_gpu
 def test_gpu_design_computes_in_float64_for_a_tolerance_beyond_float32(tmp_path):
     """A tolerance below FLOAT32_TOL gets float64 products on the GPU too, and the path certifies it."""
-    from engine.solver._store_design import FLOAT32_TOL, store_design
+    from neurosel.solver._store_design import FLOAT32_TOL, store_design
 
     store = planted_store(tmp_path, "float16", 2)
-    gpu = engine.resolve_device("cuda")
+    gpu = neurosel.resolve_device("cuda")
     center, scale = np.zeros(store.hidden * len(store.layers)), np.ones(store.hidden * len(store.layers))
     assert store_design(store, center, scale, gpu, 1 << 20, tol=1e-6)[0].dtype == np.float32
     assert store_design(store, center, scale, gpu, 1 << 20, tol=FLOAT32_TOL / 1000)[0].dtype == np.float64
     kwargs = {"n_lambdas": 8, "lambda_ratio": 0.1, "recompute": True, "save": False, "tol": 1e-10}
-    cpu, on_gpu = (engine.importance(store, device=d, **kwargs) for d in ("cpu", "cuda"))
+    cpu, on_gpu = (neurosel.importance(store, device=d, **kwargs) for d in ("cpu", "cuda"))
     assert on_gpu.meta["converged"] and cpu.meta["converged"]
     np.testing.assert_allclose(on_gpu.objective, cpu.objective, rtol=1e-8)
 
@@ -226,7 +226,7 @@ def cpu_reference(tiny_model, extract_texts, tmp_path_factory):
     """float32 CPU extractions of the tiny BERT, one per pooling."""
     out = tmp_path_factory.mktemp("cpu-reference")
     return {
-        pooling: engine.extract(
+        pooling: neurosel.extract(
             extract_texts,
             str(tiny_model),
             out / f"{pooling}.zarr",
@@ -243,7 +243,7 @@ def cpu_reference(tiny_model, extract_texts, tmp_path_factory):
 @pytest.fixture
 def pinned_transfers(monkeypatch):
     """Every HostTransfer extraction builds, to check its staging buffers."""
-    from engine.extraction import HostTransfer
+    from neurosel.extraction import HostTransfer
 
     made: list[HostTransfer] = []
     init = HostTransfer.__init__
@@ -264,7 +264,7 @@ def test_extract_gpu_matches_cpu(
 ):
     if precision == "bf16" and not torch.cuda.is_bf16_supported():
         pytest.skip("this GPU has no bf16")
-    store = engine.extract(
+    store = neurosel.extract(
         extract_texts,
         str(tiny_model),
         tmp_path / "gpu.zarr",
@@ -291,7 +291,7 @@ def test_extract_gpu_matches_cpu(
 
 @needs_torch_gpu
 def test_extract_on_cuda_0_default_precision_is_bf16(tiny_model, extract_texts, cpu_reference, tmp_path):
-    store = engine.extract(
+    store = neurosel.extract(
         extract_texts, str(tiny_model), tmp_path / "s.zarr", dtype="float32", device="cuda:0", progress=False
     )
     expected = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
@@ -304,15 +304,15 @@ def test_extract_on_cuda_0_default_precision_is_bf16(tiny_model, extract_texts, 
 
 @pytest.mark.skipif(TORCH_GPU is not None and NUMBA_GPU is not None, reason=TORCH_GPU or "")
 def test_cuda_0_resolves_and_out_of_range_index_is_input_error(tiny_model, tmp_path):
-    device = engine.resolve_device("cuda:0")
+    device = neurosel.resolve_device("cuda:0")
     assert device.name == "cuda:0" and device.is_gpu and not device.simulated
     spec = out_of_range()
     with pytest.raises(InputError, match=spec):
-        engine.resolve_device(spec)
+        neurosel.resolve_device(spec)
     if TORCH_GPU is None:
         with pytest.raises(InputError, match=spec):
-            engine.extract(["a text"], str(tiny_model), tmp_path / "x.zarr", device=spec, progress=False)
+            neurosel.extract(["a text"], str(tiny_model), tmp_path / "x.zarr", device=spec, progress=False)
     if NUMBA_GPU is None:
-        store = engine.store_from_array(tmp_path / "s.zarr", np.ones((8, 1, 4)), labels=[0, 1] * 4)
+        store = neurosel.store_from_array(tmp_path / "s.zarr", np.ones((8, 1, 4)), labels=[0, 1] * 4)
         with pytest.raises(InputError, match=spec):
-            engine.neuron_stats(store, device=spec, progress=False, save=False)
+            neurosel.neuron_stats(store, device=spec, progress=False, save=False)

@@ -1,12 +1,11 @@
-"""engine.solver._importance on stores: planted neurons ranked first, streamed design = in-memory design."""
+"""neurosel.solver._importance on stores: planted neurons ranked first, streamed design = in-memory design."""
 
 from __future__ import annotations
 
+import neurosel
 import numpy as np
 import pytest
-
-import engine
-from engine.solver import (
+from neurosel.solver import (
     ArrayDesign,
     GroupL1,
     Logistic,
@@ -27,7 +26,7 @@ def planted_store(tmp_path_factory):
     y = rng.integers(0, 2, N)
     x[:, PLANTED] += np.outer(2 * y - 1, [1.2, 0.9, 0.7])
     path = tmp_path_factory.mktemp("imp") / "s.zarr"
-    return engine.store_from_array(
+    return neurosel.store_from_array(
         path,
         x.reshape(N, LAYERS, HIDDEN),
         labels=np.where(y == 1, "pos", "neg"),
@@ -37,26 +36,26 @@ def planted_store(tmp_path_factory):
 
 
 def test_planted_neurons_rank_first_and_select_fingerprint(planted_store):
-    imp = engine.importance(planted_store, n_lambdas=15, lambda_ratio=0.05)
+    imp = neurosel.importance(planted_store, n_lambdas=15, lambda_ratio=0.05)
     assert set(imp.ranking[:3]) == set(PLANTED)
     assert imp.meta["converged"] and imp.coef.shape == (15, 1, LAYERS, HIDDEN)
     assert imp.support_sizes[0] == 0 and np.all(imp.scores.ravel()[PLANTED] > 0)
-    sel = engine.select(imp, k=3)
+    sel = neurosel.select(imp, k=3)
     np.testing.assert_array_equal(np.sort(sel.neurons), PLANTED)
     np.testing.assert_allclose(sel.fingerprint(), [100 / 3] * 3)
-    again = engine.importance(planted_store, n_lambdas=15, lambda_ratio=0.05)
+    again = neurosel.importance(planted_store, n_lambdas=15, lambda_ratio=0.05)
     np.testing.assert_array_equal(again.ranking, imp.ranking)
 
 
 @pytest.mark.parametrize("in_core", [0, 1 << 30])
 def test_store_designs_equal_in_memory(planted_store, in_core):
     """Streamed and in-core store designs (float32 products) give the in-memory float64 path."""
-    stats = engine.neuron_stats(planted_store, by=None, progress=False, device="cpu")
+    stats = neurosel.neuron_stats(planted_store, by=None, progress=False, device="cpu")
     x = planted_store.read().reshape(N, -1).astype(np.float64)
     center, scale = stats.mean.ravel(), stats.std.ravel()
     y = (planted_store.labels == 1).astype(float)
     design, where = store_design(
-        planted_store, center, scale, engine.resolve_device("cpu"), 64 << 10, in_core
+        planted_store, center, scale, neurosel.resolve_device("cpu"), 64 << 10, in_core
     )
     assert where == ("streamed" if in_core == 0 else "in-core-float32")
     ours = sparse_path(design, y, Logistic(), n_lambdas=6)
@@ -73,23 +72,25 @@ def test_ranking_ties_break_by_weight_then_id():
 
 def test_bad_inputs(planted_store, tmp_path):
     rng = np.random.default_rng(1)
-    unlabelled = engine.store_from_array(tmp_path / "u.zarr", rng.standard_normal((20, 2, 3)))
-    with pytest.raises(engine.InputError, match="has no labels"):
-        engine.importance(unlabelled)
-    single = engine.store_from_array(tmp_path / "one.zarr", rng.standard_normal((30, 2, 3)), labels=[1] * 30)
-    with pytest.raises(engine.InputError, match="a single class"):
-        engine.importance(single)
-    numeric = engine.store_from_array(
+    unlabelled = neurosel.store_from_array(tmp_path / "u.zarr", rng.standard_normal((20, 2, 3)))
+    with pytest.raises(neurosel.InputError, match="has no labels"):
+        neurosel.importance(unlabelled)
+    single = neurosel.store_from_array(
+        tmp_path / "one.zarr", rng.standard_normal((30, 2, 3)), labels=[1] * 30
+    )
+    with pytest.raises(neurosel.InputError, match="a single class"):
+        neurosel.importance(single)
+    numeric = neurosel.store_from_array(
         tmp_path / "num.zarr", rng.standard_normal((30, 2, 3)), labels=rng.random(30)
     )
-    with pytest.raises(engine.InputError, match="use method='lasso'"):
-        engine.importance(numeric)
-    with pytest.raises(engine.InputError, match="class_weight"):
-        engine.importance(planted_store, class_weight={"nope": 2.0})
-    with pytest.raises(engine.InputError, match="target support 49"):
-        engine.importance(planted_store, target_support=49)
-    with pytest.raises(engine.InputError, match=r"choose 1\.\.48"):
-        engine.select(engine.importance(planted_store, n_lambdas=3), k=49)
+    with pytest.raises(neurosel.InputError, match="use method='lasso'"):
+        neurosel.importance(numeric)
+    with pytest.raises(neurosel.InputError, match="class_weight"):
+        neurosel.importance(planted_store, class_weight={"nope": 2.0})
+    with pytest.raises(neurosel.InputError, match="target support 49"):
+        neurosel.importance(planted_store, target_support=49)
+    with pytest.raises(neurosel.InputError, match=r"choose 1\.\.48"):
+        neurosel.select(neurosel.importance(planted_store, n_lambdas=3), k=49)
 
 
 def test_multinomial_group_ranking_and_saved_result(tmp_path):
@@ -100,12 +101,12 @@ def test_multinomial_group_ranking_and_saved_result(tmp_path):
     labels = np.arange(600) % 3
     for cls, (layer, unit) in enumerate([(0, 3), (1, 7), (1, 2)]):
         x[labels == cls, layer, unit] += 1.5
-    store = engine.store_from_array(tmp_path / "k3.zarr", x, labels=labels, dtype="float32")
-    imp = engine.importance(store, n_lambdas=12, lambda_ratio=0.1)
+    store = neurosel.store_from_array(tmp_path / "k3.zarr", x, labels=labels, dtype="float32")
+    imp = neurosel.importance(store, n_lambdas=12, lambda_ratio=0.1)
     assert imp.penalty == "group-l1" and imp.coef.shape == (12, 3, 2, 10) and imp.meta["converged"]
     assert set(imp.ranking[:3]) == {3, 17, 12}
     assert imp.meta["design"] == "in-core-float32"
-    again = engine.importance(engine.open_store(store.path), n_lambdas=12, lambda_ratio=0.1)
+    again = neurosel.importance(neurosel.open_store(store.path), n_lambdas=12, lambda_ratio=0.1)
     np.testing.assert_array_equal(again.ranking, imp.ranking)
     np.testing.assert_array_equal(again.coef, imp.coef)
     assert again.meta["key"] == imp.meta["key"] and again.meta["solve_seconds"] == imp.meta["solve_seconds"]
@@ -122,14 +123,14 @@ def test_multinomial_group_store_designs_equal_in_memory(tmp_path, in_core):
     labels = np.arange(n) % 3
     for cls, unit in enumerate([4, 19, 33]):
         x[labels == cls, unit] += 1.2
-    store = engine.store_from_array(
+    store = neurosel.store_from_array(
         tmp_path / "k3.zarr", x.reshape(n, LAYERS, HIDDEN), labels=labels, dtype="float32", chunk_rows=32
     )
-    stats = engine.neuron_stats(store, by=None, progress=False, device="cpu")
+    stats = neurosel.neuron_stats(store, by=None, progress=False, device="cpu")
     center, scale = stats.mean.ravel(), stats.std.ravel()
-    datafit = engine.solver.Multinomial()
+    datafit = neurosel.solver.Multinomial()
     y = datafit.targets(store.labels)
-    design, _ = store_design(store, center, scale, engine.resolve_device("cpu"), 64 << 10, in_core)
+    design, _ = store_design(store, center, scale, neurosel.resolve_device("cpu"), 64 << 10, in_core)
     x64 = store.read().reshape(n, -1).astype(np.float64)
     ours, memory = (
         sparse_path(d, y, datafit, GroupL1(), n_lambdas=8, lambda_ratio=0.05)
@@ -142,36 +143,36 @@ def test_multinomial_group_store_designs_equal_in_memory(tmp_path, in_core):
 
 
 def test_selection_rules(planted_store):
-    imp = engine.importance(planted_store, n_lambdas=15, lambda_ratio=0.05)
+    imp = neurosel.importance(planted_store, n_lambdas=15, lambda_ratio=0.05)
     at = 6
-    support = engine.select(imp, k=None, rule="support", at=at)
+    support = neurosel.select(imp, k=None, rule="support", at=at)
     np.testing.assert_array_equal(np.sort(support.neurons), np.flatnonzero(imp.coef[at].ravel()))
     weights = np.abs(imp.coef[-1].ravel())
-    mass = engine.select(imp, rule="mass", mass=0.6, at=-1, k=None)
+    mass = neurosel.select(imp, rule="mass", mass=0.6, at=-1, k=None)
     share = np.sort(weights)[::-1].cumsum() / weights.sum()
     assert mass.neurons.size == np.searchsorted(share, 0.6) + 1
     assert set(mass.neurons) == set(np.argsort(-weights, kind="stable")[: mass.neurons.size])
-    closest = engine.select(imp, k=3, rule="support")
+    closest = neurosel.select(imp, k=3, rule="support")
     assert closest.neurons.size == imp.support_sizes[np.argmin(np.abs(imp.support_sizes - 3))]
     with pytest.warns(SupportWarning, match="entered the path"):
-        engine.select(imp, k=imp.entered + 1)
-    assert set(engine.select(imp, k=3).units()) == {(0, 5), (1, 4), (2, 9)}
+        neurosel.select(imp, k=imp.entered + 1)
+    assert set(neurosel.select(imp, k=3).units()) == {(0, 5), (1, 4), (2, 9)}
 
 
 def test_target_support_beyond_the_grid_extends_then_warns(planted_store):
-    imp = engine.importance(planted_store, n_lambdas=3, lambda_ratio=0.5, target_support=20, save=False)
+    imp = neurosel.importance(planted_store, n_lambdas=3, lambda_ratio=0.5, target_support=20, save=False)
     assert imp.support_sizes[-1] >= 20 and len(imp.lambdas) > 3
     with pytest.warns(SupportWarning, match="fewer than the 48 requested"):
-        tiny = engine.store_from_array(
+        tiny = neurosel.store_from_array(
             planted_store.path + "-tiny", planted_store.read()[:12], labels=planted_store.labels[:12]
         )
-        engine.importance(tiny, n_lambdas=3, target_support=48, save=False)
+        neurosel.importance(tiny, n_lambdas=3, target_support=48, save=False)
 
 
 def test_float16_blocks_decoded_to_float32_match_float64(planted_store):
     """The GPU design's arithmetic (float16 rows decoded per block to float32, standardised on the
     fly, float64 results), run here on numpy: the same path as float64 in memory, to float32 accuracy."""
-    stats = engine.neuron_stats(planted_store, by=None, progress=False, device="cpu")
+    stats = neurosel.neuron_stats(planted_store, by=None, progress=False, device="cpu")
     x16 = planted_store.read().reshape(N, -1).astype(np.float16)
     center, scale = stats.mean.ravel(), stats.std.ravel()
     y = (planted_store.labels == 1).astype(float)
@@ -185,17 +186,17 @@ def test_float16_blocks_decoded_to_float32_match_float64(planted_store):
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
 def test_in_core_design_is_numpys_standardisation_to_the_bit(tmp_path, dtype):
-    """The in-core design (kernels/standardise.py, parallel over column tiles, block by block) holds
+    """The in-core design (engine/kernels/standardise.py, parallel over column tiles, block by block) holds
     exactly numpy's (x − center) / scale of the decoded store (float64, rounded to float32),
     column-major, with a constant neuron
     (scale 0 → 1) and rows split over several blocks and tiles."""
     rng = np.random.default_rng(3)
     x = rng.standard_normal((150, 2, 40)) * 3 + 1
     x[:, 1, 7] = 2.5  # constant
-    store = engine.store_from_array(tmp_path / "s.zarr", x, dtype=dtype, chunk_rows=16)
+    store = neurosel.store_from_array(tmp_path / "s.zarr", x, dtype=dtype, chunk_rows=16)
     raw = store.read().reshape(150, -1).astype(np.float64)  # bfloat16 comes back decoded (float32)
     center, scale = raw.mean(0), raw.std(0, ddof=1)
-    design, where = store_design(store, center, scale, engine.resolve_device("cpu"), 4 << 10, 1 << 30)
+    design, where = store_design(store, center, scale, neurosel.resolve_device("cpu"), 4 << 10, 1 << 30)
     (block,) = design.blocks()
     assert where == "in-core-float32" and block.data.flags.f_contiguous
     expected = ((raw - center) / np.where(scale > 0, scale, 1.0)).astype(np.float32)

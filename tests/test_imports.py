@@ -1,4 +1,4 @@
-"""`import engine` is cheap, and scoring never needs torch: what each entry point loads, measured in
+"""`import neurosel` is cheap, and scoring never needs torch: what each entry point loads, measured in
 a fresh interpreter."""
 
 from __future__ import annotations
@@ -7,9 +7,8 @@ import json
 import subprocess
 import sys
 
+import neurosel
 import numpy as np
-
-import engine
 
 HEAVY = ("torch", "transformers", "sklearn")
 
@@ -22,19 +21,19 @@ def loaded_after(code: str) -> dict[str, bool]:
 
 
 def test_import_engine_loads_no_heavy_package():
-    assert loaded_after("import engine") == dict.fromkeys(HEAVY, False)
+    assert loaded_after("import neurosel") == dict.fromkeys(HEAVY, False)
 
 
 def test_statistics_and_importance_on_a_store_never_import_torch(tmp_path):
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 120)
     x = rng.standard_normal((120, 2, 8)) + y[:, None, None] * np.linspace(0, 1, 8)
-    engine.store_from_array(tmp_path / "s.zarr", x, labels=y)
+    neurosel.store_from_array(tmp_path / "s.zarr", x, labels=y)
     code = (
-        "import engine\n"
-        f"store = engine.open_store({str(tmp_path / 's.zarr')!r})\n"
-        "engine.neuron_stats(store, device='auto', progress=False)\n"
-        "sel = engine.select(engine.importance(store, device='auto', n_lambdas=5), k=4)\n"
+        "import neurosel\n"
+        f"store = neurosel.open_store({str(tmp_path / 's.zarr')!r})\n"
+        "neurosel.neuron_stats(store, device='auto', progress=False)\n"
+        "sel = neurosel.select(neurosel.importance(store, device='auto', n_lambdas=5), k=4)\n"
         "assert sel.neurons.size == 4\n"
     )
     loaded = loaded_after(code)
@@ -42,6 +41,6 @@ def test_statistics_and_importance_on_a_store_never_import_torch(tmp_path):
 
 
 def test_public_names_resolve_and_list():
-    for name in engine.__all__:
-        assert getattr(engine, name) is not None, name
-    assert set(engine.__all__) <= set(dir(engine))
+    for name in neurosel.__all__:
+        assert getattr(neurosel, name) is not None, name
+    assert set(neurosel.__all__) <= set(dir(neurosel))

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from engine.errors import InputError
-from engine.extraction import load_corpus
+from neurosel.errors import InputError
+from neurosel.extraction import load_corpus
 
 
 def test_list_of_strings_and_pairs():
@@ -292,7 +291,7 @@ def test_empty_texts_name_every_row_and_its_line(tmp_path):
     ],
 )
 def test_cli_refuses_bad_label_cells_and_writes_nothing(capsys, tiny_model, tmp_path, cells, needles):
-    from engine.cli import main
+    from neurosel.cli import main
 
     rows = [["text", "label"]] + [[f"good movie {i}", c] for i, c in enumerate(cells)]
     data = write_rows(tmp_path / "d.csv", rows)
@@ -308,32 +307,34 @@ def test_cli_refuses_bad_label_cells_and_writes_nothing(capsys, tiny_model, tmp_
 
 
 def test_bad_labels_leave_an_existing_store_as_it_was(tiny_model, tmp_path):
-    import engine
+    import neurosel
 
     out = tmp_path / "o.zarr"
-    engine.extract(["good", "bad"], str(tiny_model), out, labels=[1, 0], device="cpu", progress=False)
+    neurosel.extract(["good", "bad"], str(tiny_model), out, labels=[1, 0], device="cpu", progress=False)
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     for bad in ([1, None], ["1", "x"]):
         with pytest.raises(InputError):
-            engine.extract(["good", "bad"], str(tiny_model), out, labels=bad, device="cpu", progress=False)
+            neurosel.extract(["good", "bad"], str(tiny_model), out, labels=bad, device="cpu", progress=False)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
-    assert engine.open_store(out).complete
+    assert neurosel.open_store(out).complete
 
 
 @pytest.mark.parametrize("chunk_rows", [0, -3, 2.5, True])
 def test_extract_refuses_chunk_rows_below_one_before_writing(tiny_model, tmp_path, chunk_rows):
-    import engine
+    import neurosel
 
     out = tmp_path / "o.zarr"
     with pytest.raises(InputError, match=r"chunk_rows .*: must be a whole number ≥ 1"):
-        engine.extract(["a", "b"], str(tiny_model), out, chunk_rows=chunk_rows, device="cpu", progress=False)
+        neurosel.extract(
+            ["a", "b"], str(tiny_model), out, chunk_rows=chunk_rows, device="cpu", progress=False
+        )
     assert not out.exists()
 
 
 def test_extract_label_kind_class_is_stored(tiny_model, tmp_path):
-    import engine
+    import neurosel
 
-    store = engine.extract(
+    store = neurosel.extract(
         ["good", "bad", "fun"],
         str(tiny_model),
         tmp_path / "o.zarr",

@@ -9,12 +9,11 @@ import subprocess
 import sys
 import time
 
+import neurosel
 import numpy as np
 import pytest
-
-import engine
-from engine.cli import main
-from engine.store import DamagedStoreError, StoreLock, StoreLockedError, verify
+from neurosel.cli import main
+from neurosel.store import DamagedStoreError, StoreLock, StoreLockedError, verify
 
 
 @pytest.fixture
@@ -22,7 +21,7 @@ def store(tmp_path):
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 200)
     x = rng.standard_normal((200, 2, 8)) + y[:, None, None]
-    return engine.store_from_array(tmp_path / "s.zarr", x, labels=y, chunk_rows=20)
+    return neurosel.store_from_array(tmp_path / "s.zarr", x, labels=y, chunk_rows=20)
 
 
 def shard(store, i: int):
@@ -36,9 +35,9 @@ def test_a_damaged_shard_is_named_never_read_as_zeros(store, fault):
         os.remove(path)
     else:
         os.truncate(path, 0 if fault == "emptied" else os.path.getsize(path) // 2)
-    reopened = engine.open_store(store.path)
+    reopened = neurosel.open_store(store.path)
     with pytest.raises(DamagedStoreError, match=r"activations/c/2/0/0 \(rows 80-119\)"):
-        engine.neuron_stats(reopened, progress=False, save=False)
+        neurosel.neuron_stats(reopened, progress=False, save=False)
     with pytest.raises(DamagedStoreError, match=r"rows 80-119"):
         reopened.read(rows=[90])
     assert reopened.read(rows=[10]).shape == (1, 2, 8)  # other rows still read
@@ -56,7 +55,7 @@ def test_a_flipped_byte_fails_verify_and_the_read(store):
     report = verify(store.path)
     assert [p for p in report.problems if "activations/c/1/0/0" in p and "checksum" in p]
     with pytest.raises(DamagedStoreError, match="cannot be read"):
-        engine.open_store(store.path).read(rows=[45])
+        neurosel.open_store(store.path).read(rows=[45])
 
 
 def test_verify_command_and_info_verify(store, capsys):
@@ -73,7 +72,7 @@ def test_verify_command_and_info_verify(store, capsys):
 def test_complete_but_last_shard_missing_is_damage(store):
     os.remove(shard(store, 4))
     with pytest.raises(DamagedStoreError, match="rows 160-199"):
-        engine.open_store(store.path).check()
+        neurosel.open_store(store.path).check()
     assert main(["info", store.path]) == 2
 
 
@@ -94,8 +93,8 @@ def test_metadata_that_disagrees_with_the_arrays_is_named(store, edit, message, 
     edit(root["attributes"]["neurosel"])
     with open(path, "w") as f:
         json.dump(root, f)
-    with pytest.raises(engine.InputError, match=message):
-        engine.open_store(store.path)
+    with pytest.raises(neurosel.InputError, match=message):
+        neurosel.open_store(store.path)
     assert main(["stats", store.path]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
 
@@ -127,7 +126,7 @@ def test_a_killed_writers_lock_is_taken_over(tmp_path):
     target = tmp_path / "y.zarr"
     code = (
         "import sys, time\n"
-        "from engine.store import StoreLock\n"
+        "from neurosel.store import StoreLock\n"
         f"StoreLock({str(target)!r}).acquire()\n"
         "print('locked', flush=True)\n"
         "time.sleep(60)\n"
@@ -151,7 +150,7 @@ def test_two_extractions_on_one_store(tmp_path, tiny_model):
     csv = tmp_path / "in.csv"
     csv.write_text("text,label\n" + "".join(f"{t},{i % 2}\n" for i, t in enumerate(texts)))
     out = tmp_path / "busy.zarr"
-    argv = [sys.executable, "-m", "engine.cli", "-q", "extract", str(csv), "--model", str(tiny_model)]
+    argv = [sys.executable, "-m", "neurosel.cli", "-q", "extract", str(csv), "--model", str(tiny_model)]
     first = subprocess.Popen([*argv, "--out", str(out), "--device", "cpu"], stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while not (tmp_path / "busy.zarr.lock").exists() and time.time() < deadline:
@@ -167,7 +166,7 @@ def test_two_extractions_on_one_store(tmp_path, tiny_model):
     first.stderr.close()
     resumed = subprocess.run([*argv, "--out", str(out), "--device", "cpu"], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
-    finished = engine.open_store(out)
+    finished = neurosel.open_store(out)
     assert finished.complete and verify(finished).ok
 
 
@@ -178,9 +177,9 @@ def test_a_kill_during_a_derived_pass_leaves_nothing_half_used(tmp_path, command
     rng = np.random.default_rng(1)
     y = rng.integers(0, 2, 6000)
     x = rng.standard_normal((6000, 4, 64)) + 0.3 * y[:, None, None] * (rng.random(64) < 0.1)
-    killed = engine.store_from_array(tmp_path / "k.zarr", x, labels=y, chunk_rows=64)
-    fresh = engine.store_from_array(tmp_path / "f.zarr", x, labels=y, chunk_rows=64)
-    argv = [sys.executable, "-m", "engine.cli", "-q", command, killed.path, "--device", "cpu"]
+    killed = neurosel.store_from_array(tmp_path / "k.zarr", x, labels=y, chunk_rows=64)
+    fresh = neurosel.store_from_array(tmp_path / "f.zarr", x, labels=y, chunk_rows=64)
+    argv = [sys.executable, "-m", "neurosel.cli", "-q", command, killed.path, "--device", "cpu"]
     extra = ["--k", "20"] if command == "select" else []
     child = subprocess.Popen([*argv, *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     group = os.path.join(killed.path, "stats" if command == "stats" else "importance")
@@ -192,13 +191,13 @@ def test_a_kill_during_a_derived_pass_leaves_nothing_half_used(tmp_path, command
     child.wait()
     assert verify(killed.path).ok
     if command == "stats":
-        got = engine.neuron_stats(engine.open_store(killed.path), progress=False)
-        want = engine.neuron_stats(fresh, progress=False)
+        got = neurosel.neuron_stats(neurosel.open_store(killed.path), progress=False)
+        want = neurosel.neuron_stats(fresh, progress=False)
         for name, values in want.arrays().items():
             np.testing.assert_array_equal(getattr(got, name), values, err_msg=name)
     else:
-        got = engine.importance(engine.open_store(killed.path), target_support=20)
-        want = engine.importance(fresh, target_support=20)
+        got = neurosel.importance(neurosel.open_store(killed.path), target_support=20)
+        want = neurosel.importance(fresh, target_support=20)
         np.testing.assert_array_equal(got.ranking, want.ranking)
         np.testing.assert_allclose(got.objective, want.objective, rtol=1e-12)
     assert verify(killed.path).ok
@@ -209,7 +208,7 @@ def test_results_without_a_manifest_still_load(store):
     must not be taken for a deleted one."""
     import zarr
 
-    stats = engine.neuron_stats(store, progress=False)
+    stats = neurosel.neuron_stats(store, progress=False)
     key = stats.meta["key"]
     group = zarr.open_group(store.path, mode="r+", use_consolidated=False)[f"stats/{key}"]
     attrs = dict(group.attrs)
@@ -217,7 +216,7 @@ def test_results_without_a_manifest_still_load(store):
     group.attrs.clear()
     group.attrs.update(attrs)
     assert not os.path.exists(os.path.join(store.path, "stats", key, "nonfinite", "c"))  # all zeros
-    again = engine.neuron_stats(engine.open_store(store.path), progress=False)
+    again = neurosel.neuron_stats(neurosel.open_store(store.path), progress=False)
     np.testing.assert_array_equal(again.nonfinite, stats.nonfinite)
     assert again.meta["seconds"] == stats.meta["seconds"]  # loaded, not recomputed
 
@@ -225,10 +224,10 @@ def test_results_without_a_manifest_still_load(store):
 def test_a_leftover_partial_metadata_file_is_harmless(store):
     """zarr writes zarr.json through a temporary `zarr.<id>.partial` file and a rename; a process
     killed in between leaves that file behind. Later saves and verify must not trip on it."""
-    engine.neuron_stats(store, by=None, progress=False)
+    neurosel.neuron_stats(store, by=None, progress=False)
     for folder in (store.path, os.path.join(store.path, "stats")):
         with open(os.path.join(folder, "zarr.0123abcd.partial"), "w") as f:
             f.write('{"zarr_form')
-    imp = engine.importance(engine.open_store(store.path), n_lambdas=4)  # saves and consolidates
+    imp = neurosel.importance(neurosel.open_store(store.path), n_lambdas=4)  # saves and consolidates
     assert imp.entered > 0
     assert verify(store.path).ok

@@ -6,12 +6,12 @@ from __future__ import annotations
 import shutil
 import warnings
 
+import neurosel
 import numpy as np
 import pytest
 import zarr
+from neurosel.store import META_KEY
 
-import engine
-from engine.store import META_KEY
 from tests.conftest import random_texts
 
 xr = pytest.importorskip("xarray")
@@ -27,7 +27,7 @@ def values(seed: int = 0) -> np.ndarray:
 @pytest.fixture(params=["float16", "bfloat16"])
 def array_store(request, tmp_path):
     labels = np.where(np.arange(N) % 3 == 0, "neg", "pos")
-    return engine.store_from_array(
+    return neurosel.store_from_array(
         tmp_path / f"{request.param}.zarr", values(), labels=labels, layers=LAYERS, dtype=request.param,
         chunk_rows=8,
     )  # fmt: skip
@@ -80,7 +80,7 @@ def test_an_incomplete_store_shows_committed_rows_only(array_store, tmp_path):
     shutil.copytree(array_store.path, copy)
     group = zarr.open_group(str(copy), mode="r+")
     group.attrs[META_KEY] = {**group.attrs[META_KEY], "rows_committed": 20, "complete": False}
-    partial = engine.open_store(copy)
+    partial = neurosel.open_store(copy)
     ds = partial.to_xarray()
     assert ds.sizes["example"] == 20 and ds.labels.shape == (20,)
     np.testing.assert_array_equal(ds.activations.values, array_store.read(rows=slice(0, 20)))
@@ -94,8 +94,8 @@ def test_a_store_without_coordinates_still_opens_and_converts(array_store, tmp_p
     shutil.copytree(array_store.path, old)
     shutil.rmtree(old / "layer")
     shutil.rmtree(old / "neuron")
-    engine.store.consolidate(old)
-    store = engine.open_store(old)
+    neurosel.store.consolidate(old)
+    store = neurosel.open_store(old)
     ds = store.to_xarray()
     assert list(ds.layer.values) == list(LAYERS)
     np.testing.assert_array_equal(ds.activations.values, store.read())
@@ -106,9 +106,9 @@ def test_missing_xarray_is_an_input_error(array_store, monkeypatch):
 
     monkeypatch.setitem(sys.modules, "xarray", None)  # import fails as if not installed
     monkeypatch.setitem(sys.modules, "dask.array", None)
-    with pytest.raises(engine.InputError, match="pip install"):
+    with pytest.raises(neurosel.InputError, match="pip install"):
         array_store.to_xarray()
-    with pytest.raises(engine.InputError, match="pip install"):
+    with pytest.raises(neurosel.InputError, match="pip install"):
         array_store.to_dask()
 
 
@@ -117,7 +117,7 @@ def extracted(tiny_model, tmp_path_factory):
     out = tmp_path_factory.mktemp("x") / "s.zarr"
     texts = random_texts(40, seed=3)
     labels = [("good", "bad", "meh")[i % 3] for i in range(40)]
-    return engine.extract(texts, str(tiny_model), out, labels=labels, progress=False, device="cpu")
+    return neurosel.extract(texts, str(tiny_model), out, labels=labels, progress=False, device="cpu")
 
 
 def test_plain_xarray_opens_an_extracted_store(extracted):
@@ -133,7 +133,7 @@ def test_plain_xarray_opens_an_extracted_store(extracted):
 
 def test_token_store_dimensions(tiny_model, tmp_path):
     texts = random_texts(12, seed=4)
-    store = engine.extract(
+    store = neurosel.extract(
         texts, str(tiny_model), tmp_path / "t.zarr", pooling="tokens", progress=False, device="cpu"
     )
     ds = xr.open_zarr(store.path)
@@ -147,8 +147,8 @@ def test_token_store_dimensions(tiny_model, tmp_path):
 def test_derived_results_open_labelled_and_stay_fresh(extracted, tmp_path):
     path = tmp_path / "d.zarr"
     shutil.copytree(extracted.path, path)
-    store = engine.open_store(path)
-    stats = engine.neuron_stats(store, device="cpu", progress=False)
+    store = neurosel.open_store(path)
+    stats = neurosel.neuron_stats(store, device="cpu", progress=False)
     key = stats.meta["key"]
     ds = xr.open_zarr(str(path), group=f"stats/{key}")
     assert list(ds.layer.values) == list(store.layers) and ds.sizes["neuron"] == store.hidden
@@ -161,11 +161,11 @@ def test_derived_results_open_labelled_and_stay_fresh(extracted, tmp_path):
         assert array.metadata.dimension_names is not None, name
 
     # A second result saved after consolidation: both neurosel and xarray see it at once.
-    again = engine.neuron_stats(store, device="cpu", progress=False, recompute=True)
+    again = neurosel.neuron_stats(store, device="cpu", progress=False, recompute=True)
     assert again.meta["seconds"] != stats.meta["seconds"]
-    loaded = engine.neuron_stats(engine.open_store(path), device="cpu", progress=False)
+    loaded = neurosel.neuron_stats(neurosel.open_store(path), device="cpu", progress=False)
     assert loaded.meta["seconds"] == again.meta["seconds"]
-    imp = engine.importance(store, n_lambdas=5, lambda_ratio=0.1, device="cpu")
+    imp = neurosel.importance(store, n_lambdas=5, lambda_ratio=0.1, device="cpu")
     di = xr.open_zarr(str(path), group=f"importance/{imp.meta['key']}")
     assert di.coef.dims == ("lambda", "output", "layer", "neuron") and di.ranking.dims == ("rank",)
     assert di.intercept.dims == ("lambda", "output") and di.scores.dims == ("layer", "neuron")
@@ -176,12 +176,12 @@ def test_stale_consolidated_metadata_never_misleads_neurosel(extracted, tmp_path
     neurosel reads the groups themselves and recomputes."""
     path = tmp_path / "stale.zarr"
     shutil.copytree(extracted.path, path)
-    store = engine.open_store(path)
-    first = engine.neuron_stats(store, device="cpu", progress=False)
+    store = neurosel.open_store(path)
+    first = neurosel.neuron_stats(store, device="cpu", progress=False)
     shutil.rmtree(path / "stats" / first.meta["key"])  # consolidated metadata now lists a ghost
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        again = engine.neuron_stats(engine.open_store(path), device="cpu", progress=False)
+        again = neurosel.neuron_stats(neurosel.open_store(path), device="cpu", progress=False)
     assert again.meta["seconds"] != first.meta["seconds"]  # recomputed, not "loaded" from a ghost
     np.testing.assert_array_equal(again.mean, first.mean)
     ds = xr.open_zarr(str(path), group=f"stats/{again.meta['key']}")  # the save refreshed it

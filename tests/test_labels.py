@@ -3,12 +3,11 @@ store_from_array refusing what no pass could use, before anything is written."""
 
 from __future__ import annotations
 
+import neurosel
 import numpy as np
 import pytest
-
-import engine
-from engine.errors import InputError
-from engine.store import check_labels
+from neurosel.errors import InputError
+from neurosel.store import check_labels
 
 
 def ids(labels, kind="auto", where="labels"):
@@ -150,7 +149,7 @@ def test_unknown_label_kind_is_refused_even_without_labels():
 
 
 def test_load_corpus_passes_label_kind():
-    from engine.extraction import load_corpus
+    from neurosel.extraction import load_corpus
 
     with pytest.raises(InputError, match="labels mix numbers and words"):
         load_corpus(["a", "b"], labels=["1", "pos"])
@@ -179,12 +178,12 @@ def assert_nothing_written(out):
 def test_store_from_array_refuses_what_no_pass_could_use(tmp_path, activations, needle):
     out = tmp_path / "s.zarr"
     with pytest.raises(InputError, match=f"^activations: .*{needle}"):
-        engine.store_from_array(out, activations)
+        neurosel.store_from_array(out, activations)
     assert_nothing_written(out)
 
 
 def test_all_nan_is_refused_past_the_first_block(tmp_path):
-    from engine.store._from_array import _check_some_finite
+    from neurosel.store._from_array import _check_some_finite
 
     x = np.full((10, 1, 2), np.nan)
     with pytest.raises(InputError, match="all 20 values"):
@@ -197,14 +196,14 @@ def test_all_nan_is_refused_past_the_first_block(tmp_path):
 def test_store_from_array_refuses_chunk_rows_below_one(tmp_path, chunk_rows):
     out = tmp_path / "s.zarr"
     with pytest.raises(InputError, match=r"chunk_rows .*: must be a whole number ≥ 1"):
-        engine.store_from_array(out, np.ones((4, 1, 2)), chunk_rows=chunk_rows)
+        neurosel.store_from_array(out, np.ones((4, 1, 2)), chunk_rows=chunk_rows)
     assert_nothing_written(out)
 
 
 def test_store_from_array_accepts_numpy_chunk_rows_and_partly_nan_rows(tmp_path):
     x = np.ones((6, 1, 2), np.float32)
     x[2, 0, 1] = np.nan
-    store = engine.store_from_array(tmp_path / "s.zarr", x, chunk_rows=np.int64(2))
+    store = neurosel.store_from_array(tmp_path / "s.zarr", x, chunk_rows=np.int64(2))
     assert store.complete and store.meta["chunk_rows"] == 2 and store.meta["nonfinite_rows"] == [2]
 
 
@@ -220,26 +219,28 @@ def test_store_from_array_accepts_numpy_chunk_rows_and_partly_nan_rows(tmp_path)
 def test_store_from_array_refuses_bad_labels_before_writing(tmp_path, labels, needle):
     out = tmp_path / "s.zarr"
     with pytest.raises(InputError, match=needle):
-        engine.store_from_array(out, np.ones((4, 1, 2)), labels=labels)
+        neurosel.store_from_array(out, np.ones((4, 1, 2)), labels=labels)
     assert_nothing_written(out)
 
 
 def test_store_from_array_label_kind(tmp_path):
     x = np.ones((4, 1, 2))
-    store = engine.store_from_array(tmp_path / "c.zarr", x, labels=["1", "0", "pos", "1"], label_kind="class")
+    store = neurosel.store_from_array(
+        tmp_path / "c.zarr", x, labels=["1", "0", "pos", "1"], label_kind="class"
+    )
     assert store.meta["label_kind"] == "class" and store.meta["label_names"] == ["0", "1", "pos"]
     assert store.labels.tolist() == [1, 0, 2, 1]
-    store = engine.store_from_array(tmp_path / "n.zarr", x, labels=[1, 2, 3, 4], label_kind="numeric")
+    store = neurosel.store_from_array(tmp_path / "n.zarr", x, labels=[1, 2, 3, 4], label_kind="numeric")
     assert store.meta["label_kind"] == "numeric" and store.labels.dtype == np.float64
 
 
 def test_a_failed_store_from_array_leaves_an_existing_store_alone(tmp_path):
     out = tmp_path / "s.zarr"
-    engine.store_from_array(out, np.ones((4, 1, 2)), labels=[0, 1, 0, 1])
+    neurosel.store_from_array(out, np.ones((4, 1, 2)), labels=[0, 1, 0, 1])
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
     with pytest.raises(InputError):
-        engine.store_from_array(out, np.full((4, 1, 2), np.nan), labels=[0, 1, 0, 1])
+        neurosel.store_from_array(out, np.full((4, 1, 2), np.nan), labels=[0, 1, 0, 1])
     with pytest.raises(InputError):
-        engine.store_from_array(out, np.ones((4, 1, 2)), labels=[0, 1, "", 1])
+        neurosel.store_from_array(out, np.ones((4, 1, 2)), labels=[0, 1, "", 1])
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
-    assert engine.open_store(out).complete
+    assert neurosel.open_store(out).complete

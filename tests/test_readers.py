@@ -6,9 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from engine.errors import InputError
-from engine.experiments import (
+from neurosel.errors import InputError
+from neurosel.experiments import (
     EXPERIMENTS,
     Domain,
     read_amazon,
@@ -20,7 +19,7 @@ from engine.experiments import (
     read_stsb,
     subsample,
 )
-from engine.extraction import load_corpus
+from neurosel.extraction import load_corpus
 
 SICK_HEADER = "pair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment\n"
 

@@ -8,12 +8,11 @@ import gc
 import json
 import socket
 
+import neurosel
 import numpy as np
 import pytest
-
-import engine
-from engine.cli import main
-from engine.store import StoreLock, StoreLockedError, verify
+from neurosel.cli import main
+from neurosel.store import StoreLock, StoreLockedError, verify
 
 SECRET = "not-a-real-secret-but-unique-7f3a"
 # s3fs's aiohttp sessions (one per file system instance zarr creates) are closed by the garbage
@@ -32,14 +31,17 @@ def planted(n: int = 300):
 def round_trip(url: str, local_copy) -> None:
     """store_from_array → stats → importance → select → verify on `url`, equal to a local store."""
     x, y = planted()
-    remote = engine.store_from_array(url, x, labels=y, chunk_rows=32)
-    local = engine.store_from_array(local_copy, x, labels=y, chunk_rows=32)
+    remote = neurosel.store_from_array(url, x, labels=y, chunk_rows=32)
+    local = neurosel.store_from_array(local_copy, x, labels=y, chunk_rows=32)
     np.testing.assert_array_equal(remote.read(), local.read())
-    a, b = engine.neuron_stats(remote, progress=False), engine.neuron_stats(local, progress=False)
+    a, b = neurosel.neuron_stats(remote, progress=False), neurosel.neuron_stats(local, progress=False)
     np.testing.assert_array_equal(a.auroc, b.auroc)
-    ia, ib = engine.importance(engine.open_store(url), n_lambdas=6), engine.importance(local, n_lambdas=6)
+    ia, ib = (
+        neurosel.importance(neurosel.open_store(url), n_lambdas=6),
+        neurosel.importance(local, n_lambdas=6),
+    )
     np.testing.assert_array_equal(ia.ranking, ib.ranking)
-    assert set(engine.select(ia, k=3).neurons) == {16, 17, 18}
+    assert set(neurosel.select(ia, k=3).neurons) == {16, 17, 18}
     assert verify(url).ok
 
 
@@ -79,8 +81,8 @@ def test_s3_store_end_to_end(s3, tmp_path, tiny_model, capsys):
     texts = [f"the movie was {'very ' * (i % 4)}good {i}" for i in range(40)]
     labels = [i % 2 for i in range(40)]
     url = "s3://neurosel-bucket/extract.zarr"
-    store = engine.extract(texts, str(tiny_model), url, labels=labels, progress=False, device="cpu")
-    reference = engine.extract(texts, str(tiny_model), tmp_path / "e.zarr", labels=labels, progress=False)
+    store = neurosel.extract(texts, str(tiny_model), url, labels=labels, progress=False, device="cpu")
+    reference = neurosel.extract(texts, str(tiny_model), tmp_path / "e.zarr", labels=labels, progress=False)
     np.testing.assert_array_equal(store.read(), reference.read())
     assert store.complete and verify(url).ok
     assert not s3.exists("neurosel-bucket/extract.zarr.lock")  # released

@@ -10,10 +10,9 @@ from itertools import permutations
 import numpy as np
 import pytest
 from matplotlib.image import imread
-
-from engine.cli import main
-from engine.errors import InputError
-from engine.report import PLOT_FILES, load_results, write_report
+from neurosel.cli import main
+from neurosel.errors import InputError
+from neurosel.report import PLOT_FILES, load_results, write_report
 
 DATASETS = ["books", "dvd", "electronics", "kitchen"]
 KS = [10, 30, 100, 300, 1000]

@@ -15,9 +15,9 @@ from tests.conftest import ROOT
 N_TEXTS = 3000
 SCRIPT = """
 import sys
-import engine
+import neurosel
 from tests.conftest import random_texts
-engine.extract(random_texts({n}, seed=11, max_words=40), sys.argv[1], sys.argv[2], device="cpu",
+neurosel.extract(random_texts({n}, seed=11, max_words=40), sys.argv[1], sys.argv[2], device="cpu",
                progress=False, chunk_rows=8, token_budget=512)
 """
 

@@ -11,11 +11,11 @@ import threading
 import time
 from pathlib import Path
 
+import neurosel
 import numpy as np
 import pytest
+from neurosel.crossdomain import headline
 
-import engine
-from engine.crossdomain import headline
 from tests.conftest import random_texts
 from tests.test_resume import store_bytes
 
@@ -38,20 +38,20 @@ def store(tmp_path_factory):
     y = rng.integers(0, 2, 700)
     x = rng.standard_normal((700, 3, 16)) * 2 + 5
     x[:, 2, :4] += 0.9 * y[:, None]
-    return engine.store_from_array(tmp_path_factory.mktemp("s") / "s.zarr", x, labels=y, chunk_rows=16)
+    return neurosel.store_from_array(tmp_path_factory.mktemp("s") / "s.zarr", x, labels=y, chunk_rows=16)
 
 
 def test_statistics_on_the_cluster_equal_one_process(client, store):
-    here = engine.neuron_stats(store, progress=False, save=False, recompute=True)
-    there = engine.neuron_stats(store, progress=False, save=False, recompute=True, client=client)
+    here = neurosel.neuron_stats(store, progress=False, save=False, recompute=True)
+    there = neurosel.neuron_stats(store, progress=False, save=False, recompute=True, client=client)
     assert there.meta["device"].startswith("dask")
     for name, values in here.arrays().items():
         np.testing.assert_allclose(getattr(there, name), values, rtol=1e-10, atol=1e-10, err_msg=name)
 
 
 def test_importance_on_the_cluster_equals_one_process(client, store):
-    here = engine.importance(store, n_lambdas=8, recompute=True, save=False, in_core_bytes=0)  # streamed
-    there = engine.importance(store, n_lambdas=8, recompute=True, save=False, client=client)
+    here = neurosel.importance(store, n_lambdas=8, recompute=True, save=False, in_core_bytes=0)  # streamed
+    there = neurosel.importance(store, n_lambdas=8, recompute=True, save=False, client=client)
     assert there.meta["design"] == "dask"
     np.testing.assert_array_equal(there.ranking[:12], here.ranking[:12])
     np.testing.assert_allclose(there.objective, here.objective, rtol=1e-6)
@@ -59,7 +59,7 @@ def test_importance_on_the_cluster_equals_one_process(client, store):
 
 
 def test_command_line_workers_option(store, capsys):
-    from engine.cli import main
+    from neurosel.cli import main
 
     assert main(["-q", "stats", store.path, "--workers", "2", "--recompute", "--device", "cpu"]) == 0
     assert "dask" in capsys.readouterr().out
@@ -72,15 +72,15 @@ def test_transfer_and_fingerprint_take_the_client(client, store, tmp_path):
     y = rng.integers(0, 2, 300)
     x = rng.standard_normal((300, 3, 16)) * 2 + 5.3
     x[:, 2, :4] += 0.9 * y[:, None]
-    target = engine.store_from_array(tmp_path / "t.zarr", x, labels=y, chunk_rows=16)
-    here = engine.transfer([store], target, k=4, ks=[4], seeds=1, sklearn_baseline=False)
-    there = engine.transfer(
+    target = neurosel.store_from_array(tmp_path / "t.zarr", x, labels=y, chunk_rows=16)
+    here = neurosel.transfer([store], target, k=4, ks=[4], seeds=1, sklearn_baseline=False)
+    there = neurosel.transfer(
         [store], target, k=4, ks=[4], seeds=1, sklearn_baseline=False, client=client,
         importance_options={"recompute": True, "save": False},  # the path solved again, on the cluster
     )  # fmt: skip
     np.testing.assert_array_equal(there.selected, here.selected)
     assert there.score("selected") == here.score("selected")
-    fps = engine.fingerprint([store, target], k=4, client=client, recompute=True, save=False)
+    fps = neurosel.fingerprint([store, target], k=4, client=client, recompute=True, save=False)
     assert fps.percentages.shape == (2, 3)
 
 
@@ -114,21 +114,23 @@ EXTRACT = {"device": "cpu", "progress": False, "chunk_rows": 8, "token_budget": 
 def test_extraction_on_the_cluster_is_byte_identical(client, tiny_model, tmp_path):
     texts, labels = random_texts(300, seed=5, max_words=30), [i % 3 for i in range(300)]
     with torch_threads(1):
-        engine.extract(texts, str(tiny_model), tmp_path / "one.zarr", labels=labels, **EXTRACT)
-    there = engine.extract(
+        neurosel.extract(texts, str(tiny_model), tmp_path / "one.zarr", labels=labels, **EXTRACT)
+    there = neurosel.extract(
         texts, str(tiny_model), tmp_path / "two.zarr", labels=labels, client=client, **EXTRACT
     )
     assert there.meta["complete"] and there.meta["rows_committed"] == 300
     assert store_bytes(tmp_path / "two.zarr") == store_bytes(tmp_path / "one.zarr")
-    assert engine.verify(there).ok
+    assert neurosel.verify(there).ok
     # a second run finds the store complete: nothing is submitted, nothing changes
-    engine.extract(texts, str(tiny_model), tmp_path / "two.zarr", labels=labels, client=client, **EXTRACT)
+    neurosel.extract(texts, str(tiny_model), tmp_path / "two.zarr", labels=labels, client=client, **EXTRACT)
     assert store_bytes(tmp_path / "two.zarr") == store_bytes(tmp_path / "one.zarr")
 
 
 def test_token_pooling_on_a_cluster_is_refused_before_anything_is_written(client, tiny_model, tmp_path):
-    with pytest.raises(engine.InputError, match="pooling 'tokens' with a Dask client"):
-        engine.extract(["a b", "c d"], str(tiny_model), tmp_path / "t.zarr", pooling="tokens", client=client)
+    with pytest.raises(neurosel.InputError, match="pooling 'tokens' with a Dask client"):
+        neurosel.extract(
+            ["a b", "c d"], str(tiny_model), tmp_path / "t.zarr", pooling="tokens", client=client
+        )
     assert not (tmp_path / "t.zarr").exists()
 
 
@@ -137,13 +139,13 @@ def test_worker_killed_mid_extraction_loses_no_rows(client, slow_model, tmp_path
     ends complete and byte-identical to a single-process run."""
     texts = random_texts(1500, seed=11, max_words=40)
     with torch_threads(1):
-        engine.extract(texts, str(slow_model), tmp_path / "one.zarr", **EXTRACT)
+        neurosel.extract(texts, str(slow_model), tmp_path / "one.zarr", **EXTRACT)
     out = tmp_path / "two.zarr"
     failure: list[BaseException] = []
 
     def run() -> None:
         try:
-            engine.extract(texts, str(slow_model), out, client=client, **EXTRACT)
+            neurosel.extract(texts, str(slow_model), out, client=client, **EXTRACT)
         except BaseException as e:  # surfaced by the assertion below
             failure.append(e)
 
@@ -165,7 +167,7 @@ def test_worker_killed_mid_extraction_loses_no_rows(client, slow_model, tmp_path
 
 
 def test_command_line_extract_on_workers(tiny_model, tmp_path, capsys):
-    from engine.cli import main
+    from neurosel.cli import main
 
     data = tmp_path / "in.csv"
     data.write_text(
@@ -173,14 +175,14 @@ def test_command_line_extract_on_workers(tiny_model, tmp_path, capsys):
     )
     assert main(["-q", "extract", str(data), "--model", str(tiny_model), "--out", str(tmp_path / "s.zarr"),
                  "--workers", "2", "--device", "cpu"]) == 0  # fmt: skip
-    assert engine.open_store(tmp_path / "s.zarr").meta["complete"]
+    assert neurosel.open_store(tmp_path / "s.zarr").meta["complete"]
 
 
 def test_experiment_pipeline_on_the_cluster_equals_one_process(client, tiny_model, tmp_path):
     """run_pipeline with client=: stores written by the workers (the same bytes), statistics and
     paths on the cluster, the same transfers and fingerprints as one process."""
-    from engine.experiments import demo_corpus
-    from engine.experiments._runner import Options, run_pipeline
+    from neurosel.experiments import demo_corpus
+    from neurosel.experiments._runner import Options, run_pipeline
 
     domains = {d: (texts[:60], np.array(labels[:60])) for d, (texts, labels) in demo_corpus().items()}
     options = Options(

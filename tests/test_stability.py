@@ -3,14 +3,13 @@ same halves, planted neurons first, and the transfer ranking rules built on it."
 
 from __future__ import annotations
 
+import neurosel
 import numpy as np
 import pytest
+from neurosel.crossdomain import AUTO_RANKING, DEFAULT_RANKING, ELASTIC_L1_RATIO, RANKINGS
+from neurosel.crossdomain._rankings import mean_rank
+from neurosel.solver import L1, Logistic, half_subsamples, layer_counts, stability_selection
 from sklearn.linear_model import LogisticRegression
-
-import engine
-from engine.crossdomain import AUTO_RANKING, DEFAULT_RANKING, ELASTIC_L1_RATIO, RANKINGS
-from engine.crossdomain._rankings import mean_rank
-from engine.solver import L1, Logistic, half_subsamples, layer_counts, stability_selection
 
 N, P = 240, 12
 
@@ -92,19 +91,21 @@ def test_transfer_ranking_rules_select_the_planted_neurons_and_are_recorded(tmp_
         y = rng.integers(0, 2, 300)
         x = rng.standard_normal((300, 2, 16)) + shift
         x[:, 1, :3] += 1.3 * (2 * y[:, None] - 1)
-        return engine.store_from_array(tmp_path / f"{name}.zarr", x, labels=y, chunk_rows=64)
+        return neurosel.store_from_array(tmp_path / f"{name}.zarr", x, labels=y, chunk_rows=64)
 
     source, target = domain("s", 0.0), domain("t", 0.4)
     selected = {}
     for rule in RANKINGS:
-        result = engine.transfer([source], target, k=3, ks=[3], seeds=1, sklearn_baseline=False, ranking=rule)
+        result = neurosel.transfer(
+            [source], target, k=3, ks=[3], seeds=1, sklearn_baseline=False, ranking=rule
+        )
         resolved = AUTO_RANKING["class"] if rule == "auto" else rule
         assert result.meta["ranking"] == result.paths[0].ranking == resolved
         selected[rule] = set(result.selected.tolist())
         assert selected[rule] == {16, 17, 18}, rule
     assert RANKINGS[0] == DEFAULT_RANKING == "auto"
-    with pytest.raises(engine.InputError, match="ranking 'best'"):
-        engine.transfer([source], target, k=3, ranking="best")
+    with pytest.raises(neurosel.InputError, match="ranking 'best'"):
+        neurosel.transfer([source], target, k=3, ranking="best")
 
 
 def test_fingerprints_rank_as_the_transfer_does_and_read_its_frequencies_back(tmp_path):
@@ -112,22 +113,22 @@ def test_fingerprints_rank_as_the_transfer_does_and_read_its_frequencies_back(tm
     y = rng.integers(0, 2, 300)
     x = rng.standard_normal((300, 3, 16))
     x[:, 2, :5] += 0.8 * (2 * y[:, None] - 1)
-    source = engine.store_from_array(tmp_path / "s.zarr", x, labels=y, chunk_rows=64)
-    target = engine.store_from_array(tmp_path / "t.zarr", x[::-1] + 0.2, labels=y[::-1], chunk_rows=64)
-    result = engine.transfer([source], target, k=8, ks=[8, 20], seeds=1, sklearn_baseline=False)
+    source = neurosel.store_from_array(tmp_path / "s.zarr", x, labels=y, chunk_rows=64)
+    target = neurosel.store_from_array(tmp_path / "t.zarr", x[::-1] + 0.2, labels=y[::-1], chunk_rows=64)
+    result = neurosel.transfer([source], target, k=8, ks=[8, 20], seeds=1, sklearn_baseline=False)
     saved = sorted((tmp_path / "s.zarr" / "stability").iterdir())
     stamp = [p.stat().st_mtime_ns for p in saved]
-    fps = engine.fingerprint([source], k=8, target_support=20)
+    fps = neurosel.fingerprint([source], k=8, target_support=20)
     counts, _ = layer_counts(result.selected, 16, 3)
     np.testing.assert_array_equal(fps.counts[0], counts)
     assert fps.paths[0].ranking == AUTO_RANKING["class"]
     assert [p.stat().st_mtime_ns for p in sorted((tmp_path / "s.zarr" / "stability").iterdir())] == stamp
-    assert engine.verify(source).ok
+    assert neurosel.verify(source).ok
 
 
 def test_numeric_scores_rank_by_entry_into_the_elastic_net_path_by_default(tmp_path):
     """ "auto" on numeric labels is the elastic-net rule: the transfer selects the top k of
-    engine.importance's own lasso path with l1_ratio ELASTIC_L1_RATIO, and fingerprints read that
+    neurosel.importance's own lasso path with l1_ratio ELASTIC_L1_RATIO, and fingerprints read that
     saved path back and rank the same way."""
     rng = np.random.default_rng(8)
 
@@ -136,21 +137,21 @@ def test_numeric_scores_rank_by_entry_into_the_elastic_net_path_by_default(tmp_p
         x = r.standard_normal((300, 2, 16))
         x[:, 1, 1:4] += 0.7 * x[:, 1, :1]  # correlated with the planted neuron: they enter together
         score = 1.2 * x[:, 1, 0] + 0.8 * x[:, 0, 5] - 0.5 * x[:, 1, 9] + 0.4 * r.standard_normal(300)
-        return engine.store_from_array(tmp_path / f"{name}.zarr", x, labels=score, dtype="float32")
+        return neurosel.store_from_array(tmp_path / f"{name}.zarr", x, labels=score, dtype="float32")
 
     source, target = domain("s", int(rng.integers(1 << 30))), domain("t", int(rng.integers(1 << 30)))
-    result = engine.transfer([source], target, k=6, ks=[6, 12], seeds=1, sklearn_baseline=False)
-    reference = engine.importance(source, "lasso", l1_ratio=ELASTIC_L1_RATIO, target_support=12)
+    result = neurosel.transfer([source], target, k=6, ks=[6, 12], seeds=1, sklearn_baseline=False)
+    reference = neurosel.importance(source, "lasso", l1_ratio=ELASTIC_L1_RATIO, target_support=12)
     assert result.meta["ranking"] == result.paths[0].ranking == AUTO_RANKING["numeric"] == "elastic-net"
     assert result.paths[0].key == reference.meta["key"]
     np.testing.assert_array_equal(result.selected, reference.ranking[:6])
-    lasso = engine.importance(source, "lasso", target_support=12)
+    lasso = neurosel.importance(source, "lasso", target_support=12)
     assert lasso.meta["key"] != reference.meta["key"]  # a path of its own, not the lasso's
-    fps = engine.fingerprint([source], k=6, method="lasso", target_support=12)
+    fps = neurosel.fingerprint([source], k=6, method="lasso", target_support=12)
     assert fps.paths[0].ranking == "elastic-net" and fps.paths[0].key == reference.meta["key"]
     counts, _ = layer_counts(reference.ranking[:6], 16, 2)
     np.testing.assert_array_equal(fps.counts[0], counts)
-    explicit = engine.transfer(
+    explicit = neurosel.transfer(
         [source], target, k=6, ks=[6, 12], seeds=1, sklearn_baseline=False, ranking="entry"
     )
     np.testing.assert_array_equal(explicit.selected, lasso.ranking[:6])

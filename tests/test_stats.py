@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import warnings
 
+import neurosel
 import numpy as np
 import pytest
 import scipy.stats as ss
 import zarr
+from neurosel.stats import CpuStatsPass, Encoding, Moments, StatsPlan
+from neurosel.store import Block
 
-import engine
-from engine.stats import CpuStatsPass, Encoding, Moments, StatsPlan
-from engine.store import Block
 from tests.stats_reference import hard_columns, reference
 
 N, LAYERS, HIDDEN = 301, 2, 12
 
 
 def make_store(tmp_path, x, labels=None, dtype="float16", chunk_rows=16, name="s.zarr"):
-    return engine.store_from_array(
+    return neurosel.store_from_array(
         tmp_path / name, x.reshape(len(x), LAYERS, HIDDEN), labels=labels, dtype=dtype, chunk_rows=chunk_rows
     )
 
@@ -42,7 +42,7 @@ def test_two_class_statistics_match_references(tmp_path, dtype, offset):
     x = hard_columns(rng, N, LAYERS * HIDDEN, offset)
     x[:, 4] = np.where(y == 1, 2.0, -1.0)  # constant within classes: perfect separation
     store = make_store(tmp_path, x, y, dtype)
-    stats = engine.neuron_stats(store, device="cpu", progress=False)
+    stats = neurosel.neuron_stats(store, device="cpu", progress=False)
     values = stored_values(store)
     ref = reference(values, y)
     for name in ("count", "mean", "var", "min", "max", "nonfinite", "class_mean", "class_var", "probeless"):
@@ -64,7 +64,7 @@ def test_cohen_d_and_fisher_definitions(tmp_path):
     y = rng.integers(0, 2, N)
     x = rng.standard_normal((N, LAYERS * HIDDEN)) + y[:, None] * np.linspace(0, 2, LAYERS * HIDDEN)
     store = make_store(tmp_path, x, y, "float32")
-    stats = engine.neuron_stats(store, device="cpu", progress=False)
+    stats = neurosel.neuron_stats(store, device="cpu", progress=False)
     v = stored_values(store)
     a, b = v[y == 0], v[y == 1]
     pooled = ((len(a) - 1) * a.var(0, ddof=1) + (len(b) - 1) * b.var(0, ddof=1)) / (len(v) - 2)
@@ -78,7 +78,7 @@ def test_three_classes_anova_and_no_two_class_scores(tmp_path):
     y = rng.integers(0, 3, N)
     x = rng.standard_normal((N, LAYERS * HIDDEN)) + y[:, None] * 0.3
     store = make_store(tmp_path, x, ["abc"[k] for k in y], "float32")
-    stats = engine.neuron_stats(store, device="cpu", progress=False)
+    stats = neurosel.neuron_stats(store, device="cpu", progress=False)
     ref = reference(stored_values(store), y)
     close(stats.anova_f, ref["anova_f"])
     close(stats.probeless, ref["probeless"])
@@ -91,7 +91,7 @@ def test_numeric_labels_give_pearson(tmp_path):
     y = rng.uniform(0, 5, N)
     x = rng.standard_normal((N, LAYERS * HIDDEN)) + np.outer(y, np.linspace(-1, 1, LAYERS * HIDDEN))
     store = make_store(tmp_path, x, y, "float32")
-    stats = engine.neuron_stats(store, device="cpu", progress=False)
+    stats = neurosel.neuron_stats(store, device="cpu", progress=False)
     v = stored_values(store)
     want = np.array([ss.pearsonr(v[:, f], y).statistic for f in range(v.shape[1])])
     close(stats.pearson, want, rtol=1e-9)
@@ -106,7 +106,7 @@ def test_unlabelled_statistics_and_nonfinite_values(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         store = make_store(tmp_path, x, None, "float16")
-    stats = engine.neuron_stats(store, by=None, device="cpu", progress=False)
+    stats = neurosel.neuron_stats(store, by=None, device="cpu", progress=False)
     ref = reference(stored_values(store), None)
     for name in ("count", "mean", "var", "min", "max", "nonfinite"):
         close(getattr(stats, name), ref[name])
@@ -119,7 +119,7 @@ def test_independent_of_chunk_size_and_memory_budget(tmp_path):
     y = rng.integers(0, 2, N)
     x = hard_columns(rng, N, LAYERS * HIDDEN, 500.0)
     results = [
-        engine.neuron_stats(
+        neurosel.neuron_stats(
             make_store(tmp_path, x, y, chunk_rows=c, name=f"c{c}.zarr"),
             device="cpu",
             progress=False,
@@ -168,14 +168,14 @@ def test_saved_in_the_store_and_reused(tmp_path):
     rng = np.random.default_rng(7)
     y = rng.integers(0, 2, N)
     store = make_store(tmp_path, rng.standard_normal((N, LAYERS * HIDDEN)), y)
-    first = engine.neuron_stats(store, device="cpu", progress=False)
+    first = neurosel.neuron_stats(store, device="cpu", progress=False)
     key = first.meta["key"]
     group = zarr.open_group(store.path, mode="r")
     np.testing.assert_array_equal(group[f"stats/{key}/t"][:], first.t)
-    again = engine.neuron_stats(store, device="cpu", progress=False)
+    again = neurosel.neuron_stats(store, device="cpu", progress=False)
     assert again.meta["seconds"] == first.meta["seconds"]  # loaded, not recomputed
     np.testing.assert_array_equal(again.auroc, first.auroc)
-    fresh = engine.neuron_stats(store, device="cpu", progress=False, recompute=True)
+    fresh = neurosel.neuron_stats(store, device="cpu", progress=False, recompute=True)
     assert fresh.meta["seconds"] != first.meta["seconds"]
     np.testing.assert_array_equal(fresh.t, first.t)
 
@@ -184,18 +184,18 @@ def test_bad_inputs(tmp_path):
     rng = np.random.default_rng(8)
     x = rng.standard_normal((N, LAYERS * HIDDEN))
     unlabelled = make_store(tmp_path, x, name="u.zarr")
-    with pytest.raises(engine.InputError, match="has no labels"):
-        engine.neuron_stats(unlabelled, progress=False)
+    with pytest.raises(neurosel.InputError, match="has no labels"):
+        neurosel.neuron_stats(unlabelled, progress=False)
     one_class = make_store(tmp_path, x, np.ones(N, int), name="o.zarr")
-    with pytest.raises(engine.InputError, match="one class only"):
-        engine.neuron_stats(one_class, progress=False)
+    with pytest.raises(neurosel.InputError, match="one class only"):
+        neurosel.neuron_stats(one_class, progress=False)
     partial = make_store(tmp_path, x, rng.integers(0, 2, N), name="p.zarr")
     group = zarr.open_group(partial.path, mode="r+")
     group.attrs["neurosel"] = {**group.attrs["neurosel"], "rows_committed": 100, "complete": False}
-    partial = engine.open_store(partial.path)
-    with pytest.raises(engine.InputError, match=r"incomplete .100 of 301 rows.*allow_partial"):
-        engine.neuron_stats(partial, progress=False)
-    stats = engine.neuron_stats(partial, progress=False, allow_partial=True, device="cpu")
+    partial = neurosel.open_store(partial.path)
+    with pytest.raises(neurosel.InputError, match=r"incomplete .100 of 301 rows.*allow_partial"):
+        neurosel.neuron_stats(partial, progress=False)
+    stats = neurosel.neuron_stats(partial, progress=False, allow_partial=True, device="cpu")
     assert stats.count.ravel()[0] == 100 and stats.meta["rows"] == 100
 
 
@@ -208,8 +208,8 @@ def test_corrupt_chunk_is_named(tmp_path):
     data = bytearray(shard.read_bytes())
     data[16 * LAYERS * HIDDEN * 2 + 40] ^= 0xFF  # inside chunk 3
     shard.write_bytes(bytes(data))
-    with pytest.raises(engine.InputError, match=r"chunk 3 \(rows 48-63\) cannot be read"):
-        engine.neuron_stats(store, device="cpu", progress=False)
+    with pytest.raises(neurosel.InputError, match=r"chunk 3 \(rows 48-63\) cannot be read"):
+        neurosel.neuron_stats(store, device="cpu", progress=False)
 
 
 def test_memory_stays_bounded_for_a_store_larger_than_the_budget(tmp_path):
@@ -218,7 +218,7 @@ def test_memory_stays_bounded_for_a_store_larger_than_the_budget(tmp_path):
 
     rows, width = 6000, (4, 256)
     rng = np.random.default_rng(10)
-    big = engine.store_from_array(
+    big = neurosel.store_from_array(
         tmp_path / "big.zarr",
         rng.standard_normal((rows, *width)).astype(np.float32),
         labels=rng.integers(0, 2, rows),
@@ -227,11 +227,11 @@ def test_memory_stays_bounded_for_a_store_larger_than_the_budget(tmp_path):
     )
     budget = 4 << 20
     store_bytes = rows * width[0] * width[1] * 4
-    engine.neuron_stats(
+    neurosel.neuron_stats(
         big, device="cpu", progress=False, save=False, auroc=False, memory_budget=budget
     )  # JIT
     tracemalloc.start()
-    stats = engine.neuron_stats(
+    stats = neurosel.neuron_stats(
         big, device="cpu", progress=False, save=False, auroc=False, memory_budget=budget
     )
     _, peak = tracemalloc.get_traced_memory()

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import neurosel
 import numpy as np
 import pytest
 import zarr
+from neurosel.store import META_KEY
 
-import engine
-from engine.store import META_KEY
 from tests.conftest import random_texts
 
 
 @pytest.fixture(scope="module")
 def store(tiny_model, tmp_path_factory):
     out = tmp_path_factory.mktemp("s") / "s.zarr"
-    return engine.extract(
+    return neurosel.extract(
         random_texts(25, seed=12),
         str(tiny_model),
         out,
@@ -42,9 +42,9 @@ def test_selections_agree_with_full_read(store):
 
 
 def test_bad_selections(store):
-    with pytest.raises(engine.InputError, match="not in the store"):
+    with pytest.raises(neurosel.InputError, match="not in the store"):
         store.read(layers=[7])
-    with pytest.raises(engine.InputError, match="out of range"):
+    with pytest.raises(neurosel.InputError, match="out of range"):
         store.read(rows=[25])
 
 
@@ -55,23 +55,23 @@ def test_partial_store_refuses_uncommitted_rows(store, tmp_path):
     shutil.copytree(store.path, copy)
     group = zarr.open_group(str(copy), mode="r+")
     group.attrs[META_KEY] = {**group.attrs[META_KEY], "rows_committed": 8, "complete": False}
-    partial = engine.open_store(copy)
+    partial = neurosel.open_store(copy)
     assert partial.read(rows=slice(0, 8)).shape == (8, 3, 32)
-    with pytest.raises(engine.InputError, match="only rows < 8 of 25"):
+    with pytest.raises(neurosel.InputError, match="only rows < 8 of 25"):
         partial.read(rows=[8])
 
 
 def test_open_rejects_non_stores(tmp_path):
-    with pytest.raises(engine.InputError, match="does not exist"):
-        engine.open_store(tmp_path / "none")
+    with pytest.raises(neurosel.InputError, match="does not exist"):
+        neurosel.open_store(tmp_path / "none")
     zarr.open_group(str(tmp_path / "plain.zarr"), mode="w")
-    with pytest.raises(engine.InputError, match="not a neurosel store"):
-        engine.open_store(tmp_path / "plain.zarr")
+    with pytest.raises(neurosel.InputError, match="not a neurosel store"):
+        neurosel.open_store(tmp_path / "plain.zarr")
 
 
 def test_zstd_store_holds_the_same_values_and_checksums_catch_corruption(store, tiny_model, tmp_path):
     texts = random_texts(25, seed=12)
-    packed = engine.extract(
+    packed = neurosel.extract(
         texts,
         str(tiny_model),
         tmp_path / "z.zarr",
@@ -92,4 +92,4 @@ def test_zstd_store_holds_the_same_values_and_checksums_catch_corruption(store, 
     data[10] ^= 0xFF
     shard.write_bytes(bytes(data))
     with pytest.raises(Exception, match=r"(?i)checksum|crc"):
-        engine.open_store(tmp_path / "z.zarr").read(rows=slice(0, 4))
+        neurosel.open_store(tmp_path / "z.zarr").read(rows=slice(0, 4))

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import warnings
 
+import neurosel
 import numpy as np
 import pytest
-
-import engine
-from engine.crossdomain import _classifier, _transfer, contribution
-from engine.report import write_report
+from neurosel.crossdomain import _classifier, _transfer, contribution
+from neurosel.report import write_report
 
 N, LAYERS, HIDDEN = 600, 3, 16
 SHARED = [2, 19, 37]  # one neuron per layer carries the label in every domain
@@ -24,7 +23,7 @@ def make_domain(path, seed, distractors, sign, offset=0.0):
     x[:, SHARED] += np.outer(2 * y - 1, [1.0, 0.9, 0.8])
     x[:, distractors] += sign * 0.35 * (2 * y - 1)[:, None]
     x += offset
-    return engine.store_from_array(path, x.reshape(N, LAYERS, HIDDEN), labels=y, dtype="float32")
+    return neurosel.store_from_array(path, x.reshape(N, LAYERS, HIDDEN), labels=y, dtype="float32")
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +41,7 @@ def domains(tmp_path_factory):
 
 def test_single_source_selects_shared_signal_and_beats_all_neurons(domains):
     a, _, t = domains
-    res = engine.transfer([a], t, k=3, ks=[3, 10], seeds=3)
+    res = neurosel.transfer([a], t, k=3, ks=[3, 10], seeds=3)
     assert set(res.selected) == set(SHARED)
     np.testing.assert_allclose(res.fingerprint(), [100 / 3] * 3)
     target_row = next(r for r in res.rows if r["normalisation"] == "target")
@@ -56,13 +55,13 @@ def test_single_source_selects_shared_signal_and_beats_all_neurons(domains):
 
 def test_target_normalisation_removes_a_shift(domains):
     a, _, t = domains
-    res = engine.transfer([a], t, k=3, ks=[3], seeds=2, sklearn_baseline=False)
+    res = neurosel.transfer([a], t, k=3, ks=[3], seeds=2, sklearn_baseline=False)
     assert res.score("selected", "target") > res.score("selected", "source") + 0.05
 
 
 def test_multi_source_downweights_domain_specific_neurons(domains):
     a, b, t = domains
-    res = engine.transfer([a, b], t, k=3, ks=[3, 10, 30], seeds=2)
+    res = neurosel.transfer([a, b], t, k=3, ks=[3, 10, 30], seeds=2)
     assert set(res.selected[:3]) == set(SHARED)
     assert res.meta["k_chosen"] in (3, 10, 30) and len(res.meta["scenarios"]["pairs"]) == 2
     assert res.score("selected", "target") > res.score("all", "target")
@@ -71,7 +70,7 @@ def test_multi_source_downweights_domain_specific_neurons(domains):
 
 def test_targets_share_one_training_and_json_round_trips(domains, tmp_path):
     a, b, t = domains
-    results = engine.transfer([a], [b, t], k=3, ks=[3], seeds=2, sklearn_baseline=False)
+    results = neurosel.transfer([a], [b, t], k=3, ks=[3], seeds=2, sklearn_baseline=False)
     assert [r.target for r in results] == ["b", "t"]
     saved = json.loads(results[1].save(tmp_path / "r.json").read_text())
     assert saved["rows"][0]["scores"]["selected"] == results[1].rows[0]["scores"]["selected"]
@@ -83,9 +82,9 @@ def test_fits_on_a_thread_per_core_equal_fits_one_after_another(domains, monkeyp
     fits run one after another: they share nothing, so the order they finish in cannot matter."""
     a, b, t = domains
     call = dict(k=3, ks=[3, 10], seeds=2)
-    threaded = engine.transfer([a, b][:sources], t, **call)
+    threaded = neurosel.transfer([a, b][:sources], t, **call)
     monkeypatch.setattr(_transfer.os, "cpu_count", lambda: 1)
-    serial = engine.transfer([a, b][:sources], t, **call)
+    serial = neurosel.transfer([a, b][:sources], t, **call)
     assert threaded.to_dict() == serial.to_dict()
 
 
@@ -93,19 +92,19 @@ def test_single_source_k_chosen_by_source_cross_validation(domains):
     """selected_cv is the selected curve at the k whose classifier's source CV score is best (ties to
     the smaller k), recomputed here from the same fits; it never reads a target label."""
     a, _, t = domains
-    res = engine.transfer([a], t, k=3, ks=[3, 10, 30], seeds=2, sklearn_baseline=False)
+    res = neurosel.transfer([a], t, k=3, ks=[3, 10, 30], seeds=2, sklearn_baseline=False)
     ranking = np.asarray(res.selected)
     z = (a.read().reshape(a.n, -1) - a.read().reshape(a.n, -1).mean(0)) / a.read().reshape(a.n, -1).std(
         0, ddof=1
     )
-    full = engine.transfer([a], t, k=30, ks=[30], seeds=2, sklearn_baseline=False).selected
+    full = neurosel.transfer([a], t, k=30, ks=[30], seeds=2, sklearn_baseline=False).selected
     assert np.array_equal(full[:3], ranking)
     cv = {kk: _classifier.fit(z[:, full[:kk]], a.labels, "class").cv_score for kk in (3, 10, 30)}
     expected = max(cv, key=lambda kk: (cv[kk], -kk))
     assert res.meta["k_cv"] == expected
     for row in res.rows:
         assert row["scores"]["selected_cv"] == row["by_k"]["selected"][str(expected)]
-    only = engine.transfer([a], t, k=3, ks=[3], seeds=2, sklearn_baseline=False)
+    only = neurosel.transfer([a], t, k=3, ks=[3], seeds=2, sklearn_baseline=False)
     assert only.meta["k_cv"] == 3 and all(
         r["scores"]["selected_cv"] == r["scores"]["selected"] for r in only.rows
     )
@@ -127,15 +126,15 @@ def test_contribution_matches_a_direct_computation():
 
 def test_bad_inputs(domains, tmp_path):
     a, _, t = domains
-    with pytest.raises(engine.InputError, match="at least one"):
-        engine.transfer([], t)
-    with pytest.raises(engine.InputError, match=r"k 49: choose 1\.\.48"):
-        engine.transfer([a], t, k=49)
-    other = engine.store_from_array(tmp_path / "o.zarr", np.zeros((10, 2, 16)), labels=np.arange(10) % 2)
-    with pytest.raises(engine.InputError, match="different layers"):
-        engine.transfer([a], other)
-    with pytest.raises(engine.InputError, match="normalisations"):
-        engine.transfer([a], t, normalisations=["mine"])
+    with pytest.raises(neurosel.InputError, match="at least one"):
+        neurosel.transfer([], t)
+    with pytest.raises(neurosel.InputError, match=r"k 49: choose 1\.\.48"):
+        neurosel.transfer([a], t, k=49)
+    other = neurosel.store_from_array(tmp_path / "o.zarr", np.zeros((10, 2, 16)), labels=np.arange(10) % 2)
+    with pytest.raises(neurosel.InputError, match="different layers"):
+        neurosel.transfer([a], other)
+    with pytest.raises(neurosel.InputError, match="normalisations"):
+        neurosel.transfer([a], t, normalisations=["mine"])
 
 
 def test_numeric_labels_use_lasso_ridge_and_correlations(tmp_path):
@@ -145,12 +144,12 @@ def test_numeric_labels_use_lasso_ridge_and_correlations(tmp_path):
         r = np.random.default_rng(seed)
         x = r.standard_normal((400, LAYERS * HIDDEN))
         score = x[:, SHARED] @ [1.0, 0.8, 0.6] + 0.3 * r.standard_normal(400)
-        return engine.store_from_array(
+        return neurosel.store_from_array(
             tmp_path / name, x.reshape(400, LAYERS, HIDDEN), labels=score, dtype="float32"
         )
 
     a, b = domain("a.zarr", int(rng.integers(1 << 30))), domain("b.zarr", int(rng.integers(1 << 30)))
-    res = engine.transfer([a], b, k=3, ks=[3, 10], seeds=2)
+    res = neurosel.transfer([a], b, k=3, ks=[3, 10], seeds=2)
     assert res.metric == "pearson" and set(res.selected) == set(SHARED)
     row = res.rows[0]
     assert row["scores"]["selected"] > 0.9 and "spearman" in row["other_metrics"]
@@ -164,11 +163,11 @@ def test_three_classes_transfer_with_the_group_path(tmp_path):
         x = r.standard_normal((450, LAYERS * HIDDEN))
         for cls, neuron in enumerate(SHARED):
             x[labels == cls, neuron] += 2.0
-        return engine.store_from_array(
+        return neurosel.store_from_array(
             tmp_path / name, x.reshape(450, LAYERS, HIDDEN), labels=labels, dtype="float32"
         )
 
-    res = engine.transfer([domain("a.zarr", 1)], domain("b.zarr", 2), k=3, ks=[3], seeds=2)
+    res = neurosel.transfer([domain("a.zarr", 1)], domain("b.zarr", 2), k=3, ks=[3], seeds=2)
     assert set(res.selected) == set(SHARED) and res.metric == "accuracy"
     assert res.score("selected") > 0.8 and "sklearn" in res.rows[0]["scores"]
 
@@ -179,15 +178,15 @@ def separable_domain(path, seed, n=60):
     y = np.arange(n) % 2
     x = rng.standard_normal((n, LAYERS * HIDDEN))
     x[:, SHARED[1]] += 4.0 * (2 * y - 1)
-    return engine.store_from_array(path, x.reshape(n, LAYERS, HIDDEN), labels=y, dtype="float32")
+    return neurosel.store_from_array(path, x.reshape(n, LAYERS, HIDDEN), labels=y, dtype="float32")
 
 
 def test_a_source_that_separates_early_says_so_in_the_result_json_and_report(tmp_path):
     a, t = separable_domain(tmp_path / "a.zarr", 1), separable_domain(tmp_path / "t.zarr", 2)
     k, ks = 5, [5, 10]
-    with pytest.warns(engine.SupportWarning) as caught:
-        res = engine.transfer([a], t, k=k, ks=ks, seeds=2, sklearn_baseline=False, ranking="entry")
-    imp = engine.importance(a, "l1-logistic", target_support=10)  # the transfer's path, read back
+    with pytest.warns(neurosel.SupportWarning) as caught:
+        res = neurosel.transfer([a], t, k=k, ks=ks, seeds=2, sklearn_baseline=False, ranking="entry")
+    imp = neurosel.importance(a, "l1-logistic", target_support=10)  # the transfer's path, read back
     (path,) = res.paths
     assert path.name == "a" and path.store == a.path and path.k == k and path.key == imp.meta["key"]
     assert 0 < path.entered == imp.entered < k
@@ -212,8 +211,10 @@ def test_a_source_that_separates_early_says_so_in_the_result_json_and_report(tmp
     assert "a: part of the selected neurons never entered the sparse path" in section
     assert "For 1 of 1 datasets (a), some of the k = 5 selected neurons never entered" in text
 
-    with pytest.warns(engine.SupportWarning, match=f"store {a.path}: .* because the examples are separated"):
-        again = engine.transfer(
+    with pytest.warns(
+        neurosel.SupportWarning, match=f"store {a.path}: .* because the examples are separated"
+    ):
+        again = neurosel.transfer(
             [a], t, k=k, ks=ks, seeds=2, sklearn_baseline=False, ranking="entry"
         )  # read back
     assert again.paths == res.paths
@@ -225,7 +226,7 @@ def test_every_store_s_warning_is_shown_and_names_its_store(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")  # Python's own rule: once per message and place
         for store in stores:
-            engine.transfer([store], t, k=5, ks=[5, 10], seeds=2, sklearn_baseline=False, ranking="entry")
+            neurosel.transfer([store], t, k=5, ks=[5, 10], seeds=2, sklearn_baseline=False, ranking="entry")
     filled = [str(w.message) for w in caught if "filled by closeness" in str(w.message)]
     solver = [str(w.message) for w in caught if "the examples are separated); returning" in str(w.message)]
     for found in (filled, solver):
@@ -236,9 +237,9 @@ def test_the_default_ranking_records_what_never_entered_without_a_filled_warning
     a, t = separable_domain(tmp_path / "a.zarr", 1), separable_domain(tmp_path / "t.zarr", 2)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = engine.transfer([a], t, k=5, ks=[5, 10], seeds=2, sklearn_baseline=False)
+        res = neurosel.transfer([a], t, k=5, ks=[5, 10], seeds=2, sklearn_baseline=False)
     (path,) = res.paths
-    imp = engine.importance(a, "l1-logistic", target_support=10)
+    imp = neurosel.importance(a, "l1-logistic", target_support=10)
     assert res.meta["ranking"] == path.ranking == "stability+fisher" and res.meta["subsamples"] == 16
     assert path.filled == int(np.count_nonzero(imp.entry.ravel()[res.selected] < 0))
     assert "selected by the stability+fisher ranking never entered it" in path.describe()
@@ -248,11 +249,11 @@ def test_the_default_ranking_records_what_never_entered_without_a_filled_warning
 
 def test_good_paths_are_recorded_without_warnings(domains):
     a, b, t = domains
-    res = engine.transfer([a], t, k=3, ks=[3, 10], seeds=2, sklearn_baseline=False)
+    res = neurosel.transfer([a], t, k=3, ks=[3, 10], seeds=2, sklearn_baseline=False)
     (path,) = res.paths
     assert path.entered >= 10 and path.filled == 0 and path.separation_lambda is None
     assert path.target_support == 10
-    multi = engine.transfer([a, b], t, k=3, ks=[3], seeds=2)  # ranked by scenarios, not by a path
+    multi = neurosel.transfer([a, b], t, k=3, ks=[3], seeds=2)  # ranked by scenarios, not by a path
     assert multi.paths == [] and multi.to_dict()["paths"] == []
 
 
@@ -262,7 +263,7 @@ def test_separation_read_off_the_saved_path_agrees_with_the_solver(tmp_path, cas
         rng = np.random.default_rng(4)
         x = rng.standard_normal((60, LAYERS * HIDDEN))
         a, t = (
-            engine.store_from_array(
+            neurosel.store_from_array(
                 tmp_path / name, x.reshape(60, LAYERS, HIDDEN), labels=3.0 * x[:, SHARED[1]], dtype="float32"
             )
             for name in ("a.zarr", "t.zarr")
@@ -271,8 +272,8 @@ def test_separation_read_off_the_saved_path_agrees_with_the_solver(tmp_path, cas
     else:
         a, t = separable_domain(tmp_path / "a.zarr", 1), separable_domain(tmp_path / "t.zarr", 2)
         method, options = "l1-logistic", {"class_weight": {0: 2.0}}
-    with pytest.warns(engine.SupportWarning) as caught:
-        res = engine.transfer(
+    with pytest.warns(neurosel.SupportWarning) as caught:
+        res = neurosel.transfer(
             [a],
             t,
             k=5,
@@ -283,5 +284,5 @@ def test_separation_read_off_the_saved_path_agrees_with_the_solver(tmp_path, cas
             ranking="entry",
         )
     assert any("the examples are separated" in str(w.message) for w in caught)  # the solver, on a fresh path
-    imp = engine.importance(a, method, target_support=10, **options)
+    imp = neurosel.importance(a, method, target_support=10, **options)
     assert res.paths[0].separation_lambda == imp.lambdas[-1] and res.paths[0].filled == 5 - imp.entered

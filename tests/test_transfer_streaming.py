@@ -11,20 +11,19 @@ from __future__ import annotations
 import contextlib
 import itertools
 
+import neurosel
 import numpy as np
 import pytest
+from neurosel.crossdomain import contribution
+from neurosel.crossdomain._classifier import Tally, fit, score
+from neurosel.crossdomain._domains import load_activations, row_sample, sample_rows
+from neurosel.crossdomain._multisource import _contribution
+from neurosel.crossdomain._rankings import sklearn_ranking
+from neurosel.report import write_report
+from neurosel.store import ActivationStore
 from scipy.stats import pearsonr, spearmanr
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, Ridge, RidgeCV
 from sklearn.model_selection import KFold, StratifiedKFold
-
-import engine
-from engine.crossdomain import contribution
-from engine.crossdomain._classifier import Tally, fit, score
-from engine.crossdomain._domains import load_activations, row_sample, sample_rows
-from engine.crossdomain._multisource import _contribution
-from engine.crossdomain._rankings import sklearn_ranking
-from engine.report import write_report
-from engine.store import ActivationStore
 
 LAYERS, HIDDEN = 3, 64
 P = LAYERS * HIDDEN
@@ -50,7 +49,7 @@ def make_domain(path, seed, n, kind="class", classes=2, offset=0.0, dtype="float
     else:
         y = x[:, SHARED] @ [1.0, 0.8, 0.6] + 0.5 * rng.standard_normal(n)
     x += offset
-    return engine.store_from_array(path, x.reshape(n, layers, width), labels=y, dtype=dtype, chunk_rows=32)
+    return neurosel.store_from_array(path, x.reshape(n, layers, width), labels=y, dtype=dtype, chunk_rows=32)
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +108,7 @@ def whole(store):
 
 
 def moments(store):
-    stats = engine.neuron_stats(store, by=None, progress=False)
+    stats = neurosel.neuron_stats(store, by=None, progress=False)
     return stats.mean.ravel(), stats.std.ravel()
 
 
@@ -207,9 +206,9 @@ def test_contributions_summed_over_blocks_equal_the_whole_matrix(tmp_path, case)
 def test_k_neuron_methods_on_a_streamed_source_equal_the_in_memory_run(stores, kind):
     a, t = (stores["a"], stores["t"]) if kind == "class" else (stores["an"], stores["tn"])
     options = {"k": 3, "ks": KS, "seeds": SEEDS}
-    in_memory = engine.transfer([a], t, **options)
+    in_memory = neurosel.transfer([a], t, **options)
     with streaming_only():
-        streamed = engine.transfer([a], t, **options, in_core_bytes=BUDGET)
+        streamed = neurosel.transfer([a], t, **options, in_core_bytes=BUDGET)
     np.testing.assert_array_equal(streamed.selected, in_memory.selected)
     assert "rows_used" not in in_memory.meta and "rows_used" not in in_memory.rows[0]
     used = {"all": SAMPLE, "best_layer": SAMPLE, "sklearn_ranking": SAMPLE, "of": 300}
@@ -229,7 +228,7 @@ def test_sampled_baselines_fit_exactly_the_recorded_rows(stores, kind):
     """all, best_layer and the scikit-learn ranking are fitted on the stratified sample: scikit-learn
     fitted directly on those rows gives the same scores."""
     a, t = (stores["a"], stores["t"]) if kind == "class" else (stores["an"], stores["tn"])
-    res = engine.transfer([a], t, k=3, ks=[3], seeds=SEEDS, in_core_bytes=BUDGET)
+    res = neurosel.transfer([a], t, k=3, ks=[3], seeds=SEEDS, in_core_bytes=BUDGET)
     (ids,) = sample_rows([load_activations(a, in_core_bytes=BUDGET)], BUDGET, seed=0)
     assert ids.size == res.meta["rows_used"]["all"] == SAMPLE and np.all(np.diff(ids) > 0)
     y = a.labels
@@ -264,9 +263,9 @@ def test_a_streamed_target_is_scored_by_blocks_and_equals_the_whole_matrix(store
     small, big, t = stores["small"], stores["big"], stores["t"]
     cls = {"small": stores["small-cls"], "big": stores["big-cls"], "t": stores["t-cls"]}
     options = {"k": 3, "ks": KS, "seeds": SEEDS, "cls": cls, "names": ["small", "big", "t"]}
-    in_memory = engine.transfer([small], [big, t], **options)
+    in_memory = neurosel.transfer([small], [big, t], **options)
     with streaming_only():
-        streamed = engine.transfer([small], [big, t], **options, in_core_bytes=BUDGET)
+        streamed = neurosel.transfer([small], [big, t], **options, in_core_bytes=BUDGET)
     assert "rows_used" not in streamed[0].meta
     for mine, theirs in zip(streamed, in_memory, strict=True):
         assert [r["scores"] for r in mine.rows] == [r["scores"] for r in theirs.rows]
@@ -277,7 +276,7 @@ def test_a_streamed_target_is_scored_by_blocks_and_equals_the_whole_matrix(store
 def test_a_streamed_cls_store_fits_its_baseline_on_its_own_row_sample(stores):
     big, t = stores["big"], stores["t"]  # 600 rows, streamed; its CLS store (600 × 64) streams too
     cls = {"big": stores["big-cls"], "t": stores["t-cls"]}
-    res = engine.transfer(
+    res = neurosel.transfer(
         [big], t, k=3, ks=[3], seeds=SEEDS, cls=cls, sklearn_baseline=False, in_core_bytes=BUDGET
     )
     (ids,) = sample_rows([load_activations(cls["big"], in_core_bytes=BUDGET)], BUDGET, seed=0)
@@ -296,9 +295,9 @@ def test_a_streamed_cls_store_fits_its_baseline_on_its_own_row_sample(stores):
 def test_several_streamed_sources_record_their_samples_and_keep_k_neuron_fits(stores):
     a, b, t = stores["a"], stores["b"], stores["t"]
     options = {"k": 3, "ks": KS, "seeds": SEEDS, "choose_k": False}
-    in_memory = engine.transfer([a, b], t, **options)
+    in_memory = neurosel.transfer([a, b], t, **options)
     with streaming_only():
-        streamed = engine.transfer([a, b], t, **options, in_core_bytes=BUDGET)
+        streamed = neurosel.transfer([a, b], t, **options, in_core_bytes=BUDGET)
     assert set(streamed.selected) == set(SHARED)
     # the all-neuron fits: one sample over both sources; the scenarios': one per source
     used = {"all": SAMPLE, "best_layer": SAMPLE, "scenarios": 2 * SAMPLE, "of": 600}
@@ -318,7 +317,7 @@ def test_several_streamed_sources_record_their_samples_and_keep_k_neuron_fits(st
 
 
 def test_the_report_takes_rows_with_a_row_sample(stores, tmp_path):
-    res = engine.transfer(
+    res = neurosel.transfer(
         [stores["a"]], stores["t"], k=3, ks=[3], seeds=SEEDS, sklearn_baseline=False, in_core_bytes=BUDGET
     )
     saved = res.to_dict()
@@ -335,16 +334,18 @@ def test_columns_or_a_sample_that_do_not_fit_are_input_errors(stores):
     a, t = stores["a"], stores["t"]
     options = {"k": 3, "ks": KS, "seeds": SEEDS, "sklearn_baseline": False}
     # 20,000 bytes: a 26-row sample fits, but not the k-neuron classifiers' columns of all 300 rows
-    with pytest.raises(engine.InputError) as caught:
-        engine.transfer([a], t, **options, in_core_bytes=20_000)
+    with pytest.raises(neurosel.InputError) as caught:
+        neurosel.transfer([a], t, **options, in_core_bytes=20_000)
     message = str(caught.value)
     assert message.startswith(f"store {a.path}: the k-neuron classifiers need ")
     union = int(message.split(" need ")[1].split()[0])
     assert 10 <= union <= 10 + 10 + SEEDS * (3 + 10)  # selected, stats_topk, random over ks
     assert f"{union * 300 * 4:,} bytes as float32, more than in_core_bytes=20,000" in message
     assert "raise in_core_bytes" in message
-    with pytest.raises(engine.InputError, match=r"only 2 rows .* too few for 3-fold .* raise in_core_bytes"):
-        engine.transfer([a], t, **options, in_core_bytes=2 * 4 * P)
+    with pytest.raises(
+        neurosel.InputError, match=r"only 2 rows .* too few for 3-fold .* raise in_core_bytes"
+    ):
+        neurosel.transfer([a], t, **options, in_core_bytes=2 * 4 * P)
     for bad in (0, -1, 1.5, True, "2GiB"):
-        with pytest.raises(engine.InputError, match="in_core_bytes"):
-            engine.transfer([a], t, **options, in_core_bytes=bad)
+        with pytest.raises(neurosel.InputError, match="in_core_bytes"):
+            neurosel.transfer([a], t, **options, in_core_bytes=bad)

@@ -17,9 +17,9 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from engine.cli._format import describe_os_error, one_line
-from engine.cli._parser import build_parser, parse_args
-from engine.errors import InputError
+from neurosel.cli._format import describe_os_error, one_line
+from neurosel.cli._parser import build_parser, parse_args
+from neurosel.errors import InputError
 
 log = logging.getLogger("neurosel")
 

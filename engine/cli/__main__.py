@@ -1,7 +1,7 @@
-"""`python -m engine.cli ...` runs the `neurosel` command line."""
+"""`python -m neurosel.cli ...` runs the `neurosel` command line."""
 
 import sys
 
-from engine.cli import main
+from neurosel.cli import main
 
 sys.exit(main())

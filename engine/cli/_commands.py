@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.cli._format import (
+from neurosel.cli._format import (
     describe,
     describe_fingerprints,
     describe_selection,
@@ -24,7 +24,7 @@ from engine.cli._format import (
     describe_verify,
     one_line,
 )
-from engine.errors import InputError
+from neurosel.errors import InputError
 
 
 def check_output_file(path: str | None, option: str) -> None:
@@ -100,12 +100,12 @@ def write_json(path: str, record: Any) -> None:
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
-    import engine
+    import neurosel
 
     check_output_dir(args.out, "--out")
-    device = args.device if args.scheduler or args.workers else engine.resolve_device(args.device)
+    device = args.device if args.scheduler or args.workers else neurosel.resolve_device(args.device)
     with dask_client(args) as client:  # on a cluster each worker resolves --device for itself
-        store = engine.extract(
+        store = neurosel.extract(
             args.input,
             args.model,
             args.out,
@@ -132,12 +132,12 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    import engine
+    import neurosel
 
-    store = engine.open_store(args.store)
+    store = neurosel.open_store(args.store)
     store.check()  # one stat per file: a missing, empty or truncated file is named, exit 2
     if args.verify:
-        report = engine.verify(store)
+        report = neurosel.verify(store)
         if not report.ok:
             return _print_problems(report)
     print(json.dumps(store.meta, indent=2) if args.json else describe(store))
@@ -147,9 +147,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    import engine
+    import neurosel
 
-    report = engine.verify(args.store)
+    report = neurosel.verify(args.store)
     if not report.ok:
         return _print_problems(report)
     print(describe_verify(report))
@@ -164,12 +164,12 @@ def _print_problems(report) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    import engine
+    import neurosel
 
-    store = engine.open_store(args.store)
-    device = engine.resolve_device(args.device)
+    store = neurosel.open_store(args.store)
+    device = neurosel.resolve_device(args.device)
     with dask_client(args) as client:
-        stats = engine.neuron_stats(
+        stats = neurosel.neuron_stats(
             store, by=None if args.by == "none" else "label", device=device, auroc=args.auroc,
             auroc_bits=args.auroc_bits, memory_budget=args.memory_mb << 20,
             allow_partial=args.allow_partial, recompute=args.recompute, progress=not args.quiet,
@@ -180,16 +180,16 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    import engine
-    from engine.experiments import demo_corpus, run_demo, summary
+    import neurosel
+    from neurosel.experiments import demo_corpus, run_demo, summary
 
     check_output_dir(args.out, "--out")
-    device = engine.resolve_device(args.device)
+    device = neurosel.resolve_device(args.device)
     report = run_demo(Path(args.out), args.model, device, progress=not args.quiet)
     for domain in demo_corpus():
-        store = engine.open_store(Path(args.out) / "stores" / f"{domain}.zarr")
+        store = neurosel.open_store(Path(args.out) / "stores" / f"{domain}.zarr")
         print(
-            describe_stats(store, engine.neuron_stats(store, device=device, progress=False), top=3),
+            describe_stats(store, neurosel.neuron_stats(store, device=device, progress=False), top=3),
             end="\n\n",
         )
     print(summary(report.parent / "results.json"))
@@ -200,24 +200,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     import importlib
 
-    return importlib.import_module(f"bench.{args.name}").main(args.args)
+    return importlib.import_module(f"neurosel.bench.{args.name}").main(args.args)
 
 
 def cmd_select(args: argparse.Namespace) -> int:
-    import engine
+    import neurosel
 
     check_output_file(args.json, "--json")
-    store = engine.open_store(args.store)
-    device = engine.resolve_device(args.device)
+    store = neurosel.open_store(args.store)
+    device = neurosel.resolve_device(args.device)
     method = args.method or ("lasso" if store.meta.get("label_kind") == "numeric" else "l1-logistic")
     with dask_client(args) as client:
-        imp = engine.importance(
+        imp = neurosel.importance(
             store, method, device, penalty=args.penalty, l1_ratio=args.l1_ratio, n_lambdas=args.n_lambdas,
             lambda_ratio=args.lambda_ratio, target_support=args.k if args.rule == "top-k" else None,
             tol=args.tol, class_weight=args.class_weight, progress=not args.quiet, recompute=args.recompute,
             client=client,
         )  # fmt: skip
-    sel = engine.select(imp, k=args.k, rule=args.rule, mass=args.mass)
+    sel = neurosel.select(imp, k=args.k, rule=args.rule, mass=args.mass)
     print(describe_selection(imp, sel))
     if args.json:
         record = {
@@ -231,13 +231,13 @@ def cmd_select(args: argparse.Namespace) -> int:
 
 
 def cmd_transfer(args: argparse.Namespace) -> int:
-    import engine
+    import neurosel
 
     check_output_file(args.json, "--json")
-    device = engine.resolve_device(args.device)
+    device = neurosel.resolve_device(args.device)
     cls = dict(args.cls) if args.cls else None
     with dask_client(args) as client:
-        results = engine.transfer(
+        results = neurosel.transfer(
             args.source, list(args.target), k=args.k, ks=list(args.ks), seeds=args.seeds, cls=cls,
             device=device, progress=not args.quiet, client=client, ranking=args.ranking,
             in_core_bytes=args.in_core_bytes,
@@ -249,12 +249,12 @@ def cmd_transfer(args: argparse.Namespace) -> int:
 
 
 def cmd_fingerprint(args: argparse.Namespace) -> int:
-    import engine
+    import neurosel
 
     check_output_file(args.json, "--json")
-    device = engine.resolve_device(args.device)
+    device = neurosel.resolve_device(args.device)
     with dask_client(args) as client:
-        result = engine.fingerprint(
+        result = neurosel.fingerprint(
             args.stores, k=args.k, method=args.method, measure=args.measure, device=device,
             progress=not args.quiet, client=client,
         )  # fmt: skip
@@ -265,7 +265,7 @@ def cmd_fingerprint(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from engine.report import load_results, write_report
+    from neurosel.report import load_results, write_report
 
     check_output_dir(args.out, "--out")
     print(write_report(load_results(args.results), args.out))
@@ -273,12 +273,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
-    import engine
-    from engine.experiments import Options, run_experiment, summary
+    import neurosel
+    from neurosel.experiments import Options, run_experiment, summary
 
     out = Path(args.out or f"experiments/{args.name}")
     check_output_dir(out, "--out")
-    device = args.device if args.scheduler or args.workers else engine.resolve_device(args.device)
+    device = args.device if args.scheduler or args.workers else neurosel.resolve_device(args.device)
     options = Options(
         model=args.model, k=args.k, ks=tuple(args.ks), seeds=args.seeds, max_length=args.max_length,
         device=args.device, cls_baseline=args.cls_baseline, ranking=args.ranking,

@@ -121,7 +121,7 @@ def describe_fingerprints(fps) -> str:
 def describe_transfer(results) -> str:
     """One line per target and normalisation: the headline score of every method; then what the
     sparse path behind the selection did (single source)."""
-    from engine.crossdomain import headline
+    from neurosel.crossdomain import headline
 
     lines = []
     for result in results:

@@ -10,13 +10,13 @@ import argparse
 import re
 from collections.abc import Callable, Sequence
 
-from engine.cli import _commands as commands
+from neurosel.cli import _commands as commands
 
 DEMO_MODEL = "all-MiniLM-L6-v2"
 DEFAULT_KS = "10,30,100,300,1000"
-# engine.crossdomain.RANKINGS, default first; spelled out so --help loads no solver (tests/test_cli.py)
+# neurosel.crossdomain.RANKINGS, default first; spelled out so --help loads no solver (tests/test_cli.py)
 RANKINGS = ("auto", "stability+fisher", "stability", "entry", "elastic-net", "fisher")
-IN_CORE_BYTES = 2 << 30  # engine.crossdomain's IN_CORE_BYTES, spelled out for the same reason
+IN_CORE_BYTES = 2 << 30  # neurosel.crossdomain's IN_CORE_BYTES, spelled out for the same reason
 DEVICE_HELP = "where to compute: auto (a GPU when one works, else the CPU), cpu, cuda or cuda:N"
 QUIET_HELP = "print only results (and errors): no log lines or progress bars"
 DESCRIPTION = (
@@ -420,8 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = command(
         "bench",
         "benchmarks against baselines (writes bench/results/)",
-        "Run the benchmark bench.NAME with ARGS and exit with its code; `neurosel bench NAME --help` "
-        "lists its options and their defaults.",
+        "Run the benchmark neurosel.bench.NAME with ARGS and exit with its code; "
+        "`neurosel bench NAME --help` lists its options and their defaults.",
     )
     bench.add_argument(
         "name", choices=["extract", "stats", "select", "scale", "rankings", "job"], help="the benchmark"

@@ -9,14 +9,14 @@ selection did (`PathRecord`). Target labels only ever score.
 
 from __future__ import annotations
 
-from engine.crossdomain._domains import (
+from neurosel.crossdomain._domains import (
     IN_CORE_BYTES,
     Activations,
     load_activations,
     pooled_statistics,
     standardise,
 )
-from engine.crossdomain._fingerprint import (
+from neurosel.crossdomain._fingerprint import (
     MEASURES,
     Fingerprints,
     domain_distance,
@@ -27,10 +27,10 @@ from engine.crossdomain._fingerprint import (
     spearman_permutation,
     transferability,
 )
-from engine.crossdomain._multisource import contribution, scenario_ranking
-from engine.crossdomain._paths import PathRecord
-from engine.crossdomain._rankings import AUTO_RANKING, DEFAULT_RANKING, ELASTIC_L1_RATIO, RANKINGS
-from engine.crossdomain._transfer import DEFAULT_KS, NORMALISATIONS, TransferResult, headline, transfer
+from neurosel.crossdomain._multisource import contribution, scenario_ranking
+from neurosel.crossdomain._paths import PathRecord
+from neurosel.crossdomain._rankings import AUTO_RANKING, DEFAULT_RANKING, ELASTIC_L1_RATIO, RANKINGS
+from neurosel.crossdomain._transfer import DEFAULT_KS, NORMALISATIONS, TransferResult, headline, transfer
 
 __all__ = [
     "AUTO_RANKING",

@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from engine.crossdomain._classifier import FOLDS
-from engine.devices import Device
-from engine.errors import InputError
-from engine.stats import Moments, neuron_stats
-from engine.store import DEFAULT_MEMORY_BUDGET, ActivationStore, decode, open_store
+from neurosel.crossdomain._classifier import FOLDS
+from neurosel.devices import Device
+from neurosel.errors import InputError
+from neurosel.stats import Moments, neuron_stats
+from neurosel.store import DEFAULT_MEMORY_BUDGET, ActivationStore, decode, open_store
 
 # bytes of float32 activations a domain may take in memory before it is streamed. Fixed, not a
 # share of the machine's memory: above it the all-neuron baselines are fitted on a row sample, so
@@ -197,7 +196,7 @@ def column_sets(domains: list[Activations], union: np.ndarray, in_core_bytes: in
         raise InputError(
             f"store {names}: {why} need {union.size} neurons of all {rows} rows, {needed:,} bytes as "
             f"float32, more than in_core_bytes={in_core_bytes:,}; raise in_core_bytes "
-            "(engine.transfer(..., in_core_bytes=...)) or ask for smaller ks or fewer seeds"
+            "(neurosel.transfer(..., in_core_bytes=...)) or ask for smaller ks or fewer seeds"
         )
     return [Columns(d, union) for d in domains]
 
@@ -248,7 +247,7 @@ def _check_sample(domains: list[Activations], ids: np.ndarray, m: int, in_core_b
     raise InputError(
         f"store {names}: only {m} rows of {domains[0].p} neurons fit in_core_bytes={in_core_bytes:,} as "
         f"float32, too few for {FOLDS}-fold cross-validation of the all-neuron classifiers (each class "
-        f"needs {FOLDS} rows); raise in_core_bytes (engine.transfer(..., in_core_bytes=...))"
+        f"needs {FOLDS} rows); raise in_core_bytes (neurosel.transfer(..., in_core_bytes=...))"
     )
 
 

@@ -13,22 +13,21 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
-
-from engine.crossdomain._domains import load_activations
-from engine.crossdomain._paths import BY_ENTRY, PathRecord, path_record, reusable_support, warn_filled
-from engine.crossdomain._rankings import (
+from neurosel.crossdomain._domains import load_activations
+from neurosel.crossdomain._paths import BY_ENTRY, PathRecord, path_record, reusable_support, warn_filled
+from neurosel.crossdomain._rankings import (
     DEFAULT_RANKING,
     path_options,
     resolve_ranking,
     selection_ranking,
     stats_ranking,
 )
-from engine.devices import Device, resolve_device
-from engine.errors import InputError
-from engine.progress import bar
-from engine.solver import importance, layer_counts
-from engine.store import ActivationStore, open_store
+from neurosel.devices import Device, resolve_device
+from neurosel.errors import InputError
+from neurosel.progress import bar
+from neurosel.solver import importance, layer_counts
+from neurosel.store import ActivationStore, open_store
+from scipy.stats import rankdata
 
 MEASURES = ("cosine", "pearson", "jsd")
 MIN_PAIRS = 3
@@ -280,10 +279,10 @@ def fingerprint(
     ranking: str = DEFAULT_RANKING,
     **importance_options: Any,
 ) -> Fingerprints:
-    """Rank each store's neurons with `engine.importance`, keep the top k, and tabulate their layers.
+    """Rank each store's neurons with `neurosel.importance`, keep the top k, and tabulate their layers.
 
     Stores may be `ActivationStore`s or paths; all must hold the same layers. Names default to the
-    store directory names without a `.zarr` suffix. `importance_options` go to `engine.importance`.
+    store directory names without a `.zarr` suffix. `importance_options` go to `neurosel.importance`.
     Without `target_support` (or `recompute`) in them, a path saved in the store by an earlier run
     with the same options that reached at least k neurons (`target_support` ≥ k, e.g. a transfer's)
     is read back instead of solving the default path (engine/crossdomain/_paths.py). `ranking` ranks
@@ -326,7 +325,7 @@ def fingerprint(
             paths.append(path_record(imp, store, k, label, order, rule))
             if rule in BY_ENTRY:  # other rules rank neurons that never entered on purpose
                 warn_filled(paths[-1])
-            # engine.select's top k, without its warning (that names where the path was saved from)
+            # neurosel.select's top k, without its warning (that names where the path was saved from)
             count, percent = layer_counts(order[:k], imp.hidden, len(imp.layers))
             percentages.append(percent)
             counts.append(count)

@@ -11,10 +11,8 @@ scenarios, and each candidate k is scored by the scenarios' held-out-source scor
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
-
-from engine.crossdomain._classifier import fit, metric_of, score
-from engine.crossdomain._domains import (
+from neurosel.crossdomain._classifier import fit, metric_of, score
+from neurosel.crossdomain._domains import (
     IN_CORE_BYTES,
     Activations,
     column_sets,
@@ -22,6 +20,7 @@ from engine.crossdomain._domains import (
     sample_rows,
     scaled,
 )
+from scipy.stats import rankdata
 
 
 def contribution(

@@ -17,13 +17,20 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from neurosel.errors import SupportWarning
+from neurosel.solver import (
+    PENALTIES,
+    Importance,
+    Logistic,
+    Multinomial,
+    Quadratic,
+    example_weights,
+    importance,
+)
+from neurosel.solver._path import SEPARATED  # the solver's stopping rule; not part of its public API
+from neurosel.store import ActivationStore, saved_metas
 
-from engine.errors import SupportWarning
-from engine.solver import PENALTIES, Importance, Logistic, Multinomial, Quadratic, example_weights, importance
-from engine.solver._path import SEPARATED  # the solver's stopping rule; not part of its public API
-from engine.store import ActivationStore, saved_metas
-
-GROUP = "importance"  # where engine.importance saves its paths in a store
+GROUP = "importance"  # where neurosel.importance saves its paths in a store
 KEYED = ("l1_ratio", "n_lambdas", "lambda_ratio", "tol")  # importance options that key a saved path
 BY_ENTRY = ("entry", "elastic-net")  # ranking rules that rank by entry (the others fill on purpose)
 
@@ -48,7 +55,7 @@ class PathRecord:
     lambda_max: float  # the path's first λ (every weight zero)
     target_support: int | None  # the support the path was asked to reach (None: the whole λ grid)
     key: str  # the path is saved in the store under importance/<key>
-    ranking: str = "entry"  # the rule that ranked the selection (engine.crossdomain.RANKINGS)
+    ranking: str = "entry"  # the rule that ranked the selection (neurosel.crossdomain.RANKINGS)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -8,16 +8,15 @@ import warnings
 from typing import Any
 
 import numpy as np
+from neurosel.crossdomain._domains import Activations
+from neurosel.crossdomain._paths import BY_ENTRY, path_datafit
+from neurosel.devices import Device
+from neurosel.errors import InputError
+from neurosel.solver import PENALTIES, Importance, Stability, importance, rank_by_entry, stability_selection
+from neurosel.solver._stability import SUBSAMPLES, rank_by_frequency
+from neurosel.stats import neuron_stats
+from neurosel.store import load_derived, save_derived
 from scipy.stats import rankdata
-
-from engine.crossdomain._domains import Activations
-from engine.crossdomain._paths import BY_ENTRY, path_datafit
-from engine.devices import Device
-from engine.errors import InputError
-from engine.solver import PENALTIES, Importance, Stability, importance, rank_by_entry, stability_selection
-from engine.solver._stability import SUBSAMPLES, rank_by_frequency
-from engine.stats import neuron_stats
-from engine.store import load_derived, save_derived
 
 SKLEARN_CS = 20  # points of the scikit-learn L1 path, like neurosel's default path
 SKLEARN_RATIO = 100.0  # from the smallest C with a non-zero coefficient up by this factor

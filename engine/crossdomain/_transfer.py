@@ -27,9 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from engine.crossdomain._classifier import Fitted, Tally, fit, metric_of
-from engine.crossdomain._domains import (
+from neurosel.crossdomain._classifier import Fitted, Tally, fit, metric_of
+from neurosel.crossdomain._domains import (
     IN_CORE_BYTES,
     Activations,
     Columns,
@@ -41,9 +40,9 @@ from engine.crossdomain._domains import (
     sample_rows,
     scaled,
 )
-from engine.crossdomain._multisource import scenario_ranking
-from engine.crossdomain._paths import BY_ENTRY, PathRecord, path_record, warn_filled
-from engine.crossdomain._rankings import (
+from neurosel.crossdomain._multisource import scenario_ranking
+from neurosel.crossdomain._paths import BY_ENTRY, PathRecord, path_record, warn_filled
+from neurosel.crossdomain._rankings import (
     DEFAULT_RANKING,
     RANKINGS,
     path_options,
@@ -53,10 +52,10 @@ from engine.crossdomain._rankings import (
     sparse_importance,
     stats_ranking,
 )
-from engine.devices import Device, resolve_device, single_threaded_blas
-from engine.errors import InputError
-from engine.progress import bar
-from engine.solver import layer_counts
+from neurosel.devices import Device, resolve_device, single_threaded_blas
+from neurosel.errors import InputError
+from neurosel.progress import bar
+from neurosel.solver import layer_counts
 
 NORMALISATIONS = ("source", "target")
 SELECTED_CV = "selected_cv"  # single source: the selected neurons at the k its source CV prefers

@@ -3,8 +3,8 @@ pipeline (extract, transfer, multi-source, fingerprints, report), and the shippe
 
 from __future__ import annotations
 
-from engine.experiments._demo import DEMO_OPTIONS, demo_corpus, run_demo
-from engine.experiments._readers import (
+from neurosel.experiments._demo import DEMO_OPTIONS, demo_corpus, run_demo
+from neurosel.experiments._readers import (
     EXPERIMENTS,
     Domain,
     read_amazon,
@@ -16,7 +16,7 @@ from engine.experiments._readers import (
     read_stsb,
     subsample,
 )
-from engine.experiments._runner import Options, pooled_correlation, run_experiment, run_pipeline, summary
+from neurosel.experiments._runner import Options, pooled_correlation, run_experiment, run_pipeline, summary
 
 __all__ = [
     "DEMO_OPTIONS",

@@ -8,15 +8,14 @@ from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
-
-from engine.devices import Device
+from neurosel.devices import Device
 
 log = logging.getLogger("neurosel")
 
 
 def demo_corpus() -> dict[str, tuple[list[str], list[str]]]:
     """The shipped sentiment corpus, split by domain: {domain: (texts, 'positive'/'negative')}."""
-    path = files("engine.experiments") / "data" / "demo_corpus.jsonl"
+    path = files("neurosel.experiments") / "data" / "demo_corpus.jsonl"
     domains: dict[str, tuple[list[str], list[str]]] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
@@ -33,7 +32,7 @@ def run_demo(out: Path, model: str, device: str | Device = "auto", progress: boo
     """The whole pipeline on the shipped corpus: extract each domain, statistics, selection, transfer
     between every pair and from two domains to the third, fingerprints, and the report; returns the
     report's path (the stores are in out/stores/<domain>.zarr)."""
-    from engine.experiments._runner import Options, run_pipeline
+    from neurosel.experiments._runner import Options, run_pipeline
 
     domains = {domain: (texts, np.array(labels)) for domain, (texts, labels) in demo_corpus().items()}
     options = Options(

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from engine.errors import InputError
+from neurosel.errors import InputError
 
 EXPERIMENTS: dict[str, tuple[str, ...]] = {
     "amazon": ("books", "dvd", "electronics", "kitchen"),

@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from engine.crossdomain import (
+from neurosel.crossdomain import (
     DEFAULT_KS,
     DEFAULT_RANKING,
     IN_CORE_BYTES,
@@ -32,12 +31,12 @@ from engine.crossdomain import (
     transfer,
     transferability,
 )
-from engine.devices import Device, resolve_device
-from engine.errors import InputError
-from engine.extraction import extract
-from engine.progress import bar
-from engine.report import write_report
-from engine.stats import neuron_stats
+from neurosel.devices import Device, resolve_device
+from neurosel.errors import InputError
+from neurosel.extraction import extract
+from neurosel.progress import bar
+from neurosel.report import write_report
+from neurosel.stats import neuron_stats
 
 log = logging.getLogger("neurosel")
 
@@ -73,7 +72,7 @@ class Options:
     measure: str = "cosine"
     permutations: int = 10_000
     multi_source: bool = True
-    ranking: str = DEFAULT_RANKING  # how a single source ranks its neurons (engine.crossdomain.RANKINGS)
+    ranking: str = DEFAULT_RANKING  # how a single source ranks its neurons (neurosel.crossdomain.RANKINGS)
     in_core_bytes: int = IN_CORE_BYTES  # larger stores are streamed (their classifiers use a row sample)
 
     def key(self, job: str) -> str:
@@ -83,18 +82,20 @@ class Options:
 
 @functools.cache
 def code_digest() -> str:
-    """A digest of the Python sources of the packages that compute a transfer job (engine, kernels):
-    a saved job is reused only by the code that computed it."""
-    import kernels
+    """A digest of the Python sources of the package that computes a transfer job (neurosel, its
+    kernels included, the benchmark harness not): a saved job is reused only by the code that
+    computed it."""
+    return source_digest(Path(__file__).resolve().parents[1], skip=("bench",))
 
-    return source_digest(Path(__file__).resolve().parents[1], Path(kernels.__file__).resolve().parent)
 
-
-def source_digest(*roots: Path) -> str:
-    """SHA-1 (16 hex digits) of every `.py` file under `roots`, names and contents, in sorted order."""
+def source_digest(*roots: Path, skip: tuple[str, ...] = ()) -> str:
+    """SHA-1 (16 hex digits) of every `.py` file under `roots` (but not under a top folder named in
+    `skip`), names and contents, in sorted order."""
     digest = hashlib.sha1()
     for root in roots:
         for path in sorted(root.rglob("*.py")):
+            if path.relative_to(root).parts[0] in skip:
+                continue
             digest.update(f"{root.name}/{path.relative_to(root).as_posix()}\0".encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -272,7 +273,7 @@ def run_experiment(
     **reader_options: Any,
 ) -> Path:
     """`run_pipeline` on the domains of a shared dataset (engine/readers.py: amazon, sst-cr, sick, stsb)."""
-    from engine.experiments._readers import EXPERIMENTS, read_domain
+    from neurosel.experiments._readers import EXPERIMENTS, read_domain
 
     if experiment not in EXPERIMENTS:
         raise InputError(f"experiment {experiment!r}: use one of {', '.join(EXPERIMENTS)}")

@@ -9,8 +9,8 @@ transformers are used here and nowhere else.
 
 from __future__ import annotations
 
-from engine.extraction._batching import MAX_PADDING, padded_width, plan_batches, plan_windows
-from engine.extraction._extract import (
+from neurosel.extraction._batching import MAX_PADDING, padded_width, plan_batches, plan_windows
+from neurosel.extraction._extract import (
     MAX_ROWS,
     PAD_MULTIPLE,
     TOKEN_BUDGET,
@@ -18,11 +18,11 @@ from engine.extraction._extract import (
     resolve_layers,
     to_storage,
 )
-from engine.extraction._inputs import Corpus, load_corpus
-from engine.extraction._model import Encoder, autocast, load_encoder, resolve_model_path, resolve_precision
-from engine.extraction._pooling import POOLINGS, pool
-from engine.extraction._staging import HostTransfer, Staged
-from engine.extraction._tokens import Tokenized, tokenize, tokenizer_hash
+from neurosel.extraction._inputs import Corpus, load_corpus
+from neurosel.extraction._model import Encoder, autocast, load_encoder, resolve_model_path, resolve_precision
+from neurosel.extraction._pooling import POOLINGS, pool
+from neurosel.extraction._staging import HostTransfer, Staged
+from neurosel.extraction._tokens import Tokenized, tokenize, tokenizer_hash
 
 __all__ = [
     "MAX_PADDING",

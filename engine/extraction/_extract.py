@@ -10,17 +10,16 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from engine.devices import Device, resolve_device
-from engine.errors import InputError, NonFiniteActivationsError
-from engine.extraction._batching import plan_windows
-from engine.extraction._inputs import load_corpus
-from engine.extraction._model import autocast, load_encoder, resolve_precision
-from engine.extraction._pooling import POOLINGS, pool
-from engine.extraction._staging import HostTransfer
-from engine.extraction._tokens import Tokenized, tokenize, tokenizer_hash
-from engine.progress import ExtractProgress
-from engine.store import (
+from neurosel.devices import Device, resolve_device
+from neurosel.errors import InputError, NonFiniteActivationsError
+from neurosel.extraction._batching import plan_windows
+from neurosel.extraction._inputs import load_corpus
+from neurosel.extraction._model import autocast, load_encoder, resolve_precision
+from neurosel.extraction._pooling import POOLINGS, pool
+from neurosel.extraction._staging import HostTransfer
+from neurosel.extraction._tokens import Tokenized, tokenize, tokenizer_hash
+from neurosel.progress import ExtractProgress
+from neurosel.store import (
     COMPRESSIONS,
     STORAGE_DTYPES,
     ActivationStore,
@@ -34,7 +33,7 @@ from engine.store import (
     open_store,
     prepare_store,
 )
-from engine.version import __version__
+from neurosel.version import __version__
 
 # Tokens per batch (rows × padded length) and a cap on rows, by device type.
 TOKEN_BUDGET = {"cpu": 8192, "cuda": 65536}
@@ -79,7 +78,7 @@ def extract(
 
     With `client` (a dask.distributed Client) each window of rows is a task on the cluster: every
     worker loads the model once, runs on its own device and writes its own shards; this process
-    tokenises, commits in row order and shows progress (engine.scaleout, docs/scale-out.md). The
+    tokenises, commits in row order and shows progress (neurosel.scaleout, docs/scale-out.md). The
     store has the bytes of a single-process run on the workers' device type.
     """
     _check_options(pooling, dtype, max_length, token_budget, compression, chunk_rows)
@@ -102,7 +101,7 @@ def extract(
             torch_device = resolve_device(device).for_stage("extract").torch
             encoder = load_encoder(model, torch_device)
         else:  # the workers' device type sets precision and batches; the model here gives metadata
-            from engine.scaleout._extract import worker_device
+            from neurosel.scaleout._extract import worker_device
 
             spec = device if isinstance(device, str) else device.kind  # each worker: its own GPU
             torch_device = torch.device(client.submit(worker_device, spec, pure=False).result())
@@ -150,7 +149,7 @@ def extract(
             done = int(tokens.offsets[done]) if pooling == "tokens" else done
             _check_free_space(out, (rows - done) * row_bytes)
         if meta["rows_committed"] < meta["n"] and client is not None:
-            from engine.scaleout._extract import extract_on_cluster
+            from neurosel.scaleout._extract import extract_on_cluster
 
             extract_on_cluster(
                 client, out, group, meta, model, tokens, spec, precision, layout, token_budget, progress

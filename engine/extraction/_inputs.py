@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from engine.errors import InputError
-from engine.store import check_labels, describe_rows
-from engine.store import label_kind as store_label_kind
+from neurosel.errors import InputError
+from neurosel.store import check_labels, describe_rows
+from neurosel.store import label_kind as store_label_kind
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet")
 

@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from engine.errors import InputError
+from neurosel.errors import InputError
 
 log = logging.getLogger("neurosel")
 

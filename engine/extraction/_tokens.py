@@ -9,9 +9,8 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from engine.extraction._batching import padded_width
-from engine.extraction._inputs import Corpus
+from neurosel.extraction._batching import padded_width
+from neurosel.extraction._inputs import Corpus
 
 TOKENIZE_BLOCK = 4096  # texts per tokenizer call: large enough to use the fast tokenizer's threads
 

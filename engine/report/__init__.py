@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from engine.report._report import PLOT_FILES, load_results, write_report
+from neurosel.report._report import PLOT_FILES, load_results, write_report
 
 __all__ = ["PLOT_FILES", "load_results", "write_report"]

@@ -21,9 +21,8 @@ from matplotlib.lines import Line2D
 from matplotlib.text import Annotation
 from matplotlib.ticker import MaxNLocator, NullLocator
 from matplotlib.transforms import Bbox
-
-from engine.errors import InputError
-from engine.report._paired import paired_difference
+from neurosel.errors import InputError
+from neurosel.report._paired import paired_difference
 
 DPI = 150
 PNG_METADATA = {"Software": None}  # no version string in the PNG, so reruns are byte-identical
@@ -77,7 +76,7 @@ DEFAULT_DESCRIPTIONS = {
     "sklearn": "scikit-learn reference classifier on all neurons.",
 }
 CONTROL_NUMBERS = ("spearman_closeness", "p_value_closeness", "partial_spearman", "p_value_partial")
-PATH_COUNTS = ("k", "entered", "filled")  # integers of a path record (engine.crossdomain.PathRecord)
+PATH_COUNTS = ("k", "entered", "filled")  # integers of a path record (neurosel.crossdomain.PathRecord)
 PLOT_FILES = (
     "fingerprints.png",
     "selected_per_layer.png",

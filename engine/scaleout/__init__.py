@@ -13,14 +13,14 @@ Without a client nothing changes.
 
 from __future__ import annotations
 
-from engine.scaleout._passes import DistributedDesign, StatsFactory, map_reduce, row_ranges
+from neurosel.scaleout._passes import DistributedDesign, StatsFactory, map_reduce, row_ranges
 
 __all__ = ["DistributedDesign", "StatsFactory", "extract_on_cluster", "map_reduce", "row_ranges"]
 
 
 def __getattr__(name: str):  # extraction on a cluster imports torch: only when asked for
     if name == "extract_on_cluster":
-        from engine.scaleout._extract import extract_on_cluster
+        from neurosel.scaleout._extract import extract_on_cluster
 
         return extract_on_cluster
     raise AttributeError(name)

@@ -16,14 +16,13 @@ import threading
 from typing import Any
 
 import zarr
-
-from engine.errors import InputError
-from engine.extraction._extract import write_rows
-from engine.extraction._model import Encoder, load_encoder
-from engine.extraction._tokens import Tokenized
-from engine.progress import ExtractProgress
-from engine.store import Layout, Written, commit_windows
-from engine.store._format import activation_array
+from neurosel.errors import InputError
+from neurosel.extraction._extract import write_rows
+from neurosel.extraction._model import Encoder, load_encoder
+from neurosel.extraction._tokens import Tokenized
+from neurosel.progress import ExtractProgress
+from neurosel.store import Layout, Written, commit_windows
+from neurosel.store._format import activation_array
 
 _ENCODERS: dict[tuple[str, str], Encoder] = {}  # on a worker: loaded once, used by every later task
 _ENCODERS_LOCK = threading.Lock()
@@ -31,7 +30,7 @@ _ENCODERS_LOCK = threading.Lock()
 
 def worker_device(device: str) -> str:
     """The torch device type ("cpu" or "cuda") extraction uses on a worker for `device`."""
-    from engine.devices import resolve_device
+    from neurosel.devices import resolve_device
 
     return resolve_device(device).for_stage("extract").torch.type
 
@@ -124,7 +123,7 @@ def _extract_window(
 
 
 def _encoder(model: Any, key: str, device: str) -> Encoder:
-    from engine.devices import resolve_device
+    from neurosel.devices import resolve_device
 
     torch_device = resolve_device(device).for_stage("extract").torch
     with _ENCODERS_LOCK:  # tasks on one worker's threads share one copy of the weights

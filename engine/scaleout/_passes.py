@@ -6,9 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-from engine.store import DEFAULT_MEMORY_BUDGET, ActivationStore, ChunkPass, decode, open_store, tree_reduce
-from engine.store._integrity import unit_rows
+from neurosel.store import DEFAULT_MEMORY_BUDGET, ActivationStore, ChunkPass, decode, open_store, tree_reduce
+from neurosel.store._integrity import unit_rows
 
 TASKS_PER_WORKER = 4  # ranges per worker: enough to balance, few enough that partials stay few
 
@@ -39,8 +38,8 @@ class StatsFactory:
         self.plan, self.device = plan, device
 
     def __call__(self) -> ChunkPass:
-        from engine.devices import resolve_device
-        from engine.stats import make_pass
+        from neurosel.devices import resolve_device
+        from neurosel.stats import make_pass
 
         return make_pass(self.plan, resolve_device(self.device).for_stage("stats"))
 
@@ -82,7 +81,7 @@ class _StoreProduct:
         self.dtype_name, self.args = dtype_name, args
 
     def __call__(self) -> ChunkPass:
-        from engine.solver._design import BlockDesign, _Gram, _Matvec, _RMatvec
+        from neurosel.solver._design import BlockDesign, _Gram, _Matvec, _RMatvec
 
         design = BlockDesign(
             lambda: [], self.rows, self.center, self.scale, dtype=np.float32, decode=self._decode

@@ -15,16 +15,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.errors import SupportWarning
-from engine.solver._datafits import DATAFITS, Logistic, Multinomial, Quadratic, example_weights
-from engine.solver._design import ArrayDesign, BlockDesign
-from engine.solver._importance import METHODS, Importance, importance, rank_by_entry
-from engine.solver._path import PathResult, PathState, Problem, check_classes, lambda_max, sparse_path
-from engine.solver._penalties import L1, PENALTIES, GroupL1
-from engine.solver._protocols import Datafit, Design, Penalty
-from engine.solver._selection import RULES, Selection, layer_counts, select
-from engine.solver._stability import Stability, half_subsamples, stability_selection
-from engine.solver._store_design import store_design
+from neurosel.errors import SupportWarning
+from neurosel.solver._datafits import DATAFITS, Logistic, Multinomial, Quadratic, example_weights
+from neurosel.solver._design import ArrayDesign, BlockDesign
+from neurosel.solver._importance import METHODS, Importance, importance, rank_by_entry
+from neurosel.solver._path import PathResult, PathState, Problem, check_classes, lambda_max, sparse_path
+from neurosel.solver._penalties import L1, PENALTIES, GroupL1
+from neurosel.solver._protocols import Datafit, Design, Penalty
+from neurosel.solver._selection import RULES, Selection, layer_counts, select
+from neurosel.solver._stability import Stability, half_subsamples, stability_selection
+from neurosel.solver._store_design import store_design
 
 __all__ = [
     "DATAFITS",
@@ -63,7 +63,10 @@ __all__ = [
     "store_design",
 ]
 
-_LAZY = {"SparseLogisticSelector": "engine.solver._selector", "ConvergenceWarning": "engine.solver._warnings"}
+_LAZY = {
+    "SparseLogisticSelector": "neurosel.solver._selector",
+    "ConvergenceWarning": "neurosel.solver._warnings",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -71,4 +74,4 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'engine.solver' has no attribute {name!r}")
+    raise AttributeError(f"module 'neurosel.solver' has no attribute {name!r}")

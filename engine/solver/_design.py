@@ -4,7 +4,7 @@ The solver never holds Z: it asks for Zᵀ V over all neurons (a full pass), for
 Hessian blocks Z_Wᵀ diag(D_kl) Z_W with Z_Wᵀ D and Z_Wᵀ V (one pass), and for Z_W U (one pass);
 each call counts as a pass. Z = (X − center) / scale is applied on the fly to row `Block`s of X,
 which come from an in-memory array, from a store (streamed), or from GPU memory. Every product is
-an engine.store.ChunkPass (`_RMatvec`, `_Gram`, `_Matvec`): a pure function of one block returning
+an neurosel.store.ChunkPass (`_RMatvec`, `_Gram`, `_Matvec`): a pure function of one block returning
 a partial, an associative merge (a sum, or for Z_W U a union of row ranges) and a finish, written
 once for numpy or cupy (`xp`), with blocks decoded to the compute dtype (float32 accumulation on
 the GPU) and the small results returned to the host as float64.
@@ -16,8 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
-
-from engine.store import Block, run_pass
+from neurosel.store import Block, run_pass
 
 Blocks = Callable[[], Iterable[Block]]
 

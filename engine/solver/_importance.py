@@ -17,16 +17,15 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
-
-from engine.devices import Device, resolve_device
-from engine.errors import InputError
-from engine.progress import bar
-from engine.solver._datafits import Logistic, Multinomial, Quadratic, example_weights
-from engine.solver._path import PathResult, check_classes, sparse_path
-from engine.solver._penalties import PENALTIES
-from engine.solver._store_design import store_design
-from engine.stats import neuron_stats
-from engine.store import DEFAULT_MEMORY_BUDGET, ActivationStore, load_derived, save_derived
+from neurosel.devices import Device, resolve_device
+from neurosel.errors import InputError
+from neurosel.progress import bar
+from neurosel.solver._datafits import Logistic, Multinomial, Quadratic, example_weights
+from neurosel.solver._path import PathResult, check_classes, sparse_path
+from neurosel.solver._penalties import PENALTIES
+from neurosel.solver._store_design import store_design
+from neurosel.stats import neuron_stats
+from neurosel.store import DEFAULT_MEMORY_BUDGET, ActivationStore, load_derived, save_derived
 
 METHODS = ("l1-logistic", "lasso")
 GROUP = "importance"
@@ -122,7 +121,7 @@ def importance(
     start = time.perf_counter()
     with device.activate():
         if client is not None:  # products as tasks on a Dask cluster; the outer loop stays here
-            from engine.scaleout import DistributedDesign
+            from neurosel.scaleout import DistributedDesign
 
             design, where = DistributedDesign(client, store, stats.mean.ravel(), stats.std.ravel()), "dask"
         else:

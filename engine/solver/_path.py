@@ -5,7 +5,7 @@ K classes for the multinomial). For each λ from λ_max down (warm-started from 
 solution): a full pass computes the gradient on every neuron, which gives the stopping certificate
 and the KKT violators; the working set (support and worst violators) is then
 solved by proximal Newton steps, each one pass for the working set's Hessian and one for Z_W Δ,
-with the penalised quadratic solved in memory by coordinate descent (kernels/cd.py) and a
+with the penalised quadratic solved in memory by coordinate descent (engine/kernels/cd.py) and a
 backtracking line search on n × K margins. A λ is accepted only after a full pass certifies it.
 
 Group L1 with K outputs (the multinomial) takes one Newton step per full pass instead, in the K − 1
@@ -22,13 +22,12 @@ from dataclasses import dataclass, field
 
 import numba
 import numpy as np
+from neurosel.devices import blas_threads, single_threaded_blas
+from neurosel.errors import InputError, SupportWarning
+from neurosel.kernels.cd import block_eigen, block_step, cd_quadratic
+from neurosel.solver._penalties import L1
+from neurosel.solver._protocols import Datafit, Design, Penalty
 from scipy.linalg import cho_factor, cho_solve
-
-from engine.devices import blas_threads, single_threaded_blas
-from engine.errors import InputError, SupportWarning
-from engine.solver._penalties import L1
-from engine.solver._protocols import Datafit, Design, Penalty
-from kernels.cd import block_eigen, block_step, cd_quadratic
 
 MAX_OUTER = 60  # full passes per λ
 MAX_NEWTON = 25  # Newton steps per working set
@@ -179,7 +178,7 @@ def sparse_path(
         last_support = support
         rows.append((state.w.copy(), state.b.copy(), gap, ok, design.passes, objective))
         if not ok:
-            from engine.solver._warnings import ConvergenceWarning
+            from neurosel.solver._warnings import ConvergenceWarning
 
             warnings.warn(
                 f"{where}λ={lam:.3g} stopped at the iteration cap (gap {gap:.2e})", ConvergenceWarning, 2

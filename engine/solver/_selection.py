@@ -12,9 +12,8 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-
-from engine.errors import InputError, SupportWarning
-from engine.solver._importance import Importance
+from neurosel.errors import InputError, SupportWarning
+from neurosel.solver._importance import Importance
 
 RULES = ("top-k", "support", "mass")
 

@@ -18,12 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-
-from engine.devices import single_threaded_blas
-from engine.errors import SupportWarning
-from engine.solver._path import sparse_path
-from engine.solver._protocols import Datafit, Penalty
-from engine.solver._store_design import standardised_design
+from neurosel.devices import single_threaded_blas
+from neurosel.errors import SupportWarning
+from neurosel.solver._path import sparse_path
+from neurosel.solver._protocols import Datafit, Penalty
+from neurosel.solver._store_design import standardised_design
 
 SUBSAMPLES = 16  # B: the frequency's resolution is 1/B; 16 halves measured enough to rank 1,000 neurons
 SUBSAMPLE_TOL = 1e-4  # the supports matter, not the last digits of each subsample's objective

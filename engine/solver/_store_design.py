@@ -25,12 +25,11 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-
-from engine.devices import Device
-from engine.solver._design import ArrayDesign, BlockDesign
-from engine.stats import Encoding
-from engine.store import ActivationStore, Block, decode
-from kernels.standardise import standardise_into
+from neurosel.devices import Device
+from neurosel.kernels.standardise import standardise_into
+from neurosel.solver._design import ArrayDesign, BlockDesign
+from neurosel.stats import Encoding
+from neurosel.store import ActivationStore, Block, decode
 
 GPU_BLOCK_BYTES = 512 << 20  # float32 temporaries per GPU product block
 ACCUMULATE_ROWS = 8192  # in core: float32 products over this many rows, summed in float64

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
-
-from engine.devices import Device, resolve_device
-from engine.errors import InputError
-from engine.progress import bar
-from engine.stats._chunks import Encoding, StatsPlan, make_pass
-from engine.stats._moments import Moments
-from engine.store import (
+from neurosel.devices import Device, resolve_device
+from neurosel.errors import InputError
+from neurosel.kernels.histogram import mann_whitney
+from neurosel.progress import bar
+from neurosel.stats._chunks import Encoding, StatsPlan, make_pass
+from neurosel.stats._moments import Moments
+from neurosel.store import (
     DEFAULT_MEMORY_BUDGET,
     DEFAULT_READERS,
     MAX_BLOCK_BYTES,
@@ -29,7 +29,6 @@ from engine.store import (
     run_pass,
     save_derived,
 )
-from kernels.histogram import mann_whitney
 
 STATS_GROUP = "stats"
 GPU_BLOCK_BYTES = 128 << 20  # ~ a million threads' worth of rows per launch for bert-base widths
@@ -126,8 +125,8 @@ def neuron_stats(
     total = int(layout[-1])
     # GPU kernels want large launches; the CPU wants blocks below glibc's mmap threshold
     max_block = GPU_BLOCK_BYTES if device.is_gpu else MAX_BLOCK_BYTES
-    if client is not None:  # the same chunk pass as tasks on a Dask cluster (engine.scaleout)
-        from engine.scaleout import StatsFactory, map_reduce
+    if client is not None:  # the same chunk pass as tasks on a Dask cluster (neurosel.scaleout)
+        from neurosel.scaleout import StatsFactory, map_reduce
 
         moments = map_reduce(client, store, StatsFactory(plan, device.kind), total, memory_budget)
     else:

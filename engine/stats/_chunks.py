@@ -1,6 +1,6 @@
 """The statistics pass as chunk functions: one block of rows → a `Moments` partial, on the CPU or a GPU.
 
-Both passes follow engine.store.ChunkPass: `chunk(block)` runs the fused kernels (moments, and the
+Both passes follow neurosel.store.ChunkPass: `chunk(block)` runs the fused kernels (moments, and the
 AUROC histograms and label co-moments when asked) on one block and returns its partial; `merge` is
 `Moments.merge` (Chan); `finish` is left to the caller (engine/stats/_api.py), which also knows the
 store. `chunk(block, out=p)` folds the block into `p`: the moments through Chan's merge, the
@@ -18,14 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from engine.devices import Device
-from engine.errors import InputError
-from engine.stats._moments import CoMoments, Moments
-from engine.store import Block, decode_table, key_table
-from kernels.comoments import comoments_cpu, comoments_gpu
-from kernels.histogram import histogram_cpu, histogram_gpu
-from kernels.moments import (
+from neurosel.devices import Device
+from neurosel.errors import InputError
+from neurosel.kernels.comoments import comoments_cpu, comoments_gpu
+from neurosel.kernels.histogram import histogram_cpu, histogram_gpu
+from neurosel.kernels.moments import (
     GPU_ROWS_PER_GROUP,
     MAX_CLASSES_GPU,
     gpu_launch,
@@ -33,6 +30,8 @@ from kernels.moments import (
     moments_cpu,
     partial_moments_gpu,
 )
+from neurosel.stats._moments import CoMoments, Moments
+from neurosel.store import Block, decode_table, key_table
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 A partial holds, per class and neuron, the count, mean and centred second moment (M2) of the
 finite values; min, max and non-finite counts per neuron; optionally co-moments with a numeric
 label and the AUROC key histograms. Two partials of disjoint rows merge with Chan's formulas
-(kernels.common.chan_merge / chan_comerge, the same lines the GPU kernels run compiled), so any
+(neurosel.kernels.common.chan_merge / chan_comerge, the same lines the GPU kernels run compiled), so any
 split of the rows into chunks, merged in any tree, gives the same statistics up to rounding.
 Arrays may be numpy or cupy: a merge stays on the device of its inputs.
 """
@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from kernels.common import chan_comerge, chan_merge
+from neurosel.kernels.common import chan_comerge, chan_merge
 
 CO_FIELDS = ("n", "mx", "my", "qx", "qy", "cxy")
 

@@ -8,18 +8,18 @@ Every other stage reads activations through this package: `open_store` for rando
 
 from __future__ import annotations
 
-from engine.store._codec import STORAGE_DTYPES, decode, decode_table, encode, key_table
-from engine.store._derived import load_derived, save_derived, saved_metas
-from engine.store._format import FORMAT_VERSION, META_KEY
-from engine.store._from_array import store_from_array
-from engine.store._integrity import MANIFEST_KEY, DamagedStoreError
-from engine.store._interop import consolidate
-from engine.store._labels import check_labels, describe_rows, label_kind
-from engine.store._location import is_url, local_path
-from engine.store._lock import StoreLock, StoreLockedError
-from engine.store._passes import ChunkPass, run_pass, tree_merge, tree_reduce
-from engine.store._reader import ActivationStore, open_store
-from engine.store._stream import (
+from neurosel.store._codec import STORAGE_DTYPES, decode, decode_table, encode, key_table
+from neurosel.store._derived import load_derived, save_derived, saved_metas
+from neurosel.store._format import FORMAT_VERSION, META_KEY
+from neurosel.store._from_array import store_from_array
+from neurosel.store._integrity import MANIFEST_KEY, DamagedStoreError
+from neurosel.store._interop import consolidate
+from neurosel.store._labels import check_labels, describe_rows, label_kind
+from neurosel.store._location import is_url, local_path
+from neurosel.store._lock import StoreLock, StoreLockedError
+from neurosel.store._passes import ChunkPass, run_pass, tree_merge, tree_reduce
+from neurosel.store._reader import ActivationStore, open_store
+from neurosel.store._stream import (
     DEFAULT_MEMORY_BUDGET,
     DEFAULT_READERS,
     MAX_BLOCK_BYTES,
@@ -27,8 +27,8 @@ from engine.store._stream import (
     block_rows,
     iter_blocks,
 )
-from engine.store._verify import VerifyReport, verify
-from engine.store._writer import (
+from neurosel.store._verify import VerifyReport, verify
+from neurosel.store._writer import (
     COMPRESSIONS,
     Layout,
     StoreWriter,

@@ -7,16 +7,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
-from engine.errors import InputError
-from engine.store._codec import STORAGE_DTYPES, encode
-from engine.store._interop import consolidate
-from engine.store._labels import check_labels
-from engine.store._labels import label_kind as kind_of
-from engine.store._lock import StoreLock
-from engine.store._reader import ActivationStore, open_store
-from engine.store._writer import COMPRESSIONS, Layout, base_meta, commit_rows, prepare_store
-from engine.version import __version__
+from neurosel.errors import InputError
+from neurosel.store._codec import STORAGE_DTYPES, encode
+from neurosel.store._interop import consolidate
+from neurosel.store._labels import check_labels
+from neurosel.store._labels import label_kind as kind_of
+from neurosel.store._lock import StoreLock
+from neurosel.store._reader import ActivationStore, open_store
+from neurosel.store._writer import COMPRESSIONS, Layout, base_meta, commit_rows, prepare_store
+from neurosel.version import __version__
 
 
 def store_from_array(
@@ -34,7 +33,7 @@ def store_from_array(
     """Store precomputed pooled activations so every neurosel pass can run on them.
 
     For tools with their own forward pass (and for tests and benchmarks): the store has the same
-    layout and codecs as one made by `engine.extract`, written shard by shard, then committed.
+    layout and codecs as one made by `neurosel.extract`, written shard by shard, then committed.
     Labels follow the rule of docs/inputs.md (`label_kind` "auto", "class" or "numeric"). Everything
     is checked before anything is written: an empty array, activations with no finite value, a
     `chunk_rows` that is not a whole number ≥ 1, and bad labels are refused.

@@ -23,14 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zarr
+from neurosel.errors import InputError
+from neurosel.store._codec import decode
+from neurosel.store._format import DIMENSIONS, TOKEN_DIMENSIONS, activation_array
 from zarr.codecs import Crc32cCodec
 
-from engine.errors import InputError
-from engine.store._codec import decode
-from engine.store._format import DIMENSIONS, TOKEN_DIMENSIONS, activation_array
-
 if TYPE_CHECKING:
-    from engine.store._reader import ActivationStore
+    from neurosel.store._reader import ActivationStore
 
 EXAMPLE_EDGE = "example_edge"  # the n + 1 boundaries of `offsets`: not the size of `example`
 COORDINATES = ("layer", "neuron")

@@ -16,8 +16,7 @@ import numbers
 from collections.abc import Sequence
 
 import numpy as np
-
-from engine.errors import InputError
+from neurosel.errors import InputError
 
 LABEL_KINDS = ("auto", "class", "numeric")
 SHOWN = 5  # rows named in a message before "..."

@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.errors import InputError
-from engine.store._location import filesystem, local_path
+from neurosel.errors import InputError
+from neurosel.store._location import filesystem, local_path
 
 log = logging.getLogger("neurosel")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from engine.store._stream import Block
+from neurosel.store._stream import Block
 
 P = TypeVar("P")
 R = TypeVar("R", covariant=True)
@@ -58,7 +58,7 @@ def tree_merge(p: ChunkPass[P, R], partials: Sequence[P], split_every: int = 2) 
 
 def tree_reduce(items: Sequence[Any], combine: Callable[[Any, Any], Any], split_every: int = 2) -> Any:
     """Combine a non-empty sequence in a balanced tree, `split_every` at a time: the merge order of
-    `tree_merge`, also for combines that submit tasks and return futures (engine.scaleout)."""
+    `tree_merge`, also for combines that submit tasks and return futures (neurosel.scaleout)."""
     level = list(items)
     while len(level) > 1:
         nxt = []

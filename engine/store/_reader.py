@@ -9,11 +9,10 @@ from typing import Any
 
 import numpy as np
 import zarr
-
-from engine.errors import InputError
-from engine.store._codec import decode
-from engine.store._format import FORMAT_VERSION, META_KEY, activation_array
-from engine.store._integrity import (
+from neurosel.errors import InputError
+from neurosel.store._codec import decode
+from neurosel.store._format import FORMAT_VERSION, META_KEY, activation_array
+from neurosel.store._integrity import (
     MANIFEST_KEY,
     METADATA_KEY,
     DamagedStoreError,
@@ -21,8 +20,8 @@ from engine.store._integrity import (
     unit_count,
     unit_rows,
 )
-from engine.store._location import exists, local_path
-from engine.store._stream import (
+from neurosel.store._location import exists, local_path
+from neurosel.store._stream import (
     DEFAULT_MEMORY_BUDGET,
     DEFAULT_READERS,
     MAX_BLOCK_BYTES,
@@ -260,13 +259,13 @@ class ActivationStore:
         """A lazy, labelled xarray.Dataset of the committed rows (dask-backed; bfloat16 decoded to
         float32), with `layer`, `neuron` and `example` coordinates and the labels along `example`.
         Needs xarray and dask (`pip install 'neurosel[xarray]'`)."""
-        from engine.store._interop import to_xarray
+        from neurosel.store._interop import to_xarray
 
         return to_xarray(self)
 
     def to_dask(self) -> Any:
         """The committed activations as a lazy dask array (bfloat16 decoded to float32)."""
-        from engine.store._interop import to_dask
+        from neurosel.store._interop import to_dask
 
         return to_dask(self)
 

@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 import zarr
-
-from engine.store._integrity import DamagedStoreError
+from neurosel.store._integrity import DamagedStoreError
 
 DEFAULT_MEMORY_BUDGET = 512 << 20  # bytes of decoded blocks in flight
 DEFAULT_READERS = min(4, os.cpu_count() or 1)  # more readers than cores only contend (measured)
@@ -33,7 +32,7 @@ class Block:
     """Rows [start, stop) of the activations as stored, flattened to (rows, layers × hidden).
 
     The one unit every pass works on: `data` holds the stored values (bfloat16 as uint16 patterns;
-    decode with engine.store.decode), on the host, or on a GPU for a design resident there."""
+    decode with neurosel.store.decode), on the host, or on a GPU for a design resident there."""
 
     start: int
     stop: int

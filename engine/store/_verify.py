@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import zarr
+from neurosel.errors import InputError
+from neurosel.store._format import activation_array
+from neurosel.store._integrity import MANIFEST_KEY, METADATA_KEY, verify_array, verify_files
+from neurosel.store._reader import ActivationStore, open_store
 from zarr.core.sync import sync
-
-from engine.errors import InputError
-from engine.store._format import activation_array
-from engine.store._integrity import MANIFEST_KEY, METADATA_KEY, verify_array, verify_files
-from engine.store._reader import ActivationStore, open_store
 
 DERIVED_KINDS = ("stats", "importance")
 

@@ -17,12 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zarr
-from zarr.codecs import Crc32cCodec, ZstdCodec
-
-from engine.errors import InputError
-from engine.store._codec import STORAGE_DTYPES
-from engine.store._format import DIMENSIONS, FORMAT_VERSION, META_KEY, TOKEN_DIMENSIONS, activation_array
-from engine.store._integrity import (
+from neurosel.errors import InputError
+from neurosel.store._codec import STORAGE_DTYPES
+from neurosel.store._format import DIMENSIONS, FORMAT_VERSION, META_KEY, TOKEN_DIMENSIONS, activation_array
+from neurosel.store._integrity import (
     MANIFEST_KEY,
     METADATA_KEY,
     record_array,
@@ -30,11 +28,12 @@ from engine.store._integrity import (
     record_units,
     unit_rows,
 )
-from engine.store._interop import consolidate, side_dimensions, write_coordinates
-from engine.store._location import exists, remove_tree
+from neurosel.store._interop import consolidate, side_dimensions, write_coordinates
+from neurosel.store._location import exists, remove_tree
+from zarr.codecs import Crc32cCodec, ZstdCodec
 
 if TYPE_CHECKING:
-    from engine.extraction import HostTransfer, Staged
+    from neurosel.extraction import HostTransfer, Staged
 
 CHUNK_TARGET_BYTES = 2 << 20  # ≥ 1 MB chunks; 2 MiB measured to decode fast and stay cache-friendly
 CHUNKS_PER_SHARD = 16  # one shard (~32 MiB) is one write window and one resume step
@@ -167,7 +166,7 @@ class StoreWriter:
     ) -> None:
         """`on_written` receives each window once its shards are written; by default the window is
         committed in the group attributes at once (a single process). A Dask worker passes a
-        collector instead: the client commits windows in order (engine.scaleout)."""
+        collector instead: the client commits windows in order (neurosel.scaleout)."""
         self.group = group
         self.on_written = on_written or self._commit_here
         self.meta = meta

@@ -1,16 +1,16 @@
-"""Importance-solver speed: engine.importance against open L1-logistic solvers at equal objective.
+"""Importance-solver speed: neurosel.importance against open L1-logistic solvers at equal objective.
 
 One run per dataset, every solver on the same problem: neurons standardised with the store's own
-mean and standard deviation (ddof=1, engine.neuron_stats), then for each λ of the engine's path the
+mean and standard deviation (ddof=1, neurosel.neuron_stats), then for each λ of the engine's path the
 L1-logistic objective in mean form, mean log-loss + λ‖w‖₁ with an unpenalised intercept
 (scikit-learn's C = 1/(λ n)).
 
-  engine     engine.importance(method="l1-logistic", n_lambdas, lambda_ratio, tol, recompute=True,
+  engine     neurosel.importance(method="l1-logistic", n_lambdas, lambda_ratio, tol, recompute=True,
              save=False) on the float16 store (it loads it in core or streams it: its meta, in the
              JSON, says which, and the time includes that load): the path from λ_max down, every λ
-             certified (gap ≤ tol · log 2); the single-λ problem, engine.importance(n_lambdas=2):
+             certified (gap ≤ tol · log 2); the single-λ problem, neurosel.importance(n_lambdas=2):
              λ_max (certified at zero in one full pass) then the path's last λ from zero; and the
-             support task, engine.importance(target_support=k): the same path, stopped at the first λ
+             support task, neurosel.importance(target_support=k): the same path, stopped at the first λ
              whose support reaches k (--target-support, 300)
   saga       scikit-learn LogisticRegression(l1_ratio=1, solver="saga"), one fit per λ, warm-started
              along the path (warm_start=True), on the standardised data in memory (float64)
@@ -53,21 +53,20 @@ reached"; nothing is extrapolated. --path-stride > 1 fits only every k-th λ of 
 JSON says which, for the path and the support task alike); the default is every λ. The support
 task's peers fit the λs of the engine's stopped path.
 
-Run it as `python -m bench.select` or `neurosel bench select` (`python bench/select.py` would put
-bench/ first on sys.path, where this file shadows the standard library's `select`).
+Run it as `neurosel bench select` or `python -m neurosel.bench.select`.
 
-Datasets: Amazon reviews of one domain (engine.readers: title + review text; positive = 1,
+Datasets: Amazon reviews of one domain (neurosel.experiments: title + review text; positive = 1,
 negative = 0) through all-MiniLM-L6-v2, mean-pooled, all layers, float16 (2,000 × 2,688 for the
 default domain books); and seeded synthetic float16 activations with correlated neurons (low-rank
 factors plus noise) and a planted sparse logistic model (100,000 × 9,984 by default: 13 layers ×
 768, bert-base's width). Both stores are built once under bench/scratch/ and reused. Results go
 to bench/results/ as JSON, one file per dataset.
 
---baseline COMMIT also times the path task with engine.importance's path solver as of COMMIT
-(bench/baseline.py: loaded from git into this process), --baseline-repeats times after the engine's
+--baseline COMMIT also times the path task with neurosel.importance's path solver as of COMMIT
+(engine/bench/baseline.py: loaded from git into this process), --baseline-repeats times after the engine's
 runs, and reports its time over the engine's and the largest relative difference of their
 objectives; the JSON is then select_<dataset>_vs-<commit>_*. --classes K ≥ 3 runs the multinomial
-group-L1 benchmark instead (bench/select_multinomial.py: synthetic K-class data, 4,500 × 7 × 384 by
+group-L1 benchmark instead (engine/bench/select_multinomial.py: synthetic K-class data, 4,500 × 7 × 384 by
 default, the engine against --baseline, by default the solver before its group-L1 rewrite).
 
 --grid runs the synthetic dataset at every rows × neurons of --grid-rows (2,000, 10,000, 50,000) and
@@ -95,11 +94,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import neurosel
 import numpy as np
-
-import engine
-from bench.baseline import baseline_solver, load_baseline
-from bench.extract import (
+from neurosel.bench.baseline import baseline_solver, load_baseline
+from neurosel.bench.extract import (
     BENCH_DIR,
     DEFAULT_MAX_LENGTH,
     DEFAULT_MODEL,
@@ -107,13 +105,13 @@ from bench.extract import (
     environment,
     write_report,
 )
-from bench.select_multinomial import BASELINE_COMMIT, run_multinomial
-from bench.select_multinomial import DEFAULTS as MULTINOMIAL_DEFAULTS
-from bench.stats import timed
-from engine.errors import InputError
-from engine.experiments import EXPERIMENTS, read_domain
-from engine.stats import NeuronStats
-from engine.store import ActivationStore, open_store
+from neurosel.bench.select_multinomial import BASELINE_COMMIT, run_multinomial
+from neurosel.bench.select_multinomial import DEFAULTS as MULTINOMIAL_DEFAULTS
+from neurosel.bench.stats import timed
+from neurosel.errors import InputError
+from neurosel.experiments import EXPERIMENTS, read_domain
+from neurosel.stats import NeuronStats
+from neurosel.store import ActivationStore, open_store
 
 SEED = 0
 SOLVERS = ("saga", "liblinear", "skglm", "celer", "glum", "cuml")
@@ -231,12 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=2,
         help="2: the binary L1 benchmark; K ≥ 3: the multinomial group-L1 path on synthetic K-class data "
-        "(bench/select_multinomial.py; default 4,500 × 7 × 384), today's solver against --baseline",
+        "(engine/bench/select_multinomial.py; default 4,500 × 7 × 384), today's solver against --baseline",
     )
     p.add_argument(
         "--baseline",
         default=None,
-        help="a git commit whose path solver is timed too, in this process (bench/baseline.py); 'none' "
+        help="a git commit whose path solver is timed too, in this process (engine/bench/baseline.py); 'none' "
         f"skips it (default: none for 2 classes, {BASELINE_COMMIT[:7]} for K ≥ 3)",
     )
     p.add_argument("--baseline-repeats", type=int, default=1, help="baseline runs; the median counts")
@@ -386,8 +384,8 @@ class Dataset:
 
 def amazon_dataset(args: argparse.Namespace) -> Dataset:
     """Amazon reviews through the encoder into a float16 store: built once, then reused as is."""
-    from engine.devices import resolve_device
-    from engine.extraction import resolve_precision
+    from neurosel.devices import resolve_device
+    from neurosel.extraction import resolve_precision
 
     reviews = read_domain("amazon", args.domain, args.data_dir, limit=args.amazon_n, seed=SEED)
     texts, labels = reviews.texts, reviews.labels
@@ -400,7 +398,7 @@ def amazon_dataset(args: argparse.Namespace) -> Dataset:
     path = args.scratch_dir / f"{name}_{digest}.zarr"
     args.scratch_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    store = engine.extract(
+    store = neurosel.extract(
         texts,
         args.model,
         path,
@@ -505,7 +503,7 @@ def synthetic_dataset(args: argparse.Namespace) -> Dataset:
 
     def build(path: Path) -> ActivationStore:
         x, y = synthetic_data(rows, model)
-        return engine.store_from_array(
+        return neurosel.store_from_array(
             path, x.reshape(rows, layers, hidden), labels=y, dtype="float16", model_id=f"synthetic-seed{SEED}"
         )
 
@@ -556,7 +554,7 @@ class Problem:
 def store_stats(store: ActivationStore) -> tuple[NeuronStats, float]:
     """The unlabelled statistics the engine standardises with (saved in the store, reused), and seconds."""
     started = time.perf_counter()
-    stats = engine.neuron_stats(store, by=None, device="cpu", progress=False)
+    stats = neurosel.neuron_stats(store, by=None, device="cpu", progress=False)
     return stats, time.perf_counter() - started
 
 
@@ -604,18 +602,18 @@ def objective(problem: Problem, lam: float, w: np.ndarray, b: float) -> float:
 
 
 def warm_up(scratch: Path, device: str, solver: Any = None) -> float:
-    """engine.solver._importance on a tiny store, so that kernel compilation (numba) is not timed;
-    `solver`: a baseline path solver module to warm up instead (bench/baseline.py)."""
+    """neurosel.solver._importance on a tiny store, so that kernel compilation (numba) is not timed;
+    `solver`: a baseline path solver module to warm up instead (engine/bench/baseline.py)."""
     rng = np.random.default_rng(SEED)
     x = rng.standard_normal((64, 1, 8))
     path = scratch / f"select-warmup-{os.getpid()}.zarr"
     scratch.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     try:
-        store = engine.store_from_array(path, x, labels=(x[:, 0, 0] > 0).astype(np.int64), dtype="float32")
+        store = neurosel.store_from_array(path, x, labels=(x[:, 0, 0] > 0).astype(np.int64), dtype="float32")
         with baseline_solver(solver), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            engine.importance(store, n_lambdas=3, device=device, recompute=True, save=False)
+            neurosel.importance(store, n_lambdas=3, device=device, recompute=True, save=False)
     finally:
         shutil.rmtree(path, ignore_errors=True)
     return time.perf_counter() - started
@@ -623,7 +621,7 @@ def warm_up(scratch: Path, device: str, solver: Any = None) -> float:
 
 @dataclass
 class EngineRun:
-    """What engine.importance returned (the last of --repeats runs), and the timings of all of them."""
+    """What neurosel.importance returned (the last of --repeats runs), and the timings of all of them."""
 
     summary: dict[str, Any]
     lambdas: np.ndarray
@@ -635,7 +633,7 @@ class EngineRun:
 def engine_run(
     store: ActivationStore, n_lambdas: int, args: argparse.Namespace, target_support: int | None = None
 ) -> EngineRun:
-    """engine.importance --repeats times, recomputed and not saved: the median time, passes, certificates.
+    """neurosel.importance --repeats times, recomputed and not saved: the median time, passes, certificates.
 
     With `target_support`, the path stops at the first λ whose support reaches it (the support task)."""
     runs = []
@@ -643,7 +641,7 @@ def engine_run(
         with warnings.catch_warnings(record=True) as got:
             warnings.simplefilter("always")
             measurement, imp = timed(
-                lambda: engine.importance(
+                lambda: neurosel.importance(
                     store,
                     method="l1-logistic",
                     n_lambdas=n_lambdas,
@@ -1333,7 +1331,7 @@ def correctness(engine_results: dict[str, Any], results: dict[str, Any], rtol: f
 
 
 def environment_block(device: str) -> dict[str, Any]:
-    """bench.extract's environment for the engine's device, solver library versions and BLAS threads."""
+    """neurosel.bench.extract's environment for the engine's device, solver library versions and BLAS threads."""
     import numba
     import torch
     from threadpoolctl import threadpool_info
@@ -1393,7 +1391,7 @@ def parameters(
             "celer": "α = λ n on Σ log-loss; intercept = a constant column of --intercept-scaling",
             "glum": "alpha = λ on deviance/(2n) (binomial deviance = 2 log-loss), intercept unpenalised",
         },
-        "standardisation": "store mean and std (ddof=1) from engine.neuron_stats(by=None); std 0 → 1",
+        "standardisation": "store mean and std (ddof=1) from neurosel.neuron_stats(by=None); std 0 → 1",
         "single_lambda": "engine: importance(n_lambdas=2) = λ_max then the last λ from zero; solvers: one "
         "fit at the last λ from zero",
     }

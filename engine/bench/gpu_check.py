@@ -1,6 +1,6 @@
 """GPU self-check: the CUDA tests on the real device, then the three benchmarks, in under 8 minutes.
 
-    python -m bench.gpu_check OUT_DIR [--wheels DIR] [--budget-s 450] [--smoke]
+    python -m neurosel.bench.gpu_check OUT_DIR [--wheels DIR] [--budget-s 450] [--smoke]
 
 Steps, each a subprocess with its own time limit, all inside one overall deadline (--budget-s):
 
@@ -169,7 +169,7 @@ class Step:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m bench.gpu_check",
+        prog="python -m neurosel.bench.gpu_check",
         description=__doc__.split("\n\n")[0],
         epilog="Exit codes: 0 passed, 1 a step failed, 2 usage or zarr/numcodecs missing, 3 no GPU.",
     )
@@ -305,7 +305,7 @@ def wheel_instructions(python: str, missing: Sequence[str] = NEEDED_MODULES) -> 
         f"    python3 -m pip download --no-deps --only-binary=:all: --python-version {python} "
         f"--implementation cp {platforms} -d .whl {' '.join(WHEELS)}\n"
         "  then, on the GPU machine, either\n"
-        "    python3 -m bench.gpu_check OUT_DIR --wheels .whl\n"
+        "    python3 -m neurosel.bench.gpu_check OUT_DIR --wheels .whl\n"
         "  or install them yourself first:\n"
         "    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade "
         "--target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site\n"
@@ -320,10 +320,9 @@ def make_random_bert(path: Path, overrides: dict[str, int] | None) -> None:
     """Save a BertModel with random weights (bert-base's BertConfig unless overridden) and a word-level
     WordPiece vocabulary of the demo corpus's words, padded with [unused] tokens to bert-base's size."""
     import torch
+    from neurosel.experiments import demo_corpus
     from transformers import BertConfig, BertModel, BertTokenizer
     from transformers.utils import logging as hf_logging
-
-    from engine.experiments import demo_corpus
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
@@ -549,7 +548,7 @@ class Check:
         self.steps.append(step)
         smi = nvidia_smi()
         self.say(f"== environment\n  nvidia-smi: {smi or 'not found'}")
-        step.command = self.python("-m", "bench.gpu_check", "--probe")
+        step.command = self.python("-m", "neurosel.bench.gpu_check", "--probe")
         try:
             done = subprocess.run(
                 step.command, cwd=REPO_ROOT, env=self.env, capture_output=True, text=True,
@@ -625,7 +624,7 @@ class Check:
         else:
             assert self.scratch is not None
             path = self.scratch / "random-bert"
-            command = self.python("-m", "bench.gpu_check", "--make-random-bert", str(path))
+            command = self.python("-m", "neurosel.bench.gpu_check", "--make-random-bert", str(path))
             if s.model is not None:
                 command += ["--model-json", json.dumps(s.model)]
             made = self.execute("random-model", command)
@@ -641,7 +640,7 @@ class Check:
         n = self.args.extract_n or (s.extract_n if dataset == "demo" else 2000)
         data_dir = ["--data-dir", str(self.args.data_dir.resolve())] if self.args.data_dir else []
         command = self.python(
-            "-m", "bench.extract", "--dataset", dataset, "--n", str(n), *data_dir,
+            "-m", "neurosel.bench.extract", "--dataset", dataset, "--n", str(n), *data_dir,
             "--max-length", str(s.extract_max_length), *model, "--device", s.device,
             "--repeats", str(s.extract_repeats), "--neurox-n", str(s.extract_neurox_n),
             "--out-dir", str(self.out), "--scratch-dir", str(self.scratch / "extract"),
@@ -653,7 +652,7 @@ class Check:
         s = self.sizes
         assert self.scratch is not None
         command = self.python(
-            "-m", "bench.stats", "--rows", str(s.stats_rows), "--layers", str(s.stats_layers),
+            "-m", "neurosel.bench.stats", "--rows", str(s.stats_rows), "--layers", str(s.stats_layers),
             "--hidden", str(s.stats_hidden), "--dtype", "float16", "--device", s.device,
             "--repeats", str(s.stats_repeats), "--out-dir", str(self.out),
             "--scratch-dir", str(self.scratch / "stats"), "--no-keep",
@@ -665,7 +664,7 @@ class Check:
         s = self.sizes
         assert self.scratch is not None
         command = self.python(
-            "-m", "bench.select", "--dataset", "synthetic", "--synthetic-rows", str(s.select_rows),
+            "-m", "neurosel.bench.select", "--dataset", "synthetic", "--synthetic-rows", str(s.select_rows),
             "--synthetic-layers", str(s.select_layers), "--synthetic-hidden", str(s.select_hidden),
             "--n-lambdas", str(s.select_lambdas), "--lambda-ratio", f"{s.select_lambda_ratio:g}",
             "--device", s.device, "--repeats", "1",
@@ -734,8 +733,8 @@ def extract_figures(r: dict[str, Any]) -> dict[str, Any]:
     engine = r["results"].get("engine", {})
     return {
         "device_name": r["environment"].get("device_name"),
-        "engine_examples_per_s": engine.get("examples_per_s"),
-        "engine_tokens_per_s": engine.get("tokens_per_s"),
+        "engine_examples_per_s": neurosel.get("examples_per_s"),
+        "engine_tokens_per_s": neurosel.get("tokens_per_s"),
         "ratios": r.get("ratios"),
         "mfu_useful": r.get("mfu", {}).get("engine", {}).get("mfu_useful"),
         "correctness_passed": r["correctness"].get("passed"),

@@ -1,6 +1,6 @@
 """One single-source transfer job, timed by stage (`neurosel bench job`).
 
-The job an experiment runs for one source: `engine.transfer` from SOURCE to every other store of an
+The job an experiment runs for one source: `neurosel.transfer` from SOURCE to every other store of an
 experiment's stores folder, every baseline, 5 seeds, k = 10 … 1,000, the last-layer CLS stores when
 the folder has them (`<domain>-cls.zarr`). Each run works on fresh copies of the stores with their
 saved statistics, paths and stability frequencies removed, so every stage is computed, as on a
@@ -46,8 +46,8 @@ def run_job(stores: Path, source: str, seeds: int) -> dict[str, Any]:
     """Time one job with the engine this process imports; the total and each stage in seconds."""
     import warnings
 
-    import engine
-    import engine.crossdomain._transfer as transfer_module
+    import neurosel
+    import neurosel.crossdomain._transfer as transfer_module
 
     warnings.simplefilter("ignore")
     names = sorted(p.name[: -len(".zarr")] for p in stores.glob("*.zarr") if not p.name.endswith("-cls.zarr"))
@@ -83,7 +83,7 @@ def run_job(stores: Path, source: str, seeds: int) -> dict[str, Any]:
                     shutil.copytree(origin, copies[name + suffix])
                     for derived in DERIVED:
                         shutil.rmtree(copies[name + suffix] / derived, ignore_errors=True)
-        opened = {key: engine.open_store(path) for key, path in copies.items()}
+        opened = {key: neurosel.open_store(path) for key, path in copies.items()}
         cls = {n: opened[f"{n}-cls"] for n in [source, *targets]} if f"{source}-cls" in opened else None
         started = time.perf_counter()
         transfer_module.transfer(
@@ -92,12 +92,12 @@ def run_job(stores: Path, source: str, seeds: int) -> dict[str, Any]:
         )  # fmt: skip
         total = time.perf_counter() - started
     stages["other"] = max(total - sum(stages.values()), 0.0)
-    return {"total": total, "stages": stages, "engine": str(Path(engine.__file__).resolve().parents[1])}
+    return {"total": total, "stages": stages, "engine": str(Path(neurosel.__file__).resolve().parents[1])}
 
 
 def in_subprocess(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     """One run of the job in a fresh process importing the engine in `root`: this file is run by
-    path (runpy, so bench/ is not put on sys.path, where bench/select.py would shadow the standard
+    path (runpy, so bench/ is not put on sys.path, where engine/bench/select.py would shadow the standard
     library's select) from `root`, which is also first on PYTHONPATH."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
     argv = [
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     if runs["baseline"]:
         report["baseline"] = summarise(runs["baseline"])
         report["speedup"] = report["baseline"]["total"] / report["engine"]["total"]
-    from bench.extract import write_report  # not at import: a worker may run under an older tree
+    from neurosel.bench.extract import write_report  # not at import: a worker may run under an older tree
 
     out = write_report(report, args.out_dir, f"job_{args.source}", "cpu")
     for who in ("baseline", "engine"):

@@ -1,15 +1,15 @@
-"""Multinomial group-L1 path speed (`python -m bench.select --classes 3`): today's engine.importance
+"""Multinomial group-L1 path speed (`neurosel bench select --classes 3`): today's neurosel.importance
 against the same call with the path solver of a baseline commit, in one process, on one store.
 
-For K ≥ 3 classes engine.importance fits the multinomial loss with a group-L1 penalty (one group per
+For K ≥ 3 classes neurosel.importance fits the multinomial loss with a group-L1 penalty (one group per
 neuron over its K weights). The data are synthetic, seeded and cached under --scratch-dir: neurons
 share MULTINOMIAL_RANK latent factors (each neuron's factor share uniform in 0.3–0.9, as the binary
 generator's), a planted multinomial model on MULTINOMIAL_PLANTED neurons draws the labels, and the
 store holds float32 activations (default 4,500 × 7 × 384 = 2,688 neurons: SICK-train's shape).
 
-Both solvers run engine.importance(method="l1-logistic", n_lambdas, lambda_ratio, tol,
+Both solvers run neurosel.importance(method="l1-logistic", n_lambdas, lambda_ratio, tol,
 recompute=True, save=False) on the same store with the same statistics and in-core design; the
-baseline swaps in engine/solver/_path.py and kernels/cd.py as of --baseline (bench/baseline.py).
+baseline swaps in engine/solver/_path.py and engine/kernels/cd.py as of --baseline (engine/bench/baseline.py).
 Runs alternate (engine, baseline, engine, …; --repeats engine runs, --baseline-repeats baseline
 runs, each solver's numba kernels compiled on a tiny store first), and the medians count. Every λ
 must be certified (gap ≤ tol · log K), and the objectives, mean cross-entropy + λ Σ_j ‖W_j‖₂
@@ -27,13 +27,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import neurosel
 import numpy as np
-
-import engine
-from bench.baseline import baseline_solver, load_baseline
-from bench.extract import write_report
-from bench.stats import timed
-from engine.store import ActivationStore
+from neurosel.bench.baseline import baseline_solver, load_baseline
+from neurosel.bench.extract import write_report
+from neurosel.bench.stats import timed
+from neurosel.store import ActivationStore
 
 SEED = 0
 BASELINE_COMMIT = "13ddb79f2dce3a00568b405c6f179f8a978cff13"  # the solver before block CD with kept Hessians
@@ -96,11 +95,11 @@ def multinomial_store(args: argparse.Namespace) -> tuple[ActivationStore, dict[s
 
     def build(path: Path) -> ActivationStore:
         x, labels = multinomial_data(rows, model)
-        return engine.store_from_array(
+        return neurosel.store_from_array(
             path, x.reshape(rows, layers, hidden), labels=labels, dtype="float32", model_id=f"synthetic-k{k}"
         )
 
-    from bench.select import cached_store  # bench.select imports this module
+    from neurosel.bench.select import cached_store  # neurosel.bench.select imports this module
 
     store, seconds = cached_store(path, (rows, layers, hidden), args.rebuild, build)
     info = {
@@ -117,7 +116,7 @@ def multinomial_store(args: argparse.Namespace) -> tuple[ActivationStore, dict[s
 
 def standardised(store: ActivationStore) -> np.ndarray:
     """Z = (X − mean) / std (ddof=1; std 0 → 1) in float64 from the store's statistics, as the engine."""
-    stats = engine.neuron_stats(store, by=None, device="cpu", progress=False)
+    stats = neurosel.neuron_stats(store, by=None, device="cpu", progress=False)
     center = stats.mean.ravel().astype(np.float64)
     scale = stats.std.ravel().astype(np.float64)
     scale = np.where(scale > 0, scale, 1.0)
@@ -148,21 +147,21 @@ def warm_up(scratch: Path, classes: int, solver: Any) -> float:
     path = scratch / f"select-multinomial-warmup-{id(solver)}.zarr"
     started = time.perf_counter()
     try:
-        store = engine.store_from_array(path, x, labels=np.arange(90) % classes, dtype="float32")
+        store = neurosel.store_from_array(path, x, labels=np.arange(90) % classes, dtype="float32")
         with baseline_solver(solver), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            engine.importance(store, n_lambdas=3, device="cpu", recompute=True, save=False)
+            neurosel.importance(store, n_lambdas=3, device="cpu", recompute=True, save=False)
     finally:
         shutil.rmtree(path, ignore_errors=True)
     return time.perf_counter() - started
 
 
 def one_run(store: ActivationStore, args: argparse.Namespace, solver: Any) -> tuple[dict[str, Any], Any]:
-    """engine.importance on the store, timed, with `solver` (None: today's) as its path solver."""
+    """neurosel.importance on the store, timed, with `solver` (None: today's) as its path solver."""
     with baseline_solver(solver), warnings.catch_warnings(record=True) as got:
         warnings.simplefilter("always")
         measurement, imp = timed(
-            lambda: engine.importance(
+            lambda: neurosel.importance(
                 store, method="l1-logistic", n_lambdas=args.n_lambdas, lambda_ratio=args.lambda_ratio,
                 tol=args.tol, device="cpu", recompute=True, save=False,
             )
@@ -205,7 +204,7 @@ def summary(
 def run_multinomial(args: argparse.Namespace) -> int:
     """Time today's solver and the baseline's on the K-class store, check them, print and save.
     0 on success, 1 when a path is not certified or the objectives differ by more than --rtol."""
-    from bench.select import environment_block
+    from neurosel.bench.select import environment_block
 
     store, info = multinomial_store(args)
     baseline: Any = None

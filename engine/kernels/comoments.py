@@ -1,8 +1,8 @@
 """Per-neuron co-moments with a numeric label over one block: n, means, M2 of x and y, and C_xy.
 
 Rows where a neuron's value is not finite are left out for that neuron. Blocks combine with the
-bivariate Chan update (kernels.common.chan_comerge); Pearson r = C_xy / sqrt(M2_x · M2_y).
-Two passes within a block (means, then centred products) in float64, as in kernels.moments.
+bivariate Chan update (neurosel.kernels.common.chan_comerge); Pearson r = C_xy / sqrt(M2_x · M2_y).
+Two passes within a block (means, then centred products) in float64, as in neurosel.kernels.moments.
 """
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from __future__ import annotations
 import math
 
 import numba
+from neurosel.kernels.common import decode
 from numba import cuda
-
-from kernels.common import decode
 
 TILE = 128
 

@@ -33,7 +33,7 @@ def value_key(x, table, shift):
     """Order-preserving histogram key of a stored value, shifted right; -1 for NaN/Inf.
 
     16-bit patterns take their rank from the key table (-0 = +0); float32 values come as their
-    uint32 bits (kernels.common.float32_key). Python body for the simulator, overload compiled."""
+    uint32 bits (neurosel.kernels.common.float32_key). Python body for the simulator, overload compiled."""
     if x.dtype == np.uint16:
         k = table[x]
         return -1 if k < 0 else k >> shift

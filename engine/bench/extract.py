@@ -1,4 +1,4 @@
-"""Extraction throughput: engine.extract against the loops users write, on the same texts and model.
+"""Extraction throughput: neurosel.extract against the loops users write, on the same texts and model.
 
 Three methods run side by side in one process, on the same texts, model and device:
 
@@ -6,7 +6,7 @@ Three methods run side by side in one process, on the same texts, model and devi
           per-batch .cpu().numpy(), one np.concatenate + np.save at the end
   neurox  NeuroX style: one text at a time, unpadded, mean-pooled per layer, np.save at the end;
           slow, so it runs on the first --neurox-n texts and its rates are scaled from that subset
-  engine  engine.extract into a fresh Zarr store (float16 storage, the engine's default precision)
+  engine  neurosel.extract into a fresh Zarr store (float16 storage, the engine's default precision)
 
 Reported per method: median wall time over --repeats runs, examples/s, real (non-pad) tokens/s,
 peak host RSS above the level at the start (sampled from /proc/self/statm; Linux only) and, on
@@ -37,14 +37,13 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import neurosel
 import numpy as np
 import torch
-
-import engine
-from engine.devices import resolve_device
-from engine.errors import InputError
-from engine.experiments import EXPERIMENTS, demo_corpus, read_amazon, read_sst2
-from engine.extraction import (
+from neurosel.devices import resolve_device
+from neurosel.errors import InputError
+from neurosel.experiments import EXPERIMENTS, demo_corpus, read_amazon, read_sst2
+from neurosel.extraction import (
     MAX_ROWS,
     PAD_MULTIPLE,
     TOKEN_BUDGET,
@@ -55,7 +54,7 @@ from engine.extraction import (
     resolve_model_path,
     resolve_precision,
 )
-from engine.store import STORAGE_DTYPES, Layout
+from neurosel.store import STORAGE_DTYPES, Layout
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -65,7 +64,7 @@ DEFAULT_MAX_LENGTH = {"sst2": 128, "demo": 128, "amazon": 256}
 SEED = 0
 NAIVE_BATCH = 32
 WARMUP_TEXTS = 8
-ENGINE_DTYPE = "float16"  # engine.extract's default storage dtype
+ENGINE_DTYPE = "float16"  # neurosel.extract's default storage dtype
 REL_TOLERANCE = 1e-2  # float16 storage; bf16 compute (the GPU default) lands near 7e-3
 SAMPLE_SECONDS = 0.005
 MB = 2**20
@@ -112,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=1, help="runs per method; the median time counts")
     p.add_argument("--out-dir", type=Path, default=BENCH_DIR / "results")
     p.add_argument("--scratch-dir", type=Path, default=BENCH_DIR / "scratch", help="for temporary outputs")
-    p.add_argument("--token-budget", type=int, default=None, help="passed to engine.extract")
+    p.add_argument("--token-budget", type=int, default=None, help="passed to neurosel.extract")
     p.add_argument(
         "--tolerance",
         type=float,
@@ -304,8 +303,8 @@ def run_neurox(setup: Setup, texts: list[str], path: Path) -> None:
 
 
 def run_engine(setup: Setup, texts: list[str], path: Path) -> None:
-    """engine.extraction._extract into a fresh store at `path`."""
-    engine.extract(
+    """neurosel.extraction._extract into a fresh store at `path`."""
+    neurosel.extract(
         texts,
         (setup.model, setup.tokenizer),
         path,
@@ -329,7 +328,7 @@ def read_output(path: Path) -> np.ndarray:
     """A method's activations as float32: a .npy file or an engine store."""
     if path.suffix == ".npy":
         return np.load(path).astype(np.float32, copy=False)
-    return engine.open_store(path).read().astype(np.float32)
+    return neurosel.open_store(path).read().astype(np.float32)
 
 
 def remove(path: Path) -> None:
@@ -408,7 +407,7 @@ def processed_tokens(method: str, setup: Setup, lengths: np.ndarray) -> np.ndarr
 
 
 def engine_widths(setup: Setup, lengths: np.ndarray) -> np.ndarray:
-    """The padded width of each text's batch in engine.extract (mirrors its windows and batch plan)."""
+    """The padded width of each text's batch in neurosel.extract (mirrors its windows and batch plan)."""
     kind = setup.device.type
     config = setup.model.config
     itemsize = np.dtype(STORAGE_DTYPES[ENGINE_DTYPE]).itemsize
@@ -539,7 +538,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "transformers": version("transformers"),
         "zarr": version("zarr"),
         "numpy": np.__version__,
-        "neurosel": engine.__version__,
+        "neurosel": neurosel.__version__,
         "device": str(device),
         "device_name": device_name(device),
         "cuda": torch.version.cuda if device.type == "cuda" else None,

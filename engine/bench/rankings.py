@@ -1,7 +1,7 @@
 """Which neuron ranking transfers? Every ranking rule against random k and all neurons, on every
 ordered pair of an experiment's stores, with the pipeline's classifier (`neurosel bench rankings`).
 
-The rules: the transfer ranking rules (engine.crossdomain.RANKINGS, "elastic-net" with l1_ratio
+The rules: the transfer ranking rules (neurosel.crossdomain.RANKINGS, "elastic-net" with l1_ratio
 0.1), an elastic-net path with l1_ratio 0.3 ranked by entry, and a shift-aware variant of entry and
 Fisher that moves the neurons whose unlabelled statistics shift most between source and target to
 the end. The rule is then chosen without target labels, by leaving one domain out: for each held-out
@@ -19,20 +19,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+import neurosel
 import numpy as np
-
-import engine
-from bench.extract import BENCH_DIR, write_report
-from engine.crossdomain._classifier import fit, score
-from engine.crossdomain._domains import load_activations, standardise
-from engine.crossdomain._rankings import (
+from neurosel.bench.extract import BENCH_DIR, write_report
+from neurosel.crossdomain._classifier import fit, score
+from neurosel.crossdomain._domains import load_activations, standardise
+from neurosel.crossdomain._rankings import (
     RANKINGS,
     path_options,
     selection_ranking,
     sparse_importance,
     stats_ranking,
 )
-from engine.devices import single_threaded_blas
+from neurosel.devices import single_threaded_blas
 
 KS = (10, 30, 100, 300, 1000)
 SEEDS = 5
@@ -72,7 +71,7 @@ def source_rankings(src, kind: str, support: int) -> dict[str, np.ndarray]:
 
 
 def run(stores_dir: Path, names: list[str], ks: tuple[int, ...]) -> dict[str, Any]:
-    domains = {n: load_activations(engine.open_store(stores_dir / f"{n}.zarr"), n, "cpu") for n in names}
+    domains = {n: load_activations(neurosel.open_store(stores_dir / f"{n}.zarr"), n, "cpu") for n in names}
     kind = next(iter(domains.values())).kind
     p = next(iter(domains.values())).p
     ks = tuple(k for k in ks if k <= p)

@@ -1,10 +1,10 @@
 """The engine's path solver as it was at a git commit, importable next to today's, for same-process
 old-vs-new timings.
 
-`load_baseline(commit, scratch)` reads engine/solver/_path.py and kernels/cd.py at `commit` with
-`git show`, and imports them as private modules (the old kernels module stands in for kernels.cd
+`load_baseline(commit, scratch)` reads engine/solver/_path.py and engine/kernels/cd.py at `commit` with
+`git show`, and imports them as private modules (the old kernels module stands in for neurosel.kernels.cd
 while the old solver imports); the old solver runs against today's datafits, penalties and designs,
-whose interfaces it shares. `baseline_solver(module)` swaps `engine.importance`'s path solver for
+whose interfaces it shares. `baseline_solver(module)` swaps `neurosel.importance`'s path solver for
 the old one within a `with` block, so that the same store, statistics, in-core load and timings run
 both. The numba kernels of the old module compile on first use: warm it up before timing.
 """
@@ -20,11 +20,11 @@ from pathlib import Path
 from types import ModuleType
 
 REPO = Path(__file__).resolve().parents[1]
-FILES = {"cd": "kernels/cd.py", "path": "engine/solver/_path.py"}
+FILES = {"cd": "engine/kernels/cd.py", "path": "engine/solver/_path.py"}
 
 
 def load_baseline(commit: str, scratch: Path) -> ModuleType | str:
-    """engine.solver._path as of `commit` (a module), or why it cannot be loaded (a string)."""
+    """neurosel.solver._path as of `commit` (a module), or why it cannot be loaded (a string)."""
     folder = scratch / f"baseline_{commit[:12]}"
     folder.mkdir(parents=True, exist_ok=True)
     for name, path in FILES.items():
@@ -40,15 +40,15 @@ def load_baseline(commit: str, scratch: Path) -> ModuleType | str:
         (folder / f"{name}.py").write_text(source, encoding="utf-8")
     tag = commit[:12]
     cd = _import(f"_baseline_cd_{tag}", folder / "cd.py")
-    saved = sys.modules.get("kernels.cd")
-    sys.modules["kernels.cd"] = cd  # the old solver binds the old kernels at import
+    saved = sys.modules.get("neurosel.kernels.cd")
+    sys.modules["neurosel.kernels.cd"] = cd  # the old solver binds the old kernels at import
     try:
         return _import(f"_baseline_path_{tag}", folder / "path.py")
     finally:
         if saved is None:
-            sys.modules.pop("kernels.cd", None)
+            sys.modules.pop("neurosel.kernels.cd", None)
         else:
-            sys.modules["kernels.cd"] = saved
+            sys.modules["neurosel.kernels.cd"] = saved
 
 
 def _import(name: str, path: Path) -> ModuleType:
@@ -64,11 +64,11 @@ def _import(name: str, path: Path) -> ModuleType:
 
 @contextlib.contextmanager
 def baseline_solver(module: ModuleType | None) -> Iterator[None]:
-    """engine.importance runs `module.sparse_path` (the baseline) inside the block; None: today's."""
+    """neurosel.importance runs `module.sparse_path` (the baseline) inside the block; None: today's."""
     if module is None:
         yield
         return
-    from engine.solver import _importance
+    from neurosel.solver import _importance
 
     today = _importance.sparse_path
     _importance.sparse_path = module.sparse_path

@@ -2,11 +2,11 @@
 
 Inputs: `x` (rows, features) as 16-bit patterns decoded through a table, or float32; `cls` (rows,)
 int32 class ids in [0, K). Outputs (K, F) count/mean/m2 and (F,) min/max/non-finite for the block;
-blocks are then combined with Chan's formula (kernels.common.chan_merge).
+blocks are then combined with Chan's formula (neurosel.kernels.common.chan_merge).
 
 One read per value: sums of (x − shift) and (x − shift)² in float64, where the shift is the first
 finite value of the neuron in the block (or row group), so a large common offset cancels before
-squaring (kernels.common.shifted_moments).
+squaring (neurosel.kernels.common.shifted_moments).
 
 CPU: numba parallel over tiles of features (each tile's part of a row is contiguous bytes).
 GPU: numba.cuda, one thread per (feature, row group), then a merge of row groups on the device.
@@ -18,9 +18,8 @@ import math
 
 import numba
 import numpy as np
+from neurosel.kernels.common import chan_merge, decode, shifted_moments
 from numba import cuda
-
-from kernels.common import chan_merge, decode, shifted_moments
 
 TILE = 128  # features per CPU task: 128 × 2 bytes = four cache lines per row
 MAX_CLASSES_GPU = 16  # per-thread accumulators live in registers/local memory on the GPU

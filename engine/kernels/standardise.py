@@ -4,7 +4,7 @@
 The in-core solver (engine/solver/_store_design.py) decodes the store once into Z, column-major so
 that a working set's columns gather contiguously. numpy's version of that line makes three full-size
 temporaries and writes a row-major result through a transposing copy, on one core; this kernel reads
-each stored value once (16-bit patterns through the decode table, as kernels/moments.py does, or
+each stored value once (16-bit patterns through the decode table, as engine/kernels/moments.py does, or
 float32), and writes every output element once, in parallel over tiles of columns. The arithmetic is
 numpy's (a float64 subtraction then a division), so the result is the same to the bit.
 """
@@ -12,8 +12,7 @@ numpy's (a float64 subtraction then a division), so the result is the same to th
 from __future__ import annotations
 
 import numba
-
-from kernels.common import decode
+from neurosel.kernels.common import decode
 
 TILE = 32  # columns per task: a row's part of a tile is one 64-byte cache line of 16-bit values
 ROWS = 256  # rows per step within a tile: the tile's output columns stay in cache while written

@@ -17,10 +17,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import neurosel
 import numpy as np
-
-import engine
-from bench.extract import BENCH_DIR, DEFAULT_MODEL, default_data_dir, load_texts, sample, write_report
+from neurosel.bench.extract import (
+    BENCH_DIR,
+    DEFAULT_MODEL,
+    default_data_dir,
+    load_texts,
+    sample,
+    write_report,
+)
 
 RESULTS = BENCH_DIR / "results"
 
@@ -34,12 +40,12 @@ def timed(fn, repeats: int) -> dict[str, Any]:
     return {"seconds": statistics.median(seconds), "seconds_all": seconds}
 
 
-def make_store(path: Path, rows: int, layers: int, hidden: int) -> engine.ActivationStore:
+def make_store(path: Path, rows: int, layers: int, hidden: int) -> neurosel.ActivationStore:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, rows)
     x = rng.standard_normal((rows, layers, hidden), dtype=np.float32)
     x[:, -1, :8] += 0.5 * y[:, None]
-    return engine.store_from_array(path, x, labels=y)
+    return neurosel.store_from_array(path, x, labels=y)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,10 +68,12 @@ def main(argv: list[str] | None = None) -> int:
         nbytes = store.activations.nbytes
 
         def stats(client=None):
-            engine.neuron_stats(store, progress=False, save=False, recompute=True, auroc=False, client=client)
+            neurosel.neuron_stats(
+                store, progress=False, save=False, recompute=True, auroc=False, client=client
+            )
 
         def path(client=None):
-            engine.importance(
+            neurosel.importance(
                 store, n_lambdas=args.n_lambdas, lambda_ratio=0.1, recompute=True, save=False,
                 in_core_bytes=0, client=client,
             )  # fmt: skip
@@ -74,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         runs = iter(range(10**6))
 
         def extract(client=None):  # a fresh store each time: the whole extraction is timed
-            engine.extract(
+            neurosel.extract(
                 texts, args.model, Path(tmp) / f"x{next(runs)}.zarr", device="cpu", progress=False,
                 client=client,
             )  # fmt: skip
@@ -104,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                     results[name]["extract"] = timed(lambda c=client: extract(c), args.repeats)
                 results[name]["stats"] = timed(lambda c=client: stats(c), args.repeats)
                 results[name]["path (streamed)"] = timed(lambda c=client: path(c), args.repeats)
-        imp = engine.importance(
+        imp = neurosel.importance(
             store, n_lambdas=args.n_lambdas, lambda_ratio=0.1, save=False, in_core_bytes=0
         )
     base = results["one process"]

@@ -10,7 +10,7 @@ outcome of each run is one of:
 - `same` (exit 0, the same answer as on the undamaged store): the command did not need the file;
 - `WRONG` (exit 0, a different answer) or `BUG` (exit 1, a traceback): what must never happen.
 
-`python -m bench.faults` prints the table that docs/reliability.md shows; tests/test_faults.py runs
+`python -m neurosel.bench.faults` prints the table that docs/reliability.md shows; tests/test_faults.py runs
 the same matrix and fails on any WRONG or BUG.
 """
 
@@ -48,8 +48,8 @@ class Outcome:
 def make_stores(root: Path) -> tuple[Path, Path]:
     """A labelled source and target store (planted signal in a few neurons), with saved statistics
     and an importance path, as a user's stores look after `stats` and `select`."""
-    import engine
-    from engine.cli import main
+    import neurosel
+    from neurosel.cli import main
 
     rng = np.random.default_rng(0)
     paths = []
@@ -58,7 +58,7 @@ def make_stores(root: Path) -> tuple[Path, Path]:
         x = rng.standard_normal((ROWS, LAYERS, HIDDEN)) + shift
         x[:, 1, :3] += 1.5 * y[:, None]
         path = root / f"{name}.zarr"
-        engine.store_from_array(path, x, labels=y, chunk_rows=20)
+        neurosel.store_from_array(path, x, labels=y, chunk_rows=20)
         paths.append(path)
     for argv in (["stats", str(paths[0])], ["select", str(paths[0]), "--k", "5"]):
         if _run(main, ["-q", *argv, "--device", "cpu"])[0] != 0:
@@ -135,7 +135,7 @@ def run_matrix(
     workdir: Path, kinds: Sequence[str] | None = None, commands: Sequence[str] = COMMANDS
 ) -> list[Outcome]:
     """Every (file kind, fault, command) case; each on a fresh copy of the undamaged stores."""
-    from engine.cli import main
+    from neurosel.cli import main
 
     pristine = workdir / "pristine"
     pristine.mkdir(parents=True, exist_ok=True)

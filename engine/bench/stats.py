@@ -1,11 +1,11 @@
-"""Statistics throughput: engine.neuron_stats against the store's raw read rate and a numpy baseline.
+"""Statistics throughput: neurosel.neuron_stats against the store's raw read rate and a numpy baseline.
 
 Four methods run in one process on the same store, interleaved within each of --repeats rounds:
 
-  read         engine.stream.iter_blocks over the activations, every block decoded and discarded
+  read         neurosel.store.iter_blocks over the activations, every block decoded and discarded
   numpy        store.activations[:] into memory (load), then float32 and, per class,
                x[y == k].mean(0) and x[y == k].var(0, ddof=1) (compute): what a user would write
-  stats        engine.neuron_stats(by="label", auroc=False), streaming
+  stats        neurosel.neuron_stats(by="label", auroc=False), streaming
   stats+auroc  the same with the exact AUROC histograms
 
 Reported per method: median wall time, GB/s of stored activations (rows × layers × hidden ×
@@ -32,22 +32,23 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+import neurosel
 import numba
 import numpy as np
 import torch
+from neurosel.bench.extract import BENCH_DIR, Measurement, environment, measure, relative_error, write_report
+from neurosel.devices import resolve_device
+from neurosel.errors import InputError
+from neurosel.kernels.histogram import histogram_cpu, histogram_gpu, mann_whitney
+from neurosel.kernels.moments import GPU_ROWS_PER_GROUP, gpu_launch, moments_cpu, partial_moments_gpu
+from neurosel.stats import Encoding, NeuronStats
+from neurosel.store import DEFAULT_READERS, ActivationStore, block_rows, decode, iter_blocks, open_store
 from numba import cuda
 
-import engine
-from bench.extract import BENCH_DIR, Measurement, environment, measure, relative_error, write_report
-from engine.devices import resolve_device
-from engine.errors import InputError
-from engine.stats import Encoding, NeuronStats
-from engine.store import DEFAULT_READERS, ActivationStore, block_rows, decode, iter_blocks, open_store
-from kernels.histogram import histogram_cpu, histogram_gpu, mann_whitney
-from kernels.moments import GPU_ROWS_PER_GROUP, gpu_launch, moments_cpu, partial_moments_gpu
-
 SEED = 0
-HOST = torch.device("cpu")  # bench.extract.measure: wall time and host RSS; the engine syncs its GPU work
+HOST = torch.device(
+    "cpu"
+)  # neurosel.bench.extract.measure: wall time and host RSS; the engine syncs its GPU work
 TOLERANCE = 1e-5  # engine (float64) against float64 numpy on the same float32 values
 TARGET_STATS_VS_READ = 0.9  # on the CPU
 TARGET_KERNEL_VS_D2D = 0.7  # on CUDA
@@ -121,7 +122,7 @@ def synthetic_store(args: argparse.Namespace) -> ActivationStore:
     path.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     x, y = synthetic_data(args.rows, args.layers, args.hidden, np.dtype(args.dtype))
-    store = engine.store_from_array(path, x, labels=y, dtype=args.dtype, model_id=f"synthetic-seed{SEED}")
+    store = neurosel.store_from_array(path, x, labels=y, dtype=args.dtype, model_id=f"synthetic-seed{SEED}")
     print(f"built {path} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return store
 
@@ -220,7 +221,7 @@ def time_methods(
 
 
 def timed(fn: Callable[[], T]) -> tuple[Measurement, T]:
-    """bench.extract.measure of fn(), keeping what fn returns."""
+    """neurosel.bench.extract.measure of fn(), keeping what fn returns."""
     box: list[T] = []
     measurement = measure(lambda: box.append(fn()), HOST)
     return measurement, box[0]
@@ -283,8 +284,8 @@ def numpy_baseline(store: ActivationStore, cls: np.ndarray, classes: int) -> Num
 
 
 def stats_call(store: ActivationStore, backend: str, auroc: bool, budget: int, readers: int) -> NeuronStats:
-    """engine.neuron_stats by label, streaming, recomputed and not saved."""
-    return engine.neuron_stats(
+    """neurosel.neuron_stats by label, streaming, recomputed and not saved."""
+    return neurosel.neuron_stats(
         store,
         by="label",
         device=backend,
@@ -421,7 +422,7 @@ def device_seconds(launch: Callable[[], None], stream: Any) -> float:
 
 
 def environment_block(backend: str) -> dict[str, Any]:
-    """bench.extract's environment (host side), numba's threads and, on CUDA, the GPU numba runs on."""
+    """neurosel.bench.extract's environment (host side), numba's threads and, on CUDA, the GPU numba runs on."""
     env = environment(HOST)
     env.update(
         device=backend,
