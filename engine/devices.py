@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from neurosel.errors import InputError
 
 log = logging.getLogger("neurosel")

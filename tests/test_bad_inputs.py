@@ -8,11 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import neurosel
 import numpy as np
 import pytest
-from neurosel.cli import main
 
+import neurosel
+from neurosel.cli import main
 from tests.conftest import build_tiny_bert, random_texts
 
 

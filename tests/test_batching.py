@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from neurosel.extraction import MAX_PADDING, padded_width, plan_batches, plan_windows
 
 

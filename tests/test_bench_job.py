@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
-import neurosel
 import numpy as np
 import pytest
+
+import neurosel
 from neurosel.bench import job
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-import neurosel
 import numpy as np
+
+import neurosel
 from neurosel.bench import rankings
 
 

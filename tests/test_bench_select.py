@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+
 from neurosel.bench.select import (
     PEERS,
     SYNTHETIC_MARGIN_STD,

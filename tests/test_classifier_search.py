@@ -7,12 +7,13 @@ import warnings
 
 import numpy as np
 import pytest
-from neurosel.crossdomain import _classifier
-from neurosel.crossdomain._classifier import fit
 from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold
+
+from neurosel.crossdomain import _classifier
+from neurosel.crossdomain._classifier import fit
 
 GRID = np.logspace(-4, 2, 7)  # written out, not imported: the reference is the documented recipe
 HELD_OUT = 150

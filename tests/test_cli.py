@@ -11,9 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import neurosel
 import numpy as np
 import pytest
+
+import neurosel
 from neurosel.cli import _commands, main
 from neurosel.cli._parser import build_parser, subcommands
 

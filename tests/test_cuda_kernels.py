@@ -6,10 +6,11 @@ Runs where numba.cuda works: on a real GPU, or in CI under the CUDA simulator
 
 from __future__ import annotations
 
-import neurosel
 import numpy as np
 import pytest
 from numba import cuda
+
+import neurosel
 
 pytestmark = pytest.mark.skipif(not cuda.is_available(), reason="numba.cuda has no GPU and no simulator")
 

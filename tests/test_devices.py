@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 
-import neurosel
 import numpy as np
 import pytest
-from neurosel.devices import CPU, Device, resolve_device
 from numba import cuda
+
+import neurosel
+from neurosel.devices import CPU, Device, resolve_device
 
 
 def test_cpu_and_auto_without_gpu():

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from scipy.stats import spearmanr
+
 from neurosel.crossdomain import similarity
 from neurosel.experiments import pooled_correlation, summary
-from scipy.stats import spearmanr
 
 
 def results(name, fingerprints, scores):

@@ -3,12 +3,12 @@ writes."""
 
 from __future__ import annotations
 
-import neurosel
 import numpy as np
 import pytest
 import zarr
-from neurosel.extraction import load_corpus, tokenize
 
+import neurosel
+from neurosel.extraction import load_corpus, tokenize
 from tests.conftest import random_texts
 from tests.reference import reference_activations
 

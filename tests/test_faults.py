@@ -5,6 +5,7 @@ the damage (exit 2) or give exactly the undamaged answer; never a different answ
 from __future__ import annotations
 
 import pytest
+
 from neurosel.bench.faults import run_matrix
 
 

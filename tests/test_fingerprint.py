@@ -8,9 +8,12 @@ import shutil
 import warnings
 from pathlib import Path
 
-import neurosel
 import numpy as np
 import pytest
+from scipy import stats
+from scipy.spatial import distance
+
+import neurosel
 from neurosel.cli import main
 from neurosel.cli._format import describe_fingerprints
 from neurosel.crossdomain import (
@@ -24,8 +27,6 @@ from neurosel.crossdomain import (
     transferability,
 )
 from neurosel.solver import Selection, layer_counts
-from scipy import stats
-from scipy.spatial import distance
 
 N, LAYERS, HIDDEN, K = 400, 3, 16, 4
 RNG = np.random.default_rng(0)
@@ -361,6 +362,7 @@ def test_saved_metas_lists_complete_paths_and_passes_over_damaged_ones(tmp_path)
     """What a store holds under importance/: each complete path's meta; an unreadable zarr.json and an
     unfinished write are passed over (importance() reports them if it needs that one)."""
     import zarr
+
     from neurosel.store import saved_metas
 
     store = _planted_store(tmp_path / "s.zarr", 0, 5)

@@ -21,12 +21,12 @@ from __future__ import annotations
 import importlib
 import os
 
-import neurosel
 import numpy as np
 import pytest
 import torch
-from neurosel.errors import InputError
 
+import neurosel
+from neurosel.errors import InputError
 from tests.conftest import random_texts
 
 SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import neurosel
 import numpy as np
 import pytest
+
+import neurosel
 from neurosel.solver import (
     ArrayDesign,
     GroupL1,

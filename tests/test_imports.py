@@ -7,8 +7,9 @@ import json
 import subprocess
 import sys
 
-import neurosel
 import numpy as np
+
+import neurosel
 
 HEAVY = ("torch", "transformers", "sklearn")
 

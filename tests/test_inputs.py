@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from neurosel.errors import InputError
 from neurosel.extraction import load_corpus
 

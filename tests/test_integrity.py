@@ -9,9 +9,10 @@ import subprocess
 import sys
 import time
 
-import neurosel
 import numpy as np
 import pytest
+
+import neurosel
 from neurosel.cli import main
 from neurosel.store import DamagedStoreError, StoreLock, StoreLockedError, verify
 

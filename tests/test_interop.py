@@ -6,12 +6,12 @@ from __future__ import annotations
 import shutil
 import warnings
 
-import neurosel
 import numpy as np
 import pytest
 import zarr
-from neurosel.store import META_KEY
 
+import neurosel
+from neurosel.store import META_KEY
 from tests.conftest import random_texts
 
 xr = pytest.importorskip("xarray")

@@ -3,9 +3,10 @@ store_from_array refusing what no pass could use, before anything is written."""
 
 from __future__ import annotations
 
-import neurosel
 import numpy as np
 import pytest
+
+import neurosel
 from neurosel.errors import InputError
 from neurosel.store import check_labels
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import neurosel
 import numpy as np
 import pytest
+
+import neurosel
 
 
 def test_minilm_on_sst2_matches_sentence_transformers(datasets_dir, tmp_path):

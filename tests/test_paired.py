@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.stats import permutation_test
+
 from neurosel.errors import InputError
 from neurosel.report._paired import EXACT_PAIRS, SAMPLED_FLIPS, paired_difference
-from scipy.stats import permutation_test
 
 
 def scipy_sign_flip_p(d: np.ndarray) -> float:

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import itertools
 
-import neurosel
 import numpy as np
 import pytest
+from numba import cuda
+
+import neurosel
 from neurosel.solver import ArrayDesign, BlockDesign, store_design
 from neurosel.solver._design import _Gram, _Matvec, _RMatvec
 from neurosel.solver._store_design import ACCUMULATE_ROWS, standardised_design
 from neurosel.stats import Encoding, StatsPlan, make_pass
 from neurosel.store import Block, decode, encode, run_pass, tree_merge
-from numba import cuda
 
 ROWS, FEATURES = 203, 10
 FIELDS = ("count", "mean", "m2", "lo", "hi", "bad")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression
+
 from neurosel.solver import (
     L1,
     ArrayDesign,
@@ -15,7 +17,6 @@ from neurosel.solver import (
     lambda_max,
     sparse_path,
 )
-from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression
 
 N, P = 300, 40
 
@@ -348,8 +349,9 @@ def test_class_weights_by_id_name_or_balanced():
 
 
 def test_iteration_cap_warns_with_scikit_learns_convergence_warning(problem, monkeypatch):
-    from neurosel.solver import ConvergenceWarning
     from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
+
+    from neurosel.solver import ConvergenceWarning
 
     assert issubclass(ConvergenceWarning, SklearnConvergenceWarning)
     _, z, y, _ = problem

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from neurosel.crossdomain._rankings import SKLEARN_CS, SKLEARN_RATIO, sklearn_ranking
-from neurosel.solver import rank_by_entry
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.svm import l1_min_c
+
+from neurosel.crossdomain._rankings import SKLEARN_CS, SKLEARN_RATIO, sklearn_ranking
+from neurosel.solver import rank_by_entry
 
 
 @pytest.mark.parametrize("classes", [2, 3])

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from neurosel.errors import InputError
 from neurosel.experiments import (
     EXPERIMENTS,

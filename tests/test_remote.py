@@ -8,9 +8,10 @@ import gc
 import json
 import socket
 
-import neurosel
 import numpy as np
 import pytest
+
+import neurosel
 from neurosel.cli import main
 from neurosel.store import StoreLock, StoreLockedError, verify
 

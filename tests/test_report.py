@@ -10,6 +10,7 @@ from itertools import permutations
 import numpy as np
 import pytest
 from matplotlib.image import imread
+
 from neurosel.cli import main
 from neurosel.errors import InputError
 from neurosel.report import PLOT_FILES, load_results, write_report

@@ -11,11 +11,11 @@ import threading
 import time
 from pathlib import Path
 
-import neurosel
 import numpy as np
 import pytest
-from neurosel.crossdomain import headline
 
+import neurosel
+from neurosel.crossdomain import headline
 from tests.conftest import random_texts
 from tests.test_resume import store_bytes
 

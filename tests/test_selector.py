@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from neurosel import InputError, SparseLogisticSelector
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
+
+from neurosel import InputError, SparseLogisticSelector
 
 N, P = 300, 30
 PLANTED = [4, 9, 21]

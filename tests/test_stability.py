@@ -3,13 +3,14 @@ same halves, planted neurons first, and the transfer ranking rules built on it."
 
 from __future__ import annotations
 
-import neurosel
 import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
+
+import neurosel
 from neurosel.crossdomain import AUTO_RANKING, DEFAULT_RANKING, ELASTIC_L1_RATIO, RANKINGS
 from neurosel.crossdomain._rankings import mean_rank
 from neurosel.solver import L1, Logistic, half_subsamples, layer_counts, stability_selection
-from sklearn.linear_model import LogisticRegression
 
 N, P = 240, 12
 

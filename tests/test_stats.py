@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import warnings
 
-import neurosel
 import numpy as np
 import pytest
 import scipy.stats as ss
 import zarr
+
+import neurosel
 from neurosel.stats import CpuStatsPass, Encoding, Moments, StatsPlan
 from neurosel.store import Block
-
 from tests.stats_reference import hard_columns, reference
 
 N, LAYERS, HIDDEN = 301, 2, 12

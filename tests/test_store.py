@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import neurosel
 import numpy as np
 import pytest
 import zarr
-from neurosel.store import META_KEY
 
+import neurosel
+from neurosel.store import META_KEY
 from tests.conftest import random_texts
 
 

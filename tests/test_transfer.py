@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import warnings
 
-import neurosel
 import numpy as np
 import pytest
+
+import neurosel
 from neurosel.crossdomain import _classifier, _transfer, contribution
 from neurosel.report import write_report
 

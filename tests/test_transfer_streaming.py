@@ -11,9 +11,13 @@ from __future__ import annotations
 import contextlib
 import itertools
 
-import neurosel
 import numpy as np
 import pytest
+from scipy.stats import pearsonr, spearmanr
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, Ridge, RidgeCV
+from sklearn.model_selection import KFold, StratifiedKFold
+
+import neurosel
 from neurosel.crossdomain import contribution
 from neurosel.crossdomain._classifier import Tally, fit, score
 from neurosel.crossdomain._domains import load_activations, row_sample, sample_rows
@@ -21,9 +25,6 @@ from neurosel.crossdomain._multisource import _contribution
 from neurosel.crossdomain._rankings import sklearn_ranking
 from neurosel.report import write_report
 from neurosel.store import ActivationStore
-from scipy.stats import pearsonr, spearmanr
-from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, Ridge, RidgeCV
-from sklearn.model_selection import KFold, StratifiedKFold
 
 LAYERS, HIDDEN = 3, 64
 P = LAYERS * HIDDEN

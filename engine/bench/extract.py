@@ -37,9 +37,10 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import neurosel
 import numpy as np
 import torch
+
+import neurosel
 from neurosel.devices import resolve_device
 from neurosel.errors import InputError
 from neurosel.experiments import EXPERIMENTS, demo_corpus, read_amazon, read_sst2

@@ -320,9 +320,10 @@ def make_random_bert(path: Path, overrides: dict[str, int] | None) -> None:
     """Save a BertModel with random weights (bert-base's BertConfig unless overridden) and a word-level
     WordPiece vocabulary of the demo corpus's words, padded with [unused] tokens to bert-base's size."""
     import torch
-    from neurosel.experiments import demo_corpus
     from transformers import BertConfig, BertModel, BertTokenizer
     from transformers.utils import logging as hf_logging
+
+    from neurosel.experiments import demo_corpus
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()

@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import neurosel
 import numpy as np
+
+import neurosel
 from neurosel.bench.extract import BENCH_DIR, write_report
 from neurosel.crossdomain._classifier import fit, score
 from neurosel.crossdomain._domains import load_activations, standardise

@@ -17,8 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import neurosel
 import numpy as np
+
+import neurosel
 from neurosel.bench.extract import (
     BENCH_DIR,
     DEFAULT_MODEL,

@@ -94,8 +94,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import neurosel
 import numpy as np
+
+import neurosel
 from neurosel.bench.baseline import baseline_solver, load_baseline
 from neurosel.bench.extract import (
     BENCH_DIR,

@@ -27,8 +27,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import neurosel
 import numpy as np
+
+import neurosel
 from neurosel.bench.baseline import baseline_solver, load_baseline
 from neurosel.bench.extract import write_report
 from neurosel.bench.stats import timed

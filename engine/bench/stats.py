@@ -32,10 +32,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-import neurosel
 import numba
 import numpy as np
 import torch
+from numba import cuda
+
+import neurosel
 from neurosel.bench.extract import BENCH_DIR, Measurement, environment, measure, relative_error, write_report
 from neurosel.devices import resolve_device
 from neurosel.errors import InputError
@@ -43,7 +45,6 @@ from neurosel.kernels.histogram import histogram_cpu, histogram_gpu, mann_whitne
 from neurosel.kernels.moments import GPU_ROWS_PER_GROUP, gpu_launch, moments_cpu, partial_moments_gpu
 from neurosel.stats import Encoding, NeuronStats
 from neurosel.store import DEFAULT_READERS, ActivationStore, block_rows, decode, iter_blocks, open_store
-from numba import cuda
 
 SEED = 0
 HOST = torch.device(

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from neurosel.crossdomain._classifier import FOLDS
 from neurosel.devices import Device
 from neurosel.errors import InputError

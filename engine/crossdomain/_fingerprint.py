@@ -13,6 +13,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
+from scipy.stats import rankdata
+
 from neurosel.crossdomain._domains import load_activations
 from neurosel.crossdomain._paths import BY_ENTRY, PathRecord, path_record, reusable_support, warn_filled
 from neurosel.crossdomain._rankings import (
@@ -27,7 +29,6 @@ from neurosel.errors import InputError
 from neurosel.progress import bar
 from neurosel.solver import importance, layer_counts
 from neurosel.store import ActivationStore, open_store
-from scipy.stats import rankdata
 
 MEASURES = ("cosine", "pearson", "jsd")
 MIN_PAIRS = 3

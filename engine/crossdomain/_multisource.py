@@ -11,6 +11,8 @@ scenarios, and each candidate k is scored by the scenarios' held-out-source scor
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import rankdata
+
 from neurosel.crossdomain._classifier import fit, metric_of, score
 from neurosel.crossdomain._domains import (
     IN_CORE_BYTES,
@@ -20,7 +22,6 @@ from neurosel.crossdomain._domains import (
     sample_rows,
     scaled,
 )
-from scipy.stats import rankdata
 
 
 def contribution(

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+
 from neurosel.errors import SupportWarning
 from neurosel.solver import (
     PENALTIES,

@@ -8,6 +8,8 @@ import warnings
 from typing import Any
 
 import numpy as np
+from scipy.stats import rankdata
+
 from neurosel.crossdomain._domains import Activations
 from neurosel.crossdomain._paths import BY_ENTRY, path_datafit
 from neurosel.devices import Device
@@ -16,7 +18,6 @@ from neurosel.solver import PENALTIES, Importance, Stability, importance, rank_b
 from neurosel.solver._stability import SUBSAMPLES, rank_by_frequency
 from neurosel.stats import neuron_stats
 from neurosel.store import load_derived, save_derived
-from scipy.stats import rankdata
 
 SKLEARN_CS = 20  # points of the scikit-learn L1 path, like neurosel's default path
 SKLEARN_RATIO = 100.0  # from the smallest C with a non-zero coefficient up by this factor

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from neurosel.crossdomain._classifier import Fitted, Tally, fit, metric_of
 from neurosel.crossdomain._domains import (
     IN_CORE_BYTES,

@@ -8,6 +8,7 @@ from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
+
 from neurosel.devices import Device
 
 log = logging.getLogger("neurosel")

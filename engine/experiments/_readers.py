@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from neurosel.errors import InputError
 
 EXPERIMENTS: dict[str, tuple[str, ...]] = {

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from neurosel.crossdomain import (
     DEFAULT_KS,
     DEFAULT_RANKING,

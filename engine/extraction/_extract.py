@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from neurosel.devices import Device, resolve_device
 from neurosel.errors import InputError, NonFiniteActivationsError
 from neurosel.extraction._batching import plan_windows

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from neurosel.errors import InputError
 from neurosel.store import check_labels, describe_rows
 from neurosel.store import label_kind as store_label_kind

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from neurosel.errors import InputError
 
 log = logging.getLogger("neurosel")

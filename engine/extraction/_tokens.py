@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import torch
+
 from neurosel.extraction._batching import padded_width
 from neurosel.extraction._inputs import Corpus
 

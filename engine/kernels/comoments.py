@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 
 import numba
-from neurosel.kernels.common import decode
 from numba import cuda
+
+from neurosel.kernels.common import decode
 
 TILE = 128
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from neurosel.kernels.common import value_key
 from numba import cuda
+
+from neurosel.kernels.common import value_key
 
 TILE = 16  # neurons per CPU task: a 16 × rows int32 key buffer
 

@@ -18,8 +18,9 @@ import math
 
 import numba
 import numpy as np
-from neurosel.kernels.common import chan_merge, decode, shifted_moments
 from numba import cuda
+
+from neurosel.kernels.common import chan_merge, decode, shifted_moments
 
 TILE = 128  # features per CPU task: 128 × 2 bytes = four cache lines per row
 MAX_CLASSES_GPU = 16  # per-thread accumulators live in registers/local memory on the GPU

@@ -12,6 +12,7 @@ numpy's (a float64 subtraction then a division), so the result is the same to th
 from __future__ import annotations
 
 import numba
+
 from neurosel.kernels.common import decode
 
 TILE = 32  # columns per task: a row's part of a tile is one 64-byte cache line of 16-bit values

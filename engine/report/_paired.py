@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
 from neurosel.errors import InputError
 
 EXACT_PAIRS = 16  # up to 2**16 sign patterns are enumerated; with more pairs they are sampled

@@ -21,6 +21,7 @@ from matplotlib.lines import Line2D
 from matplotlib.text import Annotation
 from matplotlib.ticker import MaxNLocator, NullLocator
 from matplotlib.transforms import Bbox
+
 from neurosel.errors import InputError
 from neurosel.report._paired import paired_difference
 

@@ -16,6 +16,7 @@ import threading
 from typing import Any
 
 import zarr
+
 from neurosel.errors import InputError
 from neurosel.extraction._extract import write_rows
 from neurosel.extraction._model import Encoder, load_encoder

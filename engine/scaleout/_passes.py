@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
 from neurosel.store import DEFAULT_MEMORY_BUDGET, ActivationStore, ChunkPass, decode, open_store, tree_reduce
 from neurosel.store._integrity import unit_rows
 

@@ -9,8 +9,9 @@ weights s_i (class weights) turn the loss into (1/n) Σ s_i ℓ_i, as scikit-lea
 from __future__ import annotations
 
 import numpy as np
-from neurosel.errors import InputError
 from scipy.special import expit, log_softmax, softmax
+
+from neurosel.errors import InputError
 
 
 class _Datafit:

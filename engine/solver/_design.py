@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
+
 from neurosel.store import Block, run_pass
 
 Blocks = Callable[[], Iterable[Block]]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
+
 from neurosel.devices import Device, resolve_device
 from neurosel.errors import InputError
 from neurosel.progress import bar

@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 
 import numba
 import numpy as np
+from scipy.linalg import cho_factor, cho_solve
+
 from neurosel.devices import blas_threads, single_threaded_blas
 from neurosel.errors import InputError, SupportWarning
 from neurosel.kernels.cd import block_eigen, block_step, cd_quadratic
 from neurosel.solver._penalties import L1
 from neurosel.solver._protocols import Datafit, Design, Penalty
-from scipy.linalg import cho_factor, cho_solve
 
 MAX_OUTER = 60  # full passes per λ
 MAX_NEWTON = 25  # Newton steps per working set

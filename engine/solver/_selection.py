@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+
 from neurosel.errors import InputError, SupportWarning
 from neurosel.solver._importance import Importance
 

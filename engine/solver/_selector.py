@@ -8,14 +8,15 @@ With `k`, the path instead runs until k neurons have entered, and the k highest-
 from __future__ import annotations
 
 import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.feature_selection import SelectorMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
 from neurosel.solver._datafits import Logistic, Multinomial, example_weights
 from neurosel.solver._design import ArrayDesign
 from neurosel.solver._importance import rank_by_entry
 from neurosel.solver._path import check_classes, lambda_max, sparse_path
 from neurosel.solver._penalties import PENALTIES
-from sklearn.base import BaseEstimator
-from sklearn.feature_selection import SelectorMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
 
 
 class SparseLogisticSelector(SelectorMixin, BaseEstimator):

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+
 from neurosel.devices import single_threaded_blas
 from neurosel.errors import SupportWarning
 from neurosel.solver._path import sparse_path

@@ -25,6 +25,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
+
 from neurosel.devices import Device
 from neurosel.kernels.standardise import standardise_into
 from neurosel.solver._design import ArrayDesign, BlockDesign

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
+
 from neurosel.devices import Device, resolve_device
 from neurosel.errors import InputError
 from neurosel.kernels.histogram import mann_whitney

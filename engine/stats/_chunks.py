@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from neurosel.devices import Device
 from neurosel.errors import InputError
 from neurosel.kernels.comoments import comoments_cpu, comoments_gpu

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from neurosel.kernels.common import chan_comerge, chan_merge
 
 CO_FIELDS = ("n", "mx", "my", "qx", "qy", "cxy")

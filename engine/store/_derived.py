@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 import zarr
+from zarr.core.sync import sync
+
 from neurosel.store._integrity import MANIFEST_KEY, DamagedStoreError, check_units, record_array, unit_count
 from neurosel.store._interop import COORDINATES, consolidate, derived_dimensions, write_coordinates
-from zarr.core.sync import sync
 
 
 def save_derived(

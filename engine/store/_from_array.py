@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
 from neurosel.errors import InputError
 from neurosel.store._codec import STORAGE_DTYPES, encode
 from neurosel.store._interop import consolidate

@@ -21,9 +21,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import zarr
-from neurosel.errors import InputError
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
+
+from neurosel.errors import InputError
 
 MANIFEST_KEY = "neurosel_manifest"
 METADATA_KEY = "_metadata"  # in the manifest: the arrays' zarr.json files, written once

@@ -23,10 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zarr
+from zarr.codecs import Crc32cCodec
+
 from neurosel.errors import InputError
 from neurosel.store._codec import decode
 from neurosel.store._format import DIMENSIONS, TOKEN_DIMENSIONS, activation_array
-from zarr.codecs import Crc32cCodec
 
 if TYPE_CHECKING:
     from neurosel.store._reader import ActivationStore

@@ -16,6 +16,7 @@ import numbers
 from collections.abc import Sequence
 
 import numpy as np
+
 from neurosel.errors import InputError
 
 LABEL_KINDS = ("auto", "class", "numeric")

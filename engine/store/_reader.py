@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import zarr
+
 from neurosel.errors import InputError
 from neurosel.store._codec import decode
 from neurosel.store._format import FORMAT_VERSION, META_KEY, activation_array

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import zarr
+
 from neurosel.store._integrity import DamagedStoreError
 
 DEFAULT_MEMORY_BUDGET = 512 << 20  # bytes of decoded blocks in flight

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import zarr
+from zarr.core.sync import sync
+
 from neurosel.errors import InputError
 from neurosel.store._format import activation_array
 from neurosel.store._integrity import MANIFEST_KEY, METADATA_KEY, verify_array, verify_files
 from neurosel.store._reader import ActivationStore, open_store
-from zarr.core.sync import sync
 
 DERIVED_KINDS = ("stats", "importance")
 

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zarr
+from zarr.codecs import Crc32cCodec, ZstdCodec
+
 from neurosel.errors import InputError
 from neurosel.store._codec import STORAGE_DTYPES
 from neurosel.store._format import DIMENSIONS, FORMAT_VERSION, META_KEY, TOKEN_DIMENSIONS, activation_array
@@ -30,7 +32,6 @@ from neurosel.store._integrity import (
 )
 from neurosel.store._interop import consolidate, side_dimensions, write_coordinates
 from neurosel.store._location import exists, remove_tree
-from zarr.codecs import Crc32cCodec, ZstdCodec
 
 if TYPE_CHECKING:
     from neurosel.extraction import HostTransfer, Staged
