@@ -734,8 +734,8 @@ def extract_figures(r: dict[str, Any]) -> dict[str, Any]:
     engine = r["results"].get("engine", {})
     return {
         "device_name": r["environment"].get("device_name"),
-        "engine_examples_per_s": neurosel.get("examples_per_s"),
-        "engine_tokens_per_s": neurosel.get("tokens_per_s"),
+        "engine_examples_per_s": engine.get("examples_per_s"),
+        "engine_tokens_per_s": engine.get("tokens_per_s"),
         "ratios": r.get("ratios"),
         "mfu_useful": r.get("mfu", {}).get("engine", {}).get("mfu_useful"),
         "correctness_passed": r["correctness"].get("passed"),

@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--baseline",
         default=None,
-        help="a git commit whose path solver is timed too, in this process (engine/bench/baseline.py); 'none' "
+        help="a git commit whose path solver is timed too, in this process (bench/baseline.py); 'none' "
         f"skips it (default: none for 2 classes, {BASELINE_COMMIT[:7]} for K ≥ 3)",
     )
     p.add_argument("--baseline-repeats", type=int, default=1, help="baseline runs; the median counts")
@@ -1332,7 +1332,7 @@ def correctness(engine_results: dict[str, Any], results: dict[str, Any], rtol: f
 
 
 def environment_block(device: str) -> dict[str, Any]:
-    """neurosel.bench.extract's environment for the engine's device, solver library versions and BLAS threads."""
+    """bench.extract's environment for the engine's device, solver library versions and BLAS threads."""
     import numba
     import torch
     from threadpoolctl import threadpool_info

@@ -423,7 +423,7 @@ def device_seconds(launch: Callable[[], None], stream: Any) -> float:
 
 
 def environment_block(backend: str) -> dict[str, Any]:
-    """neurosel.bench.extract's environment (host side), numba's threads and, on CUDA, the GPU numba runs on."""
+    """bench.extract's environment (host side), numba's threads and, on CUDA, the GPU numba runs on."""
     env = environment(HOST)
     env.update(
         device=backend,
