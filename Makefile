@@ -13,6 +13,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
 	$(PY) -m pip install -q -e ".[dev,demo]"
+	# The newest transformers and Hugging Face's kernels, which it imports (>= 5.25): the resolver can
+	# backtrack to an older transformers, and neurosel must work beside the newest (tests/test_packaging.py).
+	$(PY) -m pip install -q --upgrade transformers kernels
 	touch $@
 
 demo: venv
