@@ -62,6 +62,13 @@ class Device:
         return self.kind == "cuda"
 
     @property
+    def worker_spec(self) -> str:
+        """This device as a Dask worker receives it: "cpu" or "cuda", without the index (with
+        dask-cuda each worker sees its one GPU as cuda:0). Each worker resolves it for itself with
+        `resolve_device(spec).for_stage(...)`; it is the only way a device reaches a worker."""
+        return self.kind
+
+    @property
     def xp(self) -> Any:
         """The array module of this device: cupy on a GPU, numpy on the CPU and in the simulator."""
         if self.kind == "cpu" or self.simulated:

@@ -181,8 +181,7 @@ def test_command_line_extract_on_workers(tiny_model, tmp_path, capsys):
 def test_experiment_pipeline_on_the_cluster_equals_one_process(client, tiny_model, tmp_path):
     """run_pipeline with client=: stores written by the workers (the same bytes), statistics and
     paths on the cluster, the same transfers and fingerprints as one process."""
-    from neurosel.experiments import demo_corpus
-    from neurosel.experiments._runner import Options, run_pipeline
+    from neurosel.experiments import Options, demo_corpus, run_pipeline
 
     domains = {d: (texts[:60], np.array(labels[:60])) for d, (texts, labels) in demo_corpus().items()}
     options = Options(

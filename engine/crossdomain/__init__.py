@@ -9,6 +9,9 @@ selection did (`PathRecord`). Target labels only ever score.
 
 from __future__ import annotations
 
+from neurosel.crossdomain._classifier import Fitted
+from neurosel.crossdomain._classifier import fit as fit_classifier
+from neurosel.crossdomain._classifier import score as score_classifier
 from neurosel.crossdomain._domains import (
     IN_CORE_BYTES,
     Activations,
@@ -29,7 +32,16 @@ from neurosel.crossdomain._fingerprint import (
 )
 from neurosel.crossdomain._multisource import contribution, scenario_ranking
 from neurosel.crossdomain._paths import PathRecord
-from neurosel.crossdomain._rankings import AUTO_RANKING, DEFAULT_RANKING, ELASTIC_L1_RATIO, RANKINGS
+from neurosel.crossdomain._rankings import (
+    AUTO_RANKING,
+    DEFAULT_RANKING,
+    ELASTIC_L1_RATIO,
+    RANKINGS,
+    path_options,
+    selection_ranking,
+    sparse_importance,
+    stats_ranking,
+)
 from neurosel.crossdomain._transfer import DEFAULT_KS, NORMALISATIONS, TransferResult, headline, transfer
 
 __all__ = [
@@ -43,20 +55,27 @@ __all__ = [
     "RANKINGS",
     "Activations",
     "Fingerprints",
+    "Fitted",
     "PathRecord",
     "TransferResult",
     "contribution",
     "domain_distance",
     "fingerprint",
+    "fit_classifier",
     "headline",
     "load_activations",
     "partial_spearman",
+    "path_options",
     "pooled_statistics",
     "scenario_ranking",
+    "score_classifier",
+    "selection_ranking",
     "similarity",
     "similarity_matrix",
+    "sparse_importance",
     "spearman_permutation",
     "standardise",
+    "stats_ranking",
     "transfer",
     "transferability",
 ]

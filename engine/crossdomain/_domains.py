@@ -119,7 +119,8 @@ def load_activations(
     in_core_bytes: int = IN_CORE_BYTES,
 ) -> Activations:
     """Open a complete, labelled, pooled store with its (saved or computed) statistics; its float32
-    matrix is read into memory when it fits `in_core_bytes`, else left in the store."""
+    matrix is read into memory when it fits `in_core_bytes`, else left in the store. `client`: None,
+    a Dask client or a runner (`neurosel.scaleout.resolve_runner`) for the statistics."""
     if not isinstance(store, ActivationStore):
         store = open_store(store)
     name = name or Path(store.path).name.removesuffix(".zarr")

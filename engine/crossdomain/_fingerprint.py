@@ -27,6 +27,7 @@ from neurosel.crossdomain._rankings import (
 from neurosel.devices import Device, resolve_device
 from neurosel.errors import InputError
 from neurosel.progress import bar
+from neurosel.scaleout import Runner, resolve_runner
 from neurosel.solver import importance, layer_counts
 from neurosel.store import ActivationStore, open_store
 
@@ -314,6 +315,7 @@ def fingerprint(
         if not 1 <= k <= total:
             raise InputError(f"k {k}: choose 1..{total} (store {store.path} has {total} neurons)")
     device = resolve_device(device)
+    importance_options = {**importance_options, "client": resolve_runner(importance_options.get("client"))}
     percentages, counts, paths = [], [], []
     with bar(len(opened), "fingerprints", "store", progress) as stores_bar:
         for store, label in zip(opened, labels, strict=True):
@@ -322,7 +324,7 @@ def fingerprint(
             if support is not None:
                 options["target_support"] = support
             imp = importance(store, method, device=device, **options)
-            order = _ranked(rule, store, label, imp, device, options.get("client"))
+            order = _ranked(rule, store, label, imp, device, options["client"])
             paths.append(path_record(imp, store, k, label, order, rule))
             if rule in BY_ENTRY:  # other rules rank neurons that never entered on purpose
                 warn_filled(paths[-1])
@@ -344,13 +346,13 @@ def fingerprint(
 
 
 def _ranked(
-    rule: str, store: ActivationStore, name: str, imp: Any, device: Device, client: Any
+    rule: str, store: ActivationStore, name: str, imp: Any, device: Device, runner: Runner
 ) -> np.ndarray:
     """The store's neurons ranked by `rule`, as a single-source transfer ranks them (the same saved
     path and, for stability, the same saved frequencies)."""
     if rule in BY_ENTRY:
         return imp.ranking
-    domain = load_activations(store, name, device, client)
+    domain = load_activations(store, name, device, runner)
     support = imp.meta["params"]["target_support"]
     order, _ = selection_ranking(rule, domain, imp, stats_ranking([domain], device), support)
     return order

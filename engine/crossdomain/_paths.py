@@ -21,6 +21,7 @@ import numpy as np
 from neurosel.errors import SupportWarning
 from neurosel.solver import (
     PENALTIES,
+    SEPARATED,  # the solver's stopping rule
     Importance,
     Logistic,
     Multinomial,
@@ -28,7 +29,6 @@ from neurosel.solver import (
     example_weights,
     importance,
 )
-from neurosel.solver._path import SEPARATED  # the solver's stopping rule; not part of its public API
 from neurosel.store import ActivationStore, saved_metas
 
 GROUP = "importance"  # where neurosel.importance saves its paths in a store

@@ -14,8 +14,16 @@ from neurosel.crossdomain._domains import Activations
 from neurosel.crossdomain._paths import BY_ENTRY, path_datafit
 from neurosel.devices import Device
 from neurosel.errors import InputError
-from neurosel.solver import PENALTIES, Importance, Stability, importance, rank_by_entry, stability_selection
-from neurosel.solver._stability import SUBSAMPLES, rank_by_frequency
+from neurosel.solver import (
+    PENALTIES,
+    SUBSAMPLES,
+    Importance,
+    Stability,
+    importance,
+    rank_by_entry,
+    rank_by_frequency,
+    stability_selection,
+)
 from neurosel.stats import neuron_stats
 from neurosel.store import load_derived, save_derived
 

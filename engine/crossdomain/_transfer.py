@@ -56,7 +56,9 @@ from neurosel.crossdomain._rankings import (
 from neurosel.devices import Device, resolve_device, single_threaded_blas
 from neurosel.errors import InputError
 from neurosel.progress import bar
+from neurosel.scaleout import resolve_runner
 from neurosel.solver import layer_counts
+from neurosel.timing import stage
 
 NORMALISATIONS = ("source", "target")
 SELECTED_CV = "selected_cv"  # single source: the selected neurons at the k its source CV prefers
@@ -155,10 +157,11 @@ def transfer(
     if not whole or in_core_bytes < 1:
         raise InputError(f"in_core_bytes {in_core_bytes!r}: give a whole number of bytes ≥ 1")
     in_core_bytes = int(in_core_bytes)
-    device = resolve_device(device)
-    domains = [
-        load_activations(s, n, device, client, in_core_bytes) for s, n in zip(every, labels, strict=True)
-    ]
+    device, runner = resolve_device(device), resolve_runner(client)
+    with stage("load"):
+        domains = [
+            load_activations(s, n, device, runner, in_core_bytes) for s, n in zip(every, labels, strict=True)
+        ]
     check_compatible(domains)
     srcs, tgts = domains[: len(sources)], domains[len(sources) :]
     p = srcs[0].p
@@ -169,7 +172,7 @@ def transfer(
     if not 1 <= k <= p:
         raise InputError(f"k {k}: choose 1..{p} (the stores have {p} neurons)")
     cls_domains = _cls_domains(cls, domains, device, in_core_bytes)
-    options = {"device": device, "progress": progress, "client": client, **(importance_options or {})}
+    options = {"device": device, "progress": progress, "client": runner, **(importance_options or {})}
     if ranking not in RANKINGS:
         raise InputError(f"ranking {ranking!r}: use one of {', '.join(RANKINGS)}")
     run = _Run(srcs, tgts, ks, seeds, seed, cls_domains, options, device, in_core_bytes, ranking)
@@ -187,7 +190,8 @@ def _cls_domains(
     missing = [d.name for d in domains if d.name not in cls]
     if missing:
         raise InputError(f"cls: no CLS store for {', '.join(missing)}; give one per source and target")
-    loaded = {d.name: load_activations(cls[d.name], d.name, device, None, in_core_bytes) for d in domains}
+    with stage("load"):
+        loaded = {d.name: load_activations(cls[d.name], d.name, device, None, in_core_bytes) for d in domains}
     check_compatible(list(loaded.values()))
     return loaded
 
@@ -251,7 +255,7 @@ class _Run:
 
     def _evaluate(self, plan, headline) -> list[list[dict]]:
         """Fit every planned model per normalisation and score it on every target."""
-        with single_threaded_blas():
+        with stage("fits and scoring"), single_threaded_blas():
             return self._fit_and_score(plan, headline)
 
     def _fit_and_score(self, plan, headline) -> list[list[dict]]:
@@ -405,15 +409,21 @@ class _Run:
         src = self.srcs[0]
         rule = resolve_ranking(self.ranking, self.kind)
         options = path_options(rule, self.importance_options)
-        imp = sparse_importance(src.store, self.kind, max(self.ks), options)
-        stats_rank = stats_ranking([src], self.device)
-        ranking, how = selection_ranking(rule, src, imp, stats_rank, max(self.ks), self.seed)
+        with stage("path and statistics"):
+            imp = sparse_importance(src.store, self.kind, max(self.ks), options)
+        with stage("fisher ranking"):
+            stats_rank = stats_ranking([src], self.device)
+        with stage("stability selection"):
+            ranking, how = selection_ranking(rule, src, imp, stats_rank, max(self.ks), self.seed)
         path = path_record(imp, src.store, k, src.name, ranking, rule)
         if rule in BY_ENTRY:  # other rules rank neurons that never entered on purpose
             warn_filled(path, max(self.ks))
         sk_rank = None
         if sklearn_baseline:  # every neuron: on the row sample when the source is streamed
-            sk_rank = sklearn_ranking(*dense_matrix([src], self.rows, [(src.mean, src.std)]), self.kind)
+            z, y = dense_matrix([src], self.rows, [(src.mean, src.std)])
+            with stage("scikit-learn recipe ranking"):
+                sk_rank = sklearn_ranking(z, y, self.kind)
+            del z, y  # every neuron in float64: not kept while the classifiers fit
         rows = self._evaluate(self._methods(ranking, stats_rank, sk_rank, self.ks, k), k)
         k_cv = self._k_by_cv()
         for row in (row for target_rows in rows for row in target_rows):  # no curve: ks is [k]
@@ -435,7 +445,9 @@ class _Run:
         scenario_rows = scenarios.pop("rows_used", None)
         headline = max(scenarios["by_k"], key=lambda kk: (scenarios["by_k"][kk], -int(kk))) if choose_k else k
         headline = int(headline)
-        plan = self._methods(ranking, stats_ranking(self.srcs, self.device), None, [headline], headline)
+        with stage("fisher ranking"):
+            stats_rank = stats_ranking(self.srcs, self.device)
+        plan = self._methods(ranking, stats_rank, None, [headline], headline)
         plan["selected"] = [(kk, ranking[:kk], None) for kk in self.ks]
         rows = self._evaluate(plan, headline)
         meta = {"mode": "multi-source", "k_chosen": headline, "scenarios": scenarios, "seeds": self.seeds}

@@ -37,6 +37,7 @@ from neurosel.errors import InputError
 from neurosel.extraction import extract
 from neurosel.progress import bar
 from neurosel.report import write_report
+from neurosel.scaleout import Runner, resolve_runner
 from neurosel.stats import neuron_stats
 
 log = logging.getLogger("neurosel")
@@ -119,10 +120,10 @@ def run_pipeline(
     if len(domains) < 2:
         raise InputError(f"experiment {name}: {len(domains)} domain(s); transfer needs at least two")
     spec = options.device if device is None else device
-    device = resolve_device(spec)
+    device, runner = resolve_device(spec), resolve_runner(client)
     out = Path(out)
-    on_workers = spec if client is not None and isinstance(spec, str) else device
-    stores, cls = _extract_all(domains, out / "stores", options, progress, on_workers, client)
+    on_workers = spec if runner.distributed and isinstance(spec, str) else device
+    stores, cls = _extract_all(domains, out / "stores", options, progress, on_workers, runner)
     names = list(domains)
     jobs = [("single", s) for s in names]
     if options.multi_source and len(names) >= 3:
@@ -130,7 +131,7 @@ def run_pipeline(
     rows, multi_k, single_k = [], {}, {}
     with bar(len(jobs), "transfer jobs", "job", progress) as jobs_bar:
         for mode, who in jobs:
-            record = _job(mode, who, names, stores, cls, out / "transfers", options, device, client)
+            record = _job(mode, who, names, stores, cls, out / "transfers", options, device, runner)
             jobs_bar.update(1)
             rows += record["rows"]
             if mode == "multi":
@@ -143,7 +144,7 @@ def run_pipeline(
     fps = fingerprint(  # the same path as the transfers' rankings, so it is read back from the store
         [stores[n] for n in names], k=min(options.k, neurons), method=method, names=names,
         measure=options.measure, target_support=min(max(options.ks), neurons), device=device,
-        progress=progress, client=client, ranking=options.ranking,
+        progress=progress, client=runner, ranking=options.ranking,
     )  # fmt: skip
     metric = "accuracy" if kind == "class" else "pearson"
     singles = {
@@ -168,23 +169,23 @@ def run_pipeline(
     if len(singles) >= 3:
         results["correlation"] = transferability(
             fps, singles, measure=options.measure, permutations=options.permutations,
-            distances=_distances(stores, singles, device, client) if len(singles) >= 4 else None,
+            distances=_distances(stores, singles, device, runner) if len(singles) >= 4 else None,
         )  # fmt: skip
     report = write_report(results, out / "report")
     log.info("report written to %s", report)
     return report
 
 
-def _distances(stores, pairs, device: Device, client=None) -> dict[tuple[str, str], float]:
+def _distances(stores, pairs, device: Device, runner: Runner) -> dict[tuple[str, str], float]:
     """The label-free source → target distance of every pair, from the stores' saved statistics."""
     stats = {
-        name: neuron_stats(store, by=None, device=device, progress=False, client=client)
+        name: neuron_stats(store, by=None, device=device, progress=False, client=runner)
         for name, store in stores.items()
     }
     return {(s, t): domain_distance(stats[s].mean, stats[s].std, stats[t].mean) for s, t in pairs}
 
 
-def _extract_all(domains, root: Path, options: Options, progress: bool, device: str | Device, client=None):
+def _extract_all(domains, root: Path, options: Options, progress: bool, device: str | Device, runner: Runner):
     """One mean-pooled store per domain (all layers), and a last-layer CLS store for the baseline."""
     stores, cls = {}, {}
     for domain, (texts, labels) in domains.items():
@@ -194,7 +195,7 @@ def _extract_all(domains, root: Path, options: Options, progress: bool, device: 
             "max_length": options.max_length,
             "device": device,
             "progress": progress,
-            "client": client,
+            "client": runner,
         }
         stores[domain] = extract(
             texts, options.model, root / f"{domain}.zarr", pooling=options.pooling, **common
@@ -207,7 +208,7 @@ def _extract_all(domains, root: Path, options: Options, progress: bool, device: 
 
 
 def _job(
-    mode: str, who: str, names, stores, cls, root: Path, options: Options, device: Device, client=None
+    mode: str, who: str, names, stores, cls, root: Path, options: Options, device: Device, runner: Runner
 ) -> dict[str, Any]:
     """One transfer job (a source to every other domain, or all others to one target), saved and reused."""
     path = root / f"{mode}-{who}.json"
@@ -219,7 +220,7 @@ def _job(
     others = [n for n in names if n != who]
     common = {
         "k": options.k, "ks": options.ks, "seeds": options.seeds, "cls": cls or None, "device": device,
-        "client": client, "ranking": options.ranking, "in_core_bytes": options.in_core_bytes,
+        "client": runner, "ranking": options.ranking, "in_core_bytes": options.in_core_bytes,
     }  # fmt: skip
     if mode == "single":
         results = transfer([stores[who]], [stores[t] for t in others], names=[who, *others], **common)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,21 +12,20 @@ import torch
 
 from neurosel.devices import Device, resolve_device
 from neurosel.errors import InputError, NonFiniteActivationsError
-from neurosel.extraction._batching import plan_windows
+from neurosel.extraction._cluster import extract_on_cluster, probe_worker_device
 from neurosel.extraction._inputs import load_corpus
-from neurosel.extraction._model import autocast, load_encoder, resolve_precision
-from neurosel.extraction._pooling import POOLINGS, pool
-from neurosel.extraction._staging import HostTransfer
+from neurosel.extraction._model import load_encoder, resolve_precision
+from neurosel.extraction._pooling import POOLINGS
 from neurosel.extraction._tokens import Tokenized, tokenize, tokenizer_hash
+from neurosel.extraction._windows import write_rows
 from neurosel.progress import ExtractProgress
+from neurosel.scaleout import resolve_runner
 from neurosel.store import (
     COMPRESSIONS,
     STORAGE_DTYPES,
     ActivationStore,
     Layout,
     StoreLock,
-    StoreWriter,
-    Written,
     base_meta,
     consolidate,
     local_path,
@@ -35,11 +33,6 @@ from neurosel.store import (
     prepare_store,
 )
 from neurosel.version import __version__
-
-# Tokens per batch (rows × padded length) and a cap on rows, by device type.
-TOKEN_BUDGET = {"cpu": 8192, "cuda": 65536}
-MAX_ROWS = {"cpu": 256, "cuda": 2048}
-PAD_MULTIPLE = {"cpu": 1, "cuda": 8}  # tensor cores like multiples of 8; the CPU pays per token
 
 
 def extract(
@@ -77,10 +70,11 @@ def extract(
     targets, words class names; numbers mixed with words are refused), "class" or "numeric";
     missing labels (empty, None, NaN) are refused. Every option is checked before anything is written.
 
-    With `client` (a dask.distributed Client) each window of rows is a task on the cluster: every
-    worker loads the model once, runs on its own device and writes its own shards; this process
-    tokenises, commits in row order and shows progress (neurosel.scaleout, docs/scale-out.md). The
-    store has the bytes of a single-process run on the workers' device type.
+    With `client` (a dask.distributed Client, or a runner from `neurosel.scaleout.resolve_runner`)
+    each window of rows is a task on the cluster: every worker loads the model once, runs on its own
+    device and writes its own shards; this process tokenises, commits in row order and shows
+    progress (neurosel.extraction._cluster, docs/scale-out.md). The store has the bytes of a
+    single-process run on the workers' device type.
     """
     _check_options(pooling, dtype, max_length, token_budget, compression, chunk_rows)
     out = str(out)
@@ -92,20 +86,19 @@ def extract(
         label_column=label_column,
         label_kind=label_kind,
     )
-    if client is not None and pooling == "tokens":
+    runner = resolve_runner(client)
+    if runner.distributed and pooling == "tokens":
         raise InputError(
             "pooling 'tokens' with a Dask client: token rows do not split at shard boundaries per "
             "example; extract token stores in one process (without client= / --workers)"
         )
     with StoreLock(out):  # one writer at a time: before the model loads, until completion
-        if client is None:
+        if not runner.distributed:
             torch_device = resolve_device(device).for_stage("extract").torch
             encoder = load_encoder(model, torch_device)
         else:  # the workers' device type sets precision and batches; the model here gives metadata
-            from neurosel.scaleout._extract import worker_device
-
-            spec = device if isinstance(device, str) else device.kind  # each worker: its own GPU
-            torch_device = torch.device(client.submit(worker_device, spec, pure=False).result())
+            spec = runner.placed(device)  # each worker resolves it for itself: its own GPU
+            torch_device = torch.device(probe_worker_device(runner, spec))
             encoder = load_encoder(model, torch.device("cpu"))
         precision = resolve_precision(precision, torch_device)
         layer_ids = resolve_layers(layers, encoder.num_layers)
@@ -149,11 +142,9 @@ def extract(
             done = meta["rows_committed"]
             done = int(tokens.offsets[done]) if pooling == "tokens" else done
             _check_free_space(out, (rows - done) * row_bytes)
-        if meta["rows_committed"] < meta["n"] and client is not None:
-            from neurosel.scaleout._extract import extract_on_cluster
-
+        if meta["rows_committed"] < meta["n"] and runner.distributed:
             extract_on_cluster(
-                client, out, group, meta, model, tokens, spec, precision, layout, token_budget, progress
+                runner, out, group, meta, model, tokens, spec, precision, layout, token_budget, progress
             )
         elif meta["rows_committed"] < meta["n"]:  # in this process, each window committed when written
             bar = ExtractProgress(meta["n"], meta["rows_committed"], progress)
@@ -182,82 +173,6 @@ def _nonfinite_error(out: str, meta: dict[str, Any]) -> NonFiniteActivationsErro
         rows=list(rows),
         count=int(meta["nonfinite_values"]),
     )
-
-
-def write_rows(
-    group: Any,
-    meta: dict[str, Any],
-    encoder: Any,
-    tokens: Tokenized,
-    device: torch.device,
-    precision: str,
-    layout: Layout,
-    token_budget: int | None,
-    *,
-    base: int = 0,
-    on_written: Callable[[Written], None] | None = None,
-    bar: ExtractProgress | None = None,
-) -> None:
-    """The extraction loop over the rows of `tokens` (store rows `base`, `base` + 1, ...) from the
-    first uncommitted one: windows of one shard, length-sorted batches within each window, each
-    window written whole. `on_written` gets each written window (default: commit it in `meta` and
-    the store at once); a Dask worker collects them for the client to commit in order instead.
-    The windows and batches depend only on the rows' lengths and the device type, so any split of
-    the rows at window boundaries computes the same batches, and writes the same bytes."""
-    pooling, dtype, layer_ids = meta["pooling"], meta["dtype"], meta["layers"]
-    lengths = tokens.lengths
-    offsets = tokens.offsets if pooling == "tokens" else None
-    budget = token_budget or TOKEN_BUDGET[device.type]
-    max_rows = MAX_ROWS[device.type]
-    pad_multiple = PAD_MULTIPLE[device.type]
-    window = layout.shard_rows
-    if offsets is not None:  # a window of examples whose tokens fill about one shard
-        window = max(1, layout.shard_rows // max(1, int(lengths.mean())))
-    items = budget if pooling == "tokens" else max_rows
-    slot_bytes = items * len(layer_ids) * meta["hidden"] * np.dtype(STORAGE_DTYPES[dtype]).itemsize
-    transfer = HostTransfer(device, slot_bytes)
-    writer = StoreWriter(group, meta, transfer, lengths, offsets, on_written)
-    pad_id = encoder.tokenizer.pad_token_id or 0
-    first = max(0, meta["rows_committed"] - base)
-    try:
-        for start, end, batches in plan_windows(lengths, first, window, budget, max_rows, pad_multiple):
-            writer.begin_window(base + start, base + end)
-            for rows in batches:
-                batch = tokens.batch(rows + start, device, pad_id, pad_multiple)
-                if not encoder.takes_token_types:
-                    batch.pop("token_type_ids", None)
-                with torch.inference_mode(), autocast(precision, device):
-                    states = encoder.model(**batch, output_hidden_states=True).hidden_states
-                    pooled = pool(states, batch["attention_mask"], layer_ids, pooling)
-                    stored, bad = to_storage(pooled, dtype)
-                writer.batch(rows, transfer.send(stored), transfer.send(bad))
-                if bar is not None:
-                    bar.update(rows.size, int(lengths[rows + start].sum()))
-            writer.end_window()
-    except BaseException as error:
-        with contextlib.suppress(BaseException):
-            writer.close()  # commits finished windows; drops the window in progress
-        if isinstance(error, torch.OutOfMemoryError):
-            raise InputError(
-                f"device {device}: out of memory with a token budget of {budget}; "
-                f"pass a smaller --token-budget (e.g. {budget // 2})"
-            ) from None
-        raise
-    writer.close()
-
-
-def to_storage(pooled: torch.Tensor, dtype: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cast float32 activations to the storage dtype on the device; count non-finite values per row."""
-    if dtype == "float32":
-        stored = pooled
-    elif dtype == "float16":
-        stored = pooled.to(torch.float16)
-    else:
-        stored = pooled.to(torch.bfloat16)
-    bad = (~torch.isfinite(stored)).flatten(1).sum(1, dtype=torch.int32)
-    if dtype == "bfloat16":
-        stored = stored.view(torch.int16)
-    return stored, bad
 
 
 def resolve_layers(layers: str | int | Sequence[int], num_layers: int) -> list[int]:

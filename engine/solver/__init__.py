@@ -19,11 +19,25 @@ from neurosel.errors import SupportWarning
 from neurosel.solver._datafits import DATAFITS, Logistic, Multinomial, Quadratic, example_weights
 from neurosel.solver._design import ArrayDesign, BlockDesign
 from neurosel.solver._importance import METHODS, Importance, importance, rank_by_entry
-from neurosel.solver._path import PathResult, PathState, Problem, check_classes, lambda_max, sparse_path
+from neurosel.solver._path import (
+    SEPARATED,
+    PathResult,
+    PathState,
+    Problem,
+    check_classes,
+    lambda_max,
+    sparse_path,
+)
 from neurosel.solver._penalties import L1, PENALTIES, GroupL1
 from neurosel.solver._protocols import Datafit, Design, Penalty
 from neurosel.solver._selection import RULES, Selection, layer_counts, select
-from neurosel.solver._stability import Stability, half_subsamples, stability_selection
+from neurosel.solver._stability import (
+    SUBSAMPLES,
+    Stability,
+    half_subsamples,
+    rank_by_frequency,
+    stability_selection,
+)
 from neurosel.solver._store_design import store_design
 
 __all__ = [
@@ -32,6 +46,8 @@ __all__ = [
     "METHODS",
     "PENALTIES",
     "RULES",
+    "SEPARATED",
+    "SUBSAMPLES",
     "ArrayDesign",
     "BlockDesign",
     "ConvergenceWarning",
@@ -57,6 +73,7 @@ __all__ = [
     "lambda_max",
     "layer_counts",
     "rank_by_entry",
+    "rank_by_frequency",
     "select",
     "sparse_path",
     "stability_selection",

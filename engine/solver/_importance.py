@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -21,6 +22,8 @@ import numpy as np
 from neurosel.devices import Device, resolve_device
 from neurosel.errors import InputError
 from neurosel.progress import bar
+from neurosel.scaleout import resolve_runner
+from neurosel.solver._cluster import DistributedDesign
 from neurosel.solver._datafits import Logistic, Multinomial, Quadratic, example_weights
 from neurosel.solver._path import PathResult, check_classes, sparse_path
 from neurosel.solver._penalties import PENALTIES
@@ -93,11 +96,15 @@ def importance(
     save: bool = True,
     progress: bool = False,
     client: Any = None,
+    solver: Callable[..., PathResult] | None = None,
 ) -> Importance:
     """Fit the sparse path on every neuron of `store` and rank neurons by entry into it.
 
     `l1-logistic`: binary L1 for two classes, multinomial with a group-L1 penalty for K > 2
     (`penalty="l1"` penalises each class weight separately); `lasso`: squared loss for numeric labels.
+    `solver`: the path solver, a callable with `neurosel.solver`'s `sparse_path` signature; None:
+    neurosel's own. Benchmarks pass an older commit's (neurosel.bench.baseline) to compare both in one
+    process; with a solver of your own nothing is loaded from or saved to the store.
     """
     params = _check(store, method, penalty, l1_ratio, n_lambdas, lambda_ratio, target_support, tol)
     labels = store.labels
@@ -106,13 +113,14 @@ def importance(
     penalty = penalty or ("group-l1" if k > 2 else "l1")
     params.update(penalty=penalty, class_weight=_jsonable(class_weight), rows=store.n)
     key = f"{method}-" + hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
-    if not recompute and (saved := load_importance(store, key)) is not None:
+    if solver is None and not recompute and (saved := load_importance(store, key)) is not None:
         return saved
     y = datafit.targets(labels)
     datafit.weights = example_weights(labels, class_weight, store.meta.get("label_names"))
     device = resolve_device(device).for_stage("solver")
+    runner = resolve_runner(client)
     stats = neuron_stats(
-        store, by=None, device=device, progress=False, memory_budget=memory_budget, client=client
+        store, by=None, device=device, progress=False, memory_budget=memory_budget, client=runner
     )
     if int(stats.nonfinite.sum()):
         raise InputError(
@@ -121,10 +129,9 @@ def importance(
         )
     start = time.perf_counter()
     with device.activate():
-        if client is not None:  # products as tasks on a Dask cluster; the outer loop stays here
-            from neurosel.scaleout import DistributedDesign
-
-            design, where = DistributedDesign(client, store, stats.mean.ravel(), stats.std.ravel()), "dask"
+        if runner.distributed:  # products as tasks on a Dask cluster; the outer loop stays here
+            center, scale, placed = stats.mean.ravel(), stats.std.ravel(), runner.placed(device)
+            design, where = DistributedDesign(runner, store, center, scale, placed), "dask"
         else:
             design, where = store_design(
                 store, stats.mean.ravel(), stats.std.ravel(), device, memory_budget, in_core_bytes, tol
@@ -132,7 +139,7 @@ def importance(
         loaded = time.perf_counter()
         total = target_support or None
         with bar(total, f"path {_name(store)}", "neuron" if total else "λ", progress) as steps:
-            path = sparse_path(
+            path = (solver or sparse_path)(
                 design, y, datafit, PENALTIES[penalty](), l1_ratio=l1_ratio, n_lambdas=n_lambdas,
                 lambda_ratio=lambda_ratio, target_support=target_support, tol=tol, name=f"store {store.path}",
                 on_lambda=lambda i, support: steps.update((min(support, total) if total else i) - steps.n),
@@ -144,7 +151,7 @@ def importance(
         "load_seconds": loaded - start, "solve_seconds": done - loaded,
     }  # fmt: skip
     imp = _result(path, store, method, penalty, meta)
-    if save:
+    if save and solver is None:
         save_importance(store, imp)
     return imp
 

@@ -19,7 +19,9 @@ from neurosel.devices import Device, resolve_device
 from neurosel.errors import InputError
 from neurosel.kernels.histogram import mann_whitney
 from neurosel.progress import bar
-from neurosel.stats._chunks import Encoding, StatsPlan, make_pass
+from neurosel.scaleout import resolve_runner
+from neurosel.stats._chunks import Encoding, StatsPlan
+from neurosel.stats._cluster import StatsFactory
 from neurosel.stats._moments import Moments
 from neurosel.store import (
     DEFAULT_MEMORY_BUDGET,
@@ -27,7 +29,6 @@ from neurosel.store import (
     MAX_BLOCK_BYTES,
     ActivationStore,
     load_derived,
-    run_pass,
     save_derived,
 )
 
@@ -126,19 +127,18 @@ def neuron_stats(
     total = int(layout[-1])
     # GPU kernels want large launches; the CPU wants blocks below glibc's mmap threshold
     max_block = GPU_BLOCK_BYTES if device.is_gpu else MAX_BLOCK_BYTES
-    if client is not None:  # the same chunk pass as tasks on a Dask cluster (neurosel.scaleout)
-        from neurosel.scaleout import StatsFactory, map_reduce
-
-        moments = map_reduce(client, store, StatsFactory(plan, device.kind), total, memory_budget)
-    else:
-        blocks = store.blocks(total, memory_budget, readers, max_block_bytes=max_block)
-        with device.activate(), bar(total, "stats", "row", progress) as progress_bar:
-            moments = run_pass(make_pass(plan, device), blocks, lambda b: progress_bar.update(b.rows))
+    runner = resolve_runner(client)  # in this process, or row ranges as tasks on a Dask cluster
+    factory = StatsFactory(plan, runner.placed(device))
+    with device.activate(), bar(total, "stats", "row", progress) as progress_bar:
+        moments = runner.reduce(
+            store, factory, total, memory_budget, readers=readers, max_block_bytes=max_block,
+            on_rows=progress_bar.update,
+        )  # fmt: skip
     seconds = time.perf_counter() - started
     meta = {
         "key": key,
         "by": by,
-        "device": device.kind if client is None else f"dask ({device.kind} workers)",
+        "device": runner.label(device.kind),
         "rows": rows,
         "activation_rows": total,
         "auroc_bits": bits,

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from neurosel.store._codec import STORAGE_DTYPES, decode, decode_table, encode, key_table
 from neurosel.store._derived import load_derived, save_derived, saved_metas
-from neurosel.store._format import FORMAT_VERSION, META_KEY
+from neurosel.store._format import FORMAT_VERSION, META_KEY, activation_array
 from neurosel.store._from_array import store_from_array
-from neurosel.store._integrity import MANIFEST_KEY, DamagedStoreError
+from neurosel.store._integrity import MANIFEST_KEY, DamagedStoreError, unit_rows
 from neurosel.store._interop import consolidate
 from neurosel.store._labels import check_labels, describe_rows, label_kind
 from neurosel.store._location import is_url, local_path
@@ -57,6 +57,7 @@ __all__ = [
     "StoreWriter",
     "VerifyReport",
     "Written",
+    "activation_array",
     "base_meta",
     "block_rows",
     "check_labels",
@@ -80,5 +81,6 @@ __all__ = [
     "store_from_array",
     "tree_merge",
     "tree_reduce",
+    "unit_rows",
     "verify",
 ]

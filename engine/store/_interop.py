@@ -11,7 +11,8 @@ next refresh.
 `to_xarray` and `to_dask` (behind `ActivationStore.to_xarray` / `.to_dask`) are the lazy, labelled
 views: committed rows only, every block checked against the commit manifest before it is read,
 bfloat16 decoded to float32 with the one codec. bfloat16 stays stored as uint16 bit patterns with
-the `storage_dtype` attribute (docs/store-format.md says why and gives the one-line decode).
+the `storage_dtype` attribute (docs/store-format.md says why and gives the one-line decode). Their
+`store` is an ActivationStore, typed `Any`: the reader imports this module, never the reverse.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import zarr
@@ -28,9 +29,6 @@ from zarr.codecs import Crc32cCodec
 from neurosel.errors import InputError
 from neurosel.store._codec import decode
 from neurosel.store._format import DIMENSIONS, TOKEN_DIMENSIONS, activation_array
-
-if TYPE_CHECKING:
-    from neurosel.store._reader import ActivationStore
 
 EXAMPLE_EDGE = "example_edge"  # the n + 1 boundaries of `offsets`: not the size of `example`
 COORDINATES = ("layer", "neuron")
@@ -130,7 +128,7 @@ class _CheckedRows:
     commit manifest (`ActivationStore.check_rows`) before Zarr reads them, so a missing shard is an
     error and never zeros."""
 
-    def __init__(self, store: ActivationStore, rows: int) -> None:
+    def __init__(self, store: Any, rows: int) -> None:
         self.store = store
         self.array = store.activations
         self.shape = (rows, *self.array.shape[1:])
@@ -152,7 +150,7 @@ class _CheckedRows:
         return self.array[key]
 
 
-def to_dask(store: ActivationStore) -> Any:
+def to_dask(store: Any) -> Any:
     """The committed activations as a lazy dask array, one block per storage unit (shard), decoded:
     float16/float32 as stored, bfloat16 as float32. Token rows for token pooling."""
     da = _need("dask.array", "ActivationStore.to_dask")
@@ -177,7 +175,7 @@ def to_dask(store: ActivationStore) -> Any:
     return raw.map_blocks(decode, dtype, dtype=np.float32, name="neurosel-decode-" + name.split("-", 1)[1])
 
 
-def to_xarray(store: ActivationStore) -> Any:
+def to_xarray(store: Any) -> Any:
     """A lazy, labelled `xarray.Dataset` of the committed rows: the activations (dask, decoded) with
     coordinates `layer` (model layer ids), `neuron` and `example`; `labels` (and `label_name` when the
     labels are named), `lengths`, `texts`/`texts_pair` when stored, `offsets` and `token_example` for

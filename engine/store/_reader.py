@@ -21,6 +21,7 @@ from neurosel.store._integrity import (
     unit_count,
     unit_rows,
 )
+from neurosel.store._interop import to_dask, to_xarray
 from neurosel.store._location import exists, local_path
 from neurosel.store._stream import (
     DEFAULT_MEMORY_BUDGET,
@@ -260,14 +261,10 @@ class ActivationStore:
         """A lazy, labelled xarray.Dataset of the committed rows (dask-backed; bfloat16 decoded to
         float32), with `layer`, `neuron` and `example` coordinates and the labels along `example`.
         Needs xarray and dask (`pip install 'neurosel[xarray]'`)."""
-        from neurosel.store._interop import to_xarray
-
         return to_xarray(self)
 
     def to_dask(self) -> Any:
         """The committed activations as a lazy dask array (bfloat16 decoded to float32)."""
-        from neurosel.store._interop import to_dask
-
         return to_dask(self)
 
 

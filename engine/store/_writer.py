@@ -13,7 +13,7 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import zarr
@@ -33,8 +33,18 @@ from neurosel.store._integrity import (
 from neurosel.store._interop import consolidate, side_dimensions, write_coordinates
 from neurosel.store._location import exists, remove_tree
 
-if TYPE_CHECKING:
-    from neurosel.extraction import HostTransfer, Staged
+
+class Staged(Protocol):
+    """Rows on their way to the host (extraction's staging buffers): `wait()` gives the array."""
+
+    def wait(self) -> np.ndarray: ...
+
+
+class Transfer(Protocol):
+    """Where staged rows come from: the writer hands each one back with `release` once copied."""
+
+    def release(self, staged: Staged) -> None: ...
+
 
 CHUNK_TARGET_BYTES = 2 << 20  # ≥ 1 MB chunks; 2 MiB measured to decode fast and stay cache-friendly
 CHUNKS_PER_SHARD = 16  # one shard (~32 MiB) is one write window and one resume step
@@ -160,14 +170,14 @@ class StoreWriter:
         self,
         group: zarr.Group,
         meta: dict[str, Any],
-        transfer: HostTransfer,
+        transfer: Transfer,
         lengths: np.ndarray,
         offsets: np.ndarray | None,
         on_written: Callable[[Written], None] | None = None,
     ) -> None:
         """`on_written` receives each window once its shards are written; by default the window is
         committed in the group attributes at once (a single process). A Dask worker passes a
-        collector instead: the client commits windows in order (neurosel.scaleout)."""
+        collector instead: the client commits windows in order (neurosel.extraction on a cluster)."""
         self.group = group
         self.on_written = on_written or self._commit_here
         self.meta = meta

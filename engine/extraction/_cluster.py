@@ -17,27 +17,32 @@ from typing import Any
 
 import zarr
 
+from neurosel.devices import resolve_device
 from neurosel.errors import InputError
-from neurosel.extraction._extract import write_rows
 from neurosel.extraction._model import Encoder, load_encoder
 from neurosel.extraction._tokens import Tokenized
+from neurosel.extraction._windows import write_rows
 from neurosel.progress import ExtractProgress
-from neurosel.store import Layout, Written, commit_windows
-from neurosel.store._format import activation_array
+from neurosel.scaleout import Runner
+from neurosel.store import Layout, Written, activation_array, commit_windows
 
 _ENCODERS: dict[tuple[str, str], Encoder] = {}  # on a worker: loaded once, used by every later task
 _ENCODERS_LOCK = threading.Lock()
 
 
 def worker_device(device: str) -> str:
-    """The torch device type ("cpu" or "cuda") extraction uses on a worker for `device`."""
-    from neurosel.devices import resolve_device
-
+    """The torch device type ("cpu" or "cuda") extraction uses on a worker for `device` (a worker
+    spec, `Runner.placed`)."""
     return resolve_device(device).for_stage("extract").torch.type
 
 
+def probe_worker_device(runner: Runner, device: str) -> str:
+    """The torch device type a worker of `runner`'s cluster resolves `device` to (one task)."""
+    return runner.client.submit(worker_device, device, pure=False).result()
+
+
 def extract_on_cluster(
-    client: Any,
+    runner: Runner,
     out: str,
     group: zarr.Group,
     meta: dict[str, Any],
@@ -49,9 +54,11 @@ def extract_on_cluster(
     token_budget: int | None,
     progress: bool,
 ) -> None:
-    """Rows [rows_committed, n) as one task per window on the cluster, committed here in order."""
+    """Rows [rows_committed, n) as one task per window on the cluster, committed here in order.
+    `device` is the workers' spec (`Runner.placed`)."""
     from distributed import KilledWorker, as_completed
 
+    client = runner.client
     first, n, window = meta["rows_committed"], meta["n"], layout.shard_rows
     if isinstance(model, tuple):  # a live (model, tokenizer): sent to each worker once
         [model_ref] = client.scatter([model], broadcast=True, hash=False)
@@ -124,8 +131,6 @@ def _extract_window(
 
 
 def _encoder(model: Any, key: str, device: str) -> Encoder:
-    from neurosel.devices import resolve_device
-
     torch_device = resolve_device(device).for_stage("extract").torch
     with _ENCODERS_LOCK:  # tasks on one worker's threads share one copy of the weights
         cache_key = (key, str(torch_device))
