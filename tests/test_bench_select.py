@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from neurosel.bench.select import (
+from neurosel.bench.solvers import (
     PEERS,
     SYNTHETIC_MARGIN_STD,
     default_solvers,

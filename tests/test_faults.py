@@ -7,11 +7,12 @@ from __future__ import annotations
 import pytest
 
 from neurosel.bench.faults import run_matrix
+from neurosel.cli import main
 
 
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory):
-    return run_matrix(tmp_path_factory.mktemp("faults"))
+    return run_matrix(tmp_path_factory.mktemp("faults"), main)
 
 
 def test_no_damage_gives_a_wrong_answer_or_a_traceback(outcomes):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -43,7 +44,12 @@ def probe(cwd: Path, extra_path: Path | None = None) -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel built from this checkout, offline (no build isolation: setuptools from the venv)."""
+    """The wheel built offline (no build isolation: setuptools from the venv) from a copy of this
+    checkout's package files, so that no `build/` folder is left in the checkout or read from it."""
+    tree = tmp_path_factory.mktemp("tree")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, tree / name)
+    shutil.copytree(SOURCE, tree / "engine", ignore=shutil.ignore_patterns("__pycache__"))
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
         [
@@ -56,7 +62,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "-q",
             "-w",
             str(out),
-            str(ROOT),
+            str(tree),
         ],
         check=True,
         capture_output=True,

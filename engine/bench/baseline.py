@@ -1,54 +1,80 @@
-"""The engine's path solver as it was at a git commit, importable next to today's, for same-process
-old-vs-new timings.
+"""The path solver as it was at a git commit, importable next to today's, for same-process old-vs-new
+timings.
 
-`load_baseline(commit, scratch)` reads engine/solver/_path.py and engine/kernels/cd.py at `commit` with
-`git show`, and imports them as private modules (the old kernels module stands in for neurosel.kernels.cd
-while the old solver imports); the old solver runs against today's datafits, penalties and designs,
-whose interfaces it shares. `baseline_solver(module)` swaps `neurosel.importance`'s path solver for
-the old one within a `with` block, so that the same store, statistics, in-core load and timings run
-both. The numba kernels of the old module compile on first use: warm it up before timing.
+`load_baseline(commit, scratch)` reads the solver (engine/solver/_path.py) and its coordinate-descent
+kernels (engine/kernels/cd.py; kernels/cd.py before the package moved under engine/) at `commit`
+with `git show`, and imports them as modules of their own, `_baseline_cd_<commit>` and
+`_baseline_path_<commit>`: the old solver's import of the kernels is rewritten to the old kernels'
+module, and its engine-era `engine.` imports to today's `neurosel.` (its datafits, penalties and
+designs, whose interfaces it shares). Nothing of neurosel is replaced. Time it by passing its
+`sparse_path` to `neurosel.importance(..., solver=baseline.sparse_path)`, so that the same store,
+statistics, in-core load and timings run both. The numba kernels of the old module compile on first
+use: warm it up before timing.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
+import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
-REPO = Path(__file__).resolve().parents[1]
-FILES = {"cd": "engine/kernels/cd.py", "path": "engine/solver/_path.py"}
+REPO = Path(__file__).resolve().parents[2]
+SOURCES = {  # where each file lived, newest layout first
+    "cd": ("engine/kernels/cd.py", "kernels/cd.py"),
+    "path": ("engine/solver/_path.py",),
+}
+_PREFIX = r"(?:neurosel\.|engine\.)?"
+_FROM_CD = re.compile(rf"^(\s*)from {_PREFIX}kernels\.cd import ", re.M)
+_FROM_KERNELS = re.compile(rf"^(\s*)from {_PREFIX}kernels import cd\b", re.M)
+_IMPORT_CD = re.compile(rf"^(\s*)import {_PREFIX}kernels\.cd\b", re.M)
+_DOTTED_CD = re.compile(rf"\b{_PREFIX}kernels\.cd\.")
+_ENGINE = re.compile(r"^(\s*)(from|import) engine\.", re.M)
 
 
-def load_baseline(commit: str, scratch: Path) -> ModuleType | str:
-    """neurosel.solver._path as of `commit` (a module), or why it cannot be loaded (a string)."""
-    folder = scratch / f"baseline_{commit[:12]}"
+def load_baseline(commit: str, scratch: Path, repo: Path = REPO) -> ModuleType | str:
+    """The path solver module as of `commit` (its `sparse_path` has today's signature, as far as the
+    commit's did), or why it cannot be loaded (a string)."""
+    tag = commit[:12]
+    folder = scratch / f"baseline_{tag}"
     folder.mkdir(parents=True, exist_ok=True)
-    for name, path in FILES.items():
+    sources = {}
+    for name, paths in SOURCES.items():
+        source = _git_show(repo, commit, paths)
+        if source is None:
+            return f"unavailable (git show {commit}:{' or '.join(paths)} failed in {repo})"
+        sources[name] = source
+    cd_name, path_name = f"_baseline_cd_{tag}", f"_baseline_path_{tag}"
+    (folder / "cd.py").write_text(sources["cd"], encoding="utf-8")
+    (folder / "path.py").write_text(rewrite_imports(sources["path"], cd_name), encoding="utf-8")
+    _import(cd_name, folder / "cd.py")
+    return _import(path_name, folder / "path.py")
+
+
+def rewrite_imports(source: str, cd_module: str) -> str:
+    """The old solver's source with its kernels imports bound to `cd_module` and `engine.` imports
+    to `neurosel.`."""
+    source = _FROM_CD.sub(rf"\1from {cd_module} import ", source)
+    source = _FROM_KERNELS.sub(rf"\1import {cd_module} as cd", source)
+    source = _IMPORT_CD.sub(rf"\1import {cd_module}", source)
+    source = _DOTTED_CD.sub(f"{cd_module}.", source)
+    return _ENGINE.sub(r"\1\2 neurosel.", source)
+
+
+def _git_show(repo: Path, commit: str, paths: tuple[str, ...]) -> str | None:
+    for path in paths:
         try:
-            source = subprocess.run(
-                ["git", "-C", str(REPO), "show", f"{commit}:{path}"],
+            return subprocess.run(
+                ["git", "-C", str(repo), "show", f"{commit}:{path}"],
                 capture_output=True,
                 check=True,
                 text=True,
             ).stdout
-        except (OSError, subprocess.CalledProcessError) as e:
-            return f"unavailable (git show {commit}:{path}: {getattr(e, 'stderr', '') or e})".strip()
-        (folder / f"{name}.py").write_text(source, encoding="utf-8")
-    tag = commit[:12]
-    cd = _import(f"_baseline_cd_{tag}", folder / "cd.py")
-    saved = sys.modules.get("neurosel.kernels.cd")
-    sys.modules["neurosel.kernels.cd"] = cd  # the old solver binds the old kernels at import
-    try:
-        return _import(f"_baseline_path_{tag}", folder / "path.py")
-    finally:
-        if saved is None:
-            sys.modules.pop("neurosel.kernels.cd", None)
-        else:
-            sys.modules["neurosel.kernels.cd"] = saved
+        except (OSError, subprocess.CalledProcessError):
+            continue
+    return None
 
 
 def _import(name: str, path: Path) -> ModuleType:
@@ -57,22 +83,10 @@ def _import(name: str, path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-@contextlib.contextmanager
-def baseline_solver(module: ModuleType | None) -> Iterator[None]:
-    """neurosel.importance runs `module.sparse_path` (the baseline) inside the block; None: today's."""
-    if module is None:
-        yield
-        return
-    from neurosel.solver import _importance
-
-    today = _importance.sparse_path
-    _importance.sparse_path = module.sparse_path
+    sys.modules[name] = module  # the old solver imports its kernels by this name
     try:
-        yield
-    finally:
-        _importance.sparse_path = today
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module

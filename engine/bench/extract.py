@@ -12,28 +12,22 @@ Reported per method: median wall time over --repeats runs, examples/s, real (non
 peak host RSS above the level at the start (sampled from /proc/self/statm; Linux only) and, on
 CUDA, peak GPU memory allocated; the engine's speed-up over each baseline; a correctness check of
 every method's activations against the naive ones (exit code 1 if one is off); on CUDA, MFU against a
-bf16 matmul peak measured in the same run. Results go to bench/results/ as JSON.
+bf16 matmul peak measured in the same run. Results go to bench/results/ (of the current directory) as JSON.
+
+Any model and device: `neurosel bench extract --model M --device D` (a local directory or packaged
+model name; auto, cpu or cuda[:N]).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
-import gc
-import json
 import os
-import platform
-import re
 import shutil
-import socket
 import statistics
 import sys
-import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +35,16 @@ import numpy as np
 import torch
 
 import neurosel
+from neurosel.bench._harness import (
+    RESULTS_DIR,
+    SCRATCH_DIR,
+    Measurement,
+    default_data_dir,
+    environment,
+    measure,
+    synchronize,
+    write_report,
+)
 from neurosel.devices import resolve_device
 from neurosel.errors import InputError
 from neurosel.experiments import EXPERIMENTS, demo_corpus, read_amazon, read_sst2
@@ -57,8 +61,6 @@ from neurosel.extraction import (
 )
 from neurosel.store import STORAGE_DTYPES, Layout
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO_ROOT = BENCH_DIR.parent
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 METHODS = ("naive", "neurox", "engine")
 DEFAULT_MAX_LENGTH = {"sst2": 128, "demo": 128, "amazon": 256}
@@ -67,8 +69,6 @@ NAIVE_BATCH = 32
 WARMUP_TEXTS = 8
 ENGINE_DTYPE = "float16"  # neurosel.extract's default storage dtype
 REL_TOLERANCE = 1e-2  # float16 storage; bf16 compute (the GPU default) lands near 7e-3
-SAMPLE_SECONDS = 0.005
-MB = 2**20
 MATMUL_SIZE = 8192
 MATMUL_RUNS = 10
 
@@ -82,15 +82,6 @@ class Setup:
     device: torch.device
     max_length: int
     token_budget: int | None
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """One timed run of one method."""
-
-    seconds: float
-    host_peak_mb: float
-    gpu_peak_mb: float | None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,8 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", default=",".join(METHODS), help="comma list of naive, neurox, engine")
     p.add_argument("--neurox-n", type=int, default=200, help="texts for the slow neurox loop")
     p.add_argument("--repeats", type=int, default=1, help="runs per method; the median time counts")
-    p.add_argument("--out-dir", type=Path, default=BENCH_DIR / "results")
-    p.add_argument("--scratch-dir", type=Path, default=BENCH_DIR / "scratch", help="for temporary outputs")
+    p.add_argument("--out-dir", type=Path, default=RESULTS_DIR, help="reports (JSON)")
+    p.add_argument("--scratch-dir", type=Path, default=SCRATCH_DIR, help="for temporary outputs")
     p.add_argument("--token-budget", type=int, default=None, help="passed to neurosel.extract")
     p.add_argument(
         "--tolerance",
@@ -120,15 +111,6 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"max |diff| / max |naive| each method may reach (default {REL_TOLERANCE:g})",
     )
     return p
-
-
-def default_data_dir() -> Path:
-    """The first `shared/datasets` folder found walking up from the repository root."""
-    for parent in (REPO_ROOT, *REPO_ROOT.parents):
-        candidate = parent / "shared" / "datasets"
-        if candidate.is_dir():
-            return candidate
-    return REPO_ROOT.parent / "shared" / "datasets"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -340,64 +322,6 @@ def remove(path: Path) -> None:
         path.unlink()
 
 
-def measure(fn: Callable[[], None], device: torch.device) -> Measurement:
-    """Run fn once: wall time, peak host RSS above the start, peak GPU memory allocated."""
-    release_freed_memory()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-    with RssSampler() as rss:
-        start = time.perf_counter()
-        fn()
-        synchronize(device)
-        seconds = time.perf_counter() - start
-    gpu = torch.cuda.max_memory_allocated(device) / MB if device.type == "cuda" else None
-    return Measurement(seconds, rss.peak_delta / MB, gpu)
-
-
-def synchronize(device: torch.device) -> None:
-    """Wait for queued GPU work, so the clock reads finished work."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def release_freed_memory() -> None:
-    """Collect garbage and hand freed heap pages back to the OS (glibc), so RSS deltas start clean."""
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def read_rss() -> int:
-    """Resident set size of this process in bytes, from /proc/self/statm."""
-    with open("/proc/self/statm", encoding="ascii") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-class RssSampler:
-    """Peak resident memory above the level at entry, sampled by a background thread."""
-
-    def __enter__(self) -> RssSampler:
-        self.base = self.peak = read_rss()
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._sample, name="bench-rss", daemon=True)
-        self.thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self.stop.wait(SAMPLE_SECONDS):
-            self.peak = max(self.peak, read_rss())
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join()
-        self.peak = max(self.peak, read_rss())
-
-    @property
-    def peak_delta(self) -> int:
-        return self.peak - self.base
-
-
 def processed_tokens(method: str, setup: Setup, lengths: np.ndarray) -> np.ndarray:
     """Tokens each text occupies in the forward pass, padding included."""
     if method == "naive":
@@ -531,35 +455,6 @@ def mfu(
     return out
 
 
-def environment(device: torch.device) -> dict[str, Any]:
-    """Library versions and the hardware the numbers come from."""
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": version("transformers"),
-        "zarr": version("zarr"),
-        "numpy": np.__version__,
-        "neurosel": neurosel.__version__,
-        "device": str(device),
-        "device_name": device_name(device),
-        "cuda": torch.version.cuda if device.type == "cuda" else None,
-        "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "hostname": socket.gethostname(),
-    }
-
-
-def device_name(device: torch.device) -> str:
-    """The GPU's name, or the CPU model from /proc/cpuinfo."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
-
-
 def parameters(
     args: argparse.Namespace, methods: list[str], setup: Setup, lengths: np.ndarray, neurox_n: int
 ) -> dict[str, Any]:
@@ -588,16 +483,6 @@ def parameters(
 def save(report: dict[str, Any], out_dir: Path, dataset: str, device: torch.device) -> Path:
     """Write the report to out_dir/extract_<dataset>_<device>_<gpu name or hostname>.json."""
     return write_report(report, out_dir, f"extract_{dataset}", device.type)
-
-
-def write_report(report: dict[str, Any], out_dir: Path, prefix: str, device_type: str) -> Path:
-    """Write a benchmark report as out_dir/<prefix>_<device>_<gpu name or hostname>.json."""
-    name = report["environment"]["device_name"] if device_type == "cuda" else socket.gethostname()
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{prefix}_{device_type}_{slug}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    return path
 
 
 def print_summary(report: dict[str, Any], path: Path) -> None:

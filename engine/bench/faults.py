@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+CommandLine = Callable[[list[str]], int]  # neurosel.cli.main: argv -> exit code
+
 FAULTS = ("deleted", "emptied", "truncated", "flipped")
 COMMANDS = ("info", "stats", "select", "transfer", "verify")
 ROWS, LAYERS, HIDDEN = 240, 2, 16
@@ -45,11 +47,10 @@ class Outcome:
     detail: str
 
 
-def make_stores(root: Path) -> tuple[Path, Path]:
+def make_stores(root: Path, main: CommandLine) -> tuple[Path, Path]:
     """A labelled source and target store (planted signal in a few neurons), with saved statistics
-    and an importance path, as a user's stores look after `stats` and `select`."""
+    and an importance path, as a user's stores look after `stats` and `select` (run by `main`)."""
     import neurosel
-    from neurosel.cli import main
 
     rng = np.random.default_rng(0)
     paths = []
@@ -121,7 +122,7 @@ def command_line(command: str, source: Path, target: Path) -> list[str]:
     }[command]
 
 
-def _run(main: Callable[[list[str]], int], argv: list[str]) -> tuple[int, str, str]:
+def _run(main: CommandLine, argv: list[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
@@ -132,14 +133,13 @@ def _run(main: Callable[[list[str]], int], argv: list[str]) -> tuple[int, str, s
 
 
 def run_matrix(
-    workdir: Path, kinds: Sequence[str] | None = None, commands: Sequence[str] = COMMANDS
+    workdir: Path, main: CommandLine, kinds: Sequence[str] | None = None, commands: Sequence[str] = COMMANDS
 ) -> list[Outcome]:
-    """Every (file kind, fault, command) case; each on a fresh copy of the undamaged stores."""
-    from neurosel.cli import main
-
+    """Every (file kind, fault, command) case, each on a fresh copy of the undamaged stores, run by
+    the command line `main` (`neurosel.cli.main`: given, since the harness sits below the CLI)."""
     pristine = workdir / "pristine"
     pristine.mkdir(parents=True, exist_ok=True)
-    source, target = make_stores(pristine)
+    source, target = make_stores(pristine, main)
     expected = {c: _run(main, command_line(c, source, target)) for c in commands}
     files = file_kinds(source)
     outcomes = []
@@ -182,12 +182,17 @@ def table(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, command_line: CommandLine | None = None) -> int:
+    """The matrix and its table; `command_line` is the `neurosel` command's main, which
+    `neurosel bench faults` passes in (the harness imports nothing from the CLI above it)."""
+    if command_line is None:
+        print("bench faults drives the command line: run it as `neurosel bench faults`", file=sys.stderr)
+        return 2
     parser = argparse.ArgumentParser(prog="neurosel bench faults", description=__doc__.split("\n\n")[0])
     parser.add_argument("--details", action="store_true", help="also print the first error line of each case")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="neurosel-faults-") as tmp:
-        outcomes = run_matrix(Path(tmp))
+        outcomes = run_matrix(Path(tmp), command_line)
     print(table(outcomes))
     if args.details:
         for o in outcomes:

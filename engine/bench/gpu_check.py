@@ -48,8 +48,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO_ROOT = BENCH_DIR.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout: engine/bench/gpu_check.py
 TOTAL_BUDGET_S = 450.0  # 7.5 minutes: the whole check, leaving room under 8 for start-up and clean-up
 MIN_STEP_S = 10.0  # a step that would get less than this is skipped as out of time
 KILL_GRACE_S = 5.0
@@ -665,7 +664,7 @@ class Check:
         s = self.sizes
         assert self.scratch is not None
         command = self.python(
-            "-m", "neurosel.bench.select", "--dataset", "synthetic", "--synthetic-rows", str(s.select_rows),
+            "-m", "neurosel.bench.solvers", "--dataset", "synthetic", "--synthetic-rows", str(s.select_rows),
             "--synthetic-layers", str(s.select_layers), "--synthetic-hidden", str(s.select_hidden),
             "--n-lambdas", str(s.select_lambdas), "--lambda-ratio", f"{s.select_lambda_ratio:g}",
             "--device", s.device, "--repeats", "1",

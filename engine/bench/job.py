@@ -4,9 +4,9 @@ The job an experiment runs for one source: `neurosel.transfer` from SOURCE to ev
 experiment's stores folder, every baseline, 5 seeds, k = 10 … 1,000, the last-layer CLS stores when
 the folder has them (`<domain>-cls.zarr`). Each run works on fresh copies of the stores with their
 saved statistics, paths and stability frequencies removed, so every stage is computed, as on a
-first run. Stages are timed as wall clock around each stage's call in the main thread (the
-classifier fits run on worker threads inside "fits and scoring"); what no stage claims is
-"other" (loading, statistics and the path where a stage is not wrapped).
+first run. Stages are timed with neurosel.timing.record(): the library marks each stage with
+neurosel.timing.stage(name) (wall clock in the main thread; the classifier fits run on worker
+threads inside "fits and scoring"); what no stage claims is "other".
 
 --baseline DIR times the same job with the engine in DIR (a checkout of an older commit, e.g.
 `git worktree add /tmp/old COMMIT`): the engines cannot share a process (one package name), so each
@@ -18,6 +18,7 @@ not have is absent from its split. JSON: bench/results/job_<source>_cpu_<host>.j
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -29,50 +30,28 @@ import time
 from pathlib import Path
 from typing import Any
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO = BENCH_DIR.parent
+REPO = Path(__file__).resolve().parents[2]  # the tree whose engine this file belongs to
 DERIVED = ("stats", "importance", "stability")  # saved results removed from the copies
-# (module, attribute, stage): the calls timed, where the engine has them
-STAGES = (
-    ("load_activations", "load"),
-    ("sparse_importance", "path and statistics"),
-    ("stats_ranking", "fisher ranking"),
-    ("selection_ranking", "stability selection"),
-    ("sklearn_ranking", "scikit-learn recipe ranking"),
-)
 
 
 def run_job(stores: Path, source: str, seeds: int) -> dict[str, Any]:
-    """Time one job with the engine this process imports; the total and each stage in seconds."""
+    """Time one job with the engine this process imports; the total and each stage in seconds
+    (neurosel.timing's stages: load, path and statistics, fisher ranking, stability selection,
+    scikit-learn recipe ranking, fits and scoring; none where the engine predates neurosel.timing)."""
     import warnings
 
     import neurosel
-    import neurosel.crossdomain._transfer as transfer_module
+
+    try:
+        from neurosel.timing import record
+    except ImportError:  # an older engine: the total only
+        record = contextlib.nullcontext
 
     warnings.simplefilter("ignore")
     names = sorted(p.name[: -len(".zarr")] for p in stores.glob("*.zarr") if not p.name.endswith("-cls.zarr"))
     if source not in names:
         raise SystemExit(f"bench job: no {source}.zarr in {stores}; pass --source one of {', '.join(names)}")
     targets = [n for n in names if n != source]
-    stages: dict[str, float] = {}
-
-    def timed(owner: Any, attribute: str, stage: str) -> None:
-        if not hasattr(owner, attribute):
-            return
-        call = getattr(owner, attribute)
-
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return call(*args, **kwargs)
-            finally:
-                stages[stage] = stages.get(stage, 0.0) + time.perf_counter() - started
-
-        setattr(owner, attribute, wrapper)
-
-    for attribute, stage in STAGES:
-        timed(transfer_module, attribute, stage)
-    timed(transfer_module._Run, "_evaluate", "fits and scoring")
     with tempfile.TemporaryDirectory(prefix="bench-job-") as tmp:
         copies = {}
         for name in [source, *targets]:
@@ -86,19 +65,21 @@ def run_job(stores: Path, source: str, seeds: int) -> dict[str, Any]:
         opened = {key: neurosel.open_store(path) for key, path in copies.items()}
         cls = {n: opened[f"{n}-cls"] for n in [source, *targets]} if f"{source}-cls" in opened else None
         started = time.perf_counter()
-        transfer_module.transfer(
-            [opened[source]], [opened[t] for t in targets], names=[source, *targets], k=300, seeds=seeds,
-            cls=cls, device="cpu",
-        )  # fmt: skip
+        with record() as recorded:
+            neurosel.transfer(
+                [opened[source]], [opened[t] for t in targets], names=[source, *targets], k=300, seeds=seeds,
+                cls=cls, device="cpu",
+            )  # fmt: skip
         total = time.perf_counter() - started
+    stages = dict(recorded or {})
     stages["other"] = max(total - sum(stages.values()), 0.0)
     return {"total": total, "stages": stages, "engine": str(Path(neurosel.__file__).resolve().parents[1])}
 
 
 def in_subprocess(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     """One run of the job in a fresh process importing the engine in `root`: this file is run by
-    path (runpy, so bench/ is not put on sys.path, where engine/bench/select.py would shadow the standard
-    library's select) from `root`, which is also first on PYTHONPATH."""
+    path (runpy, so that it runs as it is whatever the tree holds) from `root`, which is also first
+    on PYTHONPATH."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
     argv = [
         "job",
@@ -135,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=5, help="random-k seeds")
     parser.add_argument("--baseline", type=Path, default=None, help="a source tree with an older engine")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each engine; medians count")
-    parser.add_argument("--out-dir", type=Path, default=BENCH_DIR / "results")
+    parser.add_argument("--out-dir", type=Path, default=None, help="reports (JSON; default bench/results)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:  # one timed run, JSON on the last stdout line
@@ -159,9 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     if runs["baseline"]:
         report["baseline"] = summarise(runs["baseline"])
         report["speedup"] = report["baseline"]["total"] / report["engine"]["total"]
-    from neurosel.bench.extract import write_report  # not at import: a worker may run under an older tree
+    from neurosel.bench._harness import RESULTS_DIR, write_report  # not at import: workers run by path
 
-    out = write_report(report, args.out_dir, f"job_{args.source}", "cpu")
+    out = write_report(report, args.out_dir or RESULTS_DIR, f"job_{args.source}", "cpu")
     for who in ("baseline", "engine"):
         if who in report:
             split = ", ".join(f"{s} {v:.1f}" for s, v in report[who]["stages"].items())

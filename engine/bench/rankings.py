@@ -22,16 +22,18 @@ from typing import Any
 import numpy as np
 
 import neurosel
-from neurosel.bench.extract import BENCH_DIR, write_report
-from neurosel.crossdomain._classifier import fit, score
-from neurosel.crossdomain._domains import load_activations, standardise
-from neurosel.crossdomain._rankings import (
+from neurosel.bench._harness import RESULTS_DIR, write_report
+from neurosel.crossdomain import (
     RANKINGS,
+    load_activations,
     path_options,
     selection_ranking,
     sparse_importance,
+    standardise,
     stats_ranking,
 )
+from neurosel.crossdomain import fit_classifier as fit
+from neurosel.crossdomain import score_classifier as score
 from neurosel.devices import single_threaded_blas
 
 KS = (10, 30, 100, 300, 1000)
@@ -168,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--domains", required=True, help="comma list of the domains (store names)")
     parser.add_argument("--ks", default=",".join(map(str, KS)), help="comma list of k")
     parser.add_argument("--name", default="experiment", help="names the JSON in bench/results/")
-    parser.add_argument("--out-dir", type=Path, default=BENCH_DIR / "results")
+    parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR, help="reports (JSON)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.domains.split(",") if n.strip()]
     report = run(args.stores, names, tuple(int(k) for k in args.ks.split(",")))

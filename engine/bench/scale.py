@@ -10,35 +10,16 @@ torch's default, every core.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import neurosel
-from neurosel.bench.extract import (
-    BENCH_DIR,
-    DEFAULT_MODEL,
-    default_data_dir,
-    load_texts,
-    sample,
-    write_report,
-)
-
-RESULTS = BENCH_DIR / "results"
-
-
-def timed(fn, repeats: int) -> dict[str, Any]:
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        seconds.append(time.perf_counter() - start)
-    return {"seconds": statistics.median(seconds), "seconds_all": seconds}
+from neurosel.bench._harness import RESULTS_DIR, default_data_dir, environment, repeated, write_report
+from neurosel.bench.extract import DEFAULT_MODEL, load_texts, sample
 
 
 def make_store(path: Path, rows: int, layers: int, hidden: int) -> neurosel.ActivationStore:
@@ -60,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--texts", type=int, default=2000, help="texts extracted (0: skip extraction)")
     parser.add_argument("--dataset", choices=("sst2", "amazon", "demo"), default="sst2")
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
-    parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR, help="reports (JSON)")
     args = parser.parse_args(argv)
     import distributed
 
@@ -91,9 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[str, Any] = {"one process": {}}
         if texts:
             extract()  # warm: model files in the page cache, torch's kernels
-            results["one process"]["extract"] = timed(extract, args.repeats)
-        results["one process"]["stats"] = timed(stats, args.repeats)
-        results["one process"]["path (streamed)"] = timed(path, args.repeats)
+            results["one process"]["extract"] = repeated(extract, args.repeats)
+        results["one process"]["stats"] = repeated(stats, args.repeats)
+        results["one process"]["path (streamed)"] = repeated(path, args.repeats)
         for workers in (1, 2):
             with (
                 distributed.LocalCluster(
@@ -110,9 +91,9 @@ def main(argv: list[str] | None = None) -> int:
                 results[name] = {}
                 if texts:
                     extract(client)  # warm: each worker loads the model once
-                    results[name]["extract"] = timed(lambda c=client: extract(c), args.repeats)
-                results[name]["stats"] = timed(lambda c=client: stats(c), args.repeats)
-                results[name]["path (streamed)"] = timed(lambda c=client: path(c), args.repeats)
+                    results[name]["extract"] = repeated(lambda c=client: extract(c), args.repeats)
+                results[name]["stats"] = repeated(lambda c=client: stats(c), args.repeats)
+                results[name]["path (streamed)"] = repeated(lambda c=client: path(c), args.repeats)
         imp = neurosel.importance(
             store, n_lambdas=args.n_lambdas, lambda_ratio=0.1, save=False, in_core_bytes=0
         )
@@ -124,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         for task in base
     }
     report = {
-        "environment": {"device_name": "cpu", "cpu_count": __import__("os").cpu_count()},
+        "environment": environment("cpu"),
         "parameters": {
             "rows": args.rows,
             "layers": args.layers,

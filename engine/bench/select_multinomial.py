@@ -9,7 +9,8 @@ store holds float32 activations (default 4,500 × 7 × 384 = 2,688 neurons: SICK
 
 Both solvers run neurosel.importance(method="l1-logistic", n_lambdas, lambda_ratio, tol,
 recompute=True, save=False) on the same store with the same statistics and in-core design; the
-baseline swaps in engine/solver/_path.py and engine/kernels/cd.py as of --baseline (engine/bench/baseline.py).
+baseline passes the path solver of --baseline (engine/solver/_path.py and its kernels as of that
+commit, loaded by neurosel.bench.baseline) as neurosel.importance's `solver`.
 Runs alternate (engine, baseline, engine, …; --repeats engine runs, --baseline-repeats baseline
 runs, each solver's numba kernels compiled on a tiny store first), and the medians count. Every λ
 must be certified (gap ≤ tol · log K), and the objectives, mean cross-entropy + λ Σ_j ‖W_j‖₂
@@ -24,15 +25,15 @@ import shutil
 import statistics
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import neurosel
-from neurosel.bench.baseline import baseline_solver, load_baseline
-from neurosel.bench.extract import write_report
-from neurosel.bench.stats import timed
+from neurosel.bench._harness import cached_store, environment, timed, write_report
+from neurosel.bench.baseline import load_baseline
 from neurosel.store import ActivationStore
 
 SEED = 0
@@ -100,8 +101,6 @@ def multinomial_store(args: argparse.Namespace) -> tuple[ActivationStore, dict[s
             path, x.reshape(rows, layers, hidden), labels=labels, dtype="float32", model_id=f"synthetic-k{k}"
         )
 
-    from neurosel.bench.select import cached_store  # neurosel.bench.select imports this module
-
     store, seconds = cached_store(path, (rows, layers, hidden), args.rebuild, build)
     info = {
         "source": "synthetic multinomial",
@@ -141,7 +140,7 @@ def objectives(z: np.ndarray, labels: np.ndarray, imp: Any) -> list[float]:
     return out
 
 
-def warm_up(scratch: Path, classes: int, solver: Any) -> float:
+def warm_up(scratch: Path, classes: int, solver: Callable | None) -> float:
     """A tiny K-class path with `solver` (None: today's), so that numba compilation is not timed."""
     rng = np.random.default_rng(SEED)
     x = rng.standard_normal((90, 1, 8))
@@ -149,22 +148,24 @@ def warm_up(scratch: Path, classes: int, solver: Any) -> float:
     started = time.perf_counter()
     try:
         store = neurosel.store_from_array(path, x, labels=np.arange(90) % classes, dtype="float32")
-        with baseline_solver(solver), warnings.catch_warnings():
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            neurosel.importance(store, n_lambdas=3, device="cpu", recompute=True, save=False)
+            neurosel.importance(store, n_lambdas=3, device="cpu", recompute=True, save=False, solver=solver)
     finally:
         shutil.rmtree(path, ignore_errors=True)
     return time.perf_counter() - started
 
 
-def one_run(store: ActivationStore, args: argparse.Namespace, solver: Any) -> tuple[dict[str, Any], Any]:
+def one_run(
+    store: ActivationStore, args: argparse.Namespace, solver: Callable | None
+) -> tuple[dict[str, Any], Any]:
     """neurosel.importance on the store, timed, with `solver` (None: today's) as its path solver."""
-    with baseline_solver(solver), warnings.catch_warnings(record=True) as got:
+    with warnings.catch_warnings(record=True) as got:
         warnings.simplefilter("always")
         measurement, imp = timed(
             lambda: neurosel.importance(
                 store, method="l1-logistic", n_lambdas=args.n_lambdas, lambda_ratio=args.lambda_ratio,
-                tol=args.tol, device="cpu", recompute=True, save=False,
+                tol=args.tol, device="cpu", recompute=True, save=False, solver=solver,
             )
         )  # fmt: skip
     record = {
@@ -205,14 +206,12 @@ def summary(
 def run_multinomial(args: argparse.Namespace) -> int:
     """Time today's solver and the baseline's on the K-class store, check them, print and save.
     0 on success, 1 when a path is not certified or the objectives differ by more than --rtol."""
-    from neurosel.bench.select import environment_block
-
     store, info = multinomial_store(args)
     baseline: Any = None
     reason = "not requested (--baseline none)"
     if args.baseline.lower() != "none":
         loaded = load_baseline(args.baseline, args.scratch_dir)
-        baseline, reason = (None, loaded) if isinstance(loaded, str) else (loaded, "")
+        baseline, reason = (None, loaded) if isinstance(loaded, str) else (loaded.sparse_path, "")
     warmup = {"engine": warm_up(args.scratch_dir, args.classes, None)}
     if baseline is not None:
         warmup["baseline"] = warm_up(args.scratch_dir, args.classes, baseline)
@@ -232,7 +231,7 @@ def run_multinomial(args: argparse.Namespace) -> int:
     for r in results.values():
         r["planted_in_top"] = len(set(r["ranking_top"]) & set(info["planted"])) / len(info["planted"])
     report = {
-        "environment": environment_block("cpu"),
+        "environment": environment("cpu"),
         "parameters": parameters(args, store, info),
         "warmup_seconds": warmup,
         "engine": results["engine"],

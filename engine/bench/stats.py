@@ -15,13 +15,13 @@ correctness check of the engine's class means and variances against float64 nump
 values (exit code 1 above 1e-5). On CUDA also the moments and histogram kernels on one
 device-resident block against a device-to-device copy measured in the same run (target ≥ 0.7).
 By default the store is synthetic (two classes, seeded) and kept under bench/scratch/ for reuse.
-Results go to bench/results/ as JSON.
+--store PATH benchmarks an existing store of your own (any model; class labels) instead. Results go
+to bench/results/ (of the current directory) as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import shutil
 import statistics
 import sys
@@ -30,15 +30,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import numba
 import numpy as np
-import torch
 from numba import cuda
 
 import neurosel
-from neurosel.bench.extract import BENCH_DIR, Measurement, environment, measure, relative_error, write_report
+from neurosel.bench._harness import (
+    HOST,
+    RESULTS_DIR,
+    SCRATCH_DIR,
+    Measurement,
+    cached_store,
+    environment,
+    measure,
+    timed,
+    write_report,
+)
+from neurosel.bench.extract import relative_error
 from neurosel.devices import resolve_device
 from neurosel.errors import InputError
 from neurosel.kernels.histogram import histogram_cpu, histogram_gpu, mann_whitney
@@ -47,9 +56,6 @@ from neurosel.stats import Encoding, NeuronStats
 from neurosel.store import DEFAULT_READERS, ActivationStore, block_rows, decode, iter_blocks, open_store
 
 SEED = 0
-HOST = torch.device(
-    "cpu"
-)  # neurosel.bench.extract.measure: wall time and host RSS; the engine syncs its GPU work
 TOLERANCE = 1e-5  # engine (float64) against float64 numpy on the same float32 values
 TARGET_STATS_VS_READ = 0.9  # on the CPU
 TARGET_KERNEL_VS_D2D = 0.7  # on CUDA
@@ -57,8 +63,6 @@ GENERATE_ROWS = 8192  # rows of synthetic data generated per step
 D2D_BYTES = 1 << 30  # bytes per device-to-device copy (read once, written once)
 CUDA_RUNS = 20
 METHODS = ("read", "numpy", "stats", "stats+auroc")
-
-T = TypeVar("T")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,13 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", type=int, default=7, help="synthetic store: layers")
     p.add_argument("--hidden", type=int, default=384, help="synthetic store: neurons per layer")
     p.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="synthetic store")
-    p.add_argument("--store", type=Path, default=None, help="benchmark this store instead (class labels)")
+    p.add_argument(
+        "--store", type=Path, default=None, help="benchmark your own store instead (class labels, any model)"
+    )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--memory-budget-mb", type=int, default=512, help="decoded blocks in flight")
     p.add_argument("--readers", type=int, default=DEFAULT_READERS, help="reader threads")
     p.add_argument("--repeats", type=int, default=3, help="rounds of every method; the median time counts")
-    p.add_argument("--out-dir", type=Path, default=BENCH_DIR / "results")
-    p.add_argument("--scratch-dir", type=Path, default=BENCH_DIR / "scratch", help="synthetic stores")
+    p.add_argument("--out-dir", type=Path, default=RESULTS_DIR, help="reports (JSON)")
+    p.add_argument("--scratch-dir", type=Path, default=SCRATCH_DIR, help="synthetic stores")
     p.add_argument(
         "--keep",
         action=argparse.BooleanOptionalAction,
@@ -111,21 +117,15 @@ def synthetic_path(args: argparse.Namespace) -> Path:
 
 def synthetic_store(args: argparse.Namespace) -> ActivationStore:
     """The synthetic store for these parameters: reused when complete, else (re)built."""
-    path = synthetic_path(args)
-    if path.exists() and not args.rebuild:
-        try:
-            store = open_store(path)
-            if store.complete and store.shape == (args.rows, args.layers, args.hidden):
-                return store
-        except InputError:
-            pass
-    shutil.rmtree(path, ignore_errors=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    x, y = synthetic_data(args.rows, args.layers, args.hidden, np.dtype(args.dtype))
-    store = neurosel.store_from_array(path, x, labels=y, dtype=args.dtype, model_id=f"synthetic-seed{SEED}")
-    print(f"built {path} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    return store
+
+    def build(path: Path) -> ActivationStore:
+        x, y = synthetic_data(args.rows, args.layers, args.hidden, np.dtype(args.dtype))
+        return neurosel.store_from_array(
+            path, x, labels=y, dtype=args.dtype, model_id=f"synthetic-seed{SEED}"
+        )
+
+    shape = (args.rows, args.layers, args.hidden)
+    return cached_store(synthetic_path(args), shape, args.rebuild, build)[0]
 
 
 def synthetic_data(rows: int, layers: int, hidden: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -167,7 +167,7 @@ def run(args: argparse.Namespace, store: ActivationStore) -> int:
     results, baseline, outputs = time_methods(store, cls, classes, backend, budget, args)
     check = correctness(store, cls, classes, outputs, baseline)
     report: dict[str, Any] = {
-        "environment": environment_block(backend),
+        "environment": environment(backend),
         "parameters": parameters(args, store, backend, budget, first_read),
         "compile": compile_info,
         "results": results,
@@ -219,13 +219,6 @@ def time_methods(
         results[method]["pass_seconds"] = statistics.median(seconds)
         results[method]["auroc_bits"] = outputs[method].meta["auroc_bits"]
     return results, numpy_runs[-1], outputs
-
-
-def timed(fn: Callable[[], T]) -> tuple[Measurement, T]:
-    """neurosel.bench.extract.measure of fn(), keeping what fn returns."""
-    box: list[T] = []
-    measurement = measure(lambda: box.append(fn()), HOST)
-    return measurement, box[0]
 
 
 def warm_up(store: ActivationStore, backend: str, budget: int, readers: int) -> dict[str, Any]:
@@ -420,34 +413,6 @@ def device_seconds(launch: Callable[[], None], stream: Any) -> float:
         end.synchronize()
         times.append(start.elapsed_time(end) / 1e3)
     return statistics.median(times)
-
-
-def environment_block(backend: str) -> dict[str, Any]:
-    """bench.extract's environment (host side), numba's threads and, on CUDA, the GPU numba runs on."""
-    env = environment(HOST)
-    env.update(
-        device=backend,
-        cpu_name=env["device_name"],
-        numba=numba.__version__,
-        numba_threads=numba.get_num_threads(),
-        numba_threading_layer=threading_layer(),
-    )
-    if backend == "cuda":
-        env.update(device_name=gpu_name(), cuda=".".join(map(str, cuda.runtime.get_version())))
-    return env
-
-
-def gpu_name() -> str:
-    """The name of the GPU numba runs on ('simulator' under NUMBA_ENABLE_CUDASIM)."""
-    name = getattr(cuda.current_context().device, "name", "simulator")
-    return name.decode() if isinstance(name, bytes) else name
-
-
-def threading_layer() -> str | None:
-    """numba's CPU threading layer, once a parallel kernel has run (None if none has)."""
-    with contextlib.suppress(ValueError):
-        return numba.threading_layer()
-    return None
 
 
 def parameters(

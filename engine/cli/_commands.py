@@ -198,9 +198,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    import importlib
+    from neurosel.bench import run
+    from neurosel.cli import main  # this package's entry point, for benchmarks that run commands
 
-    return importlib.import_module(f"neurosel.bench.{args.name}").main(args.args)
+    return run(args.name, args.args, command_line=main)
 
 
 def cmd_select(args: argparse.Namespace) -> int:

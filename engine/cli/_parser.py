@@ -10,6 +10,7 @@ import argparse
 import re
 from collections.abc import Callable, Sequence
 
+from neurosel.bench import BENCHMARKS
 from neurosel.cli import _commands as commands
 
 DEMO_MODEL = "all-MiniLM-L6-v2"
@@ -420,12 +421,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench = command(
         "bench",
         "benchmarks against baselines (writes bench/results/)",
-        "Run the benchmark neurosel.bench.NAME with ARGS and exit with its code; "
-        "`neurosel bench NAME --help` lists its options and their defaults.",
+        "Run the benchmark NAME with ARGS on your own model, device or store and exit with its code; "
+        "`neurosel bench NAME --help` lists its options and their defaults. The benchmarks: "
+        + "; ".join(f"{name}: {b.description}" for name, b in BENCHMARKS.items())
+        + ".",
     )
-    bench.add_argument(
-        "name", choices=["extract", "stats", "select", "scale", "rankings", "job"], help="the benchmark"
-    )
+    bench.add_argument("name", choices=list(BENCHMARKS), help="the benchmark")
     bench.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the benchmark")
     bench.set_defaults(func=commands.cmd_bench)
     return parser

@@ -53,21 +53,23 @@ reached"; nothing is extrapolated. --path-stride > 1 fits only every k-th λ of 
 JSON says which, for the path and the support task alike); the default is every λ. The support
 task's peers fit the λs of the engine's stopped path.
 
-Run it as `neurosel bench select` or `python -m neurosel.bench.select`.
+Run it as `neurosel bench select` or `python -m neurosel.bench.solvers`. --store PATH benchmarks an
+existing store of your own instead (any model; two classes), with the same solvers and tasks.
 
 Datasets: Amazon reviews of one domain (neurosel.experiments: title + review text; positive = 1,
 negative = 0) through all-MiniLM-L6-v2, mean-pooled, all layers, float16 (2,000 × 2,688 for the
 default domain books); and seeded synthetic float16 activations with correlated neurons (low-rank
 factors plus noise) and a planted sparse logistic model (100,000 × 9,984 by default: 13 layers ×
 768, bert-base's width). Both stores are built once under bench/scratch/ and reused. Results go
-to bench/results/ as JSON, one file per dataset.
+to bench/results/ (of the current directory) as JSON, one file per dataset.
 
 --baseline COMMIT also times the path task with neurosel.importance's path solver as of COMMIT
-(engine/bench/baseline.py: loaded from git into this process), --baseline-repeats times after the engine's
-runs, and reports its time over the engine's and the largest relative difference of their
-objectives; the JSON is then select_<dataset>_vs-<commit>_*. --classes K ≥ 3 runs the multinomial
-group-L1 benchmark instead (engine/bench/select_multinomial.py: synthetic K-class data, 4,500 × 7 × 384 by
-default, the engine against --baseline, by default the solver before its group-L1 rewrite).
+(neurosel.bench.baseline loads it from git into this process; it runs as neurosel.importance's
+`solver`), --baseline-repeats times after the engine's runs, and reports its time over the engine's
+and the largest relative difference of their objectives; the JSON is then
+select_<dataset>_vs-<commit>_*. --classes K ≥ 3 runs the multinomial group-L1 benchmark instead
+(neurosel.bench.select_multinomial: synthetic K-class data, 4,500 × 7 × 384 by default, the engine
+against --baseline, by default the solver before its group-L1 rewrite).
 
 --grid runs the synthetic dataset at every rows × neurons of --grid-rows (2,000, 10,000, 50,000) and
 --grid-neurons (2,688 = 7 × 384 and 9,984 = 13 × 768), tasks path and support (or --tasks), and
@@ -90,25 +92,26 @@ import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import neurosel
-from neurosel.bench.baseline import baseline_solver, load_baseline
-from neurosel.bench.extract import (
-    BENCH_DIR,
-    DEFAULT_MAX_LENGTH,
-    DEFAULT_MODEL,
+from neurosel.bench._harness import (
+    RESULTS_DIR,
+    SCRATCH_DIR,
+    cached_store,
     default_data_dir,
     environment,
+    timed,
     write_report,
 )
+from neurosel.bench.baseline import load_baseline
+from neurosel.bench.extract import DEFAULT_MAX_LENGTH, DEFAULT_MODEL
 from neurosel.bench.select_multinomial import BASELINE_COMMIT, run_multinomial
 from neurosel.bench.select_multinomial import DEFAULTS as MULTINOMIAL_DEFAULTS
-from neurosel.bench.stats import timed
 from neurosel.errors import InputError
 from neurosel.experiments import EXPERIMENTS, read_domain
 from neurosel.stats import NeuronStats
@@ -163,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The benchmark's options."""
     p = argparse.ArgumentParser(prog="neurosel bench select", description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", nargs="+", choices=DATASETS, default=list(DATASETS), help="one file each")
+    p.add_argument(
+        "--store", type=Path, default=None, help="benchmark your own store instead (any model; two classes)"
+    )
     p.add_argument("--domain", choices=EXPERIMENTS["amazon"], default="books", help="Amazon reviews domain")
     p.add_argument("--data-dir", type=Path, default=default_data_dir(), help="the shared datasets folder")
     p.add_argument("--amazon-n", type=int, default=None, help="Amazon reviews, a seeded subset (default all)")
@@ -235,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--baseline",
         default=None,
-        help="a git commit whose path solver is timed too, in this process (bench/baseline.py); 'none' "
+        help="a git commit whose path solver is timed too, in this process (neurosel.bench.baseline); 'none' "
         f"skips it (default: none for 2 classes, {BASELINE_COMMIT[:7]} for K ≥ 3)",
     )
     p.add_argument("--baseline-repeats", type=int, default=1, help="baseline runs; the median counts")
@@ -244,8 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--quick", action="store_true", help="tiny synthetic run (2,000 × 256, 5 λ, 60 s budget) for tests"
     )
-    p.add_argument("--out-dir", type=Path, default=BENCH_DIR / "results")
-    p.add_argument("--scratch-dir", type=Path, default=BENCH_DIR / "scratch", help="stores, kept for reuse")
+    p.add_argument("--out-dir", type=Path, default=RESULTS_DIR, help="reports (JSON)")
+    p.add_argument("--scratch-dir", type=Path, default=SCRATCH_DIR, help="stores, kept for reuse")
     p.add_argument("--rebuild", action="store_true", help="rebuild the stores even if present")
     return p
 
@@ -285,10 +291,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--lambda-ratio must lie in (0, 1); --tol, --rtol and --budget-s must be > 0")
     if args.threads < 0:
         parser.error("--threads must be ≥ 0 (0: the libraries' own defaults)")
+    if args.grid and args.store is not None:
+        parser.error("--grid runs synthetic stores of every size; leave out --store")
     grid = grid_cells(parser, args) if args.grid else None
     if args.classes > 2:
-        if args.grid or args.dataset != ["synthetic"]:
-            parser.error("--classes K ≥ 3 runs on synthetic data only: pass --dataset synthetic, no --grid")
+        if args.grid or args.dataset != ["synthetic"] or args.store is not None:
+            parser.error(
+                "--classes K ≥ 3 runs on synthetic data only: pass --dataset synthetic, no --grid or --store"
+            )
         args.baseline = args.baseline or BASELINE_COMMIT
         with pinned_threads(args.threads, []):
             return run_multinomial(args)
@@ -296,9 +306,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if grid is not None:
             return run_grid(args, grid, solvers, tasks, tols)
         code = 0
-        for name in args.dataset:
+        for name in ["store"] if args.store is not None else args.dataset:
             try:
-                dataset = amazon_dataset(args) if name == "amazon" else synthetic_dataset(args)
+                make = {"amazon": amazon_dataset, "synthetic": synthetic_dataset, "store": user_dataset}[name]
+                dataset = make(args)
                 code = max(code, run(args, dataset, solvers, tasks, tols))
             except InputError as e:
                 print(f"bench select: {name}: error: {e}", file=sys.stderr)
@@ -477,23 +488,14 @@ def synthetic_data(rows: int, model: PlantedModel, seed: int = SEED + 1) -> tupl
     return x, y
 
 
-def cached_store(
-    path: Path, shape: tuple[int, int, int], rebuild: bool, build: Callable[[Path], ActivationStore]
-) -> tuple[ActivationStore, float | None]:
-    """The complete store of `shape` at `path`, reused unless `rebuild`; else built there by `build`.
-    Also the seconds the build took (None: reused)."""
-    if path.exists() and not rebuild:
-        with contextlib.suppress(InputError):
-            found = open_store(path)
-            if found.complete and found.shape == shape:
-                return found, None
-    shutil.rmtree(path, ignore_errors=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    store = build(path)
-    seconds = time.perf_counter() - started
-    print(f"built {path} in {seconds:.1f} s", file=sys.stderr)
-    return store, seconds
+def user_dataset(args: argparse.Namespace) -> Dataset:
+    """--store: the user's own store (any model), as it is; two classes."""
+    store = open_store(args.store)
+    if store.labels is None or store.meta.get("label_kind") != "class" or np.unique(store.labels).size != 2:
+        raise InputError(f"store {args.store}: bench select needs two classes (an L1-logistic path)")
+    name = "store-" + "".join(c if c.isalnum() or c in "._-" else "-" for c in Path(store.path).stem)
+    info = {"source": str(store.path), "model": store.meta.get("model_id")}
+    return Dataset(name, store, info)
 
 
 def synthetic_dataset(args: argparse.Namespace) -> Dataset:
@@ -602,9 +604,9 @@ def objective(problem: Problem, lam: float, w: np.ndarray, b: float) -> float:
 # --- the engine -------------------------------------------------------------------------------
 
 
-def warm_up(scratch: Path, device: str, solver: Any = None) -> float:
-    """neurosel.solver._importance on a tiny store, so that kernel compilation (numba) is not timed;
-    `solver`: a baseline path solver module to warm up instead (engine/bench/baseline.py)."""
+def warm_up(scratch: Path, device: str, solver: Callable | None = None) -> float:
+    """neurosel.importance on a tiny store, so that kernel compilation (numba) is not timed;
+    `solver`: a baseline path solver to warm up instead (neurosel.bench.baseline)."""
     rng = np.random.default_rng(SEED)
     x = rng.standard_normal((64, 1, 8))
     path = scratch / f"select-warmup-{os.getpid()}.zarr"
@@ -612,9 +614,9 @@ def warm_up(scratch: Path, device: str, solver: Any = None) -> float:
     started = time.perf_counter()
     try:
         store = neurosel.store_from_array(path, x, labels=(x[:, 0, 0] > 0).astype(np.int64), dtype="float32")
-        with baseline_solver(solver), warnings.catch_warnings():
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            neurosel.importance(store, n_lambdas=3, device=device, recompute=True, save=False)
+            neurosel.importance(store, n_lambdas=3, device=device, recompute=True, save=False, solver=solver)
     finally:
         shutil.rmtree(path, ignore_errors=True)
     return time.perf_counter() - started
@@ -632,11 +634,16 @@ class EngineRun:
 
 
 def engine_run(
-    store: ActivationStore, n_lambdas: int, args: argparse.Namespace, target_support: int | None = None
+    store: ActivationStore,
+    n_lambdas: int,
+    args: argparse.Namespace,
+    target_support: int | None = None,
+    solver: Callable | None = None,
 ) -> EngineRun:
     """neurosel.importance --repeats times, recomputed and not saved: the median time, passes, certificates.
 
-    With `target_support`, the path stops at the first λ whose support reaches it (the support task)."""
+    With `target_support`, the path stops at the first λ whose support reaches it (the support task);
+    `solver`: the path solver neurosel.importance runs (None: its own)."""
     runs = []
     for _ in range(args.repeats):
         with warnings.catch_warnings(record=True) as got:
@@ -652,6 +659,7 @@ def engine_run(
                     device=args.device,
                     recompute=True,
                     save=False,
+                    solver=solver,
                 )
             )
         runs.append(measurement)
@@ -688,13 +696,12 @@ def baseline_path(args: argparse.Namespace, store: ActivationStore) -> EngineRun
     process), or why it did not run; None when no baseline was asked for."""
     if args.baseline is None or args.baseline.lower() == "none":
         return None
-    solver = load_baseline(args.baseline, args.scratch_dir)
-    if isinstance(solver, str):
-        return solver
-    warm_up(args.scratch_dir, args.device, solver)
+    baseline = load_baseline(args.baseline, args.scratch_dir)
+    if isinstance(baseline, str):
+        return baseline
+    warm_up(args.scratch_dir, args.device, baseline.sparse_path)
     repeats = argparse.Namespace(**{**vars(args), "repeats": args.baseline_repeats})
-    with baseline_solver(solver):
-        return engine_run(store, args.n_lambdas, repeats)
+    return engine_run(store, args.n_lambdas, repeats, solver=baseline.sparse_path)
 
 
 def baseline_report(
@@ -1143,7 +1150,7 @@ def measure(
                 full = len(indices) == len(runs[task].lambdas)
                 results[name][task].update(lambda_indices=indices, full_path=full)
     return {
-        "environment": environment_block(args.device),
+        "environment": environment(args.device),
         "parameters": parameters(args, dataset, problem, solvers, tasks, tols),
         "timings": {
             "warmup_seconds": warmup,
@@ -1189,7 +1196,7 @@ def run_grid(
         done.append({**cell, "summary": grid_summary(report, tasks), "report": report})
         code = max(code, 0 if report["correctness"]["passed"] else 1)
     grid_report = {
-        "environment": environment_block(args.device),
+        "environment": environment(args.device),
         "parameters": {
             "grid_rows": sorted({c[0] for c in cells}),
             "grid_neurons": sorted({c[1] * c[2] for c in cells}),
@@ -1329,24 +1336,6 @@ def correctness(engine_results: dict[str, Any], results: dict[str, Any], rtol: f
         "rtol": rtol,
         "passed": converged and (below is None or below >= -rtol),
     }
-
-
-def environment_block(device: str) -> dict[str, Any]:
-    """bench.extract's environment for the engine's device, solver library versions and BLAS threads."""
-    import numba
-    import torch
-    from threadpoolctl import threadpool_info
-
-    env = environment(torch.device(device))
-    for package in ("scikit-learn", "skglm", "celer", "glum", "numba", "threadpoolctl"):
-        with contextlib.suppress(PackageNotFoundError):
-            env[package] = version(package)
-    env["blas"] = [  # BLAS and OpenMP pools as the solvers ran (--threads pins them)
-        {k: pool.get(k) for k in ("internal_api", "num_threads", "version", "prefix")}
-        for pool in threadpool_info()
-    ]
-    env["numba_threads"] = numba.get_num_threads()
-    return env
 
 
 def parameters(
