@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import neurosel
-from neurosel.cli import _commands, main
+from neurosel.cli import _info, main
 from neurosel.cli._parser import build_parser, subcommands
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -163,7 +163,7 @@ def test_ranking_choices_are_the_engine_s_and_default_to_its_default():
     "base", [["transfer", "--source", "a", "--target", "b"], ["experiment", "amazon", "--data-dir", "d"]]
 )
 def test_in_core_bytes_default_is_the_engine_s_and_takes_units(capsys, base):
-    from neurosel.crossdomain._domains import IN_CORE_BYTES
+    from neurosel.defaults import IN_CORE_BYTES
     from neurosel.experiments import Options
 
     assert build_parser().parse_args(base).in_core_bytes == IN_CORE_BYTES == Options().in_core_bytes
@@ -287,7 +287,7 @@ def test_output_oserrors_are_bad_input(capsys, monkeypatch, error, needles):
     def fail(args):
         raise error
 
-    monkeypatch.setattr(_commands, "cmd_info", fail)
+    monkeypatch.setattr(_info, "run", fail)
     code = main(["info", "s.zarr"])
     assert_one_line_error(code, capsys.readouterr().err, *needles)
 
@@ -299,7 +299,7 @@ def test_other_exceptions_are_bugs_with_a_trace(capsys, monkeypatch, error):
     def fail(args):
         raise error
 
-    monkeypatch.setattr(_commands, "cmd_info", fail)
+    monkeypatch.setattr(_info, "run", fail)
     assert main(["info", "s.zarr"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "internal error (a bug)" in err
@@ -309,7 +309,7 @@ def test_multi_line_input_error_is_printed_as_one_line(capsys, monkeypatch):
     def fail(args):
         raise neurosel.InputError("store x: broken\n  details here; re-run")
 
-    monkeypatch.setattr(_commands, "cmd_info", fail)
+    monkeypatch.setattr(_info, "run", fail)
     code = main(["info", "s.zarr"])
     assert_one_line_error(code, capsys.readouterr().err, "store x: broken details here; re-run")
 

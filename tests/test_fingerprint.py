@@ -15,7 +15,7 @@ from scipy.spatial import distance
 
 import neurosel
 from neurosel.cli import main
-from neurosel.cli._format import describe_fingerprints
+from neurosel.cli._fingerprint import describe_fingerprints
 from neurosel.crossdomain import (
     Fingerprints,
     domain_distance,

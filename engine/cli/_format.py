@@ -1,9 +1,11 @@
-"""Every line the command line prints for people: stores, statistics, selections, transfers,
-fingerprints, and the one-line messages of errors."""
+"""The lines that several commands print: a store (extract, info), a statistics pass (stats, demo),
+a verified store (info, verify), and the one-line messages of errors (`main`). A command's own
+lines are in its module."""
 
 from __future__ import annotations
 
 import errno
+import sys
 
 import numpy as np
 
@@ -20,52 +22,7 @@ OS_ERROR_FIXES = {
 }
 
 
-def describe_stats(store, stats, top: int) -> str:
-    """A summary of the pass and the most distinctive neurons by the main score for the labels."""
-    m = stats.meta
-    lines = [
-        f"stats     {store.path}/stats/{m['key']}",
-        f"pass      {m['activation_rows']} rows on {m['device']} in {m['seconds']:.2f} s "
-        f"({m['gb_per_s']:.2f} GB/s of activations)",
-    ]
-    if int(stats.nonfinite.sum()):
-        lines.append(f"nonfinite {int(stats.nonfinite.sum())} values left out")
-    if stats.auroc is not None:
-        name, score = "|AUROC − 0.5|", np.abs(stats.auroc - 0.5)
-    elif stats.anova_f is not None:
-        name, score = "ANOVA F", stats.anova_f
-    elif stats.pearson is not None:
-        name, score = "|Pearson r|", np.abs(stats.pearson)
-    else:
-        name, score = "standard deviation", stats.std
-    order = np.argsort(-np.nan_to_num(score.ravel(), nan=-np.inf), kind="stable")[:top]
-    lines.append(f"top {len(order)} neurons by {name}:")
-    lines.append(f"  {'layer':>5} {'unit':>5} {'score':>10} {'mean':>10} {'std':>10}")
-    for flat in order:
-        pos, unit = divmod(int(flat), store.hidden)
-        lines.append(
-            f"  {store.layers[pos]:>5} {unit:>5} {score.ravel()[flat]:>10.4g} "
-            f"{stats.mean.ravel()[flat]:>10.4g} {stats.std.ravel()[flat]:>10.4g}"
-        )
-    return "\n".join(lines)
-
-
-def describe_selection(imp, sel) -> str:
-    """The path in a few lines, the per-layer fingerprint, and the first selected neurons."""
-    m = imp.meta
-    lines = [
-        f"path      {len(imp.lambdas)} λs from {imp.lambdas[0]:.4g} to {imp.lambdas[-1]:.4g}, support "
-        f"{imp.support_sizes[-1]}, {m['total_passes']} passes, {m['solve_seconds']:.2f} s on {m['design']}",
-        f"certified {'all λs' if m['converged'] else 'NOT all λs'}; final gap {imp.gaps[-1]:.2e}",
-        f"selected  {sel.neurons.size} neurons ({imp.method}, {imp.penalty})",
-        "fingerprint "
-        + "  ".join(f"L{layer} {p:.1f}%" for layer, p in zip(sel.layers, sel.fingerprint(), strict=True)),
-        "top       " + ", ".join(f"L{layer}:{unit}" for layer, unit in sel.units()[:10]),
-    ]
-    return "\n".join(lines)
-
-
-def describe(store) -> str:
+def describe_store(store) -> str:
     """A few human lines about a store: shape, model, labels, progress, anomalies."""
     m = store.meta
     lines = [
@@ -101,37 +58,48 @@ def _counts(labels):
     return np.unique(labels, return_counts=True)
 
 
-def describe_fingerprints(fps) -> str:
-    """A terminal table: % of the top-k neurons per layer for each dataset, then the similarity matrix."""
-    width = max(7, *(len(name) for name in fps.names))
-    lines = [f"top {fps.k} neurons by {fps.method}: % per layer"]
-    lines.append(f"{'dataset':<{width}}" + "".join(f"{'L' + str(layer):>6}" for layer in fps.layers))
-    for name, row in zip(fps.names, fps.percentages, strict=True):
-        lines.append(f"{name:<{width}}" + "".join(f"{value:>6.1f}" for value in row))
-    lines.append("")
-    lines.append(f"similarity ({fps.measure})")
-    lines.append(" " * width + "".join(f"{name:>{width + 1}}" for name in fps.names))
-    for name, row in zip(fps.names, fps.similarity(), strict=True):
-        lines.append(f"{name:<{width}}" + "".join(f"{value:>{width + 1}.3f}" for value in row))
-    if fps.paths:
-        lines += ["", *(f"path {path.describe()}" for path in fps.paths)]
+def describe_stats(store, stats, top: int) -> str:
+    """A summary of the pass and the most distinctive neurons by the main score for the labels."""
+    m = stats.meta
+    lines = [
+        f"stats     {store.path}/stats/{m['key']}",
+        f"pass      {m['activation_rows']} rows on {m['device']} in {m['seconds']:.2f} s "
+        f"({m['gb_per_s']:.2f} GB/s of activations)",
+    ]
+    if int(stats.nonfinite.sum()):
+        lines.append(f"nonfinite {int(stats.nonfinite.sum())} values left out")
+    if stats.auroc is not None:
+        name, score = "|AUROC − 0.5|", np.abs(stats.auroc - 0.5)
+    elif stats.anova_f is not None:
+        name, score = "ANOVA F", stats.anova_f
+    elif stats.pearson is not None:
+        name, score = "|Pearson r|", np.abs(stats.pearson)
+    else:
+        name, score = "standard deviation", stats.std
+    order = np.argsort(-np.nan_to_num(score.ravel(), nan=-np.inf), kind="stable")[:top]
+    lines.append(f"top {len(order)} neurons by {name}:")
+    lines.append(f"  {'layer':>5} {'unit':>5} {'score':>10} {'mean':>10} {'std':>10}")
+    for flat in order:
+        pos, unit = divmod(int(flat), store.hidden)
+        lines.append(
+            f"  {store.layers[pos]:>5} {unit:>5} {score.ravel()[flat]:>10.4g} "
+            f"{stats.mean.ravel()[flat]:>10.4g} {stats.std.ravel()[flat]:>10.4g}"
+        )
     return "\n".join(lines)
 
 
-def describe_transfer(results) -> str:
-    """One line per target and normalisation: the headline score of every method; then what the
-    sparse path behind the selection did (single source)."""
-    from neurosel.crossdomain import headline
-
-    lines = []
-    for result in results:
-        for row in result.rows:
-            cells = "  ".join(f"{m} {headline(v):.3f}" for m, v in row["scores"].items())
-            lines.append(
-                f"{'+'.join(row['sources'])} → {row['target']} ({row['normalisation']}-normalised): {cells}"
-            )
-    lines += [f"path {path.describe()}" for path in (results[0].paths if results else [])]
+def describe_verify(report) -> str:
+    """The verify summary of a sound store: what was checked, and any notes."""
+    lines = [f"verified  {report.path}: {report.arrays} arrays, {report.files} files, no problems"]
+    lines += [f"note      {note}" for note in report.notes]
     return "\n".join(lines)
+
+
+def print_problems(report) -> int:
+    """Each problem on its own line on stderr, and exit code 2 (the store cannot be trusted)."""
+    for problem in report.problems:
+        print(f"neurosel: error: {one_line(problem)}", file=sys.stderr)
+    return 2
 
 
 def describe_os_error(error: OSError) -> str | None:
@@ -148,10 +116,3 @@ def describe_os_error(error: OSError) -> str | None:
 def one_line(message: str) -> str:
     """An error message as one line (a multi-line message is joined with spaces)."""
     return " ".join(line.strip() for line in str(message).splitlines() if line.strip())
-
-
-def describe_verify(report) -> str:
-    """The verify summary of a sound store: what was checked, and any notes."""
-    lines = [f"verified  {report.path}: {report.arrays} arrays, {report.files} files, no problems"]
-    lines += [f"note      {note}" for note in report.notes]
-    return "\n".join(lines)

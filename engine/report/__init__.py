@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
-from neurosel.report._report import PLOT_FILES, load_results, write_report
+from neurosel.report._plots import PLOT_FILES
+from neurosel.report._report import write_report
+from neurosel.report._schema import load_results
 
 __all__ = ["PLOT_FILES", "load_results", "write_report"]
