@@ -289,7 +289,7 @@ def test_group_path_kept_hessians_give_the_fresh_hessian_path(monkeypatch):
     datafit = Multinomial()
     y = datafit.targets(labels)
     kept = sparse_path(ArrayDesign(z), y, datafit, GroupL1(), n_lambdas=12, lambda_ratio=0.02, tol=1e-9)
-    monkeypatch.setattr("neurosel.solver._path.STALE_RATE", 0.0)
+    monkeypatch.setattr("neurosel.solver._newton_group.STALE_RATE", 0.0)
     design = ArrayDesign(z)
     fresh = sparse_path(design, y, datafit, GroupL1(), n_lambdas=12, lambda_ratio=0.02, tol=1e-9)
     assert np.all(kept.converged) and np.all(fresh.converged)

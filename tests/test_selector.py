@@ -74,9 +74,20 @@ def test_errors(data):
     x, y = data
     with pytest.raises(NotFittedError):
         SparseLogisticSelector().get_support()
-    with pytest.raises(InputError, match="a single class"):
+    with pytest.raises(InputError, match="only one class"):
         SparseLogisticSelector().fit(x, np.zeros(N))
     with pytest.raises(ValueError, match="k=31"):
         SparseLogisticSelector(k=31).fit(x, y)
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         SparseLogisticSelector().fit(x, y[:-1])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")  # array-API input: not set up
+def test_scikit_learn_estimator_checks_all_pass():
+    """scikit-learn's own contract for estimators (fit/transform, cloning, input validation and
+    its messages), every check."""
+    from sklearn.utils.estimator_checks import check_estimator
+
+    results = check_estimator(SparseLogisticSelector(k=2), on_fail=None)
+    failed = [(r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"]
+    assert len(results) > 40 and not failed, failed

@@ -5,8 +5,10 @@ timings.
 kernels (engine/kernels/cd.py; kernels/cd.py before the package moved under engine/) at `commit`
 with `git show`, and imports them as modules of their own, `_baseline_cd_<commit>` and
 `_baseline_path_<commit>`: the old solver's import of the kernels is rewritten to the old kernels'
-module, and its engine-era `engine.` imports to today's `neurosel.` (its datafits, penalties and
-designs, whose interfaces it shares). Nothing of neurosel is replaced. Time it by passing its
+module (and, from the commit that split the solver by algorithm, its imports of `_problem`,
+`_newton_l1` and `_newton_group` to those modules as of `commit`, loaded the same way), and its
+engine-era `engine.` imports to today's `neurosel.` (its datafits, penalties and designs, whose
+interfaces it shares). Nothing of neurosel is replaced. Time it by passing its
 `sparse_path` to `neurosel.importance(..., solver=baseline.sparse_path)`, so that the same store,
 statistics, in-core load and timings run both. The numba kernels of the old module compile on first
 use: warm it up before timing.
@@ -32,6 +34,11 @@ _FROM_KERNELS = re.compile(rf"^(\s*)from {_PREFIX}kernels import cd\b", re.M)
 _IMPORT_CD = re.compile(rf"^(\s*)import {_PREFIX}kernels\.cd\b", re.M)
 _DOTTED_CD = re.compile(rf"\b{_PREFIX}kernels\.cd\.")
 _ENGINE = re.compile(r"^(\s*)(from|import) engine\.", re.M)
+SPLIT = {  # the modules the path solver was split into (absent before that commit), in import order
+    "problem": "engine/solver/_problem.py",
+    "newton_l1": "engine/solver/_newton_l1.py",
+    "newton_group": "engine/solver/_newton_group.py",
+}
 
 
 def load_baseline(commit: str, scratch: Path, repo: Path = REPO) -> ModuleType | str:
@@ -46,20 +53,30 @@ def load_baseline(commit: str, scratch: Path, repo: Path = REPO) -> ModuleType |
         if source is None:
             return f"unavailable (git show {commit}:{' or '.join(paths)} failed in {repo})"
         sources[name] = source
+    split = {name: _git_show(repo, commit, (path,)) for name, path in SPLIT.items()}
+    split = {name: source for name, source in split.items() if source is not None}
     cd_name, path_name = f"_baseline_cd_{tag}", f"_baseline_path_{tag}"
+    modules = {name: f"_baseline_{name}_{tag}" for name in split}
     (folder / "cd.py").write_text(sources["cd"], encoding="utf-8")
-    (folder / "path.py").write_text(rewrite_imports(sources["path"], cd_name), encoding="utf-8")
     _import(cd_name, folder / "cd.py")
-    return _import(path_name, folder / "path.py")
+    for name, source in {**split, "path": sources["path"]}.items():
+        (folder / f"{name}.py").write_text(rewrite_imports(source, cd_name, modules), encoding="utf-8")
+        module = _import(modules.get(name, path_name), folder / f"{name}.py")
+    return module
 
 
-def rewrite_imports(source: str, cd_module: str) -> str:
-    """The old solver's source with its kernels imports bound to `cd_module` and `engine.` imports
+def rewrite_imports(source: str, cd_module: str, solver_modules: dict[str, str] | None = None) -> str:
+    """The old solver's source with its kernels imports bound to `cd_module`, its imports of the
+    split solver modules (`SPLIT` names) to `solver_modules`' names for them, and `engine.` imports
     to `neurosel.`."""
     source = _FROM_CD.sub(rf"\1from {cd_module} import ", source)
     source = _FROM_KERNELS.sub(rf"\1import {cd_module} as cd", source)
     source = _IMPORT_CD.sub(rf"\1import {cd_module}", source)
     source = _DOTTED_CD.sub(f"{cd_module}.", source)
+    for name, module in (solver_modules or {}).items():
+        source = re.sub(
+            rf"^(\s*)from {_PREFIX}solver\._{name} import ", rf"\1from {module} import ", source, flags=re.M
+        )
     return _ENGINE.sub(r"\1\2 neurosel.", source)
 
 

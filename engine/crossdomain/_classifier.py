@@ -144,8 +144,3 @@ class Tally:
         if self.pred is None:
             return {"accuracy": self.correct / self.n}
         return correlations(self.pred, y)
-
-
-def metric_of(kind: str) -> str:
-    """The headline metric for a label kind."""
-    return "accuracy" if kind == "class" else "pearson"

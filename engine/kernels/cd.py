@@ -7,8 +7,10 @@ min_u  gᵀ(u − u0) + ½ (u − u0)ᵀ H (u − u0) + Σ_b pen_b (λ1 ‖u_b�
 sweeps keeping r = H (u − u0) up to date (H symmetric: a column is read as its row, contiguously),
 stopping when no coordinate moves by more than `tol`
 times the largest value, or after `max_sweeps`. `block_step`: the exact minimiser of one group
-block (one neuron's K class weights) in the eigenbasis of its Hessian (`block_eigen`), used by the
-group sweeps in engine/solver/_path.py. pen_b = 0 leaves a block (the intercepts) unpenalised.
+block (one neuron's K class weights) in the eigenbasis of its Hessian (`block_eigen`), used by
+`group_sweeps`, cyclic sweeps of those block steps (engine/solver/_newton_group.py).
+`block_violation`: the largest block of the model's gradient mapping, the inner solves' stopping
+rule. pen_b = 0 leaves a block (the intercepts) unpenalised.
 """
 
 from __future__ import annotations
@@ -99,3 +101,73 @@ def cd_quadratic(H, g, u0, pen, l1, l2, max_sweeps, tol):
         if biggest_step <= tol * max(biggest_value, 1e-12):
             break
     return u, sweeps
+
+
+@numba.njit(cache=True, nogil=True)
+def block_violation(gm, u, size, values, pen, l1, l2):
+    """The largest block of the gradient mapping L_b ‖u_b − prox_b(u_b − gm_b / L_b)‖ (L_b the block's
+    largest curvature, prox_b the penalty's with step 1/L_b): zero exactly at the minimiser and,
+    unlike the distance to the subdifferential, continuous where a block's norm goes to zero;
+    (‖gm_b‖ − λ1)₊ for a block at zero, ≈ ‖gm_b + λ1 u_b/‖u_b‖‖ far from it, ‖gm_b‖ unpenalised."""
+    worst = 0.0
+    for b in range(pen.size):
+        o = b * size
+        t, ridge, curv = l1 * pen[b], l2 * pen[b], values[b].max()
+        acc = 0.0
+        if t == 0.0 or curv <= 0.0:
+            for k in range(size):
+                acc += gm[o + k] * gm[o + k]
+            worst = max(worst, np.sqrt(acc) if t == 0.0 else max(np.sqrt(acc) - t, 0.0))
+            continue
+        for k in range(size):
+            v = u[o + k] - gm[o + k] / curv
+            acc += v * v
+        shrink = max(1.0 - t / (curv * np.sqrt(acc)), 0.0) * curv / (curv + ridge) if acc > 0.0 else 0.0
+        acc = 0.0
+        for k in range(size):
+            r = u[o + k] - shrink * (u[o + k] - gm[o + k] / curv)
+            acc += r * r
+        worst = max(worst, curv * np.sqrt(acc))
+    return worst
+
+
+@numba.njit(cache=True, nogil=True)
+def group_sweeps(h, gm, u, size, values, vectors, pen, l1, l2, tol, history):
+    """Up to len(history) − 1 cyclic sweeps of exact block steps on u (in place), keeping the model's
+    gradient gm = g + H (u − u0) up to date (rows of the symmetric H: contiguous); the iterate after
+    sweep i goes to history[i]. Stops early once the violation is ≤ tol; returns (sweeps, violation)."""
+    z = np.empty(size)
+    new = np.empty(size)
+    step = np.empty(size)
+    violation = np.inf
+    last = history.shape[0] - 1
+    for sweep in range(1, last + 1):
+        for b in range(pen.size):
+            o = b * size
+            t, ridge = l1 * pen[b], l2 * pen[b]
+            for k in range(size):
+                acc = -gm[o + k]
+                for m in range(size):
+                    acc += h[o + k, o + m] * u[o + m]
+                z[k] = acc
+            block_step(z, values[b], vectors[b], t, ridge, new)
+            moved = False
+            for k in range(size):
+                step[k] = new[k] - u[o + k]
+                moved = moved or step[k] != 0.0
+                u[o + k] = new[k]
+            if not moved:
+                continue
+            rows = h[o : o + size]
+            for i in range(gm.size):
+                acc = 0.0
+                for k in range(size):
+                    acc += rows[k, i] * step[k]
+                gm[i] += acc
+        history[sweep] = u
+        violation = block_violation(gm, u, size, values, pen, l1, l2)
+        if violation <= tol:
+            for rest in range(sweep + 1, last + 1):
+                history[rest] = u
+            return sweep, violation
+    return last, violation

@@ -3,7 +3,9 @@
 Each datafit encodes its targets, and gives its value, its first derivatives (n × K) and second
 derivatives (n × K × K) in the margins, the exact intercept when W = 0, and the dual objective
 used by the duality-gap stopping rule (docs/importance.md, "Stopping"). Optional per-example
-weights s_i (class weights) turn the loss into (1/n) Σ s_i ℓ_i, as scikit-learn's class_weight.
+weights s_i (class weights) turn the loss into (1/n) Σ s_i ℓ_i, as scikit-learn's class_weight; they
+are set at construction only (`Logistic(weights)`), and `reweighted` makes a copy with others.
+Which datafit a method uses is the method registry's to say (engine/solver/_methods.py).
 """
 
 from __future__ import annotations
@@ -12,13 +14,18 @@ import numpy as np
 from scipy.special import expit, log_softmax, softmax
 
 from neurosel.errors import InputError
+from neurosel.solver._protocols import Datafit
 
 
 class _Datafit:
-    """Shared weighting: per-example weights s (None = all ones)."""
+    """Shared weighting: per-example weights s (None = all ones), fixed at construction."""
 
     def __init__(self, weights: np.ndarray | None = None) -> None:
-        self.weights = weights
+        self._weights = weights
+
+    @property
+    def weights(self) -> np.ndarray | None:
+        return self._weights
 
     def _w(self, n: int) -> np.ndarray:
         return np.ones(n) if self.weights is None else self.weights
@@ -168,10 +175,13 @@ def example_weights(
     return per_class[ids].astype(np.float64)
 
 
+def reweighted(datafit: Datafit, weights: np.ndarray | None) -> Datafit:
+    """The same loss with other per-example weights: a new datafit of the same class (a datafit's
+    constructor takes `weights`, its only way to get them)."""
+    return type(datafit)(weights=weights)
+
+
 def _xlogx(u: np.ndarray) -> np.ndarray:
     """u log u with 0 log 0 = 0."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(u > 0, u * np.log(np.where(u > 0, u, 1.0)), 0.0)
-
-
-DATAFITS = {"logistic": Logistic, "multinomial": Multinomial, "squared": Quadratic}

@@ -15,7 +15,10 @@ import numpy as np
 
 @runtime_checkable
 class Datafit(Protocol):
-    """A smooth loss on margins M = Z W + b (n × K), in mean form (1/n Σ_i s_i ℓ_i)."""
+    """A smooth loss on margins M = Z W + b (n × K), in mean form (1/n Σ_i s_i ℓ_i).
+
+    Its constructor takes the per-example weights (`weights=`, None = all ones), their only way in:
+    a datafit is not changed after construction (`reweighted` makes a copy with others)."""
 
     name: str
     weights: np.ndarray | None  # per-example weights s_i (class weights); None = all ones

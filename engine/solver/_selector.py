@@ -12,10 +12,11 @@ from sklearn.base import BaseEstimator
 from sklearn.feature_selection import SelectorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from neurosel.solver._datafits import Logistic, Multinomial, example_weights
+from neurosel.solver._datafits import example_weights
 from neurosel.solver._design import ArrayDesign
 from neurosel.solver._importance import rank_by_entry
-from neurosel.solver._path import check_classes, lambda_max, sparse_path
+from neurosel.solver._methods import check_classes, get_method
+from neurosel.solver._path import lambda_max, sparse_path
 from neurosel.solver._penalties import PENALTIES
 
 
@@ -51,14 +52,14 @@ class SparseLogisticSelector(SelectorMixin, BaseEstimator):
         n, p = X.shape
         check_classes(y, "y")
         if self.k is not None and not 1 <= self.k <= p:
-            raise ValueError(f"k={self.k}: choose 1..{p} (X has {p} features)")
+            raise ValueError(f"k={self.k}: choose 1..{p} (X has n_features={p})")
         if not self.C > 0:
             raise ValueError(f"C={self.C}: must be positive")
         self.classes_ = np.unique(y)
-        datafit = Logistic() if self.classes_.size == 2 else Multinomial()
+        method, k = get_method("l1-logistic"), self.classes_.size
+        datafit = method.datafit(k, example_weights(y, self.class_weight))
         target = datafit.targets(y)
-        datafit.weights = example_weights(y, self.class_weight)
-        penalty = PENALTIES[self.penalty or ("group-l1" if self.classes_.size > 2 else "l1")]()
+        penalty = PENALTIES[method.penalty(self.penalty, k)]()
         center, scale = (X.mean(0), X.std(0)) if self.standardize else (None, None)
         design = ArrayDesign(X, center, scale)
         if self.k is None:
