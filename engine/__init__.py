@@ -8,7 +8,9 @@ and pulls in torch, transformers or scikit-learn only when a function that needs
 - statistics: `neuron_stats`, `NeuronStats`;
 - solver: `importance`, `Importance`, `select`, `Selection`, `SparseLogisticSelector` (scikit-learn);
 - cross-domain transfer: `transfer`, `TransferResult` (scikit-learn), `fingerprint`, `Fingerprints`;
-- devices and errors: `Device`, `resolve_device`, `InputError`, `NonFiniteActivationsError`.
+- devices and errors: `Device`, `resolve_device`, and every user-facing error and warning (all in
+  `neurosel.errors`): `InputError`, `NonFiniteActivationsError`, `StoreLockedError`,
+  `DamagedStoreError`, `SupportWarning`, `ConvergenceWarning` (scikit-learn's subclass; loaded on use).
 
 The stages themselves are the sub-packages `neurosel.extraction`, `neurosel.store`, `neurosel.stats`,
 `neurosel.solver`, `neurosel.crossdomain`, `neurosel.report` and `neurosel.experiments`
@@ -24,7 +26,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from neurosel.devices import Device, resolve_device
-from neurosel.errors import InputError, NonFiniteActivationsError, SupportWarning
+from neurosel.errors import (
+    DamagedStoreError,
+    InputError,
+    NonFiniteActivationsError,
+    StoreLockedError,
+    SupportWarning,
+)
 from neurosel.version import __version__
 
 _PUBLIC = {
@@ -44,10 +52,13 @@ _PUBLIC = {
     "transfer": "neurosel.crossdomain",
     "Fingerprints": "neurosel.crossdomain",
     "fingerprint": "neurosel.crossdomain",
+    "ConvergenceWarning": "neurosel.errors",  # subclasses scikit-learn's: loaded on first use
 }
 
 __all__ = [
     "ActivationStore",
+    "ConvergenceWarning",
+    "DamagedStoreError",
     "Device",
     "Fingerprints",
     "Importance",
@@ -56,6 +67,7 @@ __all__ = [
     "NonFiniteActivationsError",
     "Selection",
     "SparseLogisticSelector",
+    "StoreLockedError",
     "SupportWarning",
     "TransferResult",
     "__version__",
@@ -73,6 +85,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from neurosel.crossdomain import Fingerprints, TransferResult, fingerprint, transfer
+    from neurosel.errors import ConvergenceWarning
     from neurosel.extraction import extract
     from neurosel.solver import Importance, Selection, SparseLogisticSelector, importance, select
     from neurosel.stats import NeuronStats, neuron_stats

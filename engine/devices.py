@@ -84,10 +84,6 @@ class Device:
 
         return torch.device(self.name)
 
-    def to_host(self, a: Any) -> np.ndarray:
-        """A device array as numpy (a no-op on the CPU)."""
-        return a.get() if hasattr(a, "get") else np.asarray(a)
-
     def activate(self) -> Any:
         """Context in which cupy allocations and numba.cuda launches go to this GPU (both libraries
         keep their own notion of the current device, so both are set)."""
@@ -128,6 +124,20 @@ class Device:
 
 
 CPU = Device("cpu")
+
+
+def array_module(a: Any) -> Any:
+    """numpy or cupy, whichever owns the array `a` (the array-level twin of `Device.xp`)."""
+    if type(a).__module__.startswith("cupy"):
+        import cupy
+
+        return cupy
+    return np
+
+
+def to_host(a: Any, dtype: Any = None) -> np.ndarray:
+    """A device array as numpy, in `dtype` when given (a no-op for numpy arrays of that dtype)."""
+    return np.asarray(a.get() if hasattr(a, "get") else a, dtype=dtype)
 
 
 def resolve_device(spec: str | Device = "auto") -> Device:

@@ -79,7 +79,7 @@ def test_bad_inputs(planted_store, tmp_path):
     single = neurosel.store_from_array(
         tmp_path / "one.zarr", rng.standard_normal((30, 2, 3)), labels=[1] * 30
     )
-    with pytest.raises(neurosel.InputError, match="a single class"):
+    with pytest.raises(neurosel.InputError, match="only one class"):
         neurosel.importance(single)
     numeric = neurosel.store_from_array(
         tmp_path / "num.zarr", rng.standard_normal((30, 2, 3)), labels=rng.random(30)

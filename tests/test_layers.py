@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1] / "engine"
 # Lowest first. A package may import from its own layer or lower; packages that share a layer may
 # not import each other.
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "version"),
+    ("defaults", "errors", "version"),
     ("progress", "timing", "devices"),
     ("kernels",),
     ("store",),

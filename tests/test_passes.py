@@ -20,8 +20,8 @@ import neurosel
 from neurosel.solver import ArrayDesign, BlockDesign, store_design
 from neurosel.solver._design import _Gram, _Matvec, _RMatvec
 from neurosel.solver._store_design import ACCUMULATE_ROWS, standardised_design
-from neurosel.stats import Encoding, StatsPlan, make_pass
-from neurosel.store import Block, decode, encode, run_pass, tree_merge
+from neurosel.stats import StatsPlan, make_pass
+from neurosel.store import Block, Encoding, decode, encode, run_pass, tree_merge
 
 ROWS, FEATURES = 203, 10
 FIELDS = ("count", "mean", "m2", "lo", "hi", "bad")

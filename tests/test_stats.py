@@ -10,8 +10,8 @@ import scipy.stats as ss
 import zarr
 
 import neurosel
-from neurosel.stats import CpuStatsPass, Encoding, Moments, StatsPlan
-from neurosel.store import Block
+from neurosel.stats import CpuStatsPass, Moments, StatsPlan
+from neurosel.store import Block, Encoding
 from tests.stats_reference import hard_columns, reference
 
 N, LAYERS, HIDDEN = 301, 2, 12

@@ -35,6 +35,7 @@ from neurosel.crossdomain import (
 from neurosel.crossdomain import fit_classifier as fit
 from neurosel.crossdomain import score_classifier as score
 from neurosel.devices import single_threaded_blas
+from neurosel.kernels.standardise import safe_scale
 
 KS = (10, 30, 100, 300, 1000)
 SEEDS = 5
@@ -43,8 +44,8 @@ SHIFTED = 0.2  # the share of most-shifted neurons the shift-aware rules move to
 
 def shift(source, target) -> np.ndarray:
     """Per neuron, from unlabelled statistics: standardised mean shift plus |log std ratio|."""
-    safe = np.where(source.std > 0, source.std, 1.0)
-    ratio = np.where(target.std > 0, target.std, 1.0) / safe
+    safe = safe_scale(source.std)
+    ratio = safe_scale(target.std) / safe
     return np.abs(target.mean - source.mean) / safe + np.abs(np.log(ratio))
 
 

@@ -34,6 +34,7 @@ import numpy as np
 import neurosel
 from neurosel.bench._harness import cached_store, environment, timed, write_report
 from neurosel.bench.baseline import load_baseline
+from neurosel.kernels.standardise import safe_scale
 from neurosel.store import ActivationStore
 
 SEED = 0
@@ -119,7 +120,7 @@ def standardised(store: ActivationStore) -> np.ndarray:
     stats = neurosel.neuron_stats(store, by=None, device="cpu", progress=False)
     center = stats.mean.ravel().astype(np.float64)
     scale = stats.std.ravel().astype(np.float64)
-    scale = np.where(scale > 0, scale, 1.0)
+    scale = safe_scale(scale)
     z = np.empty((store.n, center.size))
     for start in range(0, store.n, LOAD_ROWS):
         block = store.read(rows=slice(start, min(start + LOAD_ROWS, store.n)))

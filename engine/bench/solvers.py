@@ -112,8 +112,10 @@ from neurosel.bench.baseline import load_baseline
 from neurosel.bench.extract import DEFAULT_MAX_LENGTH, DEFAULT_MODEL
 from neurosel.bench.select_multinomial import BASELINE_COMMIT, run_multinomial
 from neurosel.bench.select_multinomial import DEFAULTS as MULTINOMIAL_DEFAULTS
+from neurosel.devices import to_host
 from neurosel.errors import InputError
 from neurosel.experiments import EXPERIMENTS, read_domain
+from neurosel.kernels.standardise import safe_scale
 from neurosel.stats import NeuronStats
 from neurosel.store import ActivationStore, open_store
 
@@ -573,7 +575,7 @@ def load_problem(store: ActivationStore, stats: NeuronStats) -> Problem:
     started = time.perf_counter()
     center = stats.mean.ravel().astype(np.float64)
     scale = stats.std.ravel().astype(np.float64)
-    scale = np.where(scale > 0, scale, 1.0)
+    scale = safe_scale(scale)
     z = np.empty((n, features))
     for start in range(0, n, LOAD_ROWS):
         block = store.read(rows=slice(start, min(start + LOAD_ROWS, n)))
@@ -928,9 +930,7 @@ def solver_or_reason(name: str, problem: Problem, args: argparse.Namespace) -> S
 def coefficients(est: Any) -> tuple[np.ndarray, float]:
     """(w, b) of a fitted binary estimator as float64 numpy."""
     w, b = est.coef_, est.intercept_
-    w = w.get() if hasattr(w, "get") else w
-    b = b.get() if hasattr(b, "get") else b
-    return np.asarray(w, dtype=np.float64).ravel(), float(np.ravel(b)[0])
+    return to_host(w, np.float64).ravel(), float(np.ravel(to_host(b))[0])
 
 
 def iterations(est: Any) -> int | None:
@@ -938,8 +938,7 @@ def iterations(est: Any) -> int | None:
     n_iter = getattr(est, "n_iter_", None)
     if n_iter is None:
         return None
-    n_iter = n_iter.get() if hasattr(n_iter, "get") else n_iter
-    return int(np.max(n_iter))
+    return int(np.max(to_host(n_iter)))
 
 
 class Budget:

@@ -52,8 +52,16 @@ from neurosel.devices import resolve_device
 from neurosel.errors import InputError
 from neurosel.kernels.histogram import histogram_cpu, histogram_gpu, mann_whitney
 from neurosel.kernels.moments import GPU_ROWS_PER_GROUP, gpu_launch, moments_cpu, partial_moments_gpu
-from neurosel.stats import Encoding, NeuronStats
-from neurosel.store import DEFAULT_READERS, ActivationStore, block_rows, decode, iter_blocks, open_store
+from neurosel.stats import NeuronStats
+from neurosel.store import (
+    DEFAULT_READERS,
+    ActivationStore,
+    Encoding,
+    block_rows,
+    decode,
+    iter_blocks,
+    open_store,
+)
 
 SEED = 0
 TOLERANCE = 1e-5  # engine (float64) against float64 numpy on the same float32 values

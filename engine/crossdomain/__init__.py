@@ -34,15 +34,14 @@ from neurosel.crossdomain._multisource import contribution, scenario_ranking
 from neurosel.crossdomain._paths import PathRecord
 from neurosel.crossdomain._rankings import (
     AUTO_RANKING,
-    DEFAULT_RANKING,
     ELASTIC_L1_RATIO,
-    RANKINGS,
     path_options,
     selection_ranking,
     sparse_importance,
     stats_ranking,
 )
-from neurosel.crossdomain._transfer import DEFAULT_KS, NORMALISATIONS, TransferResult, headline, transfer
+from neurosel.crossdomain._transfer import NORMALISATIONS, TransferResult, headline, transfer
+from neurosel.defaults import DEFAULT_KS, DEFAULT_RANKING, RANKINGS
 
 __all__ = [
     "AUTO_RANKING",

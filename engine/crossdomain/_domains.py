@@ -23,15 +23,13 @@ from typing import Any
 import numpy as np
 
 from neurosel.crossdomain._classifier import FOLDS
+from neurosel.defaults import IN_CORE_BYTES
 from neurosel.devices import Device
 from neurosel.errors import InputError
+from neurosel.kernels.standardise import safe_scale
 from neurosel.stats import Moments, neuron_stats
 from neurosel.store import DEFAULT_MEMORY_BUDGET, ActivationStore, decode, open_store
 
-# bytes of float32 activations a domain may take in memory before it is streamed. Fixed, not a
-# share of the machine's memory: above it the all-neuron baselines are fitted on a row sample, so
-# the choice changes results and must not depend on the machine.
-IN_CORE_BYTES = 2 << 30
 SAMPLE_STREAM = 0x5A3  # seeds the row sample's generator with the transfer's seed
 
 
@@ -147,7 +145,7 @@ def load_activations(
 
 def scaled(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     """(x − mean) / std column by column; a constant neuron (std 0) standardises to 0."""
-    return (x - mean) / np.where(std > 0, std, 1.0)
+    return (x - mean) / safe_scale(std)
 
 
 def standardise(
@@ -267,7 +265,7 @@ def dense_matrix(
         part = z[lo : lo + size]
         d.rows(r, out=part)
         part -= mean  # the operations of `scaled`, in place
-        part /= np.where(std > 0, std, 1.0)
+        part /= safe_scale(std)
     y = np.concatenate([d.y if r is None else d.y[r] for d, r in zip(domains, picks, strict=True)])
     return z, y
 

@@ -18,17 +18,17 @@ from scipy.stats import rankdata
 from neurosel.crossdomain._domains import load_activations
 from neurosel.crossdomain._paths import BY_ENTRY, PathRecord, path_record, reusable_support, warn_filled
 from neurosel.crossdomain._rankings import (
-    DEFAULT_RANKING,
     path_options,
     resolve_ranking,
     selection_ranking,
     stats_ranking,
 )
+from neurosel.defaults import DEFAULT_K, DEFAULT_RANKING
 from neurosel.devices import Device, resolve_device
 from neurosel.errors import InputError
 from neurosel.progress import bar
 from neurosel.scaleout import Runner, resolve_runner
-from neurosel.solver import importance, layer_counts
+from neurosel.solver import get_method, importance, layer_counts
 from neurosel.store import ActivationStore, open_store
 
 MEASURES = ("cosine", "pearson", "jsd")
@@ -271,7 +271,7 @@ class Fingerprints:
 
 def fingerprint(
     stores: Sequence[ActivationStore | str | Path],
-    k: int = 300,
+    k: int = DEFAULT_K,
     method: str = "l1-logistic",
     names: Sequence[str] | None = None,
     measure: str = "cosine",
@@ -294,7 +294,7 @@ def fingerprint(
     path gets a SupportWarning naming the store.
     """
     _check_measure(measure)
-    rule = resolve_ranking(ranking, "numeric" if method == "lasso" else "class")
+    rule = resolve_ranking(ranking, get_method(method).label_kind)
     opened = [s if isinstance(s, ActivationStore) else open_store(s) for s in stores]
     if not opened:
         raise InputError("stores: none given; pass at least one store")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import rankdata
 
-from neurosel.crossdomain._classifier import fit, metric_of, score
+from neurosel.crossdomain._classifier import fit, score
 from neurosel.crossdomain._domains import (
     IN_CORE_BYTES,
     Activations,
@@ -22,6 +22,8 @@ from neurosel.crossdomain._domains import (
     sample_rows,
     scaled,
 )
+from neurosel.crossdomain._rankings import rank_by_mean
+from neurosel.solver import metric_for
 
 
 def contribution(
@@ -48,7 +50,7 @@ def scenario_ranking(
     its dense classifier fitted on a stratified row sample (the rows the dense classifiers saw are
     then `scenarios["rows_used"]`), its contributions summed over row blocks, and the top neurons
     of every k read once for all the k-neuron classifiers."""
-    kind, metric = srcs[0].kind, metric_of(srcs[0].kind)
+    kind, metric = srcs[0].kind, metric_for(srcs[0].kind)
     classes = np.unique(np.concatenate([d.y for d in srcs])) if kind == "class" else None
     samples = [sample_rows([d], in_core_bytes, seed) for d in srcs]
     dense = []
@@ -61,8 +63,7 @@ def scenario_ranking(
     for i, j in pairs:  # Sj as Si's classifier sees it
         c = _contribution(dense[i].coef, srcs[j], srcs[i].mean, srcs[i].std, kind, classes)
         ranks.append(rankdata(c) / c.size)
-    combined = np.mean(ranks, axis=0)
-    ranking = np.lexsort((np.arange(combined.size), -combined))
+    ranking = rank_by_mean(ranks)
     columns = column_sets(srcs, ranking[: max(ks)], in_core_bytes, "the scenarios' k-neuron classifiers")
     curves = {pair: {} for pair in pairs}
     for k in ks:

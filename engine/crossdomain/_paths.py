@@ -11,7 +11,6 @@ a new one.
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -20,19 +19,17 @@ import numpy as np
 
 from neurosel.errors import SupportWarning
 from neurosel.solver import (
+    IMPORTANCE,
+    IMPORTANCE_OPTIONS,
     PENALTIES,
     SEPARATED,  # the solver's stopping rule
     Importance,
-    Logistic,
-    Multinomial,
-    Quadratic,
     example_weights,
-    importance,
+    get_method,
+    importance_params,
 )
 from neurosel.store import ActivationStore, saved_metas
 
-GROUP = "importance"  # where neurosel.importance saves its paths in a store
-KEYED = ("l1_ratio", "n_lambdas", "lambda_ratio", "tol")  # importance options that key a saved path
 BY_ENTRY = ("entry", "elastic-net")  # ranking rules that rank by entry (the others fill on purpose)
 
 
@@ -123,15 +120,13 @@ def _blind_loss(imp: Importance, store: ActivationStore) -> float:
 
 
 def path_datafit(imp: Importance, labels: np.ndarray, names: list[str] | None) -> Any:
-    """The datafit `imp`'s path was fitted with: its loss, and its class weights as example weights."""
-    classes = imp.meta["classes"]
-    datafit = Quadratic() if imp.method == "lasso" else Logistic() if classes == 2 else Multinomial()
+    """The datafit `imp`'s path was fitted with: its method's loss for its number of classes, and its
+    class weights as example weights."""
     weight = imp.meta["params"]["class_weight"]
     if isinstance(weight, dict):  # saved with its keys as strings: back to the labels' own values
         own = {str(c.item()): c.item() for c in np.unique(labels)}
         weight = {own.get(key, key): value for key, value in weight.items()}
-    datafit.weights = example_weights(labels, weight, names)
-    return datafit
+    return get_method(imp.method).datafit(imp.meta["classes"], example_weights(labels, weight, names))
 
 
 def warn_filled(record: PathRecord, largest: int | None = None) -> None:
@@ -159,16 +154,13 @@ def reusable_support(store: ActivationStore, method: str, k: int, options: dict[
     """
     if options.get("target_support") is not None or options.get("recompute"):
         return None
-    defaults = inspect.signature(importance).parameters
-    wanted = {name: options.get(name, defaults[name].default) for name in KEYED}
-    weight = options.get("class_weight")
-    weight = {str(c): float(w) for c, w in weight.items()} if isinstance(weight, dict) else weight
-    wanted.update(method=method, class_weight=weight, rows=store.n)
+    keyed = {name: value for name, value in options.items() if name in IMPORTANCE_OPTIONS}
+    wanted = importance_params(store, method, **keyed)  # validated as importance validates them
+    del wanted["target_support"]
     supports = []
-    for meta in saved_metas(store, GROUP):  # complete paths only; damaged ones are importance()'s to report
+    for meta in saved_metas(store, IMPORTANCE.kind):  # complete paths only; damaged: importance's to report
         params = meta.get("params", {})
-        penalty = options.get("penalty") or ("group-l1" if meta.get("classes", 0) > 2 else "l1")
-        if params.get("penalty") != penalty or any(params.get(n) != v for n, v in wanted.items()):
+        if any(params.get(n) != v for n, v in wanted.items()):
             continue
         support = params.get("target_support")
         if support is None:

@@ -12,20 +12,22 @@ from scipy.stats import rankdata
 
 from neurosel.crossdomain._domains import Activations
 from neurosel.crossdomain._paths import BY_ENTRY, path_datafit
+from neurosel.defaults import RANKINGS
 from neurosel.devices import Device
 from neurosel.errors import InputError
 from neurosel.solver import (
     PENALTIES,
+    STABILITY,
     SUBSAMPLES,
     Importance,
     Stability,
     importance,
+    method_for,
     rank_by_entry,
-    rank_by_frequency,
     stability_selection,
 )
 from neurosel.stats import neuron_stats
-from neurosel.store import load_derived, save_derived
+from neurosel.store import cached
 
 SKLEARN_CS = 20  # points of the scikit-learn L1 path, like neurosel's default path
 SKLEARN_RATIO = 100.0  # from the smallest C with a non-zero coefficient up by this factor
@@ -34,20 +36,16 @@ SKLEARN_RATIO = 100.0  # from the smallest C with a non-zero coefficient up by t
 # stability selection's frequency over half-subsamples; the statistics-only score; the mean of the
 # stability and statistics ranks; or "auto" (the default), which picks by the labels' kind the rule
 # that leaving one domain out chose: AUTO_RANKING.
-RANKINGS = ("auto", "stability+fisher", "stability", "entry", "elastic-net", "fisher")
-DEFAULT_RANKING = "auto"
 AUTO_RANKING = {"class": "stability+fisher", "numeric": "elastic-net"}
 ELASTIC_L1_RATIO = 0.1  # the "elastic-net" rule's path: 10% L1, so correlated neurons enter together
-STABILITY_GROUP = "stability"  # where the selection frequencies are saved in a store
 
 
 def sparse_importance(store, kind: str, support: int, options: dict[str, Any]) -> Importance:
     """neurosel's ranking (`.ranking`): entry into the sparse path, run until `support` neurons have
     entered. A path that stops short warns, naming the store; the warning is left to the caller's
     filters, and what it says is also kept in the result (engine/crossdomain/_paths.py)."""
-    method = "l1-logistic" if kind == "class" else "lasso"
     options = {"target_support": support, **options}
-    return importance(store, method, **options)
+    return importance(store, method_for(kind), **options)
 
 
 def resolve_ranking(rule: str, kind: str) -> str:
@@ -93,32 +91,35 @@ def selection_ranking(
 def path_stability(src: Activations, imp: Importance, support: int | None, seed: int = 0) -> Stability:
     """Stability selection on the source with the path's own loss, penalty, l1_ratio and λ grid;
     saved in the store (stability/<key>) and read back by later transfers and fingerprints."""
-    key = f"{imp.meta['key']}-b{SUBSAMPLES}-s{seed}-t{support}"
-    saved = load_derived(src.store, STABILITY_GROUP, key)
-    if saved is not None:
-        arrays, meta = saved
-        frequency = arrays["frequency"].ravel()
-        ranking = rank_by_frequency(frequency, imp.ranking)
-        return Stability(frequency, ranking, arrays["lambdas"], int(meta["subsamples"]))
-    datafit = path_datafit(imp, src.y, src.store.meta.get("label_names"))
-    stable = stability_selection(
-        src.rows, src.y, datafit, PENALTIES[imp.penalty](), imp.lambdas, imp.ranking,
-        l1_ratio=imp.meta["params"]["l1_ratio"], target_support=support, seed=seed,
-        stratify=src.kind == "class", weights=datafit.weights,
-    )  # fmt: skip
-    shape = (len(src.layers), src.hidden)
-    arrays = {"frequency": stable.frequency.reshape(shape), "lambdas": stable.lambdas}
-    meta = {"subsamples": stable.subsamples, "path": imp.meta["key"]}
-    save_derived(src.store, STABILITY_GROUP, key, arrays, meta)
-    return stable
+    params = {"path": imp.meta["key"], "subsamples": SUBSAMPLES, "seed": seed, "target_support": support}
+
+    def compute(key: str) -> Stability:
+        datafit = path_datafit(imp, src.y, src.store.meta.get("label_names"))
+        return stability_selection(
+            src.rows, src.y, datafit, PENALTIES[imp.penalty](), imp.lambdas, imp.ranking,
+            l1_ratio=imp.meta["params"]["l1_ratio"], target_support=support, seed=seed,
+            stratify=src.kind == "class", weights=datafit.weights,
+        )  # fmt: skip
+
+    return cached(src.store, STABILITY, params, compute)
+
+
+def rank_by_mean(ranks: list[np.ndarray]) -> np.ndarray:
+    """Flat ids by their mean rank over `ranks` (each: a rank per neuron, larger = better), highest
+    first, ties by id: the one mean-rank rule (stability+fisher, the statistics-only score over
+    domains, the multi-source importance)."""
+    mean = np.mean(ranks, axis=0)
+    return np.lexsort((np.arange(mean.size), -mean))
 
 
 def mean_rank(*rankings: np.ndarray) -> np.ndarray:
-    """Flat ids by their mean position over `rankings`, ties by id."""
-    position = np.zeros(rankings[0].size)
+    """Flat ids by their mean position over `rankings` (best first), ties by id."""
+    ranks = []
     for ranking in rankings:
-        position[ranking] += np.arange(ranking.size)
-    return np.lexsort((np.arange(position.size), position))
+        position = np.empty(ranking.size)
+        position[ranking] = np.arange(ranking.size)
+        ranks.append(-position)  # an earlier position is a larger rank
+    return rank_by_mean(ranks)
 
 
 def stats_ranking(domains: list[Activations], device: str | Device = "cpu") -> np.ndarray:
@@ -129,8 +130,7 @@ def stats_ranking(domains: list[Activations], device: str | Device = "cpu") -> n
         stats = neuron_stats(d.store, by="label", device=device, progress=False, auroc=False)
         value = stats.fisher if d.kind == "class" else np.abs(stats.pearson)
         ranks.append(rankdata(np.nan_to_num(value.ravel(), nan=0.0, posinf=np.finfo(float).max)))
-    mean_rank = np.mean(ranks, axis=0)
-    return np.lexsort((np.arange(mean_rank.size), -mean_rank))
+    return rank_by_mean(ranks)
 
 
 def sklearn_ranking(z: np.ndarray, y: np.ndarray, kind: str) -> np.ndarray:

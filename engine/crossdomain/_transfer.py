@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from neurosel.crossdomain._classifier import Fitted, Tally, fit, metric_of
+from neurosel.crossdomain._classifier import Fitted, Tally, fit
 from neurosel.crossdomain._domains import (
     IN_CORE_BYTES,
     Activations,
@@ -44,8 +44,6 @@ from neurosel.crossdomain._domains import (
 from neurosel.crossdomain._multisource import scenario_ranking
 from neurosel.crossdomain._paths import BY_ENTRY, PathRecord, path_record, warn_filled
 from neurosel.crossdomain._rankings import (
-    DEFAULT_RANKING,
-    RANKINGS,
     path_options,
     resolve_ranking,
     selection_ranking,
@@ -53,17 +51,16 @@ from neurosel.crossdomain._rankings import (
     sparse_importance,
     stats_ranking,
 )
+from neurosel.defaults import DEFAULT_K, DEFAULT_KS, DEFAULT_RANKING, RANKINGS, SEEDS
 from neurosel.devices import Device, resolve_device, single_threaded_blas
 from neurosel.errors import InputError
 from neurosel.progress import bar
 from neurosel.scaleout import resolve_runner
-from neurosel.solver import layer_counts
+from neurosel.solver import layer_counts, metric_for
 from neurosel.timing import stage
 
 NORMALISATIONS = ("source", "target")
 SELECTED_CV = "selected_cv"  # single source: the selected neurons at the k its source CV prefers
-DEFAULT_KS = (10, 30, 100, 300, 1000)
-SEEDS = 5
 
 StoreLike = Any  # an ActivationStore or a path to one
 
@@ -112,7 +109,7 @@ class TransferResult:
 def transfer(
     sources: Sequence[StoreLike],
     target: StoreLike | Sequence[StoreLike],
-    k: int = 300,
+    k: int = DEFAULT_K,
     *,
     ks: Sequence[int] = DEFAULT_KS,
     names: Sequence[str] | None = None,
@@ -208,7 +205,7 @@ class _Run:
         self.budget = in_core_bytes
         self.progress = bool(importance_options.get("progress", False))
         self.kind = srcs[0].kind
-        self.metric = metric_of(self.kind)
+        self.metric = metric_for(self.kind)
         self.p = srcs[0].p
         self.layers, self.hidden = srcs[0].layers, srcs[0].hidden
         self._cls_srcs = [cls[d.name] for d in srcs] if cls else []

@@ -23,21 +23,20 @@ from typing import Any
 import numpy as np
 
 from neurosel.crossdomain import (
-    DEFAULT_KS,
-    DEFAULT_RANKING,
-    IN_CORE_BYTES,
     domain_distance,
     fingerprint,
     headline,
     transfer,
     transferability,
 )
+from neurosel.defaults import DEFAULT_K, DEFAULT_KS, DEFAULT_RANKING, DEMO_MODEL, IN_CORE_BYTES, SEEDS
 from neurosel.devices import Device, resolve_device
 from neurosel.errors import InputError
 from neurosel.extraction import extract
 from neurosel.progress import bar
 from neurosel.report import write_report
 from neurosel.scaleout import Runner, resolve_runner
+from neurosel.solver import method_for, metric_for
 from neurosel.stats import neuron_stats
 
 log = logging.getLogger("neurosel")
@@ -63,10 +62,10 @@ DESCRIPTIONS = {
 class Options:
     """Settings of one experiment run (they key the saved transfer jobs)."""
 
-    model: str = "all-MiniLM-L6-v2"
-    k: int = 300
+    model: str = DEMO_MODEL
+    k: int = DEFAULT_K
     ks: tuple[int, ...] = DEFAULT_KS
-    seeds: int = 5
+    seeds: int = SEEDS
     pooling: str = "mean"
     max_length: int = 256
     device: str = "auto"
@@ -139,14 +138,14 @@ def run_pipeline(
             elif "k_cv" in record["meta"]:
                 single_k[who] = record["meta"]["k_cv"]
     kind = stores[names[0]].meta["label_kind"]
-    method = "l1-logistic" if kind == "class" else "lasso"
+    method = method_for(kind)
     neurons = len(stores[names[0]].layers) * stores[names[0]].hidden
     fps = fingerprint(  # the same path as the transfers' rankings, so it is read back from the store
         [stores[n] for n in names], k=min(options.k, neurons), method=method, names=names,
         measure=options.measure, target_support=min(max(options.ks), neurons), device=device,
         progress=progress, client=runner, ranking=options.ranking,
     )  # fmt: skip
-    metric = "accuracy" if kind == "class" else "pearson"
+    metric = metric_for(kind)
     singles = {
         (r["sources"][0], r["target"]): r["scores"]["selected"]
         for r in rows

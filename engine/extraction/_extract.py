@@ -31,6 +31,7 @@ from neurosel.store import (
     local_path,
     open_store,
     prepare_store,
+    storage_itemsize,
 )
 from neurosel.version import __version__
 
@@ -109,7 +110,7 @@ def extract(
             )
         tokens = tokenize(corpus, encoder.tokenizer, max_length)
         lengths = tokens.lengths
-        row_bytes = len(layer_ids) * encoder.hidden * np.dtype(STORAGE_DTYPES[dtype]).itemsize
+        row_bytes = len(layer_ids) * encoder.hidden * storage_itemsize(dtype)
         rows = int(tokens.offsets[-1]) if pooling == "tokens" else len(corpus)
         layout = Layout.choose(rows, row_bytes, chunk_rows)
         meta = base_meta(

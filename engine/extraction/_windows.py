@@ -9,7 +9,6 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import torch
 
 from neurosel.errors import InputError
@@ -19,7 +18,7 @@ from neurosel.extraction._pooling import pool
 from neurosel.extraction._staging import HostTransfer
 from neurosel.extraction._tokens import Tokenized
 from neurosel.progress import ExtractProgress
-from neurosel.store import STORAGE_DTYPES, Layout, StoreWriter, Written
+from neurosel.store import Layout, StoreWriter, Written, storage_itemsize
 
 # Tokens per batch (rows × padded length) and a cap on rows, by device type.
 TOKEN_BUDGET = {"cpu": 8192, "cuda": 65536}
@@ -57,7 +56,7 @@ def write_rows(
     if offsets is not None:  # a window of examples whose tokens fill about one shard
         window = max(1, layout.shard_rows // max(1, int(lengths.mean())))
     items = budget if pooling == "tokens" else max_rows
-    slot_bytes = items * len(layer_ids) * meta["hidden"] * np.dtype(STORAGE_DTYPES[dtype]).itemsize
+    slot_bytes = items * len(layer_ids) * meta["hidden"] * storage_itemsize(dtype)
     transfer = HostTransfer(device, slot_bytes)
     writer = StoreWriter(group, meta, transfer, lengths, offsets, on_written)
     pad_id = encoder.tokenizer.pad_token_id or 0

@@ -11,12 +11,21 @@ numpy's (a float64 subtraction then a division), so the result is the same to th
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba
+import numpy as np
 
 from neurosel.kernels.common import decode
 
 TILE = 32  # columns per task: a row's part of a tile is one 64-byte cache line of 16-bit values
 ROWS = 256  # rows per step within a tile: the tile's output columns stay in cache while written
+
+
+def safe_scale(std: Any) -> np.ndarray:
+    """The divisor that standardises by `std`: `std` where it is > 0, 1 where it is 0 or NaN (a
+    constant neuron is centred, not divided by zero). The one such guard: every standardisation uses it."""
+    return np.where(np.asarray(std) > 0, std, 1.0)
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)

@@ -6,7 +6,8 @@ in memory, `BlockDesign` over any block stream, `store_design` to pick GPU, in c
 a store). `sparse_path` is proximal Newton with working sets over those contracts; `importance`
 runs it on a store and ranks neurons by entry; `stability_selection` ranks them by how often they are
 selected over half-subsamples; `select` turns a ranking into a selection; and
-`SparseLogisticSelector` is the same solver as a scikit-learn selector.
+`SparseLogisticSelector` is the same solver as a scikit-learn selector. `METHODS` is the method
+registry (label kind, datafit, penalties, metric per method name; `register_method` adds a loss).
 
 `SparseLogisticSelector` and `ConvergenceWarning` import scikit-learn, so they load on first use.
 """
@@ -16,15 +17,31 @@ from __future__ import annotations
 from typing import Any
 
 from neurosel.errors import SupportWarning
-from neurosel.solver._datafits import DATAFITS, Logistic, Multinomial, Quadratic, example_weights
+from neurosel.solver._datafits import Logistic, Multinomial, Quadratic, example_weights, reweighted
 from neurosel.solver._design import ArrayDesign, BlockDesign
-from neurosel.solver._importance import METHODS, Importance, importance, rank_by_entry
+from neurosel.solver._importance import (
+    IMPORTANCE,
+    IMPORTANCE_OPTIONS,
+    Importance,
+    importance,
+    importance_params,
+    rank_by_entry,
+)
+from neurosel.solver._methods import (
+    METHODS,
+    Method,
+    check_classes,
+    get_method,
+    method_for,
+    metric_for,
+    register_method,
+    unregister_method,
+)
 from neurosel.solver._path import (
     SEPARATED,
     PathResult,
     PathState,
     Problem,
-    check_classes,
     lambda_max,
     sparse_path,
 )
@@ -32,6 +49,7 @@ from neurosel.solver._penalties import L1, PENALTIES, GroupL1
 from neurosel.solver._protocols import Datafit, Design, Penalty
 from neurosel.solver._selection import RULES, Selection, layer_counts, select
 from neurosel.solver._stability import (
+    STABILITY,
     SUBSAMPLES,
     Stability,
     half_subsamples,
@@ -41,12 +59,14 @@ from neurosel.solver._stability import (
 from neurosel.solver._store_design import store_design
 
 __all__ = [
-    "DATAFITS",
+    "IMPORTANCE",
+    "IMPORTANCE_OPTIONS",
     "L1",
     "METHODS",
     "PENALTIES",
     "RULES",
     "SEPARATED",
+    "STABILITY",
     "SUBSAMPLES",
     "ArrayDesign",
     "BlockDesign",
@@ -56,6 +76,7 @@ __all__ = [
     "GroupL1",
     "Importance",
     "Logistic",
+    "Method",
     "Multinomial",
     "PathResult",
     "PathState",
@@ -68,21 +89,28 @@ __all__ = [
     "SupportWarning",
     "check_classes",
     "example_weights",
+    "get_method",
     "half_subsamples",
     "importance",
+    "importance_params",
     "lambda_max",
     "layer_counts",
+    "method_for",
+    "metric_for",
     "rank_by_entry",
     "rank_by_frequency",
+    "register_method",
+    "reweighted",
     "select",
     "sparse_path",
     "stability_selection",
     "store_design",
+    "unregister_method",
 ]
 
 _LAZY = {
     "SparseLogisticSelector": "neurosel.solver._selector",
-    "ConvergenceWarning": "neurosel.solver._warnings",
+    "ConvergenceWarning": "neurosel.errors",
 }
 
 

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from neurosel.devices import Device, resolve_device
+from neurosel.devices import Device, resolve_device, to_host
+from neurosel.kernels.standardise import safe_scale
 from neurosel.scaleout import Runner
 from neurosel.solver._design import BlockDesign, _Gram, _Matvec, _RMatvec
 from neurosel.store import DEFAULT_MEMORY_BUDGET, ActivationStore, Block, ChunkPass, decode
@@ -75,8 +76,8 @@ class _HostPartials:
 
     def _host(self, partial: Any) -> Any:
         if isinstance(partial, dict):
-            return {k: self.device.to_host(v) for k, v in partial.items()}
-        return tuple(self.device.to_host(a) for a in partial)
+            return {k: to_host(v) for k, v in partial.items()}
+        return tuple(to_host(a) for a in partial)
 
 
 class DistributedDesign:
@@ -95,7 +96,7 @@ class DistributedDesign:
     ) -> None:
         self.runner, self.store, self.device, self.memory_budget = runner, store, device, memory_budget
         self.center = np.asarray(center, dtype=np.float64)
-        self.scale = np.where(np.asarray(scale) > 0, scale, 1.0).astype(np.float64)
+        self.scale = safe_scale(scale).astype(np.float64)
         self.rows = store.n
         self.passes = 0
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from neurosel.devices import to_host
+from neurosel.kernels.standardise import safe_scale
 from neurosel.store import Block, run_pass
 
 Blocks = Callable[[], Iterable[Block]]
@@ -40,7 +42,7 @@ class BlockDesign:
         self._decode = decode or (lambda raw: raw)
         self.xp, self.dtype, self.rows = xp, dtype, rows
         self.center = np.asarray(center, dtype=np.float64)
-        self.scale = np.where(np.asarray(scale) > 0, scale, 1.0).astype(np.float64)
+        self.scale = safe_scale(scale).astype(np.float64)
         self.center_x, self.scale_x = xp.asarray(self.center, dtype), xp.asarray(self.scale, dtype)
         self.standardised = not self.center.any() and bool(np.all(self.scale == 1.0))
         self.passes = 0
@@ -59,9 +61,6 @@ class BlockDesign:
         if self.standardised:
             return self.x(raw[:, cols])
         return (self.x(raw[:, cols]) - self.center_x[cols]) / self.scale_x[cols]
-
-    def host(self, a: Any) -> np.ndarray:
-        return np.asarray(a.get() if hasattr(a, "get") else a, dtype=np.float64)
 
     def rmatvec(self, v: np.ndarray) -> np.ndarray:
         self.passes += 1
@@ -106,7 +105,7 @@ class _RMatvec(_Sum):
 
     def finish(self, partial: tuple) -> np.ndarray:
         d = self.d
-        return (d.host(partial[0]) - d.center[:, None] * self.v.sum(0)) / d.scale[:, None]
+        return (to_host(partial[0], np.float64) - d.center[:, None] * self.v.sum(0)) / d.scale[:, None]
 
 
 class _Gram(_Sum):
@@ -148,7 +147,7 @@ class _Gram(_Sum):
         return self.fold((h, zd, zv), out)
 
     def finish(self, partial: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        h, zd, zv = (self.d.host(a) for a in partial)
+        h, zd, zv = (to_host(a, np.float64) for a in partial)
         for a, b in self.pairs:  # exactly symmetric (a GPU GEMM's two triangles may differ in rounding):
             h[b, a] = h[a, b].T if a != b else 0.5 * (h[a, a] + h[a, a].T)  # the sweeps read rows for columns
         q, k = self.q, self.k
@@ -180,7 +179,7 @@ class _Matvec:
         for start in partial:
             rows = partial[start]
             out[start : start + rows.shape[0]] = rows
-        return self.d.host(out)
+        return to_host(out, np.float64)
 
 
 class ArrayDesign(BlockDesign):

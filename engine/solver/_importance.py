@@ -10,8 +10,6 @@ importance/<key> and reused by later calls with the same parameters.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -19,20 +17,19 @@ from typing import Any
 
 import numpy as np
 
+from neurosel.defaults import IN_CORE_BYTES
 from neurosel.devices import Device, resolve_device
 from neurosel.errors import InputError
 from neurosel.progress import bar
 from neurosel.scaleout import resolve_runner
 from neurosel.solver._cluster import DistributedDesign
-from neurosel.solver._datafits import Logistic, Multinomial, Quadratic, example_weights
-from neurosel.solver._path import PathResult, check_classes, sparse_path
+from neurosel.solver._datafits import example_weights
+from neurosel.solver._methods import check_classes, get_method, method_for
+from neurosel.solver._path import PathResult, sparse_path
 from neurosel.solver._penalties import PENALTIES
 from neurosel.solver._store_design import store_design
 from neurosel.stats import neuron_stats
-from neurosel.store import DEFAULT_MEMORY_BUDGET, ActivationStore, load_derived, save_derived
-
-METHODS = ("l1-logistic", "lasso")
-GROUP = "importance"
+from neurosel.store import DEFAULT_MEMORY_BUDGET, ActivationStore, cached, derived_key
 
 
 @dataclass
@@ -91,7 +88,7 @@ def importance(
     tol: float = 1e-6,
     class_weight: str | dict | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
-    in_core_bytes: int | None = None,
+    in_core_bytes: int = IN_CORE_BYTES,
     recompute: bool = False,
     save: bool = True,
     progress: bool = False,
@@ -100,68 +97,112 @@ def importance(
 ) -> Importance:
     """Fit the sparse path on every neuron of `store` and rank neurons by entry into it.
 
-    `l1-logistic`: binary L1 for two classes, multinomial with a group-L1 penalty for K > 2
-    (`penalty="l1"` penalises each class weight separately); `lasso`: squared loss for numeric labels.
+    `method`: a name in the method registry (`neurosel.solver.METHODS`): `l1-logistic`, binary L1
+    for two classes, multinomial with a group-L1 penalty for K > 2 (`penalty="l1"` penalises each
+    class weight separately); `lasso`: squared loss for numeric labels.
     `solver`: the path solver, a callable with `neurosel.solver`'s `sparse_path` signature; None:
     neurosel's own. Benchmarks pass an older commit's (neurosel.bench.baseline) to compare both in one
     process; with a solver of your own nothing is loaded from or saved to the store.
     """
-    params = _check(store, method, penalty, l1_ratio, n_lambdas, lambda_ratio, target_support, tol)
-    labels = store.labels
-    k = check_classes(labels, f"store {store.path} labels") if method == "l1-logistic" else 1
-    datafit = Logistic() if k == 2 else Multinomial() if method == "l1-logistic" else Quadratic()
-    penalty = penalty or ("group-l1" if k > 2 else "l1")
-    params.update(penalty=penalty, class_weight=_jsonable(class_weight), rows=store.n)
-    key = f"{method}-" + hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:12]
-    if solver is None and not recompute and (saved := load_importance(store, key)) is not None:
-        return saved
-    y = datafit.targets(labels)
-    datafit.weights = example_weights(labels, class_weight, store.meta.get("label_names"))
-    device = resolve_device(device).for_stage("solver")
-    runner = resolve_runner(client)
-    stats = neuron_stats(
-        store, by=None, device=device, progress=False, memory_budget=memory_budget, client=runner
+    params, k = _params(
+        store, method, penalty, l1_ratio, n_lambdas, lambda_ratio, target_support, tol, class_weight
     )
-    if int(stats.nonfinite.sum()):
-        raise InputError(
-            f"store {store.path}: {int(stats.nonfinite.sum())} non-finite activations; re-extract "
-            "with --dtype float32 or bfloat16"
+    labels, entry, penalty = store.labels, get_method(method), params["penalty"]
+
+    def compute(key: str) -> Importance:
+        datafit = entry.datafit(k, example_weights(labels, class_weight, store.meta.get("label_names")))
+        y = datafit.targets(labels)
+        nonlocal device
+        device = resolve_device(device).for_stage("solver")
+        runner = resolve_runner(client)
+        stats = neuron_stats(
+            store, by=None, device=device, progress=False, memory_budget=memory_budget, client=runner
         )
-    start = time.perf_counter()
-    with device.activate():
-        if runner.distributed:  # products as tasks on a Dask cluster; the outer loop stays here
-            center, scale, placed = stats.mean.ravel(), stats.std.ravel(), runner.placed(device)
-            design, where = DistributedDesign(runner, store, center, scale, placed), "dask"
-        else:
-            design, where = store_design(
-                store, stats.mean.ravel(), stats.std.ravel(), device, memory_budget, in_core_bytes, tol
+        if int(stats.nonfinite.sum()):
+            raise InputError(
+                f"store {store.path}: {int(stats.nonfinite.sum())} non-finite activations; re-extract "
+                "with --dtype float32 or bfloat16"
             )
-        loaded = time.perf_counter()
-        total = target_support or None
-        with bar(total, f"path {_name(store)}", "neuron" if total else "λ", progress) as steps:
-            path = (solver or sparse_path)(
-                design, y, datafit, PENALTIES[penalty](), l1_ratio=l1_ratio, n_lambdas=n_lambdas,
-                lambda_ratio=lambda_ratio, target_support=target_support, tol=tol, name=f"store {store.path}",
-                on_lambda=lambda i, support: steps.update((min(support, total) if total else i) - steps.n),
-            )  # fmt: skip
-    done = time.perf_counter()
-    meta = {
-        "store": store.path, "key": key, "params": params, "backend": device.kind, "design": where,
-        "classes": k, "total_passes": design.passes, "converged": bool(path.converged.all()),
-        "load_seconds": loaded - start, "solve_seconds": done - loaded,
-    }  # fmt: skip
-    imp = _result(path, store, method, penalty, meta)
-    if save and solver is None:
-        save_importance(store, imp)
-    return imp
+        start = time.perf_counter()
+        with device.activate():
+            if runner.distributed:  # products as tasks on a Dask cluster; the outer loop stays here
+                center, scale, placed = stats.mean.ravel(), stats.std.ravel(), runner.placed(device)
+                design, where = DistributedDesign(runner, store, center, scale, placed), "dask"
+            else:
+                design, where = store_design(
+                    store, stats.mean.ravel(), stats.std.ravel(), device, memory_budget, in_core_bytes, tol
+                )
+            loaded = time.perf_counter()
+            total = target_support or None
+            with bar(total, f"path {_name(store)}", "neuron" if total else "λ", progress) as steps:
+                path = (solver or sparse_path)(
+                    design, y, datafit, PENALTIES[penalty](), l1_ratio=l1_ratio, n_lambdas=n_lambdas,
+                    lambda_ratio=lambda_ratio, target_support=target_support, tol=tol,
+                    name=f"store {store.path}",
+                    on_lambda=lambda i, n: steps.update((min(n, total) if total else i) - steps.n),
+                )  # fmt: skip
+        done = time.perf_counter()
+        meta = {
+            "store": store.path, "key": key, "params": params, "backend": device.kind, "design": where,
+            "classes": k, "total_passes": design.passes, "converged": bool(path.converged.all()),
+            "load_seconds": loaded - start, "solve_seconds": done - loaded,
+        }  # fmt: skip
+        return _result(path, store, method, penalty, meta)
+
+    if solver is not None:  # a solver of one's own: nothing is loaded from or saved to the store
+        return compute(IMPORTANCE.key(params))
+    return cached(store, IMPORTANCE, params, compute, recompute=recompute, save=save)
+
+
+def importance_params(
+    store: ActivationStore,
+    method: str = "l1-logistic",
+    *,
+    penalty: str | None = None,
+    l1_ratio: float = 1.0,
+    n_lambdas: int = 20,
+    lambda_ratio: float = 1e-2,
+    target_support: int | None = None,
+    tol: float = 1e-6,
+    class_weight: str | dict | None = None,
+) -> dict[str, Any]:
+    """The parameters that key `importance(store, method, **options)`'s saved path (its key is
+    `IMPORTANCE.key(params)`), validated as importance validates them: the penalty chosen for the
+    store's classes, class weights as JSON, the store's rows. `IMPORTANCE_OPTIONS` names the options."""
+    return _params(
+        store, method, penalty, l1_ratio, n_lambdas, lambda_ratio, target_support, tol, class_weight
+    )[0]
+
+
+IMPORTANCE_OPTIONS = (
+    "penalty",
+    "l1_ratio",
+    "n_lambdas",
+    "lambda_ratio",
+    "target_support",
+    "tol",
+    "class_weight",
+)
+
+
+def _params(
+    store, method, penalty, l1_ratio, n_lambdas, lambda_ratio, target_support, tol, class_weight
+) -> tuple[dict[str, Any], int]:
+    """`importance_params`, and the number of classes (1 for numeric labels)."""
+    params = _check(store, method, penalty, l1_ratio, n_lambdas, lambda_ratio, target_support, tol)
+    entry = get_method(method)
+    k = check_classes(store.labels, f"store {store.path} labels") if entry.label_kind == "class" else 1
+    if not entry.serves(entry.label_kind, k):
+        raise InputError(f"store {store.path}: {k} classes; {method!r} fits {entry.max_classes} at most")
+    params.update(penalty=entry.penalty(penalty, k), class_weight=_jsonable(class_weight), rows=store.n)
+    return params, k
 
 
 def _check(store, method, penalty, l1_ratio, n_lambdas, lambda_ratio, target_support, tol) -> dict:
     """Validate the store and options at the boundary; return the parameters that key the result."""
-    if method not in METHODS:
-        raise InputError(f"method {method!r}: use one of {', '.join(METHODS)}")
-    if penalty is not None and penalty not in PENALTIES:
-        raise InputError(f"penalty {penalty!r}: use one of {', '.join(PENALTIES)}")
+    entry = get_method(method)
+    if penalty is not None:
+        entry.penalty(penalty, 1)  # checked here, before the store
     if not 0 < l1_ratio <= 1:
         raise InputError(f"l1_ratio {l1_ratio}: choose a value in (0, 1]")
     if n_lambdas < 1 or not 0 < lambda_ratio < 1 or tol <= 0:
@@ -175,10 +216,8 @@ def _check(store, method, penalty, l1_ratio, n_lambdas, lambda_ratio, target_sup
     if store.labels is None:
         raise InputError(f"store {store.path}: has no labels; importance needs labelled examples")
     kind = store.meta["label_kind"]
-    if method == "l1-logistic" and kind != "class":
-        raise InputError(f"store {store.path}: numeric labels; use method='lasso'")
-    if method == "lasso" and kind != "numeric":
-        raise InputError(f"store {store.path}: class labels; use method='l1-logistic'")
+    if entry.label_kind != kind:
+        raise InputError(f"store {store.path}: {kind} labels; use method={method_for(kind)!r}")
     return {
         "method": method, "l1_ratio": l1_ratio, "n_lambdas": n_lambdas, "lambda_ratio": lambda_ratio,
         "target_support": target_support, "tol": tol,
@@ -218,25 +257,27 @@ _ARRAYS = [
 ]
 
 
-def save_importance(store: ActivationStore, imp: Importance) -> None:
-    """Write `imp` to importance/<key> of the store; marked complete last, so a crash leaves no result."""
-    arrays = {name: getattr(imp, name) for name in _ARRAYS}
-    save_derived(
-        store, GROUP, imp.meta["key"], arrays, {**imp.meta, "method": imp.method, "penalty": imp.penalty}
-    )
+class ImportanceKind:
+    """Importance as a derived result (neurosel.store.ResultKind), saved under importance/<key>."""
+
+    kind = "importance"
+
+    def key(self, params: dict[str, Any]) -> str:
+        return derived_key(params["method"], params)
+
+    def to_arrays(self, imp: Importance, store: ActivationStore) -> tuple[dict, dict]:
+        arrays = {name: getattr(imp, name) for name in _ARRAYS}
+        return arrays, {**imp.meta, "method": imp.method, "penalty": imp.penalty}
+
+    def from_arrays(self, arrays: dict, meta: dict, store: ActivationStore) -> Importance:
+        method, penalty = meta.pop("method"), meta.pop("penalty")
+        return Importance(
+            method=method, penalty=penalty, layers=store.layers, hidden=store.hidden, meta=meta,
+            **{name: arrays[name] for name in _ARRAYS},
+        )  # fmt: skip
 
 
-def load_importance(store: ActivationStore, key: str) -> Importance | None:
-    """Saved importance under importance/<key>, or None."""
-    saved = load_derived(store, GROUP, key)
-    if saved is None:
-        return None
-    arrays, meta = saved
-    method, penalty = meta.pop("method"), meta.pop("penalty")
-    return Importance(
-        method=method, penalty=penalty, layers=store.layers, hidden=store.hidden, meta=meta,
-        **{name: arrays[name] for name in _ARRAYS},
-    )  # fmt: skip
+IMPORTANCE = ImportanceKind()
 
 
 def _name(store: ActivationStore) -> str:

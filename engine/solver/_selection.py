@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neurosel.defaults import DEFAULT_K
 from neurosel.errors import InputError, SupportWarning
 from neurosel.solver._importance import Importance
 
@@ -44,7 +45,12 @@ def layer_counts(neurons: np.ndarray, hidden: int, layers: int) -> tuple[np.ndar
 
 
 def select(
-    imp: Importance, k: int | None = 300, *, rule: str = "top-k", at: int | None = None, mass: float = 0.5
+    imp: Importance,
+    k: int | None = DEFAULT_K,
+    *,
+    rule: str = "top-k",
+    at: int | None = None,
+    mass: float = 0.5,
 ) -> Selection:
     """Neurons chosen from `imp` by `rule`; `at` is a λ index (default: the λ whose support is closest
     to k, or the last one)."""

@@ -10,20 +10,22 @@ when the data separate: every subsample contributes the support it reached.
 
 from __future__ import annotations
 
-import copy
 import os
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from neurosel.devices import single_threaded_blas
 from neurosel.errors import SupportWarning
+from neurosel.solver._datafits import reweighted
 from neurosel.solver._path import sparse_path
 from neurosel.solver._protocols import Datafit, Penalty
 from neurosel.solver._store_design import standardised_design
+from neurosel.store import derived_key
 
 SUBSAMPLES = 16  # B: the frequency's resolution is 1/B; 16 halves measured enough to rank 1,000 neurons
 SUBSAMPLE_TOL = 1e-4  # the supports matter, not the last digits of each subsample's objective
@@ -37,6 +39,28 @@ class Stability:
     ranking: np.ndarray  # flat ids by frequency, ties by the full path's ranking
     lambdas: np.ndarray  # the common grid
     subsamples: int
+
+
+class StabilityKind:
+    """Stability selection as a derived result (neurosel.store.ResultKind), saved under
+    stability/<key>; keyed by its path's key (the prefix), subsamples, seed and target support."""
+
+    kind = "stability"
+
+    def key(self, params: dict[str, Any]) -> str:
+        return derived_key(params["path"], params)
+
+    def to_arrays(self, stable: Stability, store: Any) -> tuple[dict, dict]:
+        shape = (len(store.layers), int(store.hidden))
+        arrays = {"frequency": stable.frequency.reshape(shape), "lambdas": stable.lambdas}
+        return {**arrays, "ranking": stable.ranking}, {"subsamples": stable.subsamples}
+
+    def from_arrays(self, arrays: dict, meta: dict, store: Any) -> Stability:
+        frequency = arrays["frequency"].ravel()
+        return Stability(frequency, arrays["ranking"], arrays["lambdas"], int(meta["subsamples"]))
+
+
+STABILITY = StabilityKind()
 
 
 def half_subsamples(labels: np.ndarray, count: int, seed: int, stratify: bool) -> list[np.ndarray]:
@@ -85,8 +109,7 @@ def stability_selection(
         x = rows(ids)
         center, scale = x.mean(axis=0, dtype=np.float64), x.std(axis=0, ddof=1, dtype=np.float64)
         design = standardised_design(x, center, scale, tol)
-        fit = copy.copy(datafit)  # each half has its own example weights
-        fit.weights = None if weights is None else weights[ids]
+        fit = reweighted(datafit, None if weights is None else weights[ids])  # each half its own
         path = sparse_path(
             design, fit.targets(labels[ids]), fit, penalty, l1_ratio=l1_ratio, lambdas=lambdas,
             target_support=target_support, tol=tol,

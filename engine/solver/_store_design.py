@@ -18,19 +18,17 @@
 
 from __future__ import annotations
 
-import functools
-import os
 from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
 import numpy as np
 
+from neurosel.defaults import IN_CORE_BYTES
 from neurosel.devices import Device
-from neurosel.kernels.standardise import standardise_into
+from neurosel.kernels.standardise import safe_scale, standardise_into
 from neurosel.solver._design import ArrayDesign, BlockDesign
-from neurosel.stats import Encoding
-from neurosel.store import ActivationStore, Block, decode
+from neurosel.store import ActivationStore, Block, Encoding, decode
 
 GPU_BLOCK_BYTES = 512 << 20  # float32 temporaries per GPU product block
 ACCUMULATE_ROWS = 8192  # in core: float32 products over this many rows, summed in float64
@@ -41,14 +39,6 @@ def precision(tol: float) -> type[np.floating]:
     """The dtype a CPU design computes in for a solver tolerance: float32 unless `tol` asks for more
     than float32 products can certify (below FLOAT32_TOL)."""
     return np.float64 if tol < FLOAT32_TOL else np.float32
-
-
-def default_in_core_bytes() -> int:
-    """30% of physical memory: room for the matrix plus the solver's n-vectors and the OS cache."""
-    try:
-        return int(0.3 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):
-        return 2 << 30
 
 
 def store_design(
@@ -66,7 +56,7 @@ def store_design(
     dtype_name = store.meta["dtype"]
     if device.is_gpu:
         return _gpu_design(store, center, scale, device, memory_budget, precision(tol)), "gpu"
-    budget = default_in_core_bytes() if in_core_bytes is None else in_core_bytes
+    budget = IN_CORE_BYTES if in_core_bytes is None else in_core_bytes  # the one default
     for dtype in dict.fromkeys((precision(tol), np.float32)):  # float64 falls back to float32 in core
         if n * p * np.dtype(dtype).itemsize <= budget:
             design = _in_core(store.blocks(n, memory_budget), (n, p), center, scale, dtype_name, dtype)
@@ -119,16 +109,10 @@ def _in_core(
     """Z = (X − center) / scale from row blocks of X (stored as `dtype_name`), decoded once by the
     standardise kernel into a column-major `dtype` matrix: working-set columns gather contiguously."""
     z = np.empty(shape, dtype=dtype, order="F")
-    divisor = np.where(scale > 0, scale, 1.0).astype(np.float64)
+    divisor = safe_scale(scale).astype(np.float64)
     center64 = np.asarray(center, dtype=np.float64)
-    encoding = _encoding(dtype_name)
+    encoding = Encoding.for_dtype(dtype_name)
     for block in blocks:
         values = encoding.values(np.ascontiguousarray(block.data))
         standardise_into(values, encoding.table, center64, divisor, z, block.start)
     return ArrayDesign(z, dtype=dtype, block_rows=ACCUMULATE_ROWS)
-
-
-@functools.cache
-def _encoding(dtype_name: str) -> Encoding:
-    """How the standardise kernel reads a storage dtype (the statistics kernels' encoding)."""
-    return Encoding.for_dtype(dtype_name)

@@ -1,11 +1,8 @@
-"""The solver's warnings. `ConvergenceWarning` is scikit-learn's, so filters users already have for
-scikit-learn apply to neurosel too; this module imports scikit-learn, and is imported only when a
-warning is raised (or by a user who names it)."""
+"""The solver's warnings, defined in neurosel.errors with every other user-facing class.
+`ConvergenceWarning` is scikit-learn's subclass; importing it here loads scikit-learn."""
 
 from __future__ import annotations
 
-from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
+from neurosel.errors import ConvergenceWarning
 
-
-class ConvergenceWarning(_SklearnConvergenceWarning):
-    """A λ of the path stopped at its iteration cap before its stopping rule held."""
+__all__ = ["ConvergenceWarning"]

@@ -8,13 +8,12 @@ and the finish that turns merged moments into t, F, Fisher, AUROC, Pearson, ...
 from __future__ import annotations
 
 from neurosel.stats._api import NeuronStats, finish, neuron_stats
-from neurosel.stats._chunks import CpuStatsPass, Encoding, GpuStatsPass, StatsPlan, make_pass
+from neurosel.stats._chunks import CpuStatsPass, GpuStatsPass, StatsPlan, make_pass
 from neurosel.stats._moments import CoMoments, Moments
 
 __all__ = [
     "CoMoments",
     "CpuStatsPass",
-    "Encoding",
     "GpuStatsPass",
     "Moments",
     "NeuronStats",

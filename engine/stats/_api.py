@@ -20,7 +20,7 @@ from neurosel.errors import InputError
 from neurosel.kernels.histogram import mann_whitney
 from neurosel.progress import bar
 from neurosel.scaleout import resolve_runner
-from neurosel.stats._chunks import Encoding, StatsPlan
+from neurosel.stats._chunks import StatsPlan
 from neurosel.stats._cluster import StatsFactory
 from neurosel.stats._moments import Moments
 from neurosel.store import (
@@ -28,11 +28,11 @@ from neurosel.store import (
     DEFAULT_READERS,
     MAX_BLOCK_BYTES,
     ActivationStore,
-    load_derived,
-    save_derived,
+    Encoding,
+    cached,
+    derived_key,
 )
 
-STATS_GROUP = "stats"
 GPU_BLOCK_BYTES = 128 << 20  # ~ a million threads' worth of rows per launch for bert-base widths
 HIST_MEMORY = 2 << 30  # bytes for AUROC histograms (2 classes × neurons × bins × 4 bytes)
 
@@ -99,9 +99,10 @@ def neuron_stats(
 ) -> NeuronStats:
     """One streaming pass over `store` computing every per-neuron statistic for `by`.
 
-    Results are saved in the store under stats/<key> (key = by, AUROC resolution and rows) and
-    reused on the next call unless `recompute`. Memory holds at most about `memory_budget` bytes of
-    decoded activations, plus the AUROC histograms (2 × neurons × 2**auroc_bits × 4 bytes).
+    Results are saved in the store under stats/<key> (keyed by `by`, the AUROC resolution and the
+    rows: `STATS.key`) and reused on the next call unless `recompute`. Memory holds at most about
+    `memory_budget` bytes of decoded activations, plus the AUROC histograms (2 × neurons ×
+    2**auroc_bits × 4 bytes).
     """
     if by not in ("label", None):
         raise InputError(f"by {by!r}: use 'label' or None")
@@ -111,9 +112,24 @@ def neuron_stats(
     features = len(store.layers) * store.hidden
     encoding = Encoding.for_dtype(store.meta["dtype"])
     bits = _auroc_bits(auroc, classes, features, encoding, auroc_bits)
-    key = f"by-{by or 'none'}_auroc{bits or 0}_rows{rows}"
-    if not recompute and (saved := load_stats(store, key)) is not None:
-        return saved
+    params = {"by": by, "auroc_bits": bits, "rows": rows}
+
+    def compute(key: str) -> NeuronStats:
+        return _compute(
+            store, key, by, device, encoding, bits, rows, layout, cls, y, classes, memory_budget,
+            readers, progress, client,
+        )  # fmt: skip
+
+    return cached(store, STATS, params, compute, recompute=recompute, save=save)
+
+
+def _compute(
+    store: ActivationStore, key: str, by: str | None, device: str | Device, encoding: Encoding,
+    bits: int | None, rows: int, layout: np.ndarray, cls: np.ndarray, y: np.ndarray | None,
+    classes: np.ndarray | None, memory_budget: int, readers: int, progress: bool, client: Any,
+) -> NeuronStats:  # fmt: skip
+    """The statistics pass itself, for `neuron_stats`: its result is saved under stats/<key>."""
+    features = len(store.layers) * store.hidden
     device = resolve_device(device).for_stage("stats")
     plan = StatsPlan(
         encoding=encoding,
@@ -145,10 +161,7 @@ def neuron_stats(
         "seconds": seconds,
         "gb_per_s": float(total * features * store.activations.dtype.itemsize / seconds / 1e9),
     }
-    stats = finish(moments, store, by, classes, meta)
-    if save:
-        save_stats(store, stats)
-    return stats
+    return finish(moments, store, by, classes, meta)
 
 
 def _row_layout(store: ActivationStore, rows: int) -> np.ndarray:
@@ -272,21 +285,25 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
-def save_stats(store: ActivationStore, stats: NeuronStats) -> None:
-    """Write the statistics to stats/<key> of the store (the store's data is untouched)."""
-    arrays = dict(stats.arrays())
-    if stats.classes is not None:
-        arrays["classes"] = stats.classes
-    save_derived(store, STATS_GROUP, stats.meta["key"], arrays, dict(stats.meta))
+class StatsKind:
+    """Statistics as a derived result (neurosel.store.ResultKind), saved under stats/<key>."""
+
+    kind = "stats"
+
+    def key(self, params: dict[str, Any]) -> str:
+        return derived_key(f"by-{params['by'] or 'none'}", params)
+
+    def to_arrays(self, stats: NeuronStats, store: ActivationStore) -> tuple[dict, dict]:
+        arrays = dict(stats.arrays())
+        if stats.classes is not None:
+            arrays["classes"] = stats.classes
+        return arrays, dict(stats.meta)
+
+    def from_arrays(self, arrays: dict, meta: dict, store: ActivationStore) -> NeuronStats:
+        classes = arrays.pop("classes", None)
+        return NeuronStats(
+            by=meta["by"], layers=store.layers, hidden=store.hidden, classes=classes, meta=meta, **arrays
+        )
 
 
-def load_stats(store: ActivationStore, key: str) -> NeuronStats | None:
-    """Saved statistics under stats/<key>, or None."""
-    saved = load_derived(store, STATS_GROUP, key)
-    if saved is None:
-        return None
-    arrays, meta = saved
-    classes = arrays.pop("classes", None)
-    return NeuronStats(
-        by=meta["by"], layers=store.layers, hidden=store.hidden, classes=classes, meta=meta, **arrays
-    )
+STATS = StatsKind()

@@ -32,31 +32,7 @@ from neurosel.kernels.moments import (
     partial_moments_gpu,
 )
 from neurosel.stats._moments import CoMoments, Moments
-from neurosel.store import Block, decode_table, key_table
-
-
-@dataclass(frozen=True)
-class Encoding:
-    """How a storage dtype reaches the kernels: 16-bit patterns with tables, or float32."""
-
-    kind: str  # "bits" or "float"
-    table: np.ndarray  # float32 decode table ("bits") or a 1-element placeholder
-    keys: np.ndarray  # int32 rank table ("bits") or a placeholder
-    key_bits: int  # bits of the full key: 16 or 32
-
-    @classmethod
-    def for_dtype(cls, storage_dtype: str) -> Encoding:
-        if storage_dtype == "float32":
-            return cls("float", np.zeros(1, np.float32), np.zeros(1, np.int32), 32)
-        return cls("bits", decode_table(storage_dtype), key_table(storage_dtype), 16)
-
-    def values(self, block: Any) -> Any:
-        """The array the moments kernels read."""
-        return block.view(np.uint16) if self.kind == "bits" else block
-
-    def key_input(self, block: Any) -> Any:
-        """The array the histogram kernels read."""
-        return block.view(np.uint16) if self.kind == "bits" else block.view(np.uint32)
+from neurosel.store import Block, Encoding
 
 
 @dataclass(frozen=True)

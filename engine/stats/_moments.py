@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from neurosel.devices import array_module, to_host
 from neurosel.kernels.common import chan_comerge, chan_merge
 
 CO_FIELDS = ("n", "mx", "my", "qx", "qy", "cxy")
@@ -87,8 +88,8 @@ class Moments:
             count=n,
             mean=mean,
             m2=m2,
-            lo=_xp(self.lo).minimum(self.lo, other.lo),
-            hi=_xp(self.hi).maximum(self.hi, other.hi),
+            lo=array_module(self.lo).minimum(self.lo, other.lo),
+            hi=array_module(self.hi).maximum(self.hi, other.hi),
             bad=self.bad + other.bad,
             hist=_combine(self.hist, other.hist, lambda a, b: a + b),
             co=_combine(self.co, other.co, CoMoments.merge),
@@ -98,7 +99,7 @@ class Moments:
         """The same partial with numpy arrays (a GPU pass's result, copied once at the end)."""
 
         def host(a: Any) -> Any:
-            return a.get() if hasattr(a, "get") else a
+            return None if a is None else to_host(a)
 
         co = None if self.co is None else CoMoments(*(host(a) for a in self.co.parts()))
         return Moments(
@@ -113,15 +114,6 @@ class Moments:
         with np.errstate(invalid="ignore", divide="ignore"):
             var = np.where(n > 1, m2 / np.maximum(n - 1, 1), np.nan)
         return n, np.where(n > 0, mean, np.nan), var
-
-
-def _xp(a: Any) -> Any:
-    """numpy or cupy, whichever owns `a`."""
-    if type(a).__module__.startswith("cupy"):
-        import cupy
-
-        return cupy
-    return np
 
 
 def _combine(a: Any, b: Any, merge: Any) -> Any:

@@ -2,21 +2,32 @@
 derived-result groups.
 
 Every other stage reads activations through this package: `open_store` for random access,
-`iter_blocks` for the chunk passes (statistics, solver products), and `save_derived`,
-`load_derived` and `saved_metas` (what is saved) for results kept beside the activations.
+`iter_blocks` for the chunk passes (statistics, solver products), and `cached` (with a
+`ResultKind`; `save_derived`, `load_derived` and `saved_metas` underneath) for results kept beside
+the activations.
 """
 
 from __future__ import annotations
 
-from neurosel.store._codec import STORAGE_DTYPES, decode, decode_table, encode, key_table
-from neurosel.store._derived import load_derived, save_derived, saved_metas
+from neurosel.defaults import COMPRESSIONS
+from neurosel.errors import DamagedStoreError, StoreLockedError
+from neurosel.store._codec import (
+    STORAGE_DTYPES,
+    Encoding,
+    decode,
+    decode_table,
+    encode,
+    key_table,
+    storage_itemsize,
+)
+from neurosel.store._derived import ResultKind, cached, derived_key, load_derived, save_derived, saved_metas
 from neurosel.store._format import FORMAT_VERSION, META_KEY, activation_array
 from neurosel.store._from_array import store_from_array
-from neurosel.store._integrity import MANIFEST_KEY, DamagedStoreError, unit_rows
+from neurosel.store._integrity import MANIFEST_KEY, unit_rows
 from neurosel.store._interop import consolidate
 from neurosel.store._labels import check_labels, describe_rows, label_kind
 from neurosel.store._location import is_url, local_path
-from neurosel.store._lock import StoreLock, StoreLockedError
+from neurosel.store._lock import StoreLock
 from neurosel.store._passes import ChunkPass, run_pass, tree_merge, tree_reduce
 from neurosel.store._reader import ActivationStore, open_store
 from neurosel.store._stream import (
@@ -29,7 +40,6 @@ from neurosel.store._stream import (
 )
 from neurosel.store._verify import VerifyReport, verify
 from neurosel.store._writer import (
-    COMPRESSIONS,
     Layout,
     StoreWriter,
     Written,
@@ -51,7 +61,9 @@ __all__ = [
     "Block",
     "ChunkPass",
     "DamagedStoreError",
+    "Encoding",
     "Layout",
+    "ResultKind",
     "StoreLock",
     "StoreLockedError",
     "StoreWriter",
@@ -60,11 +72,13 @@ __all__ = [
     "activation_array",
     "base_meta",
     "block_rows",
+    "cached",
     "check_labels",
     "commit_windows",
     "consolidate",
     "decode",
     "decode_table",
+    "derived_key",
     "describe_rows",
     "encode",
     "is_url",
@@ -78,6 +92,7 @@ __all__ = [
     "run_pass",
     "save_derived",
     "saved_metas",
+    "storage_itemsize",
     "store_from_array",
     "tree_merge",
     "tree_reduce",

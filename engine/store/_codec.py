@@ -3,17 +3,27 @@
 Zarr has no bfloat16, so a bfloat16 store holds each value's 16-bit pattern as uint16 (the
 `storage_dtype` attribute says so). Decoding is a 16-bit shift into float32 (exact); encoding rounds
 float32 to nearest-even, as torch's cast does on the device during extraction. Every reader, the
-solver's designs (on numpy or cupy) and the kernels' decode tables go through these functions.
+solver's designs (on numpy or cupy) and the kernels' decode tables go through these functions, and
+`Encoding` says how a storage dtype reaches the numba kernels (statistics, the standardise kernel).
 """
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-STORAGE_DTYPES = {"float16": np.float16, "float32": np.float32, "bfloat16": np.uint16}
+from neurosel.defaults import DTYPES
+
+STORAGE_DTYPES = dict(zip(DTYPES, (np.float16, np.float32, np.uint16), strict=True))  # bfloat16 as bits
 BFLOAT16_NAN = 0x7FC0
+
+
+def storage_itemsize(dtype: str) -> int:
+    """Bytes per stored value of a storage dtype (2 for float16 and bfloat16, 4 for float32)."""
+    return np.dtype(STORAGE_DTYPES[dtype]).itemsize
 
 
 def decode(data: Any, dtype: str) -> Any:
@@ -51,3 +61,33 @@ def key_table(dtype: str, not_finite: int = -1) -> np.ndarray:
     _, rank = np.unique(values[finite], return_inverse=True)
     keys[finite] = rank
     return keys
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How a storage dtype reaches the kernels: 16-bit patterns with tables, or float32."""
+
+    kind: str  # "bits" or "float"
+    table: np.ndarray  # float32 decode table ("bits") or a 1-element placeholder
+    keys: np.ndarray  # int32 rank table ("bits") or a placeholder
+    key_bits: int  # bits of the full key: 16 or 32
+
+    @classmethod
+    def for_dtype(cls, storage_dtype: str) -> Encoding:
+        """The encoding of a storage dtype (built once per dtype: the tables are read-only)."""
+        return _encoding(storage_dtype)
+
+    def values(self, block: Any) -> Any:
+        """The array the moments kernels read."""
+        return block.view(np.uint16) if self.kind == "bits" else block
+
+    def key_input(self, block: Any) -> Any:
+        """The array the histogram kernels read."""
+        return block.view(np.uint16) if self.kind == "bits" else block.view(np.uint32)
+
+
+@functools.cache
+def _encoding(storage_dtype: str) -> Encoding:
+    if storage_dtype == "float32":
+        return Encoding("float", np.zeros(1, np.float32), np.zeros(1, np.int32), 32)
+    return Encoding("bits", decode_table(storage_dtype), key_table(storage_dtype), 16)

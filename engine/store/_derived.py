@@ -1,4 +1,10 @@
-"""Derived results (statistics, importances) kept in sub-groups of the store, keyed by parameters.
+"""Derived results (statistics, importances, stability) kept in sub-groups of the store, keyed by
+parameters: one way to save and reuse them.
+
+A result kind (`ResultKind`) names its group (`kind`), keys a result by its parameters (`key`: one
+scheme, `derived_key`: a readable prefix and the SHA-1 of the parameters' canonical JSON) and turns a
+result into arrays and meta and back (`to_arrays`, `from_arrays`). `cached(store, kind, params,
+compute)` reads a saved complete result for the key, or computes, saves and returns it.
 
 A result is written to `<kind>/<key>` with its arrays and a `meta` attribute, and marked
 `complete` last: a crash mid-write leaves a group that `load_derived` ignores, and the next run
@@ -12,14 +18,67 @@ when a group was changed by something else), only the groups' own `zarr.json` fi
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import zarr
 from zarr.core.sync import sync
 
-from neurosel.store._integrity import MANIFEST_KEY, DamagedStoreError, check_units, record_array, unit_count
+from neurosel.errors import DamagedStoreError
+from neurosel.store._integrity import MANIFEST_KEY, check_units, record_array, unit_count
 from neurosel.store._interop import COORDINATES, consolidate, derived_dimensions, write_coordinates
+
+T = TypeVar("T")
+
+
+def derived_key(prefix: str, params: Mapping[str, Any]) -> str:
+    """The one key scheme of saved results: `<prefix>-<the first 12 hex digits of the SHA-1 of the
+    parameters as JSON with sorted keys>`. The prefix only helps people reading the store."""
+    digest = hashlib.sha1(json.dumps(dict(params), sort_keys=True).encode()).hexdigest()[:12]
+    return f"{prefix}-{digest}"
+
+
+class ResultKind(Protocol[T]):
+    """What `cached` needs of a kind of derived result (statistics, importance, stability)."""
+
+    kind: str  # the store group its results are saved under: `<kind>/<key>`
+
+    def key(self, params: Mapping[str, Any]) -> str:
+        """The key of the result computed with `params` (JSON values), by `derived_key`."""
+        ...
+
+    def to_arrays(self, result: T, store: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """The arrays and the meta (JSON) that are saved for `result`."""
+        ...
+
+    def from_arrays(self, arrays: dict[str, np.ndarray], meta: dict[str, Any], store: Any) -> T:
+        """The result back from what `to_arrays` saved."""
+        ...
+
+
+def cached(
+    store: Any,
+    kind: ResultKind[T],
+    params: Mapping[str, Any],
+    compute: Callable[[str], T],
+    *,
+    recompute: bool = False,
+    save: bool = True,
+) -> T:
+    """The result of `kind` for `params`: read back from `<kind>/<key>` of the store when a complete
+    one is saved there (unless `recompute`), else `compute(key)`, saved (when `save`; marked complete
+    last, so a crash leaves no result; its meta records the key) and returned."""
+    key = kind.key(params)
+    if not recompute and (saved := load_derived(store, kind.kind, key)) is not None:
+        return kind.from_arrays(*saved, store)
+    result = compute(key)
+    if save:
+        arrays, meta = kind.to_arrays(result, store)
+        save_derived(store, kind.kind, key, arrays, {**meta, "key": key})
+    return result
 
 
 def save_derived(

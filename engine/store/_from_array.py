@@ -8,14 +8,15 @@ from pathlib import Path
 
 import numpy as np
 
+from neurosel.defaults import COMPRESSIONS
 from neurosel.errors import InputError
-from neurosel.store._codec import STORAGE_DTYPES, encode
+from neurosel.store._codec import STORAGE_DTYPES, encode, storage_itemsize
 from neurosel.store._interop import consolidate
 from neurosel.store._labels import check_labels
 from neurosel.store._labels import label_kind as kind_of
 from neurosel.store._lock import StoreLock
 from neurosel.store._reader import ActivationStore, open_store
-from neurosel.store._writer import COMPRESSIONS, Layout, base_meta, commit_rows, prepare_store
+from neurosel.store._writer import Layout, base_meta, commit_rows, prepare_store
 from neurosel.version import __version__
 
 
@@ -66,7 +67,7 @@ def store_from_array(
     digest = hashlib.sha256(np.ascontiguousarray(activations).tobytes())
     if label_array is not None:
         digest.update(label_array.tobytes())
-    itemsize = np.dtype(STORAGE_DTYPES[dtype]).itemsize
+    itemsize = storage_itemsize(dtype)
     layout = Layout.choose(n, n_layers * hidden * itemsize, None if chunk_rows is None else int(chunk_rows))
     meta = base_meta(
         model_id=model_id, weights_hash="", tokenizer=None, tokenizer_hash="", pooling="mean",

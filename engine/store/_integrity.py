@@ -24,14 +24,10 @@ import zarr
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
-from neurosel.errors import InputError
+from neurosel.errors import DamagedStoreError
 
 MANIFEST_KEY = "neurosel_manifest"
 METADATA_KEY = "_metadata"  # in the manifest: the arrays' zarr.json files, written once
-
-
-class DamagedStoreError(InputError):
-    """A file the store's manifest records is missing, empty, truncated or corrupt."""
 
 
 def unit_rows(array: zarr.Array) -> int:

@@ -24,14 +24,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from neurosel.errors import InputError
+from neurosel.errors import StoreLockedError
 from neurosel.store._location import filesystem, local_path
 
 log = logging.getLogger("neurosel")
-
-
-class StoreLockedError(InputError):
-    """Another live process is writing the store."""
 
 
 class StoreLock:

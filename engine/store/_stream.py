@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import zarr
 
-from neurosel.store._integrity import DamagedStoreError
+from neurosel.defaults import DEFAULT_MEMORY_BUDGET
+from neurosel.errors import DamagedStoreError
 
-DEFAULT_MEMORY_BUDGET = 512 << 20  # bytes of decoded blocks in flight
 DEFAULT_READERS = min(4, os.cpu_count() or 1)  # more readers than cores only contend (measured)
 DEPTH = 2
 # glibc serves allocations above 32 MiB with fresh mmap'd pages: a block above that costs a page

@@ -64,9 +64,6 @@ CONFIG_KEYS = (
 )
 
 
-COMPRESSIONS = ("none", "zstd")
-
-
 def compressors(compression: str) -> list:
     """Codecs after the bytes serializer: optional zstd, then always a CRC32C checksum.
 
