@@ -4,7 +4,7 @@ PY    := $(VENV)/bin/python
 # A pinned torch: on CPU-only machines it resolves to the local CPU build instead of GBs of CUDA wheels.
 TORCH ?= torch==2.13.0
 
-.PHONY: venv demo test lint bench-extract clean
+.PHONY: venv demo test test-fast lint bench-extract clean
 
 venv: $(VENV)/.installed
 
@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip install -q "$(TORCH)"
 	$(PY) -m pip install -q -e ".[dev,demo]"
 	# The newest transformers and Hugging Face's kernels, which it imports (>= 5.25): the resolver can
-	# backtrack to an older transformers, and neurosel must work beside the newest (tests/test_packaging.py).
+	# backtrack to an older transformers, and neurosel must work beside the newest (tests/package/test_packaging.py).
 	$(PY) -m pip install -q --upgrade transformers kernels
 	touch $@
 
@@ -24,7 +24,11 @@ demo: venv
 test: venv
 	$(PY) -m pytest -q
 	# the numba.cuda kernels and the GPU statistics pass again, under the CUDA simulator (no GPU needed)
-	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -q tests/test_cuda_kernels.py tests/test_passes.py
+	NUMBA_ENABLE_CUDASIM=1 $(PY) -m pytest -q tests/contracts/test_cuda_kernels.py tests/contracts/test_passes.py
+
+# Everyday runs: everything but the tests marked slow (under half the full run); `make test` and CI run all.
+test-fast: venv
+	$(PY) -m pytest -q -m "not slow"
 
 lint: venv
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

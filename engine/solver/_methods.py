@@ -4,7 +4,7 @@ which labels it serves, its loss, its penalties and how a classifier on those la
 `importance`, `SparseLogisticSelector`, the path records and rankings of `neurosel.crossdomain`
 and the experiments runner all read it; the CLI takes its `--method` choices from `METHODS`. A new
 loss is its datafit (the `Datafit` protocol), one `register_method` call and its test
-(tests/test_methods.py registers a toy loss and checks its path against scipy).
+(tests/solver/test_methods.py registers a toy loss and checks its path against scipy).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Every pass over a store (statistics, solver passes) is a per-block function returning a partial
 plus an associative merge; this module supplies the blocks. Blocks are whole chunks (shard-aligned
 when the budget allows), read by `readers` threads with at most `depth` blocks decoded ahead, so
-peak memory stays within the budget (measured: tests/test_stats.py) whatever the store's size.
+peak memory stays within the budget (measured: tests/stats/test_stats.py) whatever the store's size.
 """
 
 from __future__ import annotations

@@ -10,13 +10,18 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import ROOT
+import pytest
+
+from tests.conftest import ROOT, store_bytes
+
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out; `make test` and CI run it
 
 N_TEXTS = 3000
 SCRIPT = """
 import sys
 import neurosel
 from tests.conftest import random_texts
+
 neurosel.extract(random_texts({n}, seed=11, max_words=40), sys.argv[1], sys.argv[2], device="cpu",
                progress=False, chunk_rows=8, token_budget=512)
 """
@@ -38,10 +43,6 @@ def committed(out: Path) -> int:
         return json.loads((out / "zarr.json").read_text())["attributes"]["neurosel"]["rows_committed"]
     except (OSError, ValueError, KeyError):
         return 0
-
-
-def store_bytes(out: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
 
 def test_sigkill_then_resume_is_byte_identical(slow_model, tmp_path):

@@ -12,7 +12,7 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1] / "engine"
+ROOT = Path(__file__).resolve().parents[2] / "engine"
 
 # Lowest first. A package may import from its own layer or lower; packages that share a layer may
 # not import each other.

@@ -144,6 +144,7 @@ def test_a_killed_writers_lock_is_taken_over(tmp_path):
         pass
 
 
+@pytest.mark.slow
 def test_two_extractions_on_one_store(tmp_path, tiny_model):
     """A second `neurosel extract` on a store being written is refused, --no-resume too (it never
     deletes a store a live process holds); the first, killed afterwards, resumes to a sound store."""
@@ -171,6 +172,7 @@ def test_two_extractions_on_one_store(tmp_path, tiny_model):
     assert finished.complete and verify(finished).ok
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["stats", "select"])
 def test_a_kill_during_a_derived_pass_leaves_nothing_half_used(tmp_path, command):
     """SIGKILL a statistics pass or a path solve as its result is being saved (the moment its group

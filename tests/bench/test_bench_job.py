@@ -10,6 +10,8 @@ import pytest
 import neurosel
 from neurosel.bench import job
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out; `make test` and CI run it
+
 
 def test_bench_job_times_every_stage_on_fresh_copies(tmp_path):
     stores = tmp_path / "stores"

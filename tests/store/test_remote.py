@@ -18,7 +18,10 @@ from neurosel.store import StoreLock, StoreLockedError, verify
 SECRET = "not-a-real-secret-but-unique-7f3a"
 # s3fs's aiohttp sessions (one per file system instance zarr creates) are closed by the garbage
 # collector, which pytest reports as an unraisable "unclosed session": third-party noise here.
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+    pytest.mark.slow,  # `make test-fast` leaves it out; `make test` and CI run it
+]
 
 
 def planted(n: int = 300):

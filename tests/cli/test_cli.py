@@ -18,7 +18,7 @@ import neurosel
 from neurosel.cli import _info, main
 from neurosel.cli._parser import build_parser, subcommands
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = sorted(subcommands(build_parser()))
 COMPUTING = ["extract", "stats", "select", "transfer", "fingerprint", "experiment", "demo"]
 

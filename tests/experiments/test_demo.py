@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 import neurosel
 from neurosel.cli import main
 from neurosel.experiments import demo_corpus, run_demo
+
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out; `make test` and CI run it
 
 
 def test_shipped_corpus_has_balanced_domains():

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out; `make test` and CI run it
+
+ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "engine"  # the source folder of the package neurosel
 
 # Run in a fresh interpreter: which `kernels` and which `neurosel` it imports, and whether a BERT
@@ -23,6 +25,7 @@ PROBE = """
 import importlib.metadata, json, kernels, neurosel
 from pathlib import Path
 from transformers import BertConfig, BertModel
+
 model = BertModel(BertConfig(hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16,
                              vocab_size=30))
 hf = importlib.metadata.distribution("kernels").locate_file("kernels/__init__.py")

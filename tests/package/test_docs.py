@@ -15,7 +15,7 @@ import pytest
 
 import neurosel
 
-API = Path(__file__).resolve().parents[1] / "docs" / "api.md"
+API = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 BLOCK = re.compile(r"```python\n(.*?)```", re.S)
 BLOCK_ANY = re.compile(r"```\w*\n(.*?)```", re.S)
 SIGNATURE = re.compile(r"^([A-Za-z_][\w.]*)\((.*?)\)(?:\s*->\s*[^\n]+)?$", re.S | re.M)

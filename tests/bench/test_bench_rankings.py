@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 import neurosel
 from neurosel.bench import rankings
+
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out; `make test` and CI run it
 
 
 def test_rankings_bench_scores_every_rule_and_chooses_without_the_held_out_domain(tmp_path):

@@ -1,7 +1,8 @@
 """The numba.cuda path of neuron_stats equals the CPU path.
 
 Runs where numba.cuda works: on a real GPU, or in CI under the CUDA simulator
-(`NUMBA_ENABLE_CUDASIM=1 pytest tests/test_cuda_kernels.py`, which `make test` does), on small inputs.
+(`NUMBA_ENABLE_CUDASIM=1 pytest tests/contracts/test_cuda_kernels.py`, which `make test` does), on
+small inputs.
 """
 
 from __future__ import annotations

@@ -16,8 +16,9 @@ import pytest
 
 import neurosel
 from neurosel.crossdomain import headline
-from tests.conftest import random_texts
-from tests.test_resume import store_bytes
+from tests.conftest import random_texts, store_bytes
+
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out; `make test` and CI run it
 
 distributed = pytest.importorskip("distributed")
 

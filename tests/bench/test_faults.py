@@ -9,6 +9,8 @@ import pytest
 from neurosel.bench.faults import run_matrix
 from neurosel.cli import main
 
+pytestmark = pytest.mark.slow  # `make test-fast` leaves it out; `make test` and CI run it
+
 
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory):
