@@ -16,6 +16,8 @@ bf16 matmul peak measured in the same run. Results go to bench/results/ (of the 
 
 Any model and device: `neurosel bench extract --model M --device D` (a local directory or packaged
 model name; auto, cpu or cuda[:N]).
+
+The methods and their timing live in _extract_methods, the MFU in _extract_mfu.
 """
 
 from __future__ import annotations
@@ -26,62 +28,41 @@ import os
 import shutil
 import statistics
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-import neurosel
+from neurosel.bench._extract_methods import (
+    ENGINE_DTYPE,
+    NAIVE_BATCH,
+    SEED,
+    Setup,
+    bench_method,
+    processed_tokens,
+    token_lengths,
+    warm_up,
+)
+from neurosel.bench._extract_mfu import mfu
 from neurosel.bench._harness import (
     RESULTS_DIR,
     SCRATCH_DIR,
     Measurement,
     default_data_dir,
     environment,
-    measure,
-    synchronize,
     write_report,
 )
 from neurosel.devices import resolve_device
 from neurosel.errors import InputError
 from neurosel.experiments import EXPERIMENTS, demo_corpus, read_amazon, read_sst2
-from neurosel.extraction import (
-    MAX_ROWS,
-    PAD_MULTIPLE,
-    TOKEN_BUDGET,
-    autocast,
-    load_encoder,
-    padded_width,
-    plan_windows,
-    resolve_model_path,
-    resolve_precision,
-)
-from neurosel.store import STORAGE_DTYPES, Layout
+from neurosel.extraction import load_encoder, resolve_model_path, resolve_precision
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 METHODS = ("naive", "neurox", "engine")
 DEFAULT_MAX_LENGTH = {"sst2": 128, "demo": 128, "amazon": 256}
-SEED = 0
-NAIVE_BATCH = 32
-WARMUP_TEXTS = 8
-ENGINE_DTYPE = "float16"  # neurosel.extract's default storage dtype
 REL_TOLERANCE = 1e-2  # float16 storage; bf16 compute (the GPU default) lands near 7e-3
-MATMUL_SIZE = 8192
-MATMUL_RUNS = 10
-
-
-@dataclass(frozen=True)
-class Setup:
-    """What every method shares: the model, its tokenizer, the device and the truncation length."""
-
-    model: Any
-    tokenizer: Any
-    device: torch.device
-    max_length: int
-    token_budget: int | None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -207,145 +188,6 @@ def load_model(name: str, random_bert_base: bool, device: torch.device) -> tuple
     return net, tokenizer
 
 
-def token_lengths(tokenizer: Any, texts: list[str], max_length: int) -> np.ndarray:
-    """Real tokens per text (special tokens included) after truncation: what every method processes."""
-    ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
-    return np.array([len(row) for row in ids], dtype=np.int64)
-
-
-def warm_up(setup: Setup, texts: list[str]) -> None:
-    """One small batch through the model in fp32 and in the engine's precision, before any timing."""
-    enc = setup.tokenizer(
-        texts[:WARMUP_TEXTS],
-        padding=True,
-        truncation=True,
-        max_length=setup.max_length,
-        return_tensors="pt",
-    ).to(setup.device)
-    precision = resolve_precision("auto", setup.device)
-    with torch.inference_mode():
-        setup.model(**enc, output_hidden_states=True)
-        with autocast(precision, setup.device):
-            setup.model(**enc, output_hidden_states=True)
-    synchronize(setup.device)
-
-
-def bench_method(
-    method: str, setup: Setup, texts: list[str], scratch: Path, args: argparse.Namespace
-) -> tuple[np.ndarray, list[Measurement]]:
-    """Time `method` --repeats times; its activations (float32, from the first run) and the runs."""
-    runner, suffix = RUNNERS[method]
-    output, runs = None, []
-    for rep in range(args.repeats):
-        path = scratch / f"{method}-{rep}{suffix}"
-        runs.append(measure(lambda path=path: runner(setup, texts, path), setup.device))
-        if output is None:
-            output = read_output(path)
-        remove(path)
-    return output, runs
-
-
-def run_naive(setup: Setup, texts: list[str], path: Path) -> None:
-    """The usual loop: batches of 32 padded to max_length, fp32, masked mean of every layer, np.save."""
-    parts = []
-    with torch.inference_mode():
-        for start in range(0, len(texts), NAIVE_BATCH):
-            enc = setup.tokenizer(
-                texts[start : start + NAIVE_BATCH],
-                padding="max_length",
-                truncation=True,
-                max_length=setup.max_length,
-                return_tensors="pt",
-            ).to(setup.device)
-            states = setup.model(**enc, output_hidden_states=True).hidden_states
-            parts.append(masked_mean(states, enc["attention_mask"]).cpu().numpy())
-    np.save(path, np.concatenate(parts))
-
-
-def masked_mean(states: Sequence[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
-    """Mean of each layer's states over the unpadded tokens: (rows, layers, hidden) float32."""
-    weights = mask.unsqueeze(-1).to(torch.float32)
-    count = weights.sum(1)
-    return torch.stack([(h.to(torch.float32) * weights).sum(1) / count for h in states], dim=1)
-
-
-def run_neurox(setup: Setup, texts: list[str], path: Path) -> None:
-    """NeuroX style: one unpadded text per forward pass, mean of each layer's token states, np.save."""
-    rows = []
-    with torch.inference_mode():
-        for text in texts:
-            enc = setup.tokenizer(
-                text,
-                truncation=True,
-                max_length=setup.max_length,
-                return_tensors="pt",
-            ).to(setup.device)
-            states = setup.model(**enc, output_hidden_states=True).hidden_states
-            rows.append(torch.stack([h[0].mean(0) for h in states]).cpu().numpy())
-    np.save(path, np.stack(rows))
-
-
-def run_engine(setup: Setup, texts: list[str], path: Path) -> None:
-    """neurosel.extraction._extract into a fresh store at `path`."""
-    neurosel.extract(
-        texts,
-        (setup.model, setup.tokenizer),
-        path,
-        max_length=setup.max_length,
-        device=str(setup.device),
-        progress=False,
-        resume=False,
-        store_texts=False,
-        token_budget=setup.token_budget,
-    )
-
-
-RUNNERS: dict[str, tuple[Callable[[Setup, list[str], Path], None], str]] = {
-    "naive": (run_naive, ".npy"),
-    "neurox": (run_neurox, ".npy"),
-    "engine": (run_engine, ".zarr"),
-}
-
-
-def read_output(path: Path) -> np.ndarray:
-    """A method's activations as float32: a .npy file or an engine store."""
-    if path.suffix == ".npy":
-        return np.load(path).astype(np.float32, copy=False)
-    return neurosel.open_store(path).read().astype(np.float32)
-
-
-def remove(path: Path) -> None:
-    """Delete a method's output file or store."""
-    if path.is_dir():
-        shutil.rmtree(path)
-    else:
-        path.unlink()
-
-
-def processed_tokens(method: str, setup: Setup, lengths: np.ndarray) -> np.ndarray:
-    """Tokens each text occupies in the forward pass, padding included."""
-    if method == "naive":
-        return np.full_like(lengths, setup.max_length)
-    if method == "neurox":
-        return lengths
-    return engine_widths(setup, lengths)
-
-
-def engine_widths(setup: Setup, lengths: np.ndarray) -> np.ndarray:
-    """The padded width of each text's batch in neurosel.extract (mirrors its windows and batch plan)."""
-    kind = setup.device.type
-    config = setup.model.config
-    itemsize = np.dtype(STORAGE_DTYPES[ENGINE_DTYPE]).itemsize
-    row_bytes = (config.num_hidden_layers + 1) * config.hidden_size * itemsize
-    window = Layout.choose(lengths.size, row_bytes).shard_rows
-    budget = setup.token_budget or TOKEN_BUDGET[kind]
-    widths = np.empty_like(lengths)
-    for start, _, batches in plan_windows(lengths, 0, window, budget, MAX_ROWS[kind], PAD_MULTIPLE[kind]):
-        for rows in batches:
-            widths[rows + start] = padded_width(lengths[rows + start].max(), PAD_MULTIPLE[kind])
-    return widths
-
-
 def summarize(runs: list[Measurement], lengths: np.ndarray, processed: np.ndarray) -> dict[str, Any]:
     """Median time and the rates, memory and padding derived from it."""
     seconds = statistics.median(r.seconds for r in runs)
@@ -393,66 +235,6 @@ def relative_error(result: np.ndarray, reference: np.ndarray) -> float:
         return float("inf")
     error = float(np.abs(result - reference).max() / np.abs(reference).max())
     return error if np.isfinite(error) else float("inf")
-
-
-def model_flops(model: Any, tokens: np.ndarray) -> float:
-    """Forward FLOPs of a BERT encoder over texts of `tokens` tokens each.
-
-    FLOPs = Σ_i [2 · P · T_i + L · 4 · T_i² · H]
-
-    T_i: tokens of text i; P: parameters outside the embeddings and the pooler (each weight is one
-    multiply-add, 2 FLOPs, per token); L: layers; H: hidden size; 4 · T² · H per layer: QKᵀ and AV,
-    T² · H multiply-adds each. Embedding lookups, softmax, layer norms and the pooler (one token per
-    text) are left out.
-    """
-    parts = (getattr(model, "embeddings", None), getattr(model, "pooler", None))
-    outside = [m for m in parts if m is not None]
-    params = sum(p.numel() for p in model.parameters()) - sum(
-        p.numel() for m in outside for p in m.parameters()
-    )
-    t = tokens.astype(np.float64)
-    config = model.config
-    return float(2 * params * t.sum() + config.num_hidden_layers * 4 * config.hidden_size * (t**2).sum())
-
-
-def matmul_peak_flops(device: torch.device) -> float:
-    """bf16 matmul FLOP/s: median of MATMUL_RUNS timed MATMUL_SIZE³ products after warm-up."""
-    a = torch.randn(MATMUL_SIZE, MATMUL_SIZE, device=device, dtype=torch.bfloat16)
-    b = torch.randn_like(a)
-    c = torch.empty_like(a)
-    for _ in range(3):
-        torch.matmul(a, b, out=c)
-    times = []
-    for _ in range(MATMUL_RUNS):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        torch.matmul(a, b, out=c)
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / 1e3)
-    return 2 * MATMUL_SIZE**3 / statistics.median(times)
-
-
-def mfu(
-    setup: Setup, results: dict[str, dict[str, Any]], lengths: np.ndarray, subsets: dict[str, int]
-) -> dict[str, Any]:
-    """Model FLOP/s of each method over the end-to-end time, as a fraction of the bf16 matmul peak.
-
-    "useful" counts real tokens only; "processed" counts the padded tokens the method computed on.
-    """
-    peak = matmul_peak_flops(setup.device)
-    out: dict[str, Any] = {"matmul_bf16_peak_tflops": peak / 1e12, "matmul_size": MATMUL_SIZE}
-    for method, r in results.items():
-        part = lengths[: subsets[method]]
-        useful = model_flops(setup.model, part) / r["median_seconds"]
-        processed = model_flops(setup.model, processed_tokens(method, setup, part)) / r["median_seconds"]
-        out[method] = {
-            "useful_tflops": useful / 1e12,
-            "mfu_useful": useful / peak,
-            "processed_tflops": processed / 1e12,
-            "mfu_processed": processed / peak,
-        }
-    return out
 
 
 def parameters(

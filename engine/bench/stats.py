@@ -17,6 +17,8 @@ device-resident block against a device-to-device copy measured in the same run (
 By default the store is synthetic (two classes, seeded) and kept under bench/scratch/ for reuse.
 --store PATH benchmarks an existing store of your own (any model; class labels) instead. Results go
 to bench/results/ (of the current directory) as JSON.
+
+The synthetic store and the row classes live in _stats_store, the CUDA kernels' timing in _stats_cuda.
 """
 
 from __future__ import annotations
@@ -26,14 +28,13 @@ import shutil
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numba import cuda
 
 import neurosel
 from neurosel.bench._harness import (
@@ -41,35 +42,24 @@ from neurosel.bench._harness import (
     RESULTS_DIR,
     SCRATCH_DIR,
     Measurement,
-    cached_store,
     environment,
     measure,
     timed,
     write_report,
 )
+from neurosel.bench._stats_cuda import cuda_kernels
+from neurosel.bench._stats_store import SEED, row_classes, synthetic_store
 from neurosel.bench.extract import relative_error
 from neurosel.devices import resolve_device
 from neurosel.errors import InputError
-from neurosel.kernels.histogram import histogram_cpu, histogram_gpu, mann_whitney
-from neurosel.kernels.moments import GPU_ROWS_PER_GROUP, gpu_launch, moments_cpu, partial_moments_gpu
+from neurosel.kernels.histogram import histogram_cpu, mann_whitney
+from neurosel.kernels.moments import moments_cpu
 from neurosel.stats import NeuronStats
-from neurosel.store import (
-    DEFAULT_READERS,
-    ActivationStore,
-    Encoding,
-    block_rows,
-    decode,
-    iter_blocks,
-    open_store,
-)
+from neurosel.store import DEFAULT_READERS, ActivationStore, block_rows, decode, iter_blocks, open_store
 
-SEED = 0
 TOLERANCE = 1e-5  # engine (float64) against float64 numpy on the same float32 values
 TARGET_STATS_VS_READ = 0.9  # on the CPU
 TARGET_KERNEL_VS_D2D = 0.7  # on CUDA
-GENERATE_ROWS = 8192  # rows of synthetic data generated per step
-D2D_BYTES = 1 << 30  # bytes per device-to-device copy (read once, written once)
-CUDA_RUNS = 20
 METHODS = ("read", "numpy", "stats", "stats+auroc")
 
 
@@ -115,54 +105,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as e:
         print(f"bench stats: error: {e}", file=sys.stderr)
         return 2
-
-
-def synthetic_path(args: argparse.Namespace) -> Path:
-    """Where the synthetic store of these parameters lives; its name encodes them."""
-    name = f"stats_synthetic_{args.rows}x{args.layers}x{args.hidden}_{args.dtype}_seed{SEED}.zarr"
-    return args.scratch_dir / name
-
-
-def synthetic_store(args: argparse.Namespace) -> ActivationStore:
-    """The synthetic store for these parameters: reused when complete, else (re)built."""
-
-    def build(path: Path) -> ActivationStore:
-        x, y = synthetic_data(args.rows, args.layers, args.hidden, np.dtype(args.dtype))
-        return neurosel.store_from_array(
-            path, x, labels=y, dtype=args.dtype, model_id=f"synthetic-seed{SEED}"
-        )
-
-    shape = (args.rows, args.layers, args.hidden)
-    return cached_store(synthetic_path(args), shape, args.rebuild, build)[0]
-
-
-def synthetic_data(rows: int, layers: int, hidden: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded two-class activations: unit normal noise, a per-neuron offset, a per-neuron class-1 shift."""
-    rng = np.random.default_rng(SEED)
-    offset = rng.normal(0.0, 2.0, (layers, hidden)).astype(np.float32)
-    shift = rng.normal(0.0, 0.5, (layers, hidden)).astype(np.float32)
-    y = rng.integers(0, 2, rows)
-    x = np.empty((rows, layers, hidden), dtype=dtype)
-    for start in range(0, rows, GENERATE_ROWS):
-        part = y[start : start + GENERATE_ROWS, None, None]
-        noise = rng.standard_normal((part.shape[0], layers, hidden), dtype=np.float32)
-        x[start : start + part.shape[0]] = noise + offset + part * shift
-    return x, y
-
-
-def row_classes(store: ActivationStore) -> tuple[np.ndarray, int]:
-    """Class index (int32) of every activation row (token rows repeat their example's), and classes."""
-    if not store.complete:
-        raise InputError(f"store {store.path}: incomplete; finish the extraction first")
-    if store.labels is None or store.meta["label_kind"] != "class":
-        raise InputError(f"store {store.path}: the statistics benchmark needs class labels")
-    labels = store.labels
-    if store.meta["pooling"] == "tokens":
-        labels = np.repeat(labels, np.diff(store.group["offsets"][:]))
-    classes, cls = np.unique(labels, return_inverse=True)
-    if classes.size < 2:
-        raise InputError(f"store {store.path}: one class only; the benchmark needs two or more")
-    return cls.astype(np.int32), int(classes.size)
 
 
 def run(args: argparse.Namespace, store: ActivationStore) -> int:
@@ -362,65 +304,6 @@ def correctness(
         },
         "passed": worst <= TOLERANCE,
     }
-
-
-def cuda_kernels(store: ActivationStore, cls: np.ndarray, classes: int, budget: int) -> dict[str, Any]:
-    """The moments (and two-class histogram) kernels on one device-resident block, against d2d copy GB/s."""
-    array = store.activations
-    rows = min(block_rows(array, budget), array.shape[0])
-    data = array[:rows].reshape(rows, -1)
-    features = data.shape[1]
-    enc = Encoding.for_dtype(store.meta["dtype"])
-    groups = -(-rows // GPU_ROWS_PER_GROUP)
-    grid, threads = gpu_launch(features, groups)
-    stream = cuda.stream()
-    x = cuda.to_device(enc.values(data), stream=stream)
-    d_cls = cuda.to_device(cls[:rows], stream=stream)
-    table = cuda.to_device(enc.table, stream=stream)
-    parts = [cuda.device_array((groups, classes, features)) for _ in range(3)]
-    parts += [cuda.device_array((groups, features)) for _ in range(2)]
-    parts.append(cuda.device_array((groups, features), dtype=np.int64))
-    moments = partial_moments_gpu[grid, threads, stream]
-    seconds = device_seconds(lambda: moments(x, table, d_cls, classes, GPU_ROWS_PER_GROUP, *parts), stream)
-    src = cuda.device_array(D2D_BYTES, dtype=np.uint8)
-    dst = cuda.device_array(D2D_BYTES, dtype=np.uint8)
-    d2d = 2 * D2D_BYTES / device_seconds(lambda: dst.copy_to_device(src, stream=stream), stream) / 1e9
-    kernel = data.nbytes / seconds / 1e9
-    out = {
-        "block_rows": rows,
-        "block_bytes": int(data.nbytes),
-        "moments_seconds": seconds,
-        "moments_gb_per_s": kernel,
-        "d2d_gb_per_s": d2d,
-        "d2d_bytes": D2D_BYTES,
-        "moments_vs_d2d": kernel / d2d,
-    }
-    if classes == 2:
-        shift = enc.key_bits - 16
-        hist = cuda.device_array((2, features, 1 << 16), dtype=np.uint32)
-        keys_x = cuda.to_device(enc.key_input(data), stream=stream)
-        keys = cuda.to_device(enc.keys, stream=stream)
-        histogram = histogram_gpu[grid, threads, stream]
-        seconds = device_seconds(
-            lambda: histogram(keys_x, keys, shift, d_cls, GPU_ROWS_PER_GROUP, hist), stream
-        )
-        out.update(histogram_seconds=seconds, histogram_gb_per_s=data.nbytes / seconds / 1e9)
-    return out
-
-
-def device_seconds(launch: Callable[[], None], stream: Any) -> float:
-    """Median seconds of `launch` on `stream` over CUDA_RUNS, by CUDA events, after one untimed launch."""
-    launch()
-    stream.synchronize()
-    times = []
-    for _ in range(CUDA_RUNS):
-        start, end = cuda.event(), cuda.event()
-        start.record(stream)
-        launch()
-        end.record(stream)
-        end.synchronize()
-        times.append(start.elapsed_time(end) / 1e3)
-    return statistics.median(times)
 
 
 def parameters(
