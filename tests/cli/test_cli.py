@@ -11,12 +11,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import neurosel
 from neurosel.cli import _info, main
 from neurosel.cli._parser import build_parser, subcommands
+from tests.conftest import two_class_store_at
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = sorted(subcommands(build_parser()))
@@ -42,18 +42,9 @@ def usage_error(capsys, *argv: str) -> str:
     return err.strip()
 
 
-def labelled_store(path: Path, n: int = 80, layers: int = 3, hidden: int = 8, seed: int = 0):
-    """A small labelled store with one planted neuron (layer 1, unit 2)."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, n)
-    x = rng.normal(size=(n, layers, hidden)).astype(np.float32)
-    x[:, 1, 2] += 2.0 * y
-    return neurosel.store_from_array(path, x, labels=y, dtype="float32")
-
-
 @pytest.fixture
-def store(tmp_path):
-    return labelled_store(tmp_path / "s.zarr")
+def store(two_class_store):
+    return two_class_store
 
 
 # --help
@@ -338,8 +329,8 @@ def test_explicit_cpu_logs_no_device_choice(capsys, store):
 
 
 def test_transfer_and_fingerprint_run_with_device_and_json(capsys, tmp_path):
-    a = labelled_store(tmp_path / "a.zarr", seed=1)
-    b = labelled_store(tmp_path / "b.zarr", seed=2)
+    a = two_class_store_at(tmp_path / "a.zarr", seed=1)
+    b = two_class_store_at(tmp_path / "b.zarr", seed=2)
     out = tmp_path / "t.json"
     argv = ["-q", "transfer", "--source", a.path, "--target", b.path, "--k", "4", "--ks", "2,4"]
     assert main([*argv, "--seeds", "2", "--device", "cpu", "--json", str(out)]) == 0

@@ -27,7 +27,7 @@ import torch
 
 import neurosel
 from neurosel.errors import InputError
-from tests.conftest import random_texts
+from tests.conftest import build_store, random_texts
 
 SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
 
@@ -163,22 +163,13 @@ PLANTED = [3, 40, 21]  # flat ids, strongest first: distinct weights keep the en
 
 
 def planted_store(tmp_path, dtype: str, classes: int):
-    rng = np.random.default_rng(12)
-    p = P_LAYERS * P_HIDDEN
-    x = rng.standard_normal((N, p)) * rng.uniform(0.5, 2.0, p) + 3
-    y = rng.integers(0, classes, N)
-    weights = np.array([1.5, 1.0, 0.6])
-    if classes == 2:  # every planted neuron moves with the class
-        x[:, PLANTED] += np.outer(2.0 * y - 1.0, weights)
-    else:  # planted neuron k moves up for class k, down otherwise
-        x[:, PLANTED] += ((y[:, None] == np.arange(3)) * 2.0 - 1.0) * weights
-    return neurosel.store_from_array(
-        tmp_path / f"{dtype}-{classes}.zarr",
-        x.reshape(N, P_LAYERS, P_HIDDEN),
-        labels=y,
-        dtype=dtype,
-        chunk_rows=256,
-    )
+    """Two classes: every planted neuron moves ±weight with the class; three: planted neuron k moves up
+    for class k, down otherwise (weights 1.5, 1.0, 0.6)."""
+    return build_store(
+        tmp_path / f"{dtype}-{classes}.zarr", n=N, layers=P_LAYERS, hidden=P_HIDDEN, seed=12,
+        unit_scale=(0.5, 2.0), shift=3, classes=classes, planted=PLANTED, effect=[1.5, 1.0, 0.6],
+        dtype=dtype, chunk_rows=256,
+    )  # fmt: skip
 
 
 @needs_numba_gpu

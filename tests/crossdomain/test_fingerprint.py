@@ -27,6 +27,7 @@ from neurosel.crossdomain import (
     transferability,
 )
 from neurosel.solver import Selection, layer_counts
+from tests.conftest import build_store
 
 N, LAYERS, HIDDEN, K = 400, 3, 16, 4
 RNG = np.random.default_rng(0)
@@ -244,11 +245,10 @@ def test_transferability_errors():
 
 def _planted_store(path, layer, seed, layers=(0, 6, 12)):
     """400 rows × 3 layers × 16 units; units 2, 5, 9, 13 of `layer` (a position) carry the label."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((N, LAYERS, HIDDEN)) * rng.uniform(0.5, 2, (LAYERS, HIDDEN))
-    y = rng.integers(0, 2, N)
-    x[:, layer, [2, 5, 9, 13]] += np.outer(2 * y - 1, [1.2, 1.0, 0.9, 0.8])
-    return neurosel.store_from_array(path, x, labels=y, layers=layers, dtype="float32")
+    return build_store(
+        path, n=N, layers=LAYERS, hidden=HIDDEN, layer_ids=layers, seed=seed, unit_scale=(0.5, 2),
+        planted=[layer * HIDDEN + unit for unit in (2, 5, 9, 13)], effect=[1.2, 1.0, 0.9, 0.8],
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -331,11 +331,10 @@ def test_fingerprint_without_a_usable_saved_path_solves_the_default_one(tmp_path
 
 def _separable_store(path, seed):
     """60 rows whose classes one unit of layer 6 separates outright: a path stops after a neuron or two."""
-    rng = np.random.default_rng(seed)
-    y = np.arange(60) % 2
-    x = rng.standard_normal((60, LAYERS, HIDDEN))
-    x[:, 1, 4] += 4.0 * (2 * y - 1)
-    return neurosel.store_from_array(path, x, labels=y, layers=(0, 6, 12), dtype="float32")
+    return build_store(
+        path, n=60, layers=LAYERS, hidden=HIDDEN, layer_ids=(0, 6, 12), seed=seed, cycle=True,
+        planted=[HIDDEN + 4], effect=4.0,
+    )  # fmt: skip
 
 
 def test_fingerprint_warns_for_every_store_naming_it_and_records_the_stop(tmp_path):

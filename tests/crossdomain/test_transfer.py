@@ -11,6 +11,7 @@ import pytest
 import neurosel
 from neurosel.crossdomain import _classifier, _transfer, contribution
 from neurosel.report import write_report
+from tests.conftest import build_store
 
 N, LAYERS, HIDDEN = 600, 3, 16
 SHARED = [2, 19, 37]  # one neuron per layer carries the label in every domain
@@ -18,13 +19,10 @@ SHARED = [2, 19, 37]  # one neuron per layer carries the label in every domain
 
 def make_domain(path, seed, distractors, sign, offset=0.0):
     """Shared neurons: +1.0·(2y−1) everywhere; `distractors`: `sign`·0.35·(2y−1) (domain-specific)."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, N)
-    x = rng.standard_normal((N, LAYERS * HIDDEN))
-    x[:, SHARED] += np.outer(2 * y - 1, [1.0, 0.9, 0.8])
-    x[:, distractors] += sign * 0.35 * (2 * y - 1)[:, None]
-    x += offset
-    return neurosel.store_from_array(path, x.reshape(N, LAYERS, HIDDEN), labels=y, dtype="float32")
+    return build_store(
+        path, n=N, layers=LAYERS, hidden=HIDDEN, seed=seed, labels_first=True, offset=offset,
+        planted=[*SHARED, *distractors], effect=[1.0, 0.9, 0.8, *[sign * 0.35] * len(distractors)],
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -141,13 +139,11 @@ def test_bad_inputs(domains, tmp_path):
 def test_numeric_labels_use_lasso_ridge_and_correlations(tmp_path):
     rng = np.random.default_rng(5)
 
-    def domain(name, seed):
-        r = np.random.default_rng(seed)
-        x = r.standard_normal((400, LAYERS * HIDDEN))
-        score = x[:, SHARED] @ [1.0, 0.8, 0.6] + 0.3 * r.standard_normal(400)
-        return neurosel.store_from_array(
-            tmp_path / name, x.reshape(400, LAYERS, HIDDEN), labels=score, dtype="float32"
-        )
+    def domain(name, seed):  # score = x[:, SHARED] @ [1.0, 0.8, 0.6] + 0.3 · noise
+        return build_store(
+            tmp_path / name, n=400, layers=LAYERS, hidden=HIDDEN, seed=seed, numeric=True, noise=0.3,
+            planted=SHARED, effect=[1.0, 0.8, 0.6],
+        )  # fmt: skip
 
     a, b = domain("a.zarr", int(rng.integers(1 << 30))), domain("b.zarr", int(rng.integers(1 << 30)))
     res = neurosel.transfer([a], b, k=3, ks=[3, 10], seeds=2)
@@ -158,15 +154,11 @@ def test_numeric_labels_use_lasso_ridge_and_correlations(tmp_path):
 
 
 def test_three_classes_transfer_with_the_group_path(tmp_path):
-    def domain(name, seed):
-        r = np.random.default_rng(seed)
-        labels = np.arange(450) % 3
-        x = r.standard_normal((450, LAYERS * HIDDEN))
-        for cls, neuron in enumerate(SHARED):
-            x[labels == cls, neuron] += 2.0
-        return neurosel.store_from_array(
-            tmp_path / name, x.reshape(450, LAYERS, HIDDEN), labels=labels, dtype="float32"
-        )
+    def domain(name, seed):  # labels 0, 1, 2, 0, …; SHARED[c] is +2.0 on class c
+        return build_store(
+            tmp_path / name, n=450, layers=LAYERS, hidden=HIDDEN, seed=seed, classes=3, cycle=True,
+            planted=SHARED, effect=2.0, signed=False,
+        )  # fmt: skip
 
     res = neurosel.transfer([domain("a.zarr", 1)], domain("b.zarr", 2), k=3, ks=[3], seeds=2)
     assert set(res.selected) == set(SHARED) and res.metric == "accuracy"
@@ -175,11 +167,9 @@ def test_three_classes_transfer_with_the_group_path(tmp_path):
 
 def separable_domain(path, seed, n=60):
     """One neuron (SHARED[1]) separates the classes outright: a path asked for 10 neurons stops early."""
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 2
-    x = rng.standard_normal((n, LAYERS * HIDDEN))
-    x[:, SHARED[1]] += 4.0 * (2 * y - 1)
-    return neurosel.store_from_array(path, x.reshape(n, LAYERS, HIDDEN), labels=y, dtype="float32")
+    return build_store(
+        path, n=n, layers=LAYERS, hidden=HIDDEN, seed=seed, cycle=True, planted=[SHARED[1]], effect=4.0
+    )
 
 
 def test_a_source_that_separates_early_says_so_in_the_result_json_and_report(tmp_path):
@@ -261,14 +251,8 @@ def test_good_paths_are_recorded_without_warnings(domains):
 @pytest.mark.parametrize("case", ["class_weight", "numeric"])
 def test_separation_read_off_the_saved_path_agrees_with_the_solver(tmp_path, case):
     if case == "numeric":  # a noiseless score of one neuron: the lasso path stops at that neuron
-        rng = np.random.default_rng(4)
-        x = rng.standard_normal((60, LAYERS * HIDDEN))
-        a, t = (
-            neurosel.store_from_array(
-                tmp_path / name, x.reshape(60, LAYERS, HIDDEN), labels=3.0 * x[:, SHARED[1]], dtype="float32"
-            )
-            for name in ("a.zarr", "t.zarr")
-        )
+        one = {"n": 60, "layers": LAYERS, "hidden": HIDDEN, "planted": [SHARED[1]], "effect": 3.0}
+        a, t = (build_store(tmp_path / name, seed=4, numeric=True, **one) for name in ("a.zarr", "t.zarr"))
         method, options = "lasso", {}
     else:
         a, t = separable_domain(tmp_path / "a.zarr", 1), separable_domain(tmp_path / "t.zarr", 2)

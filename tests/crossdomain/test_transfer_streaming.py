@@ -25,6 +25,7 @@ from neurosel.crossdomain._multisource import _contribution
 from neurosel.crossdomain._rankings import sklearn_ranking
 from neurosel.report import write_report
 from neurosel.store import ActivationStore
+from tests.conftest import build_store
 
 LAYERS, HIDDEN = 3, 64
 P = LAYERS * HIDDEN
@@ -38,19 +39,14 @@ K_METHODS = ("selected", "random", "stats_topk")
 def make_domain(path, seed, n, kind="class", classes=2, offset=0.0, dtype="float32", width=HIDDEN, layers=3):
     """Imbalanced classes (the last one twice as frequent as the others) or a numeric score, carried
     by SHARED (wrapped into a narrower store), plus noise; 32-row chunks."""
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, layers * width))
-    if kind == "class":
-        y = np.minimum((rng.random(n) * (classes + 1)).astype(int), classes - 1)
-        if classes == 2:
-            x[:, [c % x.shape[1] for c in SHARED]] += 0.6 * (2 * y - 1)[:, None]
-        else:
-            for c in range(classes):
-                x[y == c, SHARED[c]] += 1.2
-    else:
-        y = x[:, SHARED] @ [1.0, 0.8, 0.6] + 0.5 * rng.standard_normal(n)
-    x += offset
-    return neurosel.store_from_array(path, x.reshape(n, layers, width), labels=y, dtype=dtype, chunk_rows=32)
+    shape = {"n": n, "layers": layers, "hidden": width, "seed": seed, "offset": offset}
+    if kind != "class":  # y = x[:, SHARED] @ [1.0, 0.8, 0.6] + 0.5 · noise
+        signal = {"numeric": True, "noise": 0.5, "planted": SHARED, "effect": [1.0, 0.8, 0.6]}
+    elif classes == 2:  # SHARED move ±0.6 with the class
+        signal = {"imbalanced": True, "planted": [c % (layers * width) for c in SHARED], "effect": 0.6}
+    else:  # SHARED[c] is +1.2 on class c
+        signal = {"imbalanced": True, "classes": classes, "planted": SHARED, "effect": 1.2, "signed": False}
+    return build_store(path, dtype=dtype, chunk_rows=32, **shape, **signal)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 
 import neurosel
+from tests.conftest import build_store
 
 HEAVY = ("torch", "transformers", "sklearn")
 
@@ -26,10 +27,10 @@ def test_import_engine_loads_no_heavy_package():
 
 
 def test_statistics_and_importance_on_a_store_never_import_torch(tmp_path):
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 120)
-    x = rng.standard_normal((120, 2, 8)) + y[:, None, None] * np.linspace(0, 1, 8)
-    neurosel.store_from_array(tmp_path / "s.zarr", x, labels=y)
+    build_store(  # class 1 adds 0, 1/7, …, 1 to the 8 units of each layer
+        tmp_path / "s.zarr", n=120, layers=2, hidden=8, labels_first=True, signed=False, planted=range(16),
+        effect=np.tile(np.linspace(0, 1, 8), 2), dtype="float16",
+    )  # fmt: skip
     code = (
         "import neurosel\n"
         f"store = neurosel.open_store({str(tmp_path / 's.zarr')!r})\n"

@@ -16,7 +16,7 @@ import pytest
 
 import neurosel
 from neurosel.crossdomain import headline
-from tests.conftest import random_texts, store_bytes
+from tests.conftest import build_store, random_texts, store_bytes
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out; `make test` and CI run it
 
@@ -35,11 +35,15 @@ def client():
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 700)
-    x = rng.standard_normal((700, 3, 16)) * 2 + 5
-    x[:, 2, :4] += 0.9 * y[:, None]
-    return neurosel.store_from_array(tmp_path_factory.mktemp("s") / "s.zarr", x, labels=y, chunk_rows=16)
+    return domain(tmp_path_factory.mktemp("s") / "s.zarr", n=700, seed=0, shift=5)
+
+
+def domain(path, *, n: int, seed: int, shift: float):
+    """Labels drawn first; values 2·N(0, 1) + `shift`; units 0-3 of layer 2 are +0.9 on class 1; float16."""
+    return build_store(
+        path, n=n, layers=3, hidden=16, seed=seed, labels_first=True, spread=2, shift=shift,
+        planted=range(32, 36), effect=0.9, signed=False, dtype="float16", chunk_rows=16,
+    )  # fmt: skip
 
 
 def test_statistics_on_the_cluster_equal_one_process(client, store):
@@ -69,11 +73,7 @@ def test_command_line_workers_option(store, capsys):
 
 
 def test_transfer_and_fingerprint_take_the_client(client, store, tmp_path):
-    rng = np.random.default_rng(1)
-    y = rng.integers(0, 2, 300)
-    x = rng.standard_normal((300, 3, 16)) * 2 + 5.3
-    x[:, 2, :4] += 0.9 * y[:, None]
-    target = neurosel.store_from_array(tmp_path / "t.zarr", x, labels=y, chunk_rows=16)
+    target = domain(tmp_path / "t.zarr", n=300, seed=1, shift=5.3)
     here = neurosel.transfer([store], target, k=4, ks=[4], seeds=1, sklearn_baseline=False)
     there = neurosel.transfer(
         [store], target, k=4, ks=[4], seeds=1, sklearn_baseline=False, client=client,

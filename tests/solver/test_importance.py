@@ -15,25 +15,11 @@ from neurosel.solver import (
     sparse_path,
     store_design,
 )
+from tests.conftest import PLANTED, build_store
 
 N, LAYERS, HIDDEN = 400, 3, 16
-PLANTED = [5, 20, 41]  # flat ids: layer 0 unit 5, layer 1 unit 4, layer 2 unit 9
-
-
-@pytest.fixture(scope="module")
-def planted_store(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((N, LAYERS * HIDDEN)) * rng.uniform(0.5, 2, LAYERS * HIDDEN) + 3
-    y = rng.integers(0, 2, N)
-    x[:, PLANTED] += np.outer(2 * y - 1, [1.2, 0.9, 0.7])
-    path = tmp_path_factory.mktemp("imp") / "s.zarr"
-    return neurosel.store_from_array(
-        path,
-        x.reshape(N, LAYERS, HIDDEN),
-        labels=np.where(y == 1, "pos", "neg"),
-        dtype="float32",
-        chunk_rows=32,
-    )
+# `planted_store` (tests/conftest.py): N × LAYERS × HIDDEN, PLANTED (flat ids: layer 0 unit 5, layer 1
+# unit 4, layer 2 unit 9) move ±(1.2, 0.9, 0.7) with the class "neg"/"pos"
 
 
 def test_planted_neurons_rank_first_and_select_fingerprint(planted_store):
@@ -97,12 +83,11 @@ def test_bad_inputs(planted_store, tmp_path):
 def test_multinomial_group_ranking_and_saved_result(tmp_path):
     """Three classes: each planted neuron separates one class; the group path enters them first, the
     result is saved in the store and the next call reads it back unchanged."""
-    rng = np.random.default_rng(4)
-    x = rng.standard_normal((600, 2, 10))
-    labels = np.arange(600) % 3
-    for cls, (layer, unit) in enumerate([(0, 3), (1, 7), (1, 2)]):
-        x[labels == cls, layer, unit] += 1.5
-    store = neurosel.store_from_array(tmp_path / "k3.zarr", x, labels=labels, dtype="float32")
+    planted = [layer * 10 + unit for layer, unit in [(0, 3), (1, 7), (1, 2)]]  # +1.5 on class 0, 1, 2
+    store = build_store(
+        tmp_path / "k3.zarr", n=600, layers=2, hidden=10, seed=4, classes=3, cycle=True, planted=planted,
+        effect=1.5, signed=False,
+    )  # fmt: skip
     imp = neurosel.importance(store, n_lambdas=12, lambda_ratio=0.1)
     assert imp.penalty == "group-l1" and imp.coef.shape == (12, 3, 2, 10) and imp.meta["converged"]
     assert set(imp.ranking[:3]) == {3, 17, 12}

@@ -24,6 +24,7 @@ from neurosel.solver import (
     reweighted,
     unregister_method,
 )
+from tests.conftest import build_store
 
 N, LAYERS, HIDDEN = 120, 2, 5
 
@@ -94,13 +95,10 @@ def toy():
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    rng = np.random.default_rng(3)
-    x = rng.standard_normal((N, LAYERS * HIDDEN)) * rng.uniform(0.5, 2.0, LAYERS * HIDDEN) + 1.0
-    y = rng.integers(0, 2, N)
-    x[:, [1, 7]] += np.outer(2 * y - 1, [0.8, 0.5])
-    path = tmp_path_factory.mktemp("methods") / "s.zarr"
-    labels = np.where(y == 1, "pos", "neg")
-    return neurosel.store_from_array(path, x.reshape(N, LAYERS, HIDDEN), labels=labels, dtype="float32")
+    return build_store(
+        tmp_path_factory.mktemp("methods") / "s.zarr", n=N, layers=LAYERS, hidden=HIDDEN, seed=3,
+        unit_scale=(0.5, 2.0), shift=1.0, planted=[1, 7], effect=[0.8, 0.5], label_names=("neg", "pos"),
+    )  # fmt: skip
 
 
 def reference_objective(z: np.ndarray, t: np.ndarray, lam: float, s: np.ndarray) -> float:

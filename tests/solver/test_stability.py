@@ -11,6 +11,7 @@ import neurosel
 from neurosel.crossdomain import AUTO_RANKING, DEFAULT_RANKING, ELASTIC_L1_RATIO, RANKINGS
 from neurosel.crossdomain._rankings import mean_rank
 from neurosel.solver import L1, Logistic, half_subsamples, layer_counts, stability_selection
+from tests.conftest import build_store, planted_arrays
 
 N, P = 240, 12
 
@@ -88,11 +89,11 @@ def test_mean_rank_averages_positions_ties_by_id():
 def test_transfer_ranking_rules_select_the_planted_neurons_and_are_recorded(tmp_path):
     rng = np.random.default_rng(2)
 
-    def domain(name: str, shift: float):
-        y = rng.integers(0, 2, 300)
-        x = rng.standard_normal((300, 2, 16)) + shift
-        x[:, 1, :3] += 1.3 * (2 * y[:, None] - 1)
-        return neurosel.store_from_array(tmp_path / f"{name}.zarr", x, labels=y, chunk_rows=64)
+    def domain(name: str, shift: float):  # drawn from the one `rng`: units 0-2 of layer 1 move ±1.3
+        return build_store(
+            tmp_path / f"{name}.zarr", n=300, layers=2, hidden=16, seed=rng, labels_first=True, shift=shift,
+            planted=[16, 17, 18], effect=1.3, dtype="float16", chunk_rows=64,
+        )  # fmt: skip
 
     source, target = domain("s", 0.0), domain("t", 0.4)
     selected = {}
@@ -110,10 +111,9 @@ def test_transfer_ranking_rules_select_the_planted_neurons_and_are_recorded(tmp_
 
 
 def test_fingerprints_rank_as_the_transfer_does_and_read_its_frequencies_back(tmp_path):
-    rng = np.random.default_rng(5)
-    y = rng.integers(0, 2, 300)
-    x = rng.standard_normal((300, 3, 16))
-    x[:, 2, :5] += 0.8 * (2 * y[:, None] - 1)
+    x, y = planted_arrays(  # units 0-4 of layer 2 move ±0.8 with the class
+        n=300, layers=3, hidden=16, seed=5, labels_first=True, planted=range(32, 37), effect=0.8
+    )
     source = neurosel.store_from_array(tmp_path / "s.zarr", x, labels=y, chunk_rows=64)
     target = neurosel.store_from_array(tmp_path / "t.zarr", x[::-1] + 0.2, labels=y[::-1], chunk_rows=64)
     result = neurosel.transfer([source], target, k=8, ks=[8, 20], seeds=1, sklearn_baseline=False)

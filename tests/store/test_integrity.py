@@ -15,14 +15,16 @@ import pytest
 import neurosel
 from neurosel.cli import main
 from neurosel.store import DamagedStoreError, StoreLock, StoreLockedError, verify
+from tests.conftest import build_store
 
 
 @pytest.fixture
 def store(tmp_path):
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 200)
-    x = rng.standard_normal((200, 2, 8)) + y[:, None, None]
-    return neurosel.store_from_array(tmp_path / "s.zarr", x, labels=y, chunk_rows=20)
+    """200 rows × 2 layers × 8 units, float16 in 20-row chunks; every unit is +1 on class 1."""
+    return build_store(
+        tmp_path / "s.zarr", n=200, layers=2, hidden=8, labels_first=True, planted=range(16), signed=False,
+        dtype="float16", chunk_rows=20,
+    )  # fmt: skip
 
 
 def shard(store, i: int):

@@ -12,7 +12,7 @@ import zarr
 
 import neurosel
 from neurosel.store import META_KEY
-from tests.conftest import random_texts
+from tests.conftest import build_store, random_texts
 
 xr = pytest.importorskip("xarray")
 da = pytest.importorskip("dask.array")
@@ -20,16 +20,13 @@ da = pytest.importorskip("dask.array")
 N, LAYERS, HIDDEN = 70, (0, 2, 5), 6
 
 
-def values(seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).standard_normal((N, len(LAYERS), HIDDEN)).astype(np.float32)
-
-
 @pytest.fixture(params=["float16", "bfloat16"])
 def array_store(request, tmp_path):
-    labels = np.where(np.arange(N) % 3 == 0, "neg", "pos")
-    return neurosel.store_from_array(
-        tmp_path / f"{request.param}.zarr", values(), labels=labels, layers=LAYERS, dtype=request.param,
-        chunk_rows=8,
+    """Float32 N(0, 1) values (nothing planted), labelled "neg" on every third row, "pos" otherwise."""
+    return build_store(
+        tmp_path / f"{request.param}.zarr", n=N, layers=len(LAYERS), hidden=HIDDEN, layer_ids=LAYERS,
+        values_dtype="float32", classes=3, cycle=True, label_names=("neg", "pos", "pos"),
+        dtype=request.param, chunk_rows=8,
     )  # fmt: skip
 
 

@@ -14,6 +14,7 @@ import pytest
 import neurosel
 from neurosel.cli import main
 from neurosel.store import StoreLock, StoreLockedError, verify
+from tests.conftest import planted_arrays
 
 SECRET = "not-a-real-secret-but-unique-7f3a"
 # s3fs's aiohttp sessions (one per file system instance zarr creates) are closed by the garbage
@@ -25,11 +26,10 @@ pytestmark = [
 
 
 def planted(n: int = 300):
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, n)
-    x = rng.standard_normal((n, 2, 16))
-    x[:, 1, :3] += 1.2 * y[:, None]
-    return x, y
+    """Labels drawn first; units 0-2 of layer 1 are +1.2 on class 1."""
+    return planted_arrays(
+        n=n, layers=2, hidden=16, labels_first=True, planted=[16, 17, 18], effect=1.2, signed=False
+    )
 
 
 def round_trip(url: str, local_copy) -> None:
