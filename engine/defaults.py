@@ -18,6 +18,15 @@ COMPRESSIONS = ("none", "zstd")
 # Storage dtypes of the activations (neurosel.store.STORAGE_DTYPES); the first is the default.
 DTYPES = ("float16", "float32", "bfloat16")
 
+# Selection (neurosel.select): the rules; importance's penalties (neurosel.solver.PENALTIES) and
+# class weights; transfer's normalisations; fingerprint similarity measures.
+RULES = ("top-k", "support", "mass")
+PENALTY_NAMES = ("l1", "group-l1")
+CLASS_WEIGHTS = ("balanced",)
+NORMALISATIONS = ("source", "target")
+MEASURES = ("cosine", "pearson", "jsd")
+LABEL_KINDS = ("auto", "class", "numeric")
+
 # Bytes of decoded activation blocks in flight while streaming a store.
 DEFAULT_MEMORY_BUDGET = 512 << 20
 

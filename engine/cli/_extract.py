@@ -7,7 +7,7 @@ import argparse
 from neurosel.cli._format import describe_store
 from neurosel.cli._options import add_cluster_options, add_command, add_device, either, positive_int
 from neurosel.cli._outputs import check_output_dir, dask_client
-from neurosel.defaults import COMPRESSIONS, DEMO_MODEL, DTYPES, POOLINGS, PRECISIONS
+from neurosel.defaults import COMPRESSIONS, DEMO_MODEL, DTYPES, LABEL_KINDS, POOLINGS, PRECISIONS
 
 
 def add_parser(sub) -> None:
@@ -39,7 +39,7 @@ def add_extract_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--label-kind",
-        choices=["auto", "class", "numeric"],
+        choices=LABEL_KINDS,
         default="auto",
         help="auto: integers are class ids, other numbers numeric targets, words class names (numbers "
         "mixed with words are refused); class: every label a class name; numeric: every label a number",

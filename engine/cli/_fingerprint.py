@@ -6,7 +6,7 @@ import argparse
 
 from neurosel.cli._options import add_cluster_options, add_command, add_device, positive_int
 from neurosel.cli._outputs import check_output_file, dask_client, write_json
-from neurosel.defaults import DEFAULT_K
+from neurosel.defaults import DEFAULT_K, MEASURES
 
 
 def add_parser(sub) -> None:
@@ -19,9 +19,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("stores", nargs="+", help="labelled stores with the same layers")
     p.add_argument("--k", type=positive_int, default=DEFAULT_K, help="neurons selected per store")
-    p.add_argument(
-        "--measure", choices=["cosine", "pearson", "jsd"], default="cosine", help="similarity measure"
-    )
+    p.add_argument("--measure", choices=MEASURES, default=MEASURES[0], help="similarity measure")
     p.add_argument(
         "--method", default="l1-logistic", help="importance method, a name in neurosel.solver.METHODS"
     )

@@ -6,7 +6,7 @@ import argparse
 
 from neurosel.cli._options import add_cluster_options, add_command, add_device, float_in, positive_int
 from neurosel.cli._outputs import check_output_file, dask_client, write_json
-from neurosel.defaults import DEFAULT_K
+from neurosel.defaults import CLASS_WEIGHTS, DEFAULT_K, PENALTY_NAMES, RULES
 
 
 def add_parser(sub) -> None:
@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--penalty",
-        choices=["l1", "group-l1"],
+        choices=PENALTY_NAMES,
         default=None,
         help="sparsity penalty (default: group-l1 for more than two classes, else l1)",
     )
@@ -39,8 +39,8 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--rule",
-        choices=["top-k", "support", "mass"],
-        default="top-k",
+        choices=RULES,
+        default=RULES[0],
         help="top-k: first k to enter; support: non-zero at the λ closest to k; mass: fewest holding --mass",
     )
     p.add_argument(
@@ -64,7 +64,7 @@ def add_parser(sub) -> None:
         help="duality-gap tolerance (units of log 2)",
     )
     p.add_argument(
-        "--class-weight", choices=["balanced"], default=None, help="reweight classes to equal total weight"
+        "--class-weight", choices=CLASS_WEIGHTS, default=None, help="reweight classes to equal total weight"
     )
     add_device(p)
     p.add_argument("--json", metavar="OUT", help="also write the selection and path summary as JSON")

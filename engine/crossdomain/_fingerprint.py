@@ -23,15 +23,26 @@ from neurosel.crossdomain._rankings import (
     selection_ranking,
     stats_ranking,
 )
-from neurosel.defaults import DEFAULT_K, DEFAULT_RANKING
+from neurosel.defaults import DEFAULT_K, DEFAULT_RANKING, MEASURES, RANKINGS
 from neurosel.devices import Device, resolve_device
 from neurosel.errors import InputError
+from neurosel.params import (
+    Boolean,
+    Instance,
+    Integral,
+    Interval,
+    OneOf,
+    Optional,
+    PathLike,
+    SequenceOf,
+    check_options,
+    validated,
+)
 from neurosel.progress import bar
 from neurosel.scaleout import Runner, resolve_runner
-from neurosel.solver import get_method, importance, layer_counts
+from neurosel.solver import IMPORTANCE_PARAMS, METHODS, get_method, importance, layer_counts
 from neurosel.store import ActivationStore, open_store
 
-MEASURES = ("cosine", "pearson", "jsd")
 MIN_PAIRS = 3
 PERMUTATION_BATCH_VALUES = 1 << 20  # permuted ranks held in memory at once (8 MiB of float64)
 ANALYSIS_NOTE = (
@@ -269,6 +280,23 @@ class Fingerprints:
         }
 
 
+# The options of `fingerprint`, checked before any store is read (neurosel.params); its
+# `importance_options` with importance's table, k against each store's neurons once it is open.
+FINGERPRINT_PARAMS = {
+    "stores": SequenceOf(PathLike(store=True), min_len=1, fix="pass at least one store"),
+    "k": Interval(Integral, 1, None),
+    "method": OneOf(lambda: METHODS),
+    "names": Optional(SequenceOf(Instance(str, int, what="a name"))),
+    "measure": OneOf(*MEASURES),
+    "device": Instance(str, "Device", what="a device (auto, cpu, cuda or cuda:N) or a Device"),
+    "progress": Boolean(),
+    "ranking": OneOf(*RANKINGS),
+    "importance_options": Optional(Instance(dict, what="a dict of neurosel.importance options")),
+}
+FINGERPRINT_SETS = ("store", "method", "device", "progress")  # importance options fingerprint sets
+
+
+@validated(FINGERPRINT_PARAMS)
 def fingerprint(
     stores: Sequence[ActivationStore | str | Path],
     k: int = DEFAULT_K,
@@ -279,12 +307,14 @@ def fingerprint(
     device: str | Device = "auto",
     progress: bool = False,
     ranking: str = DEFAULT_RANKING,
-    **importance_options: Any,
+    importance_options: dict[str, Any] | None = None,
+    **options: Any,
 ) -> Fingerprints:
     """Rank each store's neurons with `neurosel.importance`, keep the top k, and tabulate their layers.
 
     Stores may be `ActivationStore`s or paths; all must hold the same layers. Names default to the
-    store directory names without a `.zarr` suffix. `importance_options` go to `neurosel.importance`.
+    store directory names without a `.zarr` suffix. `importance_options` go to `neurosel.importance`
+    (as transfer's do; given as keywords, `fingerprint(..., n_lambdas=10)`, they are merged in).
     Without `target_support` (or `recompute`) in them, a path saved in the store by an earlier run
     with the same options that reached at least k neurons (`target_support` ≥ k, e.g. a transfer's)
     is read back instead of solving the default path (engine/crossdomain/_paths.py). `ranking` ranks
@@ -293,7 +323,10 @@ def fingerprint(
     back). Under "entry" and "elastic-net", a store whose top k takes neurons that never entered its
     path gets a SupportWarning naming the store.
     """
-    _check_measure(measure)
+    importance_options = check_options(
+        "importance", IMPORTANCE_PARAMS, {**options, **(importance_options or {})}, "importance_options",
+        taken=FINGERPRINT_SETS,
+    )  # fmt: skip
     rule = resolve_ranking(ranking, get_method(method).label_kind)
     opened = [s if isinstance(s, ActivationStore) else open_store(s) for s in stores]
     if not opened:

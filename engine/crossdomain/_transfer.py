@@ -51,15 +51,28 @@ from neurosel.crossdomain._rankings import (
     sparse_importance,
     stats_ranking,
 )
-from neurosel.defaults import DEFAULT_K, DEFAULT_KS, DEFAULT_RANKING, RANKINGS, SEEDS
+from neurosel.defaults import DEFAULT_K, DEFAULT_KS, DEFAULT_RANKING, NORMALISATIONS, RANKINGS, SEEDS
 from neurosel.devices import Device, resolve_device, single_threaded_blas
 from neurosel.errors import InputError
+from neurosel.params import (
+    Anything,
+    Boolean,
+    Instance,
+    Integral,
+    Interval,
+    OneOf,
+    Optional,
+    PathLike,
+    SequenceOf,
+    check_options,
+    validated,
+)
 from neurosel.progress import bar
 from neurosel.scaleout import resolve_runner
-from neurosel.solver import layer_counts, metric_for
+from neurosel.solver import IMPORTANCE_PARAMS, layer_counts, metric_for
+from neurosel.store import ActivationStore, open_store
 from neurosel.timing import stage
 
-NORMALISATIONS = ("source", "target")
 SELECTED_CV = "selected_cv"  # single source: the selected neurons at the k its source CV prefers
 
 StoreLike = Any  # an ActivationStore or a path to one
@@ -106,6 +119,33 @@ class TransferResult:
         return path
 
 
+# Options of transfer's `importance_options` that transfer sets itself.
+TRANSFER_SETS = ("store", "method", "device", "progress", "client")
+
+# The options of `transfer`, checked before any store is read (neurosel.params); k and ks against
+# the stores' neurons once their metadata is open, before any statistics or path.
+TRANSFER_PARAMS = {
+    "sources": SequenceOf(PathLike(store=True), min_len=1, fix="give at least one labelled source store"),
+    "target": [PathLike(store=True), SequenceOf(PathLike(store=True), min_len=1)],
+    "k": Interval(Integral, 1, None),
+    "ks": SequenceOf(Interval(Integral, 1, None)),
+    "names": Optional(SequenceOf(Instance(str, what="a name"))),
+    "normalisations": SequenceOf(OneOf(*NORMALISATIONS), min_len=1),
+    "seeds": Interval(Integral, 1, None),
+    "cls": Optional(Instance(dict, what="a dict {name: CLS store}")),
+    "choose_k": Optional(Boolean()),
+    "sklearn_baseline": Boolean(),
+    "importance_options": Optional(Instance(dict, what="a dict of neurosel.importance options")),
+    "seed": Interval(Integral, 0, None),
+    "device": Instance(str, "Device", what="a device (auto, cpu, cuda or cuda:N) or a Device"),
+    "progress": Boolean(),
+    "client": Anything("None, a Dask client or a runner"),
+    "in_core_bytes": Interval(Integral, 1, None, fix="give a whole number of bytes ≥ 1"),
+    "ranking": OneOf(*RANKINGS),
+}
+
+
+@validated(TRANSFER_PARAMS)
 def transfer(
     sources: Sequence[StoreLike],
     target: StoreLike | Sequence[StoreLike],
@@ -144,16 +184,26 @@ def transfer(
     """
     many = isinstance(target, (list, tuple))
     targets = list(target) if many else [target]
-    if not sources:
-        raise InputError("sources: give at least one labelled source store")
     every = list(sources) + targets
     labels = list(names) if names is not None else [None] * len(every)
     if len(labels) != len(every):
         raise InputError(f"names: {len(labels)} given for {len(every)} stores (sources, then targets)")
-    whole = isinstance(in_core_bytes, (int, np.integer)) and not isinstance(in_core_bytes, bool)
-    if not whole or in_core_bytes < 1:
-        raise InputError(f"in_core_bytes {in_core_bytes!r}: give a whole number of bytes ≥ 1")
+    extra = check_options(
+        "importance", IMPORTANCE_PARAMS, importance_options, "importance_options", taken=TRANSFER_SETS
+    )
     in_core_bytes = int(in_core_bytes)
+    # the stores' metadata, before any statistics are computed or saved
+    every = [s if isinstance(s, ActivationStore) else open_store(s) for s in every]
+    first = every[0]
+    for store in every[1:]:
+        if store.layers != first.layers or store.hidden != first.hidden:
+            raise InputError(
+                f"stores {first.path} and {store.path}: different layers or widths; "
+                "extract them with the same model and layers"
+            )
+    p = len(first.layers) * first.hidden
+    if k > p:
+        raise InputError(f"k {k}: choose 1..{p} (the stores have {p} neurons)")
     device, runner = resolve_device(device), resolve_runner(client)
     with stage("load"):
         domains = [
@@ -161,17 +211,9 @@ def transfer(
         ]
     check_compatible(domains)
     srcs, tgts = domains[: len(sources)], domains[len(sources) :]
-    p = srcs[0].p
     ks = sorted({int(v) for v in [*ks, k] if v <= p})
-    bad = [n for n in normalisations if n not in NORMALISATIONS]
-    if bad or not normalisations:
-        raise InputError(f"normalisations {list(normalisations)}: choose from {', '.join(NORMALISATIONS)}")
-    if not 1 <= k <= p:
-        raise InputError(f"k {k}: choose 1..{p} (the stores have {p} neurons)")
     cls_domains = _cls_domains(cls, domains, device, in_core_bytes)
-    options = {"device": device, "progress": progress, "client": runner, **(importance_options or {})}
-    if ranking not in RANKINGS:
-        raise InputError(f"ranking {ranking!r}: use one of {', '.join(RANKINGS)}")
+    options = {"device": device, "progress": progress, "client": runner, **extra}
     run = _Run(srcs, tgts, ks, seeds, seed, cls_domains, options, device, in_core_bytes, ranking)
     results = run.multi(k, choose_k is not False) if len(srcs) > 1 else run.single(k, sklearn_baseline)
     for result in results:

@@ -29,10 +29,33 @@ from neurosel.crossdomain import (
     transfer,
     transferability,
 )
-from neurosel.defaults import DEFAULT_K, DEFAULT_KS, DEFAULT_RANKING, DEMO_MODEL, IN_CORE_BYTES, SEEDS
+from neurosel.defaults import (
+    DEFAULT_K,
+    DEFAULT_KS,
+    DEFAULT_RANKING,
+    DEMO_MODEL,
+    IN_CORE_BYTES,
+    MEASURES,
+    POOLINGS,
+    RANKINGS,
+    SEEDS,
+)
 from neurosel.devices import Device, resolve_device
 from neurosel.errors import InputError
 from neurosel.extraction import extract
+from neurosel.params import (
+    Anything,
+    Boolean,
+    Instance,
+    Integral,
+    Interval,
+    OneOf,
+    Optional,
+    PathLike,
+    SequenceOf,
+    check,
+    validated,
+)
 from neurosel.progress import bar
 from neurosel.report import write_report
 from neurosel.scaleout import Runner, resolve_runner
@@ -81,6 +104,44 @@ class Options:
         return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
+# The fields of `Options`, checked when a run starts, before anything is extracted (neurosel.params).
+OPTIONS_PARAMS = {
+    "model": [PathLike(), Instance(tuple, what="a (model, tokenizer) pair")],
+    "k": Interval(Integral, 1, None),
+    "ks": SequenceOf(Interval(Integral, 1, None), min_len=1),
+    "seeds": Interval(Integral, 1, None),
+    "pooling": OneOf(*POOLINGS),
+    "max_length": Interval(Integral, 2, None),
+    "device": Instance(str, "Device", what="a device (auto, cpu, cuda or cuda:N) or a Device"),
+    "cls_baseline": Boolean(),
+    "measure": OneOf(*MEASURES),
+    "permutations": Interval(Integral, 1, None),
+    "multi_source": Boolean(),
+    "ranking": OneOf(*RANKINGS),
+    "in_core_bytes": Interval(Integral, 1, None, fix="give a whole number of bytes ≥ 1"),
+}
+# The options of `run_pipeline` and `run_experiment` (their Options' fields with OPTIONS_PARAMS).
+RUN_PARAMS = {
+    "name": Instance(str, what="a name"),
+    "experiment": Instance(str, what="an experiment name"),
+    "domains": Instance(Mapping, what="a mapping {name: (texts, labels)}"),
+    "data_dir": PathLike(),
+    "out": PathLike(),
+    "options": Instance("Options", what="a neurosel.experiments.Options"),
+    "max_per_class": Anything("None or a whole number ≥ 1 (checked by the reader)"),
+    "limit": Anything("None or a whole number ≥ 1 (checked by the reader)"),
+    "progress": Boolean(),
+    "device": Optional(Instance(str, "Device", what="a device (auto, cpu, cuda or cuda:N) or a Device")),
+    "client": Anything("None, a Dask client or a runner"),
+}
+
+
+def check_run_options(options: Options) -> None:
+    """Check `options`' fields with OPTIONS_PARAMS (InputError naming the field)."""
+    table = {f"options.{name}": spec for name, spec in OPTIONS_PARAMS.items()}
+    check("Options", table, {f"options.{name}": value for name, value in options.__dict__.items()})
+
+
 @functools.cache
 def code_digest() -> str:
     """A digest of the Python sources of the package that computes a transfer job (neurosel, its
@@ -102,6 +163,7 @@ def source_digest(*roots: Path, skip: tuple[str, ...] = ()) -> str:
     return digest.hexdigest()[:16]
 
 
+@validated(RUN_PARAMS, partial=True)
 def run_pipeline(
     name: str,
     domains: Mapping[str, tuple[Sequence, np.ndarray]],
@@ -116,6 +178,7 @@ def run_pipeline(
     `device` (default: `options.device`) is resolved once and used by every stage. With a Dask
     `client`, extraction, statistics and paths run on the cluster (its workers resolve `device`
     for themselves when it is a name)."""
+    check_run_options(options)
     if len(domains) < 2:
         raise InputError(f"experiment {name}: {len(domains)} domain(s); transfer needs at least two")
     spec = options.device if device is None else device
@@ -260,6 +323,7 @@ def _notes(domains, options: Options, multi_k: dict[str, int], single_k: dict[st
     return notes
 
 
+@validated(RUN_PARAMS, partial=True)
 def run_experiment(
     experiment: str,
     data_dir: str | Path,
@@ -279,6 +343,7 @@ def run_experiment(
     if experiment not in EXPERIMENTS:
         raise InputError(f"experiment {experiment!r}: use one of {', '.join(EXPERIMENTS)}")
     domains = {}
+    check_run_options(options)  # before any file is read
     for name in EXPERIMENTS[experiment]:
         domain = read_domain(
             experiment, name, data_dir, max_per_class=max_per_class, limit=limit, **reader_options

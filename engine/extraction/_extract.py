@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from neurosel.defaults import LABEL_KINDS, PRECISIONS
 from neurosel.devices import Device, resolve_device
 from neurosel.errors import InputError, NonFiniteActivationsError
 from neurosel.extraction._cluster import extract_on_cluster, probe_worker_device
@@ -18,6 +19,18 @@ from neurosel.extraction._model import load_encoder, resolve_precision
 from neurosel.extraction._pooling import POOLINGS
 from neurosel.extraction._tokens import Tokenized, tokenize, tokenizer_hash
 from neurosel.extraction._windows import write_rows
+from neurosel.params import (
+    Anything,
+    Boolean,
+    Instance,
+    Integral,
+    Interval,
+    OneOf,
+    Optional,
+    PathLike,
+    SequenceOf,
+    validated,
+)
 from neurosel.progress import ExtractProgress
 from neurosel.scaleout import resolve_runner
 from neurosel.store import (
@@ -35,7 +48,39 @@ from neurosel.store import (
 )
 from neurosel.version import __version__
 
+# The options of `extract`, checked before the inputs are read or anything is written
+# (neurosel.params); the command line's choices come from the same tuples (neurosel.defaults).
+EXTRACT_PARAMS = {
+    "inputs": Anything("texts, a file, a dataset or a DataFrame (docs/inputs.md)"),
+    "model": [PathLike(), Instance(tuple, what="a (model, tokenizer) pair")],
+    "out": PathLike(),
+    "labels": Anything("a sequence or array of labels, or None"),
+    "text_column": Instance(str, what="a column name"),
+    "pair_column": Optional(Instance(str, what="a column name")),
+    "label_column": Optional(Instance(str, what="a column name")),
+    "label_kind": OneOf(*LABEL_KINDS),
+    "pooling": OneOf(*POOLINGS),
+    "layers": [
+        Instance(str, what="'all', 'last' or comma-separated layer numbers"),
+        Interval(Integral),
+        SequenceOf(Interval(Integral), min_len=1),
+    ],
+    "dtype": OneOf(*STORAGE_DTYPES),
+    "precision": OneOf(*PRECISIONS),
+    "max_length": Interval(Integral, 2, None),
+    "device": Instance(str, "Device", what="a device (auto, cpu, cuda or cuda:N) or a Device"),
+    "resume": Boolean(),
+    "progress": Boolean(),
+    "token_budget": Optional(Interval(Integral, 2, None)),
+    "allow_nonfinite": Boolean(),
+    "store_texts": Boolean(),
+    "chunk_rows": Optional(Interval(Integral, 1, None, fix="None picks the default")),
+    "compression": OneOf(*COMPRESSIONS),
+    "client": Anything("None, a Dask client or a runner"),
+}
 
+
+@validated(EXTRACT_PARAMS)
 def extract(
     inputs: Any,
     model: str | Path | tuple[Any, Any],
@@ -77,8 +122,7 @@ def extract(
     progress (neurosel.extraction._cluster, docs/scale-out.md). The store has the bytes of a
     single-process run on the workers' device type.
     """
-    _check_options(pooling, dtype, max_length, token_budget, compression, chunk_rows)
-    out = str(out)
+    out = str(out)  # the options were checked by EXTRACT_PARAMS
     corpus = load_corpus(
         inputs,
         labels=labels,
@@ -197,28 +241,6 @@ def resolve_layers(layers: str | int | Sequence[int], num_layers: int) -> list[i
         raise InputError(f"layers {layers!r}: the model has layers 0..{num_layers}; pick from those")
     resolved = sorted({x % total for x in wanted})
     return [int(x) for x in resolved]
-
-
-def _check_options(
-    pooling: str,
-    dtype: str,
-    max_length: int,
-    token_budget: int | None,
-    compression: str,
-    chunk_rows: int | None = None,
-) -> None:
-    if pooling not in POOLINGS:
-        raise InputError(f"pooling {pooling!r}: unknown; use one of {', '.join(POOLINGS)}")
-    if dtype not in STORAGE_DTYPES:
-        raise InputError(f"dtype {dtype!r}: unknown; use one of {', '.join(STORAGE_DTYPES)}")
-    if not isinstance(max_length, int) or max_length < 2:
-        raise InputError(f"max_length {max_length!r}: must be an integer ≥ 2")
-    if compression not in COMPRESSIONS:
-        raise InputError(f"compression {compression!r}: unknown; use one of {', '.join(COMPRESSIONS)}")
-    if token_budget is not None and token_budget < 2:
-        raise InputError(f"token_budget {token_budget!r}: must be an integer ≥ 2")
-    if chunk_rows is not None and (type(chunk_rows) is not int or chunk_rows < 1):
-        raise InputError(f"chunk_rows {chunk_rows!r}: must be a whole number ≥ 1 (or None for the default)")
 
 
 def _side_arrays(

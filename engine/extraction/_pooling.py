@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 
 from neurosel.defaults import POOLINGS
+from neurosel.errors import InputError
 
 
 def pool(
@@ -34,5 +35,5 @@ def pool(
         elif pooling == "tokens":
             out[:, j] = h[keep]
         else:
-            raise ValueError(f"pooling {pooling!r}: unknown; use one of {', '.join(POOLINGS)}")
+            raise InputError(f"pooling {pooling!r}: unknown; use one of {', '.join(POOLINGS)}")
     return out

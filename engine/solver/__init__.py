@@ -22,6 +22,7 @@ from neurosel.solver._design import ArrayDesign, BlockDesign
 from neurosel.solver._importance import (
     IMPORTANCE,
     IMPORTANCE_OPTIONS,
+    IMPORTANCE_PARAMS,
     Importance,
     importance,
     importance_params,
@@ -61,6 +62,7 @@ from neurosel.solver._store_design import store_design
 __all__ = [
     "IMPORTANCE",
     "IMPORTANCE_OPTIONS",
+    "IMPORTANCE_PARAMS",
     "L1",
     "METHODS",
     "PENALTIES",

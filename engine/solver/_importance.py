@@ -20,11 +20,23 @@ import numpy as np
 from neurosel.defaults import IN_CORE_BYTES
 from neurosel.devices import Device, resolve_device
 from neurosel.errors import InputError
+from neurosel.params import (
+    Anything,
+    Boolean,
+    Instance,
+    Integral,
+    Interval,
+    OneOf,
+    Optional,
+    Real,
+    validated,
+)
+from neurosel.params import Callable as Function
 from neurosel.progress import bar
 from neurosel.scaleout import resolve_runner
 from neurosel.solver._cluster import DistributedDesign
 from neurosel.solver._datafits import example_weights
-from neurosel.solver._methods import check_classes, get_method, method_for
+from neurosel.solver._methods import METHODS, check_classes, get_method, method_for
 from neurosel.solver._path import PathResult, sparse_path
 from neurosel.solver._penalties import PENALTIES
 from neurosel.solver._store_design import store_design
@@ -75,6 +87,30 @@ def rank_by_entry(entry: np.ndarray, final: np.ndarray, closeness: np.ndarray | 
     return np.lexsort((np.arange(entry.size), tie, order_entry))
 
 
+# The options of `importance` (and of `importance_params`, transfer's and fingerprint's
+# `importance_options`), checked before the store is read (neurosel.params).
+IMPORTANCE_PARAMS = {
+    "store": Instance("ActivationStore", what="an ActivationStore", fix="open it with neurosel.open_store"),
+    "method": OneOf(lambda: METHODS),
+    "device": Instance(str, "Device", what="a device (auto, cpu, cuda or cuda:N) or a Device"),
+    "penalty": Optional(OneOf(lambda: PENALTIES)),
+    "l1_ratio": Interval(Real, 0, 1, closed="right", fix="1 is the lasso, below 1 the elastic net"),
+    "n_lambdas": Interval(Integral, 1, None),
+    "lambda_ratio": Interval(Real, 0, 1, closed="neither"),
+    "target_support": Optional(Interval(Integral, 1, None)),
+    "tol": Interval(Real, 0, None, closed="neither"),
+    "class_weight": [OneOf("balanced"), Instance(dict, what="a dict {class: weight}"), None],
+    "memory_budget": Interval(Integral, 1, None, fix="pass a size in bytes"),
+    "in_core_bytes": Interval(Integral, 0, None, fix="pass a size in bytes (0 streams every product)"),
+    "recompute": Boolean(),
+    "save": Boolean(),
+    "progress": Boolean(),
+    "client": Anything("None, a Dask client or a runner"),
+    "solver": Optional(Function("a path solver with sparse_path's signature")),
+}
+
+
+@validated(IMPORTANCE_PARAMS)
 def importance(
     store: ActivationStore,
     method: str = "l1-logistic",
@@ -154,6 +190,7 @@ def importance(
     return cached(store, IMPORTANCE, params, compute, recompute=recompute, save=save)
 
 
+@validated(IMPORTANCE_PARAMS, partial=True)
 def importance_params(
     store: ActivationStore,
     method: str = "l1-logistic",
@@ -200,13 +237,9 @@ def _params(
 
 def _check(store, method, penalty, l1_ratio, n_lambdas, lambda_ratio, target_support, tol) -> dict:
     """Validate the store and options at the boundary; return the parameters that key the result."""
-    entry = get_method(method)
+    entry = get_method(method)  # the option values were checked by IMPORTANCE_PARAMS
     if penalty is not None:
-        entry.penalty(penalty, 1)  # checked here, before the store
-    if not 0 < l1_ratio <= 1:
-        raise InputError(f"l1_ratio {l1_ratio}: choose a value in (0, 1]")
-    if n_lambdas < 1 or not 0 < lambda_ratio < 1 or tol <= 0:
-        raise InputError("n_lambdas ≥ 1, 0 < lambda_ratio < 1 and tol > 0 are required")
+        entry.penalty(penalty, 1)  # the method's own penalties, before the store
     neurons = len(store.layers) * store.hidden
     if target_support is not None and not 1 <= target_support <= neurons:
         raise InputError(f"target support {target_support}: choose 1..{neurons}")

@@ -13,11 +13,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurosel.defaults import DEFAULT_K
+from neurosel.defaults import DEFAULT_K, RULES
 from neurosel.errors import InputError, SupportWarning
+from neurosel.params import Instance, Integral, Interval, OneOf, Optional, Real, validated
 from neurosel.solver._importance import Importance
 
-RULES = ("top-k", "support", "mass")
+# The options of `select`, checked before anything is selected (neurosel.params); k and at are
+# checked against the path's size in the body.
+SELECT_PARAMS = {
+    "imp": Instance(Importance, what="an Importance", fix="compute it with neurosel.importance"),
+    "k": Optional(Interval(Integral, 1, None)),
+    "rule": OneOf(*RULES),
+    "at": Optional(Interval(Integral)),
+    "mass": Interval(Real, 0, 1, closed="right", fix="a fraction of the total weight"),
+}
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,7 @@ def layer_counts(neurons: np.ndarray, hidden: int, layers: int) -> tuple[np.ndar
     return counts, 100.0 * counts / max(np.asarray(neurons).size, 1)
 
 
+@validated(SELECT_PARAMS)
 def select(
     imp: Importance,
     k: int | None = DEFAULT_K,
@@ -55,8 +65,6 @@ def select(
     """Neurons chosen from `imp` by `rule`; `at` is a λ index (default: the λ whose support is closest
     to k, or the last one)."""
     total = len(imp.layers) * imp.hidden
-    if rule not in RULES:
-        raise InputError(f"rule {rule!r}: use one of {', '.join(RULES)}")
     if k is not None and not 1 <= k <= total:
         raise InputError(f"k {k}: choose 1..{total} (the store has {total} neurons)")
     if at is not None and not -len(imp.lambdas) <= at < len(imp.lambdas):
@@ -80,8 +88,6 @@ def select(
         if rule == "support":
             chosen = imp.ranking[np.isin(imp.ranking, np.flatnonzero(weights))]
         else:
-            if not 0 < mass <= 1:
-                raise InputError(f"mass {mass}: choose a fraction in (0, 1]")
             order = np.lexsort((np.arange(weights.size), -weights))
             cumulative = np.cumsum(weights[order])
             if cumulative[-1] == 0:

@@ -7,11 +7,14 @@ With `k`, the path instead runs until k neurons have entered, and the k highest-
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.feature_selection import SelectorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from neurosel.params import Boolean, Instance, Integral, Interval, OneOf, Optional, Real, check
 from neurosel.solver._datafits import example_weights
 from neurosel.solver._design import ArrayDesign
 from neurosel.solver._importance import rank_by_entry
@@ -22,6 +25,19 @@ from neurosel.solver._penalties import PENALTIES
 
 class SparseLogisticSelector(SelectorMixin, BaseEstimator):
     """Select features by L1 (binary) or group-L1 (multinomial) logistic regression along a path."""
+
+    # Checked in `fit`, as scikit-learn checks parameters (neurosel.params); k ≤ n_features there too.
+    _parameter_table: ClassVar[dict] = {
+        "C": Interval(Real, 0, None, closed="neither"),
+        "k": Optional(Interval(Integral, 1, None)),
+        "l1_ratio": Interval(Real, 0, 1, closed="right"),
+        "penalty": Optional(OneOf(lambda: PENALTIES)),
+        "standardize": Boolean(),
+        "class_weight": [OneOf("balanced"), Instance(dict, what="a dict {class: weight}"), None],
+        "n_lambdas": Interval(Integral, 1, None),
+        "lambda_ratio": Interval(Real, 0, 1, closed="neither"),
+        "tol": Interval(Real, 0, None, closed="neither"),
+    }
 
     def __init__(
         self,
@@ -48,13 +64,12 @@ class SparseLogisticSelector(SelectorMixin, BaseEstimator):
 
     def fit(self, X, y) -> SparseLogisticSelector:
         """Fit the path on (X, y); learned: coef_, intercept_, classes_, ranking_, lambdas_, lambda_."""
+        check(type(self).__name__, self._parameter_table, self.get_params(deep=False))
         X, y = validate_data(self, X, y, dtype=np.float64)
         n, p = X.shape
         check_classes(y, "y")
-        if self.k is not None and not 1 <= self.k <= p:
+        if self.k is not None and self.k > p:
             raise ValueError(f"k={self.k}: choose 1..{p} (X has n_features={p})")
-        if not self.C > 0:
-            raise ValueError(f"C={self.C}: must be positive")
         self.classes_ = np.unique(y)
         method, k = get_method("l1-logistic"), self.classes_.size
         datafit = method.datafit(k, example_weights(y, self.class_weight))

@@ -21,6 +21,8 @@ import numpy as np
 
 from neurosel.devices import single_threaded_blas
 from neurosel.errors import SupportWarning
+from neurosel.params import Boolean, Integral, Interval, Optional, Real, validated
+from neurosel.params import Callable as Function
 from neurosel.solver._datafits import reweighted
 from neurosel.solver._path import sparse_path
 from neurosel.solver._protocols import Datafit, Penalty
@@ -75,6 +77,21 @@ def half_subsamples(labels: np.ndarray, count: int, seed: int, stratify: bool) -
     ]
 
 
+# The options of `stability_selection`, checked before any half is drawn (neurosel.params).
+STABILITY_PARAMS = {
+    "rows": Function("a callable rows(ids) -> activations"),
+    "l1_ratio": Interval(Real, 0, 1, closed="right"),
+    "target_support": Optional(Interval(Integral, 1, None)),
+    "subsamples": Interval(Integral, 1, None),
+    "seed": Interval(Integral, 0, None),
+    "stratify": Boolean(),
+    "tol": Interval(Real, 0, None, closed="neither"),
+    "workers": Optional(Interval(Integral, 1, None)),
+    "on_subsample": Optional(Function("a callable on_subsample(done)")),
+}
+
+
+@validated(STABILITY_PARAMS)
 def stability_selection(
     rows: Callable[[np.ndarray], np.ndarray],
     labels: np.ndarray,

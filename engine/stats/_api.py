@@ -18,6 +18,7 @@ import numpy as np
 from neurosel.devices import Device, resolve_device
 from neurosel.errors import InputError
 from neurosel.kernels.histogram import mann_whitney
+from neurosel.params import Anything, Boolean, Instance, Integral, Interval, OneOf, Optional, validated
 from neurosel.progress import bar
 from neurosel.scaleout import resolve_runner
 from neurosel.stats._chunks import StatsPlan
@@ -82,6 +83,24 @@ class NeuronStats:
         }
 
 
+# The options of `neuron_stats`, checked before the store is read (neurosel.params).
+STATS_PARAMS = {
+    "store": Instance("ActivationStore", what="an ActivationStore", fix="open it with neurosel.open_store"),
+    "by": OneOf("label", None),
+    "device": Instance(str, "Device", what="a device (auto, cpu, cuda or cuda:N) or a Device"),
+    "auroc": Boolean(),
+    "auroc_bits": Optional(Interval(Integral, 1, 24, fix="16 is exact for float16 stores")),
+    "memory_budget": Interval(Integral, 1, None, fix="pass a size in bytes"),
+    "readers": Interval(Integral, 1, None),
+    "allow_partial": Boolean(),
+    "recompute": Boolean(),
+    "save": Boolean(),
+    "progress": Boolean(),
+    "client": Anything("None, a Dask client or a runner"),
+}
+
+
+@validated(STATS_PARAMS)
 def neuron_stats(
     store: ActivationStore,
     by: str | None = "label",
@@ -104,8 +123,6 @@ def neuron_stats(
     `memory_budget` bytes of decoded activations, plus the AUROC histograms (2 × neurons ×
     2**auroc_bits × 4 bytes).
     """
-    if by not in ("label", None):
-        raise InputError(f"by {by!r}: use 'label' or None")
     rows = store.usable_rows(allow_partial)
     layout = _row_layout(store, rows)
     cls, y, classes = _targets(store, by, rows, layout)
@@ -199,9 +216,7 @@ def _auroc_bits(
     """Histogram resolution: exact 16 bits for 16-bit stores when the histograms fit in HIST_MEMORY."""
     if not auroc or classes is None or classes.size != 2:
         return None
-    if bits is not None:
-        if not 1 <= bits <= 24:
-            raise InputError(f"auroc_bits {bits}: use 1..24 (16 is exact for float16 stores)")
+    if bits is not None:  # in 1..24 (STATS_PARAMS)
         return bits
     bits = 16
     while bits > 8 and 2 * features * (1 << bits) * 4 > HIST_MEMORY:

@@ -8,8 +8,19 @@ from pathlib import Path
 
 import numpy as np
 
-from neurosel.defaults import COMPRESSIONS
+from neurosel.defaults import COMPRESSIONS, LABEL_KINDS
 from neurosel.errors import InputError
+from neurosel.params import (
+    Anything,
+    Instance,
+    Integral,
+    Interval,
+    OneOf,
+    Optional,
+    PathLike,
+    SequenceOf,
+    validated,
+)
 from neurosel.store._codec import STORAGE_DTYPES, encode, storage_itemsize
 from neurosel.store._interop import consolidate
 from neurosel.store._labels import check_labels
@@ -19,7 +30,22 @@ from neurosel.store._reader import ActivationStore, open_store
 from neurosel.store._writer import Layout, base_meta, commit_rows, prepare_store
 from neurosel.version import __version__
 
+# The options of `store_from_array`, checked before anything is written (neurosel.params); the
+# array's shape and values, and the labels, are checked in the body, before the store is created.
+STORE_FROM_ARRAY_PARAMS = {
+    "out": PathLike(),
+    "activations": Anything("an array (examples, layers, hidden)"),
+    "labels": Anything("a sequence or array of labels, or None"),
+    "layers": Optional(SequenceOf(Interval(Integral, 0, None))),
+    "dtype": OneOf(*STORAGE_DTYPES),
+    "model_id": Instance(str, what="a string"),
+    "chunk_rows": Optional(Interval(Integral, 1, None, fix="None picks the default")),
+    "compression": OneOf(*COMPRESSIONS),
+    "label_kind": OneOf(*LABEL_KINDS),
+}
 
+
+@validated(STORE_FROM_ARRAY_PARAMS)
 def store_from_array(
     out: str | Path,
     activations: np.ndarray,
@@ -46,19 +72,11 @@ def store_from_array(
         raise InputError(f"activations: shape {activations.shape}; pass (examples, layers, hidden)")
     if np.dtype(activations.dtype).kind not in "biuf":
         raise InputError(f"activations: dtype {activations.dtype}; pass real numbers (e.g. float32)")
-    if dtype not in STORAGE_DTYPES or compression not in COMPRESSIONS:
-        raise InputError(f"dtype {dtype!r} / compression {compression!r}: unknown")
     n, n_layers, hidden = activations.shape
     if 0 in activations.shape:
         raise InputError(
             f"activations: shape {activations.shape} holds nothing; pass at least one example, layer and unit"
         )
-    if chunk_rows is not None and (
-        isinstance(chunk_rows, (bool, np.bool_))
-        or not isinstance(chunk_rows, (int, np.integer))
-        or chunk_rows < 1
-    ):
-        raise InputError(f"chunk_rows {chunk_rows!r}: must be a whole number ≥ 1 (or None for the default)")
     layer_ids = list(range(n_layers)) if layers is None else [int(x) for x in layers]
     if len(layer_ids) != n_layers:
         raise InputError(f"layers: {len(layer_ids)} ids for {n_layers} stored layers")

@@ -11,6 +11,7 @@ import numpy as np
 import zarr
 
 from neurosel.errors import InputError
+from neurosel.params import PathLike, validated
 from neurosel.store._codec import decode
 from neurosel.store._format import FORMAT_VERSION, META_KEY, activation_array
 from neurosel.store._integrity import (
@@ -281,6 +282,11 @@ def _as_index(index: Index, size: int, name: str) -> Any:
     return ids % size if ids.size else ids
 
 
+# The option of `open_store` (neurosel.params): a path, checked before anything is read.
+OPEN_STORE_PARAMS = {"path": PathLike(fix="pass the store's directory or URL")}
+
+
+@validated(OPEN_STORE_PARAMS)
 def open_store(path: str | Path) -> ActivationStore:
     """Open an existing neurosel store; InputError if it is missing or not a neurosel store."""
     path = str(path)

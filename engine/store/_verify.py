@@ -17,6 +17,7 @@ import zarr
 from zarr.core.sync import sync
 
 from neurosel.errors import InputError
+from neurosel.params import PathLike, validated
 from neurosel.store._format import activation_array
 from neurosel.store._integrity import MANIFEST_KEY, METADATA_KEY, verify_array, verify_files
 from neurosel.store._reader import ActivationStore, open_store
@@ -40,6 +41,11 @@ class VerifyReport:
         return not self.problems
 
 
+# The option of `verify` (neurosel.params): a store or its path, checked before anything is read.
+VERIFY_PARAMS = {"store": PathLike(store=True, fix="pass the store's directory or an open store")}
+
+
+@validated(VERIFY_PARAMS)
 def verify(store: ActivationStore | str | Path) -> VerifyReport:
     """Every problem of a store, each a line naming the array, the file and its rows."""
     path = store.path if isinstance(store, ActivationStore) else str(store)

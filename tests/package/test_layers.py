@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2] / "engine"
 # not import each other.
 LAYERS: list[tuple[str, ...]] = [
     ("defaults", "errors", "version"),
+    ("params",),
     ("progress", "timing", "devices"),
     ("kernels",),
     ("store",),
