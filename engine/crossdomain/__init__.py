@@ -2,9 +2,10 @@
 
 Rankings (`_rankings`: the sparse path's, statistics-only, the scikit-learn recipe), domains held
 in memory with their statistics (`_domains`), the dense classifier (`_classifier`), single- and
-multi-source transfer against baselines (`_transfer`, `_multisource`), and fingerprints with the
-similarity–transfer analysis (`_fingerprint`); `_paths` records what the sparse path behind a
-selection did (`PathRecord`). Target labels only ever score.
+multi-source transfer against baselines (`_transfer`, `_multisource`; the fits and scores in
+`_evaluate`, what a call returns in `_result`), and fingerprints with the similarity–transfer
+analysis (`_fingerprint`); `_paths` records what the sparse path behind a selection did
+(`PathRecord`). Target labels only ever score.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ from neurosel.crossdomain._rankings import (
     sparse_importance,
     stats_ranking,
 )
-from neurosel.crossdomain._transfer import NORMALISATIONS, TransferResult, headline, transfer
+from neurosel.crossdomain._result import TransferResult, headline
+from neurosel.crossdomain._transfer import NORMALISATIONS, transfer
 from neurosel.defaults import DEFAULT_KS, DEFAULT_RANKING, RANKINGS
 
 __all__ = [

@@ -131,81 +131,134 @@ def extract(
         label_column=label_column,
         label_kind=label_kind,
     )
-    runner = resolve_runner(client)
-    if runner.distributed and pooling == "tokens":
-        raise InputError(
-            "pooling 'tokens' with a Dask client: token rows do not split at shard boundaries per "
-            "example; extract token stores in one process (without client= / --workers)"
-        )
+    runner = _runner_for(client, pooling)
     with StoreLock(out):  # one writer at a time: before the model loads, until completion
-        if not runner.distributed:
-            torch_device = resolve_device(device).for_stage("extract").torch
-            encoder = load_encoder(model, torch_device)
-        else:  # the workers' device type sets precision and batches; the model here gives metadata
-            spec = runner.placed(device)  # each worker resolves it for itself: its own GPU
-            torch_device = torch.device(probe_worker_device(runner, spec))
-            encoder = load_encoder(model, torch.device("cpu"))
+        encoder, torch_device, spec = _open_encoder(model, device, runner)
         precision = resolve_precision(precision, torch_device)
         layer_ids = resolve_layers(layers, encoder.num_layers)
-        if max_length > encoder.max_positions:
-            raise InputError(
-                f"max_length {max_length}: the model has {encoder.max_positions} positions; "
-                f"use --max-length {encoder.max_positions} or less"
-            )
+        _check_max_length(max_length, encoder)
         tokens = tokenize(corpus, encoder.tokenizer, max_length)
-        lengths = tokens.lengths
         row_bytes = len(layer_ids) * encoder.hidden * storage_itemsize(dtype)
         rows = int(tokens.offsets[-1]) if pooling == "tokens" else len(corpus)
         layout = Layout.choose(rows, row_bytes, chunk_rows)
-        meta = base_meta(
-            model_id=encoder.model_id,
-            weights_hash=encoder.weights_hash,
-            tokenizer=type(encoder.tokenizer).__name__,
-            tokenizer_hash=tokenizer_hash(encoder.tokenizer),
-            pooling=pooling,
-            layers=layer_ids,
-            num_hidden_layers=encoder.num_layers,
-            hidden=encoder.hidden,
-            dtype=dtype,
-            precision=precision,
-            max_length=max_length,
-            inputs_hash=corpus.digest(),
-            n=len(corpus),
-            n_tokens=int(tokens.offsets[-1]),
-            pairs=corpus.pairs is not None,
-            label_kind=corpus.label_kind,
-            label_names=corpus.label_names,
-            chunk_rows=layout.chunk_rows,
-            shard_rows=layout.shard_rows,
-            compression=compression,
-            engine_version=__version__,
-        )
-        arrays = _side_arrays(corpus, lengths, tokens, pooling, store_texts)
+        meta = _store_meta(
+            corpus, encoder, tokens, layout, pooling=pooling, layers=layer_ids, dtype=dtype,
+            precision=precision, max_length=max_length, compression=compression,
+        )  # fmt: skip
+        arrays = _side_arrays(corpus, tokens.lengths, tokens, pooling, store_texts)
         group = prepare_store(out, meta, arrays, layout, resume)
         meta = dict(group.attrs["neurosel"])
         if meta["compression"] == "none":  # uncompressed shards: the size is known exactly
             done = meta["rows_committed"]
             done = int(tokens.offsets[done]) if pooling == "tokens" else done
             _check_free_space(out, (rows - done) * row_bytes)
-        if meta["rows_committed"] < meta["n"] and runner.distributed:
-            extract_on_cluster(
-                runner, out, group, meta, model, tokens, spec, precision, layout, token_budget, progress
-            )
-        elif meta["rows_committed"] < meta["n"]:  # in this process, each window committed when written
-            bar = ExtractProgress(meta["n"], meta["rows_committed"], progress)
-            try:
-                write_rows(
-                    group, meta, encoder, tokens, torch_device, precision, layout, token_budget, bar=bar
-                )
-            finally:
-                bar.close()
-        if meta["nonfinite_values"] and not allow_nonfinite:
-            raise _nonfinite_error(out, meta)
-        if not meta["complete"]:
-            meta["complete"] = True
-            group.attrs["neurosel"] = meta
-            consolidate(out)  # foreign readers (xarray) see the finished hierarchy
+        if meta["rows_committed"] < meta["n"]:
+            _run_windows(
+                runner, out, group, meta, model, encoder, tokens, torch_device, spec, precision, layout,
+                token_budget, progress,
+            )  # fmt: skip
+        _finish(out, group, meta, allow_nonfinite)
     return open_store(out)
+
+
+def _runner_for(client: Any, pooling: str) -> Any:
+    """The runner of `client`; token pooling is refused on a cluster."""
+    runner = resolve_runner(client)
+    if runner.distributed and pooling == "tokens":
+        raise InputError(
+            "pooling 'tokens' with a Dask client: token rows do not split at shard boundaries per "
+            "example; extract token stores in one process (without client= / --workers)"
+        )
+    return runner
+
+
+def _check_max_length(max_length: int, encoder: Any) -> None:
+    if max_length > encoder.max_positions:
+        raise InputError(
+            f"max_length {max_length}: the model has {encoder.max_positions} positions; "
+            f"use --max-length {encoder.max_positions} or less"
+        )
+
+
+def _open_encoder(model: Any, device: str | Device, runner: Any) -> tuple[Any, torch.device, Any]:
+    """The encoder, the device type that sets precision and batches, and the workers' device spec
+    (None in process). On a cluster the workers' device type counts: the model loaded here, on the
+    CPU, only gives the metadata."""
+    if not runner.distributed:
+        torch_device = resolve_device(device).for_stage("extract").torch
+        return load_encoder(model, torch_device), torch_device, None
+    spec = runner.placed(device)  # each worker resolves it for itself: its own GPU
+    torch_device = torch.device(probe_worker_device(runner, spec))
+    return load_encoder(model, torch.device("cpu")), torch_device, spec
+
+
+def _store_meta(
+    corpus: Any, encoder: Any, tokens: Tokenized, layout: Layout, **options: Any
+) -> dict[str, Any]:
+    """The store's metadata for this configuration (`options`: pooling, layers, dtype, precision,
+    max_length, compression): what a resumed run must match."""
+    return base_meta(
+        model_id=encoder.model_id,
+        weights_hash=encoder.weights_hash,
+        tokenizer=type(encoder.tokenizer).__name__,
+        tokenizer_hash=tokenizer_hash(encoder.tokenizer),
+        pooling=options["pooling"],
+        layers=options["layers"],
+        num_hidden_layers=encoder.num_layers,
+        hidden=encoder.hidden,
+        dtype=options["dtype"],
+        precision=options["precision"],
+        max_length=options["max_length"],
+        inputs_hash=corpus.digest(),
+        n=len(corpus),
+        n_tokens=int(tokens.offsets[-1]),
+        pairs=corpus.pairs is not None,
+        label_kind=corpus.label_kind,
+        label_names=corpus.label_names,
+        chunk_rows=layout.chunk_rows,
+        shard_rows=layout.shard_rows,
+        compression=options["compression"],
+        engine_version=__version__,
+    )
+
+
+def _run_windows(
+    runner,
+    out,
+    group,
+    meta,
+    model,
+    encoder,
+    tokens,
+    torch_device,
+    spec,
+    precision,
+    layout,
+    token_budget,
+    progress,
+) -> None:
+    """Write the rows not yet committed: each window a task on the cluster (`spec` the workers'
+    device), or in this process, each window committed when written."""
+    if runner.distributed:
+        extract_on_cluster(
+            runner, out, group, meta, model, tokens, spec, precision, layout, token_budget, progress
+        )
+        return
+    bar = ExtractProgress(meta["n"], meta["rows_committed"], progress)
+    try:
+        write_rows(group, meta, encoder, tokens, torch_device, precision, layout, token_budget, bar=bar)
+    finally:
+        bar.close()
+
+
+def _finish(out: str, group: Any, meta: dict[str, Any], allow_nonfinite: bool) -> None:
+    """Raise on non-finite activations (unless allowed), else mark the store complete."""
+    if meta["nonfinite_values"] and not allow_nonfinite:
+        raise _nonfinite_error(out, meta)
+    if not meta["complete"]:
+        meta["complete"] = True
+        group.attrs["neurosel"] = meta
+        consolidate(out)  # foreign readers (xarray) see the finished hierarchy
 
 
 def _nonfinite_error(out: str, meta: dict[str, Any]) -> NonFiniteActivationsError:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 SCORE_DIGITS = 3
@@ -15,17 +16,45 @@ NORMALISATIONS = {
     "source": "the source's mean and standard deviation",
     "target": "the target's own unlabelled mean and standard deviation",
 }
-METHOD_ORDER = ("selected", "selected_cv", "all", "random", "stats_topk", "best_layer", "last_cls", "sklearn")
-METHOD_LABELS = {
-    "selected": "selected k",
-    "selected_cv": "selected, k by CV",
-    "all": "all neurons",
-    "random": "random k ± sd",
-    "stats_topk": "stats top-k",
-    "best_layer": "best layer",
-    "last_cls": "last CLS",
-    "sklearn": "sklearn",
-}
+
+
+@dataclass(frozen=True)
+class Method:
+    """How the report names a method (the selection or a baseline): its column `label` in the
+    transfer tables, its `short` label in the pair-by-pair table (None: not a row there), and the
+    one-sentence `description` the Methods section gives when the results give none."""
+
+    label: str
+    short: str | None
+    description: str
+
+
+# The one table of the methods' wordings, in the tables' column order; every use derives from it.
+METHODS = {
+    "selected": Method(
+        "selected k", None,
+        "L2 logistic classifier on the source's k most important neurons (sparse path ranking).",
+    ),
+    "selected_cv": Method(
+        "selected, k by CV", None,
+        "the selected neurons at the k (of ks) with the best source cross-validation score.",
+    ),
+    "all": Method("all neurons", "all neurons", "the same classifier on every neuron of every layer."),
+    "random": Method(
+        "random k ± sd", "random",
+        "the same classifier on k random neurons; mean ± standard deviation over seeds.",
+    ),
+    "stats_topk": Method(
+        "stats top-k", "stats top-k", "the same classifier on the top k neurons by a statistics-only score."
+    ),
+    "best_layer": Method(
+        "best layer", "best layer", "the same classifier on the single best layer (layer in parentheses)."
+    ),
+    "last_cls": Method("last CLS", "last CLS", "the same classifier on the last layer's CLS vector."),
+    "sklearn": Method("sklearn", "sklearn", "scikit-learn reference classifier on all neurons."),
+}  # fmt: skip
+METHOD_ORDER = tuple(METHODS)
+METHOD_LABELS = {m: method.label for m, method in METHODS.items()}
 
 
 # ---------------------------------------------------------------- kinds of values

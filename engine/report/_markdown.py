@@ -6,6 +6,7 @@ from typing import Any
 
 from neurosel.report._cells import (
     METHOD_LABELS,
+    METHODS,
     MISSING,
     NORMALISATIONS,
     PERCENT_DIGITS,
@@ -28,17 +29,6 @@ from neurosel.report._cells import (
     _value,
 )
 from neurosel.report._paired import paired_difference
-
-DEFAULT_DESCRIPTIONS = {
-    "selected": "L2 logistic classifier on the source's k most important neurons (sparse path ranking).",
-    "selected_cv": "the selected neurons at the k (of ks) with the best source cross-validation score.",
-    "all": "the same classifier on every neuron of every layer.",
-    "random": "the same classifier on k random neurons; mean ± standard deviation over seeds.",
-    "stats_topk": "the same classifier on the top k neurons by a statistics-only score.",
-    "best_layer": "the same classifier on the single best layer (layer in parentheses).",
-    "last_cls": "the same classifier on the last layer's CLS vector.",
-    "sklearn": "scikit-learn reference classifier on all neurons.",
-}
 
 
 def render_markdown(results: dict[str, Any], plots: set[str]) -> str:
@@ -165,11 +155,10 @@ def _transfer_table(results: dict[str, Any], norm: str, key: str) -> list[str]:
     return _table(header, rows)
 
 
-# What the selection is compared with pair by pair: per-k baselines, then those that do not depend on k.
+# What the selection is compared with pair by pair (labelled by METHODS' `short`): per-k baselines,
+# then those that do not depend on k.
 PAIRED_BY_K = ("random", "stats_topk", "sklearn")
 PAIRED_FIXED = ("all", "best_layer", "last_cls")
-PAIRED_LABELS = {"random": "random", "stats_topk": "stats top-k", "sklearn": "sklearn", "all": "all neurons"}
-PAIRED_LABELS |= {"best_layer": "best layer", "last_cls": "last CLS"}
 
 
 def _paired_section(results: dict[str, Any]) -> str:
@@ -183,7 +172,7 @@ def _paired_section(results: dict[str, Any]) -> str:
         for method in (*PAIRED_BY_K, *PAIRED_FIXED):
             cells = [_paired_cell(rows, method, k) for k in ks]
             if any(c != MISSING for c in cells):
-                table.append([PAIRED_LABELS[method], *cells])
+                table.append([METHODS[method].short, *cells])
         if table:
             header = ["selected against", *(f"k = {k:,}" for k in ks)]
             blocks += ["", f"### {norm.capitalize()} normalisation ({NORMALISATIONS[norm]})", ""]
@@ -419,7 +408,8 @@ def _correlation_section(results: dict[str, Any], plots: set[str]) -> str:
 def _methods_section(results: dict[str, Any]) -> str:
     methods = _methods(results.get("transfers", []))
     given = results.get("baseline_descriptions", {})
-    described = [(m, given.get(m, DEFAULT_DESCRIPTIONS.get(m))) for m in dict.fromkeys([*methods, *given])]
+    default = {m: method.description for m, method in METHODS.items()}
+    described = [(m, given.get(m, default.get(m))) for m in dict.fromkeys([*methods, *given])]
     lines = [f"- **{METHOD_LABELS.get(m, m)}**: {d}" for m, d in described if d]
     return "## Methods\n\n" + "\n".join(lines) if lines else ""
 

@@ -98,6 +98,8 @@ def sparse_path(
     With `target_support`, the path stops at the first λ whose support reaches it, going on below
     `lambda_ratio` at the same log step if needed; if it cannot, it warns (naming `name`, the data's
     name) and keeps what it found. `on_lambda(i, support)` is called after each λ (progress).
+    The λ loop is kept whole (over 80 lines): the grid grows inside it and its stop rules read its
+    running state (support, stall, the last λ), which a helper would only pass back and forth.
     """
     problem = Problem(design, y, datafit, penalty or L1(), l1_ratio, fit_intercept, tol)
     step = None

@@ -83,7 +83,9 @@ class Design(Protocol):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """For the working set `cols` (q neurons), D (n, K, K) and V (n, K): the Hessian block
         Z_Wᵀ diag(D) Z_W (qK × qK), the coupling with the intercepts Z_Wᵀ D (q, K, K), and Z_Wᵀ V (q, K);
-        `exact`: in float64 arithmetic even where the design computes in float32."""
+        `exact`: in float64 arithmetic even where the design computes in float32. D is a datafit's
+        Hessian in the margins, so positive semi-definite: designs may use √D (a negative diagonal
+        entry counts as 0)."""
         ...
 
     def matvec(self, cols: np.ndarray, u: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import neurosel
-from neurosel.crossdomain import _classifier, _transfer, contribution
+from neurosel.crossdomain import _classifier, _evaluate, contribution
 from neurosel.report import write_report
 from tests.conftest import build_store
 
@@ -82,7 +82,7 @@ def test_fits_on_a_thread_per_core_equal_fits_one_after_another(domains, monkeyp
     a, b, t = domains
     call = dict(k=3, ks=[3, 10], seeds=2)
     threaded = neurosel.transfer([a, b][:sources], t, **call)
-    monkeypatch.setattr(_transfer.os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(_evaluate.os, "cpu_count", lambda: 1)
     serial = neurosel.transfer([a, b][:sources], t, **call)
     assert threaded.to_dict() == serial.to_dict()
 
