@@ -1,0 +1,282 @@
+"""The fits and scores of one transfer call (`Evaluation`): every planned model trained once on the
+sources, per normalisation, then scored on every target in one pass over its row blocks, and the
+rows of the result assembled from the scores.
+
+Models on every neuron (all, best layer, last CLS) see the source rows of `sample_rows` (all in
+core, a stratified sample when a source is streamed); a k-neuron model sees every source row of its
+columns. In core the fits run on a thread per core, streamed one after another.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from neurosel.crossdomain._classifier import Fitted, Tally, fit
+from neurosel.crossdomain._domains import (
+    Activations,
+    Columns,
+    column_sets,
+    dense_matrix,
+    pooled_statistics,
+    sample_rows,
+    scaled,
+)
+from neurosel.defaults import NORMALISATIONS
+from neurosel.devices import single_threaded_blas
+from neurosel.progress import bar
+from neurosel.solver import metric_for
+from neurosel.timing import stage
+
+
+class Evaluation:
+    """The fits of one transfer call: trained once on the source side, applied to every target.
+    `plan` (method → (k or None, columns, seed) entries) says what to fit; `headline` is the k of
+    the rows' `scores`."""
+
+    def __init__(
+        self, srcs, tgts, ks, seeds, seed, cls, importance_options, device, in_core_bytes, ranking
+    ) -> None:
+        self.srcs, self.tgts, self.ks, self.seeds, self.seed = srcs, tgts, ks, seeds, seed
+        self.ranking = ranking  # the rule that ranks a single source's neurons (RANKINGS)
+        self.cls, self.importance_options, self.device = cls, importance_options, device
+        self.budget = in_core_bytes
+        self.progress = bool(importance_options.get("progress", False))
+        self.kind = srcs[0].kind
+        self.metric = metric_for(self.kind)
+        self.p = srcs[0].p
+        self.layers, self.hidden = srcs[0].layers, srcs[0].hidden
+        self._cls_srcs = [cls[d.name] for d in srcs] if cls else []
+        # the source rows the classifiers on every neuron see: all (None) unless a source is streamed
+        self.rows = sample_rows(srcs, in_core_bytes, seed)
+        self.cls_rows = sample_rows(self._cls_srcs, in_core_bytes, seed) if cls else None
+        self.cv_scores: dict[tuple, float] = {}  # source CV score of every fitted model, by plan key
+
+    # -- the training side -------------------------------------------------------------------
+
+    @staticmethod
+    def _train_stats(srcs: list[Activations], norm: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The statistics that standardise each source's training rows for a normalisation: pooled
+        source statistics (several sources, source normalisation) or each source's own."""
+        if norm == "source" and len(srcs) > 1:
+            return [pooled_statistics(srcs)] * len(srcs)
+        return [(d.mean, d.std) for d in srcs]
+
+    @staticmethod
+    def _apply_stats(
+        srcs: list[Activations], norm: str, target: Activations
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The statistics that standardise the target: its own, or the (pooled) sources'."""
+        if norm == "target":
+            return target.mean, target.std
+        return pooled_statistics(srcs) if len(srcs) > 1 else (srcs[0].mean, srcs[0].std)
+
+    def evaluate(self, plan, headline) -> list[list[dict]]:
+        """Fit every planned model per normalisation and score it on every target."""
+        with stage("fits and scoring"), single_threaded_blas():
+            return self._fit_and_score(plan, headline)
+
+    def _fit_and_score(self, plan, headline) -> list[list[dict]]:
+        fits_total = sum(len(entries) for entries in plan.values()) + len(self.layers) + bool(self.cls)
+        with bar(fits_total * (1 + (len(self.srcs) > 1)), "fits", "fit", self.progress) as fits_bar:
+            return self._fit_all(plan, headline, fits_bar)
+
+    def _fit_all(self, plan, headline, fits_bar) -> list[list[dict]]:
+        union = [cols for method, entries in plan.items() if method != "all" for _, cols, _ in entries]
+        columns = column_sets(self.srcs, np.concatenate(union), self.budget, "the k-neuron classifiers")
+        trained = {}  # one source trains the same data under both normalisations: fit it once
+        models = {}
+        for norm in NORMALISATIONS:
+            pooled = norm == "source" and len(self.srcs) > 1
+            if pooled not in trained:
+                trained[pooled] = self._fit_side(plan, norm, columns, fits_bar)
+                self.cv_scores = {key: f.cv_score for key, (_, f) in trained[pooled][0].items()}
+            fits, layer_fits, cls_fit = trained[pooled]
+            if norm == "target":  # the scikit-learn recipe standardises with the source only
+                fits = {key: value for key, value in fits.items() if key[0] != "sklearn"}
+            models[norm] = fits, layer_fits, cls_fit
+        del columns  # the sources' columns, read for the k-neuron models, are not needed to score
+        scoring, cls_models = {}, {}
+        for norm, (fits, (best, layer_fit), cls_fit) in models.items():
+            scoring[norm] = {**fits, _BEST: (self._layer_cols(best), layer_fit)}
+            cls_models[norm] = {_CLS: (None, cls_fit)}
+        out = [[] for _ in self.tgts]
+        for t, target in enumerate(self.tgts):
+            scored = self._score(target, self.srcs, scoring)
+            cls_scored = self._score(self.cls[target.name], self._cls_srcs, cls_models) if self.cls else {}
+            for norm, (_, (best, _), _) in models.items():
+                layer_score = scored[norm].pop(_BEST)
+                cls_score = cls_scored[norm][_CLS] if self.cls else None
+                out[t].append(self._row(norm, target, scored[norm], headline, best, layer_score, cls_score))
+        return out
+
+    def _fit_side(self, plan, norm, columns, fits_bar) -> tuple[dict, tuple[int, Fitted], Fitted | None]:
+        """Every planned model, the best layer and the CLS classifier, fitted on the sources standardised
+        for a normalisation: the models on every neuron on all rows when every source is in core, else
+        on the row sample; a k-neuron model on every source row of its columns. In core, the fits run
+        on a thread per core (each on one BLAS thread; they do not depend on one another, so the
+        result does not depend on the order they finish in); streamed, one after another, so that
+        the row sample is freed before the k-neuron models read their columns."""
+        stats = self._train_stats(self.srcs, norm)
+        z, y = dense_matrix(self.srcs, self.rows, stats)
+        ((_, every, _),) = plan["all"]
+        in_core = self.rows is None  # all rows in core: k-neuron models take z's columns
+        # in core, the copy z[:, every] as always (BLAS's last bits depend on alignment); sampled, z
+        wide = {_DENSE: partial(fit, z[:, every] if in_core else z, y, self.kind, self.seed)}
+        for i in range(len(self.layers)):
+            wide[_LAYER, i] = partial(fit, z[:, self._layer_cols(i)], y, self.kind, self.seed)
+        if self.cls:
+            cls_stats = self._train_stats(self._cls_srcs, norm)
+            cls_data = dense_matrix(self._cls_srcs, self.cls_rows, cls_stats)
+            wide[_CLS_FIT] = partial(fit, *cls_data, self.kind, self.seed)
+        y = np.concatenate([d.y for d in self.srcs])
+        narrow = {}
+        for method, entries in plan.items():
+            for kk, cols, s in entries:
+                if method != "all":
+                    model = _default_l2 if method == "sklearn" else partial(fit, seed=self.seed)
+                    data = partial(_take, z, cols) if in_core else partial(_narrow, columns, stats, cols)
+                    narrow[method, kk, s] = partial(_fit_on, model, data, y, self.kind)
+        if in_core:
+            done = _run_fits({**wide, **narrow}, os.cpu_count() or 1, fits_bar)
+        else:
+            done = _run_fits(wide, 1, fits_bar)
+            del z, wide  # the row sample, freed before the k-neuron models read their columns
+            done |= _run_fits(narrow, 1, fits_bar)
+        fits = {}
+        for method, entries in plan.items():
+            for kk, cols, s in entries:
+                fits[method, kk, s] = (cols, done[_DENSE] if method == "all" else done[method, kk, s])
+        layers = [done[_LAYER, i] for i in range(len(self.layers))]
+        best = int(np.argmax([f.cv_score for f in layers]))
+        return fits, (best, layers[best]), done.get(_CLS_FIT)
+
+    def _score(
+        self, target: Activations, srcs: list[Activations], models: dict[str, dict[Any, tuple]]
+    ) -> dict[str, dict[Any, dict[str, float]]]:
+        """Scores of every model (columns, fit) on `target` per normalisation, in one pass over its
+        row blocks (the whole matrix in core): each block standardised with the normalisation's
+        statistics, then cut to each model's columns. Equals scoring the whole matrix at once."""
+        stats = {norm: self._apply_stats(srcs, norm, target) for norm in models}
+        tallies = {
+            norm: {key: Tally(f, target.n) for key, (_, f) in fits.items()} for norm, fits in models.items()
+        }
+        for start, stop, x in target.blocks():
+            y = target.y[start:stop]
+            for norm, fits in models.items():
+                z = scaled(x, *stats[norm])
+                for key, (cols, _) in fits.items():
+                    tallies[norm][key].add(start, z if cols is None else z[:, cols], y)
+        return {norm: {key: t.result(target.y) for key, t in ts.items()} for norm, ts in tallies.items()}
+
+    def _layer_cols(self, position: int) -> np.ndarray:
+        return np.arange(position * self.hidden, (position + 1) * self.hidden)
+
+    def _rows_used(self, sklearn_ranking: bool = False, scenarios: int | None = None) -> dict[str, int]:
+        """How many source rows each classifier on every neuron saw, when it was not all of them:
+        `all`, `best_layer` (and `sklearn_ranking`) on the row sample, `last_cls` on the CLS stores',
+        `scenarios` (several sources) the scenarios' dense classifiers together; `of` the rows."""
+        used = {}
+        if self.rows is not None:
+            m = int(sum(r.size for r in self.rows))
+            used = {"all": m, "best_layer": m, **({"sklearn_ranking": m} if sklearn_ranking else {})}
+        if self.cls_rows is not None:
+            used["last_cls"] = int(sum(r.size for r in self.cls_rows))
+        if scenarios is not None:
+            used["scenarios"] = scenarios
+        if used:
+            used["of"] = int(sum(d.n for d in self.srcs))
+        return used
+
+    # -- assembling rows ---------------------------------------------------------------------
+
+    def _row(self, norm, target, scored, headline, best_layer, layer_score, cls_score) -> dict[str, Any]:
+        metrics = list(next(iter(scored.values())))
+        tables = {m: {} for m in metrics}
+        curves = {m: {} for m in metrics}
+        for (method, kk, _seed), values in scored.items():
+            for m, v in values.items():
+                if method == "random":
+                    curves[m].setdefault(method, {}).setdefault(str(kk), []).append(v)
+                elif kk is None:
+                    tables[m][method] = v
+                else:
+                    curves[m].setdefault(method, {})[str(kk)] = v
+        for m in metrics:
+            runs = curves[m].pop("random")
+            curves[m]["random"] = {kk: _spread(v) for kk, v in runs.items()}
+            for method, curve in curves[m].items():
+                if str(headline) in curve:
+                    tables[m][method] = curve[str(headline)]
+            tables[m]["best_layer"] = {"score": layer_score[m], "layer": int(self.layers[best_layer])}
+            if cls_score is not None:
+                tables[m]["last_cls"] = cls_score[m]
+            curves[m] = {method: c for method, c in curves[m].items() if len(c) > 1 or str(headline) not in c}
+        row = {
+            "sources": [d.name for d in self.srcs], "target": target.name, "normalisation": norm,
+            "scores": tables[self.metric], "by_k": curves[self.metric],
+        }  # fmt: skip
+        others = {m: tables[m] for m in metrics if m != self.metric}
+        if others:
+            row["other_metrics"] = others
+        return row
+
+
+def _narrow(
+    columns: list[Columns], stats: list[tuple[np.ndarray, np.ndarray]], cols: np.ndarray
+) -> np.ndarray:
+    """Every source row of the neurons `cols`, each source standardised with its entry of `stats`."""
+    parts = zip(columns, stats, strict=True)
+    return np.vstack([scaled(c(cols), mean[cols], std[cols]) for c, (mean, std) in parts])
+
+
+_BEST, _CLS = ("best_layer", None, None), ("last_cls", None, None)  # their keys among the scored models
+_DENSE, _LAYER, _CLS_FIT = "all", "layer", "cls"  # keys of the fits on every neuron, per layer, on CLS
+
+
+def _run_fits(jobs: dict[Any, Any], workers: int, fits_bar: Any) -> dict[Any, Fitted]:
+    """Run every job (a callable returning a Fitted) on `workers` threads; the results by key."""
+    parallel = workers > 1 and len(jobs) > 1
+    with ThreadPoolExecutor(min(workers, len(jobs))) if parallel else contextlib.nullcontext() as pool:
+        calls = {key: pool.submit(job).result for key, job in jobs.items()} if parallel else jobs
+        done = {}
+        for key, call in calls.items():  # in submission order; a pool's calls wait for their result
+            done[key] = call()
+            fits_bar.update(1)
+        return done
+
+
+def _take(z: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    return z[:, cols]
+
+
+def _fit_on(model: Any, data: Any, y: np.ndarray, kind: str) -> Fitted:
+    """`model` fitted on the columns `data()` reads: read on the worker, when the fit starts."""
+    return model(data(), y, kind)
+
+
+def record_rows(meta: dict[str, Any], rows: list[list[dict]], used: dict[str, int]) -> None:
+    """Say in the result's meta and in every row how many source rows the models on every neuron saw,
+    when that was a sample (the report's schema takes rows with more keys)."""
+    if used:
+        meta["rows_used"] = used
+        for target_rows in rows:
+            for row in target_rows:
+                row["rows_used"] = dict(used)
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "seeds": len(values)}
+
+
+def _default_l2(z: np.ndarray, y: np.ndarray, kind: str) -> Fitted:
+    """scikit-learn's defaults, as a user would fit them: LogisticRegression() or Ridge()."""
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    model = LogisticRegression(max_iter=2000).fit(z, y) if kind == "class" else Ridge().fit(z, y)
+    return Fitted(model, kind, float("nan"))
