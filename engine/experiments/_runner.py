@@ -57,28 +57,12 @@ from neurosel.params import (
     validated,
 )
 from neurosel.progress import bar
-from neurosel.report import write_report
+from neurosel.report import baseline_descriptions, write_report
 from neurosel.scaleout import Runner, resolve_runner
 from neurosel.solver import method_for, metric_for
 from neurosel.stats import neuron_stats
 
 log = logging.getLogger("neurosel")
-
-DESCRIPTIONS = {
-    "selected": "neurosel: L2 logistic classifier (C by 3-fold CV on the source) on the source's top-k "
-    "neurons by the ranking rule (default, for classes: the mean rank of stability selection over 16 "
-    "half-subsamples of the sparse path and of the Fisher score; for scores: entry into an elastic-net "
-    "path, l1_ratio 0.1); multi-source: mean scenario rank, k chosen on the sources.",
-    "selected_cv": "single source: the selected neurons at the k of ks whose classifier scores best in "
-    "3-fold cross-validation on the source (k chosen on the source alone; meta k_cv).",
-    "all": "the same classifier on every neuron of every layer.",
-    "random": "the same classifier on k random neurons; mean ± standard deviation over seeds.",
-    "stats_topk": "the same classifier on the top k neurons by Fisher score (|Pearson r| for scores).",
-    "best_layer": "the same classifier on the single layer with the best source CV score (its id).",
-    "last_cls": "the same classifier on the last layer's CLS vector.",
-    "sklearn": "scikit-learn recipe: liblinear L1 path (20 Cs) for the ranking, LogisticRegression() "
-    "with default C on the top k, source standardisation.",
-}
 
 
 @dataclass(frozen=True)
@@ -226,7 +210,7 @@ def run_pipeline(
         "notes": _notes(domains, options, multi_k, single_k),
     }  # fmt: skip
     results["baseline_descriptions"] = {
-        m: d for m, d in DESCRIPTIONS.items() if options.cls_baseline or m != "last_cls"
+        m: d for m, d in baseline_descriptions().items() if options.cls_baseline or m != "last_cls"
     }
     if len(singles) >= 3:
         results["correlation"] = transferability(
