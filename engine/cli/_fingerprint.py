@@ -41,24 +41,7 @@ def run(args: argparse.Namespace) -> int:
             args.stores, k=args.k, method=args.method, measure=args.measure, device=device,
             progress=not args.quiet, client=client,
         )  # fmt: skip
-    print(describe_fingerprints(result))
+    print(result.describe())
     if args.json:
         write_json(args.json, result.to_dict())
     return 0
-
-
-def describe_fingerprints(fps) -> str:
-    """A terminal table: % of the top-k neurons per layer for each dataset, then the similarity matrix."""
-    width = max(7, *(len(name) for name in fps.names))
-    lines = [f"top {fps.k} neurons by {fps.method}: % per layer"]
-    lines.append(f"{'dataset':<{width}}" + "".join(f"{'L' + str(layer):>6}" for layer in fps.layers))
-    for name, row in zip(fps.names, fps.percentages, strict=True):
-        lines.append(f"{name:<{width}}" + "".join(f"{value:>6.1f}" for value in row))
-    lines.append("")
-    lines.append(f"similarity ({fps.measure})")
-    lines.append(" " * width + "".join(f"{name:>{width + 1}}" for name in fps.names))
-    for name, row in zip(fps.names, fps.similarity(), strict=True):
-        lines.append(f"{name:<{width}}" + "".join(f"{value:>{width + 1}.3f}" for value in row))
-    if fps.paths:
-        lines += ["", *(f"path {path.describe()}" for path in fps.paths)]
-    return "\n".join(lines)

@@ -259,6 +259,23 @@ class Fingerprints:
         """Dataset name → percentage vector, the input of `similarity_matrix` and `transferability`."""
         return dict(zip(self.names, self.percentages, strict=True))
 
+    def describe(self) -> str:
+        """A terminal table: % of the top-k neurons per layer for each dataset, then the similarity
+        matrix, then what each dataset's path did (`neurosel fingerprint` prints it)."""
+        width = max(7, *(len(name) for name in self.names))
+        lines = [f"top {self.k} neurons by {self.method}: % per layer"]
+        lines.append(f"{'dataset':<{width}}" + "".join(f"{'L' + str(layer):>6}" for layer in self.layers))
+        for name, row in zip(self.names, self.percentages, strict=True):
+            lines.append(f"{name:<{width}}" + "".join(f"{value:>6.1f}" for value in row))
+        lines.append("")
+        lines.append(f"similarity ({self.measure})")
+        lines.append(" " * width + "".join(f"{name:>{width + 1}}" for name in self.names))
+        for name, row in zip(self.names, self.similarity(), strict=True):
+            lines.append(f"{name:<{width}}" + "".join(f"{value:>{width + 1}.3f}" for value in row))
+        if self.paths:
+            lines += ["", *(f"path {path.describe()}" for path in self.paths)]
+        return "\n".join(lines)
+
     def similarity(self, measure: str | None = None) -> np.ndarray:
         """Datasets × datasets similarity matrix (`measure` defaults to the one chosen at creation)."""
         return similarity_matrix(self.as_mapping(), measure or self.measure)

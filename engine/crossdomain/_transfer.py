@@ -72,7 +72,10 @@ TRANSFER_SETS = ("store", "method", "device", "progress", "client")
 # The options of `transfer`, checked before any store is read (neurosel.params); k and ks against
 # the stores' neurons once their metadata is open, before any statistics or path.
 TRANSFER_PARAMS = {
-    "sources": SequenceOf(PathLike(store=True), min_len=1, fix="give at least one labelled source store"),
+    "sources": [
+        PathLike(store=True),
+        SequenceOf(PathLike(store=True), min_len=1, fix="give at least one labelled source store"),
+    ],
     "target": [PathLike(store=True), SequenceOf(PathLike(store=True), min_len=1)],
     "k": Interval(Integral, 1, None),
     "ks": SequenceOf(Interval(Integral, 1, None)),
@@ -94,7 +97,7 @@ TRANSFER_PARAMS = {
 
 @validated(TRANSFER_PARAMS)
 def transfer(
-    sources: Sequence[StoreLike],
+    sources: StoreLike | Sequence[StoreLike],
     target: StoreLike | Sequence[StoreLike],
     k: int = DEFAULT_K,
     *,
@@ -113,7 +116,8 @@ def transfer(
     in_core_bytes: int = IN_CORE_BYTES,
     ranking: str = DEFAULT_RANKING,
 ) -> TransferResult | list[TransferResult]:
-    """Transfer from labelled `sources` to `target` (a store, or a list of stores scored separately).
+    """Transfer from labelled `sources` (a store or path, or a list of them) to `target` (a store or
+    path, or a list of them scored separately).
 
     One source: `ranking` ranks its neurons (RANKINGS; default "auto": for classes the mean rank of
     stability selection on its sparse path and of the statistics-only score, for numeric labels entry
@@ -129,6 +133,7 @@ def transfer(
     columns, the classifiers on every neuron a stratified row sample of `in_core_bytes` (recorded
     as `meta["rows_used"]` and in each row), and targets are scored block by block.
     """
+    sources = list(sources) if isinstance(sources, (list, tuple)) else [sources]  # one store or many
     many = isinstance(target, (list, tuple))
     targets = list(target) if many else [target]
     every = list(sources) + targets

@@ -225,9 +225,15 @@ class ActivationStore:
         return decode(data, self.meta["dtype"])
 
     def _layer_positions(self, layers: Index) -> Any:
+        """Positions in the stored layer axis of model layer ids; a negative id counts from the
+        model's last layer, as `extract(layers=...)` does (-1 is layer num_hidden_layers)."""
         if layers is None:
             return slice(None)
         wanted = [layers] if isinstance(layers, (int, np.integer)) else list(layers)
+        total = int(self.meta.get("num_hidden_layers", max(self.layers))) + 1
+        wanted = [
+            int(x) % total if isinstance(x, (int, np.integer)) and -total <= x < 0 else x for x in wanted
+        ]
         position = {layer: i for i, layer in enumerate(self.layers)}
         missing = [layer for layer in wanted if layer not in position]
         if missing:

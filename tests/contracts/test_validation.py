@@ -152,7 +152,7 @@ CASES: list[tuple[str, dict, str]] = [
     ("select", {"mass": 0}, "mass 0"),
     ("select", {"mass": NAN}, "mass nan"),
     ("transfer", {"sources": []}, "sources []"),
-    ("transfer", {"sources": "a.zarr"}, "sources 'a.zarr'"),
+    ("transfer", {"sources": 3}, "sources 3"),
     ("transfer", {"target": 3}, "target 3"),
     ("transfer", {"k": 0}, "k 0"),
     ("transfer", {"k": True}, "k True"),

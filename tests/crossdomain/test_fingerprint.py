@@ -15,7 +15,6 @@ from scipy.spatial import distance
 
 import neurosel
 from neurosel.cli import main
-from neurosel.cli._fingerprint import describe_fingerprints
 from neurosel.crossdomain import (
     Fingerprints,
     domain_distance,
@@ -268,7 +267,7 @@ def test_fingerprint_puts_mass_in_the_planted_layer(planted):
     record = result.to_dict()
     assert json.loads(json.dumps(record)) == record
     assert record["datasets"][1] == {"name": "late", "counts": [0, 0, K], "percentages": [0.0, 0.0, 100.0]}
-    table = describe_fingerprints(result)
+    table = result.describe()
     assert "L0    L6   L12" in table and "similarity (cosine)" in table
 
 
@@ -353,7 +352,7 @@ def test_fingerprint_warns_for_every_store_naming_it_and_records_the_stop(tmp_pa
         assert f"{path.filled} of the k = {K} selected are filled by closeness" in message
     record = json.loads(json.dumps(result.to_dict()))
     assert [p["filled"] for p in record["paths"]] == [K - result.paths[0].entered] * 2
-    table = describe_fingerprints(result)
+    table = result.describe()
     assert f"path a: {result.paths[0].entered} neuron" in table and "examples are separated" in table
 
 

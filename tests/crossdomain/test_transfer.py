@@ -52,6 +52,18 @@ def test_single_source_selects_shared_signal_and_beats_all_neurons(domains):
     assert source_row["by_k"]["random"]["3"]["seeds"] == 3
 
 
+def test_sources_and_target_may_be_one_store_or_path_each(domains):
+    """`transfer(store, store)` and `transfer(path, path)` mean `transfer([store], store)`."""
+    a, _, t = domains
+    options = {"k": 3, "ks": [3], "seeds": 2, "sklearn_baseline": False}
+    listed = neurosel.transfer([a], t, **options)
+    for source, target in ((a, t), (a.path, t.path), ([a.path], t)):
+        res = neurosel.transfer(source, target, **options)
+        assert isinstance(res, neurosel.TransferResult)
+        np.testing.assert_array_equal(res.selected, listed.selected)
+        assert res.rows == listed.rows
+
+
 def test_target_normalisation_removes_a_shift(domains):
     a, _, t = domains
     res = neurosel.transfer([a], t, k=3, ks=[3], seeds=2, sklearn_baseline=False)

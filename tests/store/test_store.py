@@ -39,6 +39,9 @@ def test_selections_agree_with_full_read(store):
     np.testing.assert_array_equal(store.read(rows=[24, 0, 5]), full[[24, 0, 5]])
     np.testing.assert_array_equal(store.read(rows=[-1]), full[[24]])
     np.testing.assert_array_equal(store.read(layers=[2, 0], neurons=[3]), full[:, [2, 0]][:, :, [3]])
+    # negative layer ids count from the model's last layer, as extract(layers=...) does
+    np.testing.assert_array_equal(store.read(layers=[-1]), full[:, [2]])
+    np.testing.assert_array_equal(store.read(layers=-3), full[:, [0]])
 
 
 def test_bad_selections(store):
