@@ -10,6 +10,7 @@ importance/<key> and reused by later calls with the same parameters.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -28,6 +29,7 @@ from neurosel.params import (
     Interval,
     OneOf,
     Optional,
+    PathLike,
     Real,
     validated,
 )
@@ -41,7 +43,7 @@ from neurosel.solver._path import PathResult, sparse_path
 from neurosel.solver._penalties import PENALTIES
 from neurosel.solver._store_design import store_design
 from neurosel.stats import neuron_stats
-from neurosel.store import DEFAULT_MEMORY_BUDGET, ActivationStore, cached, derived_key
+from neurosel.store import DEFAULT_MEMORY_BUDGET, ActivationStore, cached, derived_key, open_store
 
 
 @dataclass
@@ -90,7 +92,7 @@ def rank_by_entry(entry: np.ndarray, final: np.ndarray, closeness: np.ndarray | 
 # The options of `importance` (and of `importance_params`, transfer's and fingerprint's
 # `importance_options`), checked before the store is read (neurosel.params).
 IMPORTANCE_PARAMS = {
-    "store": Instance("ActivationStore", what="an ActivationStore", fix="open it with neurosel.open_store"),
+    "store": PathLike(store=True),
     "method": OneOf(lambda: METHODS),
     "device": Instance(str, "Device", what="a device (auto, cpu, cuda or cuda:N) or a Device"),
     "penalty": Optional(OneOf(lambda: PENALTIES)),
@@ -112,7 +114,7 @@ IMPORTANCE_PARAMS = {
 
 @validated(IMPORTANCE_PARAMS)
 def importance(
-    store: ActivationStore,
+    store: ActivationStore | str | os.PathLike,
     method: str = "l1-logistic",
     device: str | Device = "auto",
     *,
@@ -140,6 +142,7 @@ def importance(
     neurosel's own. Benchmarks pass an older commit's (neurosel.bench.baseline) to compare both in one
     process; with a solver of your own nothing is loaded from or saved to the store.
     """
+    store = store if isinstance(store, ActivationStore) else open_store(store)  # a path or URL
     params, k = _params(
         store, method, penalty, l1_ratio, n_lambdas, lambda_ratio, target_support, tol, class_weight
     )

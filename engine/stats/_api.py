@@ -9,6 +9,7 @@ classes, from value histograms). Numeric labels: Pearson correlation with the la
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -18,7 +19,17 @@ import numpy as np
 from neurosel.devices import Device, resolve_device
 from neurosel.errors import InputError
 from neurosel.kernels.histogram import mann_whitney
-from neurosel.params import Anything, Boolean, Instance, Integral, Interval, OneOf, Optional, validated
+from neurosel.params import (
+    Anything,
+    Boolean,
+    Instance,
+    Integral,
+    Interval,
+    OneOf,
+    Optional,
+    PathLike,
+    validated,
+)
 from neurosel.progress import bar
 from neurosel.scaleout import resolve_runner
 from neurosel.stats._chunks import StatsPlan
@@ -32,6 +43,7 @@ from neurosel.store import (
     Encoding,
     cached,
     derived_key,
+    open_store,
 )
 
 GPU_BLOCK_BYTES = 128 << 20  # ~ a million threads' worth of rows per launch for bert-base widths
@@ -85,7 +97,7 @@ class NeuronStats:
 
 # The options of `neuron_stats`, checked before the store is read (neurosel.params).
 STATS_PARAMS = {
-    "store": Instance("ActivationStore", what="an ActivationStore", fix="open it with neurosel.open_store"),
+    "store": PathLike(store=True),
     "by": OneOf("label", None),
     "device": Instance(str, "Device", what="a device (auto, cpu, cuda or cuda:N) or a Device"),
     "auroc": Boolean(),
@@ -102,7 +114,7 @@ STATS_PARAMS = {
 
 @validated(STATS_PARAMS)
 def neuron_stats(
-    store: ActivationStore,
+    store: ActivationStore | str | os.PathLike,
     by: str | None = "label",
     device: str | Device = "auto",
     *,
@@ -123,6 +135,7 @@ def neuron_stats(
     `memory_budget` bytes of decoded activations, plus the AUROC histograms (2 × neurons ×
     2**auroc_bits × 4 bytes).
     """
+    store = store if isinstance(store, ActivationStore) else open_store(store)  # a path or URL
     rows = store.usable_rows(allow_partial)
     layout = _row_layout(store, rows)
     cls, y, classes = _targets(store, by, rows, layout)

@@ -106,7 +106,7 @@ CALLS = {
 }
 
 BAD_IMPORTANCE = [
-    ({"store": "a.zarr"}, "store"),
+    ({"store": 3}, "store 3"),
     ({"method": "bogus"}, "method 'bogus': use one of l1-logistic"),
     ({"device": 3}, "device 3"),
     ({"penalty": "l2"}, "penalty 'l2'"),
@@ -132,7 +132,7 @@ BAD_IMPORTANCE = [
 CASES: list[tuple[str, dict, str]] = [
     *[("importance", bad, part) for bad, part in BAD_IMPORTANCE],
     ("importance_params", {"n_lambdas": -1}, "n_lambdas -1"),
-    ("neuron_stats", {"store": "a.zarr"}, "store 'a.zarr'"),
+    ("neuron_stats", {"store": 3}, "store 3"),
     ("neuron_stats", {"by": "class"}, "by 'class': use one of label, None"),
     ("neuron_stats", {"device": None}, "device None"),
     ("neuron_stats", {"auroc": "yes"}, "auroc 'yes'"),

@@ -239,3 +239,19 @@ def test_memory_stays_bounded_for_a_store_larger_than_the_budget(tmp_path):
     results = sum(a.nbytes for a in stats.arrays().values())
     assert store_bytes > 5 * budget
     assert peak < budget + 4 * results, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_a_path_is_accepted_where_a_store_is(tmp_path):
+    """neuron_stats and importance take a store's path (or URL) as well as an ActivationStore."""
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 80)
+    x = rng.standard_normal((80, LAYERS, HIDDEN)) + y[:, None, None]
+    store = make_store(tmp_path, x, labels=y)
+    by_path = neurosel.neuron_stats(str(store.path), progress=False, save=False)
+    by_store = neurosel.neuron_stats(store, progress=False, save=False)
+    for name, values in by_store.arrays().items():
+        np.testing.assert_array_equal(by_path.arrays()[name], values, err_msg=name)
+    np.testing.assert_array_equal(
+        neurosel.importance(tmp_path / "s.zarr", n_lambdas=5, save=False).ranking,
+        neurosel.importance(store, n_lambdas=5, save=False).ranking,
+    )
