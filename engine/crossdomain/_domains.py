@@ -270,15 +270,22 @@ def dense_matrix(
     return z, y
 
 
-def check_compatible(domains: list[Activations]) -> None:
-    """Same layers, width and label kind across domains (and the same classes for class labels)."""
-    first = domains[0]
-    for d in domains[1:]:
-        if d.layers != first.layers or d.hidden != first.hidden:
+def check_same_layers(stores: list[ActivationStore]) -> None:
+    """The same layers and width in every store (from their metadata: nothing is read)."""
+    first = stores[0]
+    for store in stores[1:]:
+        if store.layers != first.layers or store.hidden != first.hidden:
             raise InputError(
-                f"stores {first.store.path} and {d.store.path}: different layers or widths; "
+                f"stores {first.path} and {store.path}: different layers or widths; "
                 "extract them with the same model and layers"
             )
+
+
+def check_compatible(domains: list[Activations]) -> None:
+    """Same layers, width and label kind across domains (and the same classes for class labels)."""
+    check_same_layers([d.store for d in domains])
+    first = domains[0]
+    for d in domains[1:]:
         if d.kind != first.kind:
             raise InputError(f"stores {first.name} and {d.name}: {first.kind} vs {d.kind} labels")
         if d.kind == "class" and not np.array_equal(np.unique(d.y), np.unique(first.y)):

@@ -345,7 +345,7 @@ def fingerprint(
         taken=FINGERPRINT_SETS,
     )  # fmt: skip
     rule = resolve_ranking(ranking, get_method(method).label_kind)
-    opened = [s if isinstance(s, ActivationStore) else open_store(s) for s in stores]
+    opened = [open_store(s) for s in stores]
     if not opened:
         raise InputError("stores: none given; pass at least one store")
     labels = [_store_name(s) for s in opened] if names is None else [str(name) for name in names]

@@ -25,6 +25,7 @@ from neurosel.crossdomain._domains import (
     IN_CORE_BYTES,
     Activations,
     check_compatible,
+    check_same_layers,
     dense_matrix,
     load_activations,
 )
@@ -58,7 +59,7 @@ from neurosel.params import (
 )
 from neurosel.scaleout import resolve_runner
 from neurosel.solver import IMPORTANCE_PARAMS
-from neurosel.store import ActivationStore, open_store
+from neurosel.store import open_store
 from neurosel.timing import stage
 
 SELECTED_CV = "selected_cv"  # single source: the selected neurons at the k its source CV prefers
@@ -145,14 +146,9 @@ def transfer(
     )
     in_core_bytes = int(in_core_bytes)
     # the stores' metadata, before any statistics are computed or saved
-    every = [s if isinstance(s, ActivationStore) else open_store(s) for s in every]
+    every = [open_store(s) for s in every]
+    check_same_layers(every)
     first = every[0]
-    for store in every[1:]:
-        if store.layers != first.layers or store.hidden != first.hidden:
-            raise InputError(
-                f"stores {first.path} and {store.path}: different layers or widths; "
-                "extract them with the same model and layers"
-            )
     p = len(first.layers) * first.hidden
     if k > p:
         raise InputError(f"k {k}: choose 1..{p} (the stores have {p} neurons)")

@@ -142,7 +142,7 @@ def importance(
     neurosel's own. Benchmarks pass an older commit's (neurosel.bench.baseline) to compare both in one
     process; with a solver of your own nothing is loaded from or saved to the store.
     """
-    store = store if isinstance(store, ActivationStore) else open_store(store)  # a path or URL
+    store = open_store(store)  # a path or URL, or the store itself
     params, k = _params(
         store, method, penalty, l1_ratio, n_lambdas, lambda_ratio, target_support, tol, class_weight
     )

@@ -135,7 +135,7 @@ def neuron_stats(
     `memory_budget` bytes of decoded activations, plus the AUROC histograms (2 × neurons ×
     2**auroc_bits × 4 bytes).
     """
-    store = store if isinstance(store, ActivationStore) else open_store(store)  # a path or URL
+    store = open_store(store)  # a path or URL, or the store itself
     rows = store.usable_rows(allow_partial)
     layout = _row_layout(store, rows)
     cls, y, classes = _targets(store, by, rows, layout)

@@ -289,12 +289,16 @@ def _as_index(index: Index, size: int, name: str) -> Any:
 
 
 # The option of `open_store` (neurosel.params): a path, checked before anything is read.
-OPEN_STORE_PARAMS = {"path": PathLike(fix="pass the store's directory or URL")}
+OPEN_STORE_PARAMS = {"path": PathLike(store=True, fix="pass the store's directory or URL")}
 
 
 @validated(OPEN_STORE_PARAMS)
-def open_store(path: str | Path) -> ActivationStore:
-    """Open an existing neurosel store; InputError if it is missing or not a neurosel store."""
+def open_store(path: str | Path | ActivationStore) -> ActivationStore:
+    """Open an existing neurosel store; InputError if it is missing or not a neurosel store. An
+    open `ActivationStore` is returned as it is, so every function taking "a store or its path"
+    calls this once."""
+    if isinstance(path, ActivationStore):
+        return path
     path = str(path)
     if not exists(path):
         raise InputError(f"store {path}: does not exist; run `neurosel extract` first")

@@ -51,7 +51,7 @@ def verify(store: ActivationStore | str | Path) -> VerifyReport:
     path = store.path if isinstance(store, ActivationStore) else str(store)
     report = VerifyReport(path)
     try:
-        opened = store if isinstance(store, ActivationStore) else open_store(path)
+        opened = open_store(store)
     except InputError as e:  # the metadata itself is damaged: nothing further can be trusted
         report.problems.append(str(e))
         return report
