@@ -44,6 +44,7 @@ from neurosel.store import (
     local_path,
     open_store,
     prepare_store,
+    remove_partials,
     storage_itemsize,
 )
 from neurosel.version import __version__
@@ -252,7 +253,9 @@ def _run_windows(
 
 
 def _finish(out: str, group: Any, meta: dict[str, Any], allow_nonfinite: bool) -> None:
-    """Raise on non-finite activations (unless allowed), else mark the store complete."""
+    """Raise on non-finite activations (unless allowed), else mark the store complete. Every write
+    is over (this process holds the lock), so temporary files of writers killed mid-write go first."""
+    remove_partials(out)
     if meta["nonfinite_values"] and not allow_nonfinite:
         raise _nonfinite_error(out, meta)
     if not meta["complete"]:

@@ -26,7 +26,7 @@ from neurosel.store._from_array import store_from_array
 from neurosel.store._integrity import MANIFEST_KEY, unit_rows
 from neurosel.store._interop import consolidate
 from neurosel.store._labels import check_labels, describe_rows, label_kind
-from neurosel.store._location import is_url, local_path
+from neurosel.store._location import is_url, local_path, remove_partials
 from neurosel.store._lock import StoreLock
 from neurosel.store._passes import ChunkPass, run_pass, tree_merge, tree_reduce
 from neurosel.store._reader import ActivationStore, open_store
@@ -89,6 +89,7 @@ __all__ = [
     "local_path",
     "open_store",
     "prepare_store",
+    "remove_partials",
     "run_pass",
     "save_derived",
     "saved_metas",

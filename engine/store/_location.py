@@ -9,6 +9,8 @@ from the file system's usual environment or configuration (for S3: `AWS_*` varia
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +54,24 @@ def remove_tree(path: str | Path) -> None:
         return
     fs, root = filesystem(path)
     fs.rm(root, recursive=True)
+
+
+# zarr's LocalStore writes every file as `<name>.<uuid4 hex>.partial`, then renames it; a process
+# killed between the two leaves the temporary file behind (never part of the hierarchy).
+_PARTIAL = re.compile(r"\.[0-9a-f]{32}\.partial$")
+
+
+def remove_partials(path: str | Path) -> int:
+    """Delete the temporary files that writers killed mid-write left in a local store; returns how
+    many. Call it only while holding the writer's lock, when no write is in flight: a resumed or
+    re-run extraction then ends with exactly the files of an uninterrupted one."""
+    local = local_path(path)
+    if local is None or not local.is_dir():
+        return 0
+    removed = 0
+    for folder, _, files in os.walk(local):
+        for name in files:
+            if _PARTIAL.search(name):
+                Path(folder, name).unlink(missing_ok=True)
+                removed += 1
+    return removed

@@ -59,6 +59,9 @@ def test_sigkill_then_resume_is_byte_identical(slow_model, tmp_path):
     assert proc.returncode == -signal.SIGKILL
     assert 0 < rows_at_kill < N_TEXTS, "the kill must land mid-run"
     assert not json.loads((resumed / "zarr.json").read_text())["attributes"]["neurosel"]["complete"]
+    # what a kill inside zarr's write-then-rename leaves (on a Dask worker as much as here)
+    shard = next(p for p in (resumed / "activations" / "c").rglob("*") if p.is_file())
+    shard.with_name(f"{shard.name}.{'0f' * 16}.partial").write_bytes(b"half a shard")
 
     finish = run_extract(slow_model, resumed)
     assert finish.wait(timeout=600) == 0, resumed.with_suffix(".log").read_text()

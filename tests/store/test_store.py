@@ -8,7 +8,7 @@ import zarr
 
 import neurosel
 from neurosel.store import META_KEY
-from tests.conftest import random_texts
+from tests.conftest import random_texts, store_bytes
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +96,22 @@ def test_zstd_store_holds_the_same_values_and_checksums_catch_corruption(store, 
     shard.write_bytes(bytes(data))
     with pytest.raises(Exception, match=r"(?i)checksum|crc"):
         neurosel.open_store(tmp_path / "z.zarr").read(rows=slice(0, 4))
+
+
+def test_rerun_removes_what_a_write_killed_before_its_rename_left(tiny_model, tmp_path):
+    """zarr writes each file under a temporary name, then renames it; a writer killed between the two
+    (a SIGKILLed Dask worker) leaves that file. The next run holding the lock removes it, and only
+    files of that form, so the store ends with the files of an uninterrupted run."""
+    out, texts = tmp_path / "s.zarr", random_texts(12, seed=3)
+    neurosel.extract(texts, str(tiny_model), out, device="cpu", progress=False)
+    clean = store_bytes(out)
+    shard = next(p for p in (out / "activations" / "c").rglob("*") if p.is_file())
+    leftovers = [shard.with_name(f"{shard.name}.{'ab' * 16}.partial"), out / f"zarr.{'cd' * 16}.partial"]
+    for path in leftovers:
+        path.write_bytes(b"half-written")
+    kept = out / "notes.partial"  # not a name zarr gives its temporary files
+    kept.write_text("mine")
+    neurosel.extract(texts, str(tiny_model), out, device="cpu", progress=False)
+    assert not any(p.exists() for p in leftovers)
+    kept.unlink()
+    assert store_bytes(out) == clean
