@@ -11,8 +11,12 @@ from __future__ import annotations
 DEMO_MODEL = "all-MiniLM-L6-v2"
 
 # Extraction (neurosel.extract): how token states are pooled, the precision they are computed in,
-# and how activation chunks are compressed; the first of each is the default.
-POOLINGS = ("mean", "cls", "max", "tokens")
+# and how activation chunks are compressed; the first of each is the default. Pooling "auto" is the
+# family's convention: "mean" for encoders, "last" (the last real token) for decoders.
+POOLINGS = ("auto", "mean", "cls", "max", "last", "tokens")
+# Where the neurons come from (neurosel.extraction, docs/extraction.md): each layer's hidden state,
+# or each block's FFN intermediate units after the activation function.
+SITES = ("hidden", "ffn")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 COMPRESSIONS = ("none", "zstd")
 # Storage dtypes of the activations (neurosel.store.STORAGE_DTYPES); the first is the default.

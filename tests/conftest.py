@@ -76,40 +76,6 @@ def datasets_dir() -> Path:
     return DATASETS
 
 
-def build_tiny_relative(path: Path, kind: str) -> Path:
-    """A tiny RoBERTa or DistilBERT (other BERT-family layouts) with the same word-level tokenizer."""
-    from transformers import AutoTokenizer, DistilBertConfig, DistilBertModel, RobertaConfig, RobertaModel
-
-    build_tiny_bert(path)
-    vocab_size = len(AutoTokenizer.from_pretrained(path))
-    torch.manual_seed(1)
-    if kind == "roberta":
-        config = RobertaConfig(
-            vocab_size=vocab_size,
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            intermediate_size=64,
-            pad_token_id=0,
-            max_position_embeddings=130,
-            type_vocab_size=1,
-        )
-        model = RobertaModel(config)
-    else:
-        config = DistilBertConfig(
-            vocab_size=vocab_size,
-            dim=32,
-            n_layers=2,
-            n_heads=4,
-            hidden_dim=64,
-            max_position_embeddings=128,
-            pad_token_id=0,
-        )
-        model = DistilBertModel(config)
-    model.save_pretrained(path)
-    return path
-
-
 def store_bytes(out: Path) -> dict[str, bytes]:
     """Every file of a store by its relative path: two stores are byte-identical when these are equal."""
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}

@@ -7,7 +7,7 @@ import argparse
 from neurosel.cli._format import describe_store
 from neurosel.cli._options import add_cluster_options, add_command, add_device, either, positive_int
 from neurosel.cli._outputs import check_output_dir, dask_client
-from neurosel.defaults import COMPRESSIONS, DEMO_MODEL, DTYPES, LABEL_KINDS, POOLINGS, PRECISIONS
+from neurosel.defaults import COMPRESSIONS, DEMO_MODEL, DTYPES, LABEL_KINDS, POOLINGS, PRECISIONS, SITES
 
 
 def add_parser(sub) -> None:
@@ -15,15 +15,19 @@ def add_parser(sub) -> None:
         sub,
         "extract",
         "text → Zarr store of per-layer pooled activations",
-        "Run an encoder over the texts of INPUT and store every requested layer's pooled activations "
-        "in a Zarr store; re-running resumes an interrupted extraction and does nothing after a "
-        "finished one.",
+        "Run an encoder or decoder over the texts of INPUT and store every requested layer's pooled "
+        "activations at each site (hidden states, FFN units) in a Zarr store, all from one forward pass; "
+        "re-running resumes an interrupted extraction and does nothing after a finished one.",
     )
     p.add_argument("input", help="CSV, TSV, JSONL or Parquet file with a text column")
     p.add_argument(
         "--model", required=True, help=f"local model directory, Hugging Face hub id, or {DEMO_MODEL}"
     )
-    p.add_argument("--out", required=True, help="output store directory")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output store directory; with several --sites, a path holding {site} (e.g. sst2-{site}.zarr)",
+    )
     add_extract_options(p)
     add_cluster_options(p)
     p.set_defaults(func=run)
@@ -44,7 +48,18 @@ def add_extract_options(p: argparse.ArgumentParser) -> None:
         help="auto: integers are class ids, other numbers numeric targets, words class names (numbers "
         "mixed with words are refused); class: every label a class name; numeric: every label a number",
     )
-    p.add_argument("--pooling", default=POOLINGS[0], help=either(POOLINGS))
+    p.add_argument(
+        "--pooling",
+        default=POOLINGS[0],
+        help=f"{either(POOLINGS)}; auto: mean for encoders, last (the last real token) for decoders",
+    )
+    p.add_argument(
+        "--sites",
+        default=SITES[0],
+        type=sites_list,
+        help=f"comma-separated neuron sites from {', '.join(SITES)}: hidden states (layer 0 = embeddings), "
+        "FFN units after the activation (layers 1..L); one forward pass feeds them all",
+    )
     p.add_argument("--layers", default="all", help="all, last, or comma-separated layer numbers")
     p.add_argument("--dtype", default=DTYPES[0], help=f"storage: {either(DTYPES)}")
     p.add_argument("--precision", default=PRECISIONS[0], help=f"compute: {either(PRECISIONS)}")
@@ -106,6 +121,17 @@ def run(args: argparse.Namespace) -> int:
             store_texts=args.store_texts,
             compression=args.compression,
             client=client,
+            sites=args.sites,
         )
-    print(describe_store(store))
+    stores = store.values() if isinstance(store, dict) else [store]
+    print("\n\n".join(describe_store(s) for s in stores))
     return 0
+
+
+def sites_list(text: str) -> tuple[str, ...]:
+    """--sites: comma-separated site names (checked by extract against the model's family)."""
+    sites = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = [s for s in sites if s not in SITES]
+    if not sites or unknown:
+        raise argparse.ArgumentTypeError(f"{text!r}: use comma-separated sites from {', '.join(SITES)}")
+    return sites

@@ -30,7 +30,9 @@ def describe_store(store) -> str:
         f"shape     {store.n} examples × {len(store.layers)} layers × {store.hidden} units "
         f"({m['dtype']}, {m['pooling']} pooling, max_length {m['max_length']})",
         f"layers    {list(store.layers)}",
-        f"model     {m['model_id']} (weights {m['weights_hash'][:12]}, {m['precision']})",
+        f"site      {m.get('site', 'hidden')}" + (f" ({m['site_module']})" if m.get("site_module") else ""),
+        f"model     {m['model_id']} ({m.get('model_type', 'encoder')}, weights {m['weights_hash'][:12]}, "
+        f"{m['precision']})",
         f"state     {'complete' if store.complete else 'incomplete'}, "
         f"{m['rows_committed']}/{store.n} rows committed",
     ]

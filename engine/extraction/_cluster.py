@@ -21,10 +21,10 @@ from neurosel.devices import resolve_device
 from neurosel.errors import InputError
 from neurosel.extraction._model import Encoder, load_encoder
 from neurosel.extraction._tokens import Tokenized
-from neurosel.extraction._windows import write_rows
+from neurosel.extraction._windows import SiteTarget, write_rows
 from neurosel.progress import ExtractProgress
 from neurosel.scaleout import Runner
-from neurosel.store import Layout, Written, activation_array, commit_windows
+from neurosel.store import Written, activation_array, commit_windows
 
 _ENCODERS: dict[tuple[str, str], Encoder] = {}  # on a worker: loaded once, used by every later task
 _ENCODERS_LOCK = threading.Lock()
@@ -43,91 +43,97 @@ def probe_worker_device(runner: Runner, device: str) -> str:
 
 def extract_on_cluster(
     runner: Runner,
-    out: str,
-    group: zarr.Group,
-    meta: dict[str, Any],
+    outs: list[str],
+    targets: list[SiteTarget],
     model: Any,
     tokens: Tokenized,
     device: str,
     precision: str,
-    layout: Layout,
+    window_rows: int,
     token_budget: int | None,
     progress: bool,
 ) -> None:
-    """Rows [rows_committed, n) as one task per window on the cluster, committed here in order.
-    `device` is the workers' spec (`Runner.placed`)."""
+    """Rows from the first one some site has not committed, as one task per window on the cluster,
+    committed here in order, site by site (`outs[i]` is the store of `targets[i]`). `device` is the
+    workers' spec (`Runner.placed`)."""
     from distributed import KilledWorker, as_completed
 
     client = runner.client
-    first, n, window = meta["rows_committed"], meta["n"], layout.shard_rows
+    n = targets[0].meta["n"]
+    first = min(t.meta["rows_committed"] for t in targets)
     if isinstance(model, tuple):  # a live (model, tokenizer): sent to each worker once
         [model_ref] = client.scatter([model], broadcast=True, hash=False)
         model_key = model_ref.key
     else:
         model_ref = model_key = str(model)
+    metas = [t.meta for t in targets]
     futures = {
         client.submit(
-            _extract_window, out, model_ref, model_key, meta, device, precision, layout, token_budget,
-            tokens.rows(a, min(a + window, n)), a, pure=False,
+            _extract_window, outs, model_ref, model_key, metas, device, precision, window_rows, token_budget,
+            tokens.rows(a, min(a + window_rows, n)), a, pure=False,
         ): a
-        for a in range(first, n, window)
+        for a in range(first, n, window_rows)
     }  # fmt: skip
-    array_path = activation_array(meta["pooling"])
     bar = ExtractProgress(n, first, progress)
-    done: dict[int, Written] = {}
+    done: dict[int, list[Written | None]] = {}
     try:
         for future in as_completed(futures):
+            a = futures[future]
             try:
-                written: Written = future.result()
+                done[a] = future.result()
             except KilledWorker as e:
-                a = futures[future]
                 raise InputError(
-                    f"out {out}: every worker that ran rows {a}..{min(a + window, n)} died"
-                    f" ({e}); {meta['rows_committed']} rows are committed: check the workers' memory and "
-                    "logs, then re-run the same command to resume"
+                    f"out {outs[0]}: every worker that ran rows {a}..{min(a + window_rows, n)} died"
+                    f" ({e}); {min(m['rows_committed'] for m in metas)} rows are committed: check the "
+                    "workers' memory and logs, then re-run the same command to resume"
                 ) from None
-            done[written.start] = written
-            bar.update(written.end - written.start, int(tokens.lengths[written.start : written.end].sum()))
-            ready, row = [], meta["rows_committed"]
-            while row in done:  # the windows now contiguous with the committed rows
-                ready.append(done.pop(row))
-                row = ready[-1].end
-            if ready:
-                commit_windows(group, meta, array_path, ready)
+            end = min(a + window_rows, n)
+            bar.update(end - a, int(tokens.lengths[a:end].sum()))
+            for i, target in enumerate(targets):
+                ready, row = [], target.meta["rows_committed"]
+                while row in done and done[row][i] is not None:  # windows contiguous with the committed rows
+                    ready.append(done[row][i])
+                    row = ready[-1].end
+                if ready:
+                    commit_windows(target.group, target.meta, activation_array(target.meta["pooling"]), ready)
     finally:
         bar.close()
         client.cancel(list(futures))
 
 
 def _extract_window(
-    out: str,
+    outs: list[str],
     model: Any,
     model_key: str,
-    meta: dict[str, Any],
+    metas: list[dict[str, Any]],
     device: str,
     precision: str,
-    layout: Layout,
+    window_rows: int,
     token_budget: int | None,
     tokens: Tokenized,
     base: int,
-) -> Written:
-    """On a worker: forward one window of rows and write its shards; the client commits it."""
+) -> list[Written | None]:
+    """On a worker: forward one window of rows and write its shards in every site's store; the
+    client commits them. None for a site that had already committed the window."""
     encoder = _encoder(model, model_key, device)
-    if encoder.weights_hash != meta["weights_hash"]:
+    if encoder.weights_hash != metas[0]["weights_hash"]:
         raise InputError(
-            f"model {meta['model_id']!r}: a worker loaded other weights than the client "
-            f"({encoder.weights_hash[:12]} ≠ {meta['weights_hash'][:12]}); "
+            f"model {metas[0]['model_id']!r}: a worker loaded other weights than the client "
+            f"({encoder.weights_hash[:12]} ≠ {metas[0]['weights_hash'][:12]}); "
             "give every worker the same model files"
         )
-    group = zarr.open_group(out, mode="r+", use_consolidated=False)
-    written: list[Written] = []
-    local = {**meta, "rows_committed": base}  # this window only; the client owns the real progress
+    targets, written = [], []
+    for out, meta in zip(outs, metas, strict=True):
+        group = zarr.open_group(out, mode="r+", use_consolidated=False)
+        kept: list[Written] = []
+        written.append(kept)
+        # this window only; the client owns the real progress
+        local = {**meta, "rows_committed": max(base, meta["rows_committed"])}
+        targets.append(SiteTarget(group, local, on_written=kept.append))
     write_rows(
-        group, local, encoder, tokens, encoder.model.device, precision, layout, token_budget,
-        base=base, on_written=written.append,
-    )  # fmt: skip
-    [window] = written
-    return window
+        targets, encoder, tokens, encoder.model.device, precision, window_rows, token_budget, base=base
+    )
+    return [kept[0] if kept else None for kept in written]
 
 
 def _encoder(model: Any, key: str, device: str) -> Encoder:

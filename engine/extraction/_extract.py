@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,15 +11,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from neurosel.defaults import LABEL_KINDS, PRECISIONS
+from neurosel.defaults import LABEL_KINDS, PRECISIONS, SITES
 from neurosel.devices import Device, resolve_device
 from neurosel.errors import InputError, NonFiniteActivationsError
 from neurosel.extraction._cluster import extract_on_cluster, probe_worker_device
+from neurosel.extraction._families import DEFAULT_POOLING, HIDDEN, check_site, site_layers, site_module
 from neurosel.extraction._inputs import load_corpus
-from neurosel.extraction._model import load_encoder, resolve_precision
+from neurosel.extraction._model import Encoder, load_encoder, resolve_precision
 from neurosel.extraction._pooling import POOLINGS
 from neurosel.extraction._tokens import Tokenized, tokenize, tokenizer_hash
-from neurosel.extraction._windows import write_rows
+from neurosel.extraction._windows import SiteTarget, site_width, write_rows
 from neurosel.params import (
     Anything,
     Boolean,
@@ -78,6 +80,7 @@ EXTRACT_PARAMS = {
     "chunk_rows": Optional(Interval(Integral, 1, None, fix="None picks the default")),
     "compression": OneOf(*COMPRESSIONS),
     "client": Anything("None, a Dask client or a runner"),
+    "sites": [OneOf(*SITES), SequenceOf(OneOf(*SITES), min_len=1)],
 }
 
 
@@ -92,7 +95,7 @@ def extract(
     pair_column: str | None = None,
     label_column: str | None = "label",
     label_kind: str = "auto",
-    pooling: str = "mean",
+    pooling: str = "auto",
     layers: str | int | Sequence[int] = "all",
     dtype: str = "float16",
     precision: str = "auto",
@@ -106,8 +109,17 @@ def extract(
     chunk_rows: int | None = None,
     compression: str = "none",
     client: Any = None,
-) -> ActivationStore:
+    sites: str | Sequence[str] = "hidden",
+) -> ActivationStore | dict[str, ActivationStore]:
     """Extract every requested layer's pooled activations for `inputs` into the Zarr store `out`.
+
+    `sites` says which neurons: "hidden" (each layer's hidden state, layer 0 the embeddings) and/or
+    "ffn" (each block's FFN intermediate units after the activation function, layers 1 … L). Every
+    site comes from the same forward pass and goes to its own store: with several sites `out` must
+    hold "{site}" (e.g. "runs/sst2-{site}.zarr") and a dict of stores by site is returned; with one
+    site, its store. Pooling "auto" is the family's convention: "mean" for encoders, "last" (the
+    last real token) for decoders. Only verified families are read (docs/extraction.md); any other
+    `model_type` is refused.
 
     Re-running a complete extraction is a no-op; an interrupted one resumes at its first uncommitted
     window; a store of another configuration at `out` is refused. Non-finite activations (fp16
@@ -123,7 +135,7 @@ def extract(
     progress (neurosel.extraction._cluster, docs/scale-out.md). The store has the bytes of a
     single-process run on the workers' device type.
     """
-    out = str(out)  # the options were checked by EXTRACT_PARAMS
+    outs = _site_outs(out, sites)  # the options were checked by EXTRACT_PARAMS
     corpus = load_corpus(
         inputs,
         labels=labels,
@@ -133,33 +145,84 @@ def extract(
         label_kind=label_kind,
     )
     runner = _runner_for(client, pooling)
-    with StoreLock(out):  # one writer at a time: before the model loads, until completion
+    with contextlib.ExitStack() as locks:
+        # one writer per store: from before the model loads until completion
+        for path in sorted(set(outs.values())):
+            locks.enter_context(StoreLock(path))
         encoder, torch_device, spec = _open_encoder(model, device, runner)
+        for site in outs:
+            check_site(site, encoder.model_type, encoder.model.config, encoder.model_id)
+        pooling = DEFAULT_POOLING[encoder.family.kind] if pooling == "auto" else pooling
         precision = resolve_precision(precision, torch_device)
-        layer_ids = resolve_layers(layers, encoder.num_layers)
         _check_max_length(max_length, encoder)
         tokens = tokenize(corpus, encoder.tokenizer, max_length)
-        row_bytes = len(layer_ids) * encoder.hidden * storage_itemsize(dtype)
+        site_ids = {site: resolve_layers(layers, encoder.num_layers, site) for site in outs}
+        widths = {site: site_width(encoder, tokens, site) for site in outs}
         rows = int(tokens.offsets[-1]) if pooling == "tokens" else len(corpus)
-        layout = Layout.choose(rows, row_bytes, chunk_rows)
-        meta = _store_meta(
-            corpus, encoder, tokens, layout, pooling=pooling, layers=layer_ids, dtype=dtype,
-            precision=precision, max_length=max_length, compression=compression,
-        )  # fmt: skip
+        row_bytes = {s: len(site_ids[s]) * widths[s] * storage_itemsize(dtype) for s in outs}
+        layouts = _layouts(rows, row_bytes, chunk_rows)
         arrays = _side_arrays(corpus, tokens.lengths, tokens, pooling, store_texts)
-        group = prepare_store(out, meta, arrays, layout, resume)
-        meta = dict(group.attrs["neurosel"])
-        if meta["compression"] == "none":  # uncompressed shards: the size is known exactly
-            done = meta["rows_committed"]
-            done = int(tokens.offsets[done]) if pooling == "tokens" else done
-            _check_free_space(out, (rows - done) * row_bytes)
-        if meta["rows_committed"] < meta["n"]:
+        targets = []
+        for site, path in outs.items():
+            meta = _store_meta(
+                corpus, encoder, tokens, layouts[site], pooling=pooling, layers=site_ids[site], dtype=dtype,
+                precision=precision, max_length=max_length, compression=compression, site=site,
+                width=widths[site],
+            )  # fmt: skip
+            group = prepare_store(path, meta, arrays, layouts[site], resume)
+            targets.append(SiteTarget(group, dict(group.attrs["neurosel"])))
+        _check_free_space(outs, targets, tokens, pooling)
+        window_rows = _window_rows(outs, targets)
+        if any(t.meta["rows_committed"] < t.meta["n"] for t in targets):
             _run_windows(
-                runner, out, group, meta, model, encoder, tokens, torch_device, spec, precision, layout,
+                runner, outs, targets, model, encoder, tokens, torch_device, spec, precision, window_rows,
                 token_budget, progress,
             )  # fmt: skip
-        _finish(out, group, meta, allow_nonfinite)
-    return open_store(out)
+        for path, target in zip(outs.values(), targets, strict=True):
+            _finish(path, target.group, target.meta, allow_nonfinite)
+    stores = {site: open_store(path) for site, path in outs.items()}
+    return stores if len(stores) > 1 else next(iter(stores.values()))
+
+
+def _site_outs(out: str | Any, sites: str | Sequence[str]) -> dict[str, str]:
+    """Each requested site's store path: `out` itself for one site, `out` with "{site}" filled in
+    for several (refused without the placeholder: two sites cannot share one store)."""
+    wanted = [sites] if isinstance(sites, str) else list(dict.fromkeys(sites))
+    out = str(out)
+    if len(wanted) > 1 and "{site}" not in out:
+        raise InputError(
+            f"out {out}: {len(wanted)} sites ({', '.join(wanted)}) need one store each; put '{{site}}' in "
+            "the path, e.g. 'runs/sst2-{site}.zarr'"
+        )
+    return {site: out.replace("{site}", site) for site in wanted}
+
+
+def _layouts(rows: int, row_bytes: dict[str, int], chunk_rows: int | None) -> dict[str, Layout]:
+    """Each site's chunking, sharing one shard size so that one window fills one shard of every
+    store: the narrowest shard any site would choose alone, each site's chunk the largest divisor of
+    it no larger than the chunk it would choose alone. One site gets exactly its own layout."""
+    own = {site: Layout.choose(rows, size, chunk_rows) for site, size in row_bytes.items()}
+    shard = min(layout.shard_rows for layout in own.values())
+    layouts = {}
+    for site, layout in own.items():
+        chunk = max(d for d in range(1, min(layout.chunk_rows, shard) + 1) if shard % d == 0)
+        layouts[site] = Layout(rows=rows, chunk_rows=chunk, shard_rows=shard)
+    return layouts
+
+
+def _window_rows(outs: dict[str, str], targets: list[SiteTarget]) -> int:
+    """The rows of one write window: the shard of every store that still takes rows. Stores resumed
+    from runs with other sites can have other shards; a window must fill whole shards of each."""
+    pending = {out: t.meta["shard_rows"] for out, t in zip(outs.values(), targets, strict=True)
+               if t.meta["rows_committed"] < t.meta["n"]}  # fmt: skip
+    if len(set(pending.values())) > 1:
+        shown = ", ".join(f"{out}: {rows}" for out, rows in pending.items())
+        raise InputError(
+            f"out {next(iter(outs.values()))}: the stores to resume were started with other --sites and "
+            f"have shards of different rows ({shown}); resume each with the sites it was started "
+            "with, or pass --no-resume"
+        )
+    return next(iter(pending.values()), targets[0].meta["shard_rows"])
 
 
 def _runner_for(client: Any, pooling: str) -> Any:
@@ -194,19 +257,26 @@ def _open_encoder(model: Any, device: str | Device, runner: Any) -> tuple[Any, t
 
 
 def _store_meta(
-    corpus: Any, encoder: Any, tokens: Tokenized, layout: Layout, **options: Any
+    corpus: Any, encoder: Encoder, tokens: Tokenized, layout: Layout, **options: Any
 ) -> dict[str, Any]:
-    """The store's metadata for this configuration (`options`: pooling, layers, dtype, precision,
-    max_length, compression): what a resumed run must match."""
+    """A site's store metadata for this configuration (`options`: pooling, layers, dtype, precision,
+    max_length, compression, site and its width): what a resumed run must match. `hidden` is the
+    site's width (the model's hidden size for "hidden", the FFN's intermediate size for "ffn")."""
+    site = options["site"]
     return base_meta(
         model_id=encoder.model_id,
+        model_type=encoder.model_type,
+        family=encoder.family.kind,
         weights_hash=encoder.weights_hash,
         tokenizer=type(encoder.tokenizer).__name__,
         tokenizer_hash=tokenizer_hash(encoder.tokenizer),
+        site=site,
+        site_module=site_module(site, encoder.model_type, encoder.model.config),
         pooling=options["pooling"],
         layers=options["layers"],
         num_hidden_layers=encoder.num_layers,
-        hidden=encoder.hidden,
+        hidden=options["width"],
+        model_hidden=encoder.hidden,
         dtype=options["dtype"],
         precision=options["precision"],
         max_length=options["max_length"],
@@ -224,30 +294,31 @@ def _store_meta(
 
 
 def _run_windows(
-    runner,
-    out,
-    group,
-    meta,
-    model,
-    encoder,
-    tokens,
-    torch_device,
-    spec,
-    precision,
-    layout,
-    token_budget,
-    progress,
+    runner: Any,
+    outs: dict[str, str],
+    targets: list[SiteTarget],
+    model: Any,
+    encoder: Encoder,
+    tokens: Tokenized,
+    torch_device: torch.device,
+    spec: str | None,
+    precision: str,
+    window_rows: int,
+    token_budget: int | None,
+    progress: bool,
 ) -> None:
-    """Write the rows not yet committed: each window a task on the cluster (`spec` the workers'
-    device), or in this process, each window committed when written."""
+    """Write the rows some site has not committed: each window a task on the cluster (`spec` the
+    workers' device), or in this process, each window committed when written."""
     if runner.distributed:
         extract_on_cluster(
-            runner, out, group, meta, model, tokens, spec, precision, layout, token_budget, progress
-        )
+            runner, list(outs.values()), targets, model, tokens, spec, precision, window_rows, token_budget,
+            progress,
+        )  # fmt: skip
         return
-    bar = ExtractProgress(meta["n"], meta["rows_committed"], progress)
+    first = min(t.meta["rows_committed"] for t in targets)
+    bar = ExtractProgress(targets[0].meta["n"], first, progress)
     try:
-        write_rows(group, meta, encoder, tokens, torch_device, precision, layout, token_budget, bar=bar)
+        write_rows(targets, encoder, tokens, torch_device, precision, window_rows, token_budget, bar=bar)
     finally:
         bar.close()
 
@@ -276,12 +347,14 @@ def _nonfinite_error(out: str, meta: dict[str, Any]) -> NonFiniteActivationsErro
     )
 
 
-def resolve_layers(layers: str | int | Sequence[int], num_layers: int) -> list[int]:
-    """'all' → every hidden state (0 = embeddings … num_layers); ints may count from the end."""
-    total = num_layers + 1
+def resolve_layers(layers: str | int | Sequence[int], num_layers: int, site: str = HIDDEN) -> list[int]:
+    """The layer ids of `site` that `layers` asks for: 'all' → every one the site has (hidden states
+    0 = embeddings … num_layers; block sites 1 … num_layers), 'last' → num_layers; ints may count
+    from the end (-1 is the last layer at every site)."""
+    available = site_layers(site, num_layers)
     if isinstance(layers, str):
         if layers == "all":
-            return list(range(total))
+            return available
         if layers == "last":
             return [num_layers]
         try:
@@ -292,11 +365,14 @@ def resolve_layers(layers: str | int | Sequence[int], num_layers: int) -> list[i
             ) from None
     else:
         wanted = [layers] if isinstance(layers, (int, np.integer)) else list(layers)
-    bad = [x for x in wanted if not -total <= x < total]
+    bad = [x for x in wanted if not (-len(available) <= x < 0 or x in available)]
     if not wanted or bad:
-        raise InputError(f"layers {layers!r}: the model has layers 0..{num_layers}; pick from those")
-    resolved = sorted({x % total for x in wanted})
-    return [int(x) for x in resolved]
+        where = "" if site == HIDDEN else f" at site {site!r}"
+        raise InputError(
+            f"layers {layers!r}: the model has layers {available[0]}..{num_layers}{where}; pick from those"
+        )
+    resolved = {available[x] if x < 0 else x for x in wanted}
+    return sorted(int(x) for x in resolved)
 
 
 def _side_arrays(
@@ -315,14 +391,24 @@ def _side_arrays(
     return arrays
 
 
-def _check_free_space(out: str, nbytes: int) -> None:
-    """Refuse to start work whose output cannot fit, rather than fail hours later (local stores)."""
-    local = local_path(out)
-    if local is None:
-        return
-    free = shutil.disk_usage(local).free
-    if nbytes > free:
-        raise InputError(
-            f"out {out}: the activations need {nbytes / 1e6:,.1f} MB, only {free / 1e6:,.1f} MB are "
-            "free; free space or pass another --out, then re-run the same command"
-        )
+def _check_free_space(
+    outs: dict[str, str], targets: list[SiteTarget], tokens: Tokenized, pooling: str
+) -> None:
+    """Refuse to start work whose output cannot fit, rather than fail hours later (local stores
+    with uncompressed shards, whose size is known exactly)."""
+    for out, target in zip(outs.values(), targets, strict=True):
+        meta = target.meta
+        local = local_path(out)
+        if local is None or meta["compression"] != "none":
+            continue
+        row_bytes = len(meta["layers"]) * meta["hidden"] * storage_itemsize(meta["dtype"])
+        done, rows = meta["rows_committed"], meta["n"]
+        if pooling == "tokens":
+            done, rows = int(tokens.offsets[done]), int(tokens.offsets[-1])
+        nbytes = (rows - done) * row_bytes
+        free = shutil.disk_usage(local).free
+        if nbytes > free:
+            raise InputError(
+                f"out {out}: the activations need {nbytes / 1e6:,.1f} MB, only {free / 1e6:,.1f} MB are "
+                "free; free space or pass another --out, then re-run the same command"
+            )

@@ -1,4 +1,4 @@
-"""Load a BERT-family encoder and its tokenizer, resolve device and precision, fingerprint weights."""
+"""Load a verified encoder or decoder and its tokenizer, resolve device and precision, fingerprint weights."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import torch
 
 from neurosel.defaults import PRECISIONS
 from neurosel.errors import InputError
+from neurosel.extraction._families import Family, family_of
 
 log = logging.getLogger("neurosel")
 
@@ -30,7 +31,8 @@ AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 @dataclass
 class Encoder:
-    """A frozen encoder ready for inference, with what the store records about it."""
+    """A frozen model of a verified family (an encoder or a decoder) ready for inference, with what
+    the store records about it."""
 
     model: Any
     tokenizer: Any
@@ -40,6 +42,14 @@ class Encoder:
     hidden: int
     max_positions: int
     takes_token_types: bool
+    model_type: str
+    family: Family
+
+    @property
+    def base_model(self) -> Any:
+        """The transformer without a task head (`GPT2LMHeadModel.transformer`, `BertModel` itself):
+        what site module paths are relative to."""
+        return getattr(self.model, "base_model", self.model)
 
 
 def resolve_model_path(model: str | Path) -> str:
@@ -84,10 +94,8 @@ def load_encoder(model: str | Path | tuple[Any, Any], device: torch.device) -> E
                 "Hugging Face cache"
             ) from None
     config = net.config
-    if not hasattr(config, "num_hidden_layers") or not hasattr(config, "hidden_size"):
-        raise InputError(
-            f"model {model_id!r}: not a transformer encoder with hidden states; use a BERT-family model"
-        )
+    model_type = str(getattr(config, "model_type", "") or type(net).__name__)
+    family = family_of(model_type, model_id)
     net.eval().requires_grad_(False)
     net.to(device)
     return Encoder(
@@ -98,8 +106,11 @@ def load_encoder(model: str | Path | tuple[Any, Any], device: torch.device) -> E
         num_layers=int(config.num_hidden_layers),
         hidden=int(config.hidden_size),
         max_positions=usable_positions(config),
-        takes_token_types="token_type_ids" in inspect.signature(net.forward).parameters
-        and getattr(config, "type_vocab_size", 2) > 1,
+        takes_token_types=family.token_types
+        and "token_type_ids" in inspect.signature(net.forward).parameters
+        and int(getattr(config, "type_vocab_size", 0) or 0) > 1,
+        model_type=model_type,
+        family=family,
     )
 
 

@@ -166,21 +166,57 @@ def test_string_labels_map_to_sorted_class_ids(tiny_model, tmp_path):
     assert list(store.labels) == [1, 0, 1] and store.meta["label_kind"] == "class"
 
 
-@pytest.mark.parametrize("kind", ["roberta", "distilbert"])
-def test_other_bert_family_encoders_match_reference(tmp_path, kind):
-    from tests.conftest import build_tiny_relative
-
-    model_dir = build_tiny_relative(tmp_path / kind, kind)
-    texts = random_texts(21, seed=13)
-    store = neurosel.extract(
-        texts,
-        str(model_dir),
-        tmp_path / "s.zarr",
-        dtype="float32",
-        device="cpu",
-        progress=False,
-        token_budget=64,
+def test_several_sites_from_one_pass_equal_each_site_alone(tiny_model, tmp_path):
+    """hidden and ffn in one pass: each store holds what a run of that site alone holds, records its
+    site and module, and the FFN site has the blocks 1..L, with the intermediate size as its width."""
+    texts = random_texts(30, seed=2)
+    common = {"dtype": "float32", "device": "cpu", "progress": False, "token_budget": 96}
+    both = neurosel.extract(
+        texts, str(tiny_model), tmp_path / "both-{site}.zarr", sites=("hidden", "ffn"), **common
     )
-    ref = np.stack(reference_activations(model_dir, texts))
-    assert store.shape == (21, 3, 32)
-    np.testing.assert_allclose(store.read(), ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+    assert set(both) == {"hidden", "ffn"}
+    assert both["hidden"].path.endswith("both-hidden.zarr") and both["ffn"].path.endswith("both-ffn.zarr")
+    for site in ("hidden", "ffn"):
+        alone = neurosel.extract(texts, str(tiny_model), tmp_path / f"{site}.zarr", sites=site, **common)
+        np.testing.assert_array_equal(both[site].read(), alone.read())
+        assert both[site].meta["site"] == site and neurosel.verify(both[site]).ok
+    ffn = both["ffn"]
+    assert ffn.layers == (1, 2) and ffn.hidden == 64  # tiny BERT: 2 blocks, intermediate_size 64
+    assert ffn.meta["site_module"] == "encoder.layer.{block}.output.dense:input"
+    assert both["hidden"].layers == (0, 1, 2) and both["hidden"].hidden == 32
+
+
+def test_ffn_layers_count_blocks_from_one(tiny_model, tmp_path):
+    common = {"sites": "ffn", "device": "cpu", "progress": False}
+    last = neurosel.extract(["a b", "c d"], str(tiny_model), tmp_path / "a.zarr", layers=[-1], **common)
+    assert last.layers == (2,)
+    with pytest.raises(neurosel.InputError, match=r"layers \[0\]: the model has layers 1..2 at site 'ffn'"):
+        neurosel.extract(["a b", "c d"], str(tiny_model), tmp_path / "b.zarr", layers=[0], **common)
+    assert not (tmp_path / "b.zarr").exists()
+
+
+def test_several_sites_need_a_site_placeholder_before_any_work(tiny_model, tmp_path):
+    with pytest.raises(
+        neurosel.InputError, match=r"2 sites \(hidden, ffn\) need one store each; put '\{site\}'"
+    ):
+        neurosel.extract(
+            ["a b"], str(tiny_model), tmp_path / "s.zarr", sites=("hidden", "ffn"), progress=False
+        )
+    with pytest.raises(neurosel.InputError, match="sites"):
+        neurosel.extract(["a b"], str(tiny_model), tmp_path / "s.zarr", sites="attention", progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_site_already_complete_is_kept_while_the_other_is_extracted(tiny_model, tmp_path):
+    """A run that adds a site to a finished one: the finished store keeps its bytes (nothing is
+    written to it), the new one is extracted in the same pass."""
+    from tests.conftest import store_bytes
+
+    texts, out = random_texts(20, seed=3), str(tmp_path / "run-{site}.zarr")
+    common = {"device": "cpu", "progress": False, "chunk_rows": 4}
+    neurosel.extract(texts, str(tiny_model), out, sites="hidden", **common)
+    before = store_bytes(tmp_path / "run-hidden.zarr")
+    stores = neurosel.extract(texts, str(tiny_model), out, sites=("hidden", "ffn"), **common)
+    assert store_bytes(tmp_path / "run-hidden.zarr") == before
+    alone = neurosel.extract(texts, str(tiny_model), tmp_path / "ffn.zarr", sites="ffn", **common)
+    np.testing.assert_array_equal(stores["ffn"].read(), alone.read())

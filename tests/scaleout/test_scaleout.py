@@ -127,6 +127,21 @@ def test_extraction_on_the_cluster_is_byte_identical(client, tiny_model, tmp_pat
     assert store_bytes(tmp_path / "two.zarr") == store_bytes(tmp_path / "one.zarr")
 
 
+def test_several_sites_on_the_cluster_are_byte_identical(client, tiny_model, tmp_path):
+    """hidden and FFN units from one forward per window on the workers: each site's store has the
+    bytes of the single-process run of the same sites."""
+    texts = random_texts(120, seed=6, max_words=30)
+    sites = {"sites": ("hidden", "ffn"), **EXTRACT}
+    with torch_threads(1):
+        neurosel.extract(texts, str(tiny_model), str(tmp_path / "one-{site}.zarr"), **sites)
+    there = neurosel.extract(
+        texts, str(tiny_model), str(tmp_path / "two-{site}.zarr"), client=client, **sites
+    )
+    for site in ("hidden", "ffn"):
+        assert there[site].meta["complete"] and there[site].meta["site"] == site
+        assert store_bytes(tmp_path / f"two-{site}.zarr") == store_bytes(tmp_path / f"one-{site}.zarr")
+
+
 def test_token_pooling_on_a_cluster_is_refused_before_anything_is_written(client, tiny_model, tmp_path):
     with pytest.raises(neurosel.InputError, match="pooling 'tokens' with a Dask client"):
         neurosel.extract(
