@@ -4,7 +4,7 @@ The public API, one name per pipeline stage, loaded on first use so that `import
 and pulls in torch, transformers or scikit-learn only when a function that needs them runs:
 
 - extraction: `extract` (text → store; torch and transformers);
-- store: `open_store`, `store_from_array`, `ActivationStore`, `verify`;
+- store: `open_store`, `store_from_array`, `ActivationStore`, `verify`, `export`;
 - statistics: `neuron_stats`, `NeuronStats`;
 - solver: `importance`, `Importance`, `select`, `Selection`, `SparseLogisticSelector` (scikit-learn);
 - cross-domain transfer: `transfer`, `TransferResult` (scikit-learn), `fingerprint`, `Fingerprints`;
@@ -41,6 +41,7 @@ _PUBLIC = {
     "open_store": "neurosel.store",
     "store_from_array": "neurosel.store",
     "verify": "neurosel.store",
+    "export": "neurosel.store",
     "NeuronStats": "neurosel.stats",
     "neuron_stats": "neurosel.stats",
     "Importance": "neurosel.solver",
@@ -71,6 +72,7 @@ __all__ = [
     "SupportWarning",
     "TransferResult",
     "__version__",
+    "export",
     "extract",
     "fingerprint",
     "importance",
@@ -89,7 +91,7 @@ if TYPE_CHECKING:
     from neurosel.extraction import extract
     from neurosel.solver import Importance, Selection, SparseLogisticSelector, importance, select
     from neurosel.stats import NeuronStats, neuron_stats
-    from neurosel.store import ActivationStore, open_store, store_from_array, verify
+    from neurosel.store import ActivationStore, export, open_store, store_from_array, verify
 
 
 def __getattr__(name: str) -> Any:

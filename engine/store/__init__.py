@@ -21,6 +21,7 @@ from neurosel.store._codec import (
     storage_itemsize,
 )
 from neurosel.store._derived import ResultKind, cached, derived_key, load_derived, save_derived, saved_metas
+from neurosel.store._export import export
 from neurosel.store._format import FORMAT_VERSION, META_KEY, activation_array
 from neurosel.store._from_array import store_from_array
 from neurosel.store._integrity import MANIFEST_KEY, unit_rows
@@ -81,6 +82,7 @@ __all__ = [
     "derived_key",
     "describe_rows",
     "encode",
+    "export",
     "is_url",
     "iter_blocks",
     "key_table",

@@ -274,6 +274,15 @@ class ActivationStore:
         """The committed activations as a lazy dask array (bfloat16 decoded to float32)."""
         return to_dask(self)
 
+    def to_hf_dataset(self) -> Any:
+        """The store as a Hugging Face `datasets.Dataset`: one row per example, `activations`
+        (layers, hidden) as stored (bfloat16 decoded to float32), `labels`, `lengths`, `texts`; built
+        block by block into the `datasets` cache (the "hf" layout of `neurosel.export`). A complete,
+        pooled store only. Needs datasets (`pip install 'neurosel[export]'`)."""
+        from neurosel.store._export import hf_dataset  # the exporter imports this module
+
+        return hf_dataset(self)
+
 
 def _as_index(index: Index, size: int, name: str) -> Any:
     if index is None:

@@ -52,8 +52,8 @@ def store(two_class_store):
 
 def test_commands_are_the_documented_ones():
     assert set(COMMANDS) == {
-        "extract", "info", "verify", "stats", "select", "transfer", "fingerprint", "report", "experiment",
-        "demo", "bench",
+        "extract", "info", "verify", "export", "stats", "select", "transfer", "fingerprint", "report",
+        "experiment", "demo", "bench",
     }  # fmt: skip
 
 
@@ -392,6 +392,7 @@ def test_argparse_namespace_has_quiet_for_every_command():
             "extract": ["x.csv", "--model", "m", "--out", "o"],
             "info": ["s"],
             "verify": ["s"],
+            "export": ["s", "--out", "o"],
             "stats": ["s"],
             "select": ["s"],
             "transfer": ["--source", "s", "--target", "t"],
