@@ -179,7 +179,13 @@ class SiteCapture:
 
     def tensor(self, layer: int) -> Any:
         name, k = self.where[layer]
-        return self.calls[name][k]
+        tensor = self.calls[name][k]
+        if tensor.ndim != 3:  # e.g. ModernBERT under flash attention runs its blocks unpadded
+            raise InputError(
+                f"sites: {name} gave a {tuple(tensor.shape)} tensor, not (rows, tokens, units): the model "
+                "runs its blocks on unpadded tokens; load it with attn_implementation='sdpa' or 'eager'"
+            )
+        return tensor
 
     def states(self, target: Any) -> dict[int, Any]:
         """The (rows, seq, width) tensor of each layer of `target` (its `meta["layers"]`)."""
