@@ -404,3 +404,22 @@ def test_argparse_namespace_has_quiet_for_every_command():
         }[name]
         args = parser.parse_args(["-q", name, *positional])
         assert isinstance(args, argparse.Namespace) and args.quiet and args.command == name
+
+
+def test_extract_several_sites_writes_one_store_each(capsys, tiny_model, tmp_path):
+    data = tmp_path / "in.csv"
+    data.write_text(
+        "text,label\n" + "".join(f"film {i} was {'good' if i % 2 else 'bad'},{i % 2}\n" for i in range(12))
+    )
+    out = str(tmp_path / "run-{site}.zarr")
+    assert main(["-q", "extract", str(data), "--model", str(tiny_model), "--out", out,
+                 "--sites", "hidden,ffn", "--device", "cpu", "--no-progress"]) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert (
+        "site      hidden" in printed
+        and "site      ffn (encoder.layer.{block}.output.dense:input)" in printed
+    )
+    assert neurosel.open_store(tmp_path / "run-ffn.zarr").shape == (12, 2, 64)
+    assert neurosel.open_store(tmp_path / "run-hidden.zarr").shape == (12, 3, 32)
+    assert "hidden,attention" in usage_error(capsys, "extract", str(data), "--model", "m", "--out", out,
+                                             "--sites", "hidden,attention")  # fmt: skip
