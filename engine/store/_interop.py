@@ -8,6 +8,17 @@ give labelled datasets. neurosel's own reads never use the consolidated copy: th
 `use_consolidated=False`, so a stale copy can mislead only foreign readers, and only until the
 next refresh.
 
+The per-example side arrays (`labels`, `label_name`, `lengths`, `texts`, `texts_pair`) are
+auxiliary coordinates along `example`, declared the way xarray itself writes them
+(`Dataset.to_zarr`): a CF `coordinates` attribute, a space-separated list of their names, on the
+pooled `activations` array (the data variable that has the `example` dimension), or, for token
+pooling, where no data variable has it, on the root group (xarray's attribute for coordinates that
+belong to no variable). xarray's default `decode_coords=True` turns the named arrays into
+coordinates, so `ds.activations` carries them and one groups by them (`open_zarr` makes them dask
+arrays, and xarray groups only by keys in memory: `ds.groupby(ds.labels.compute())`;
+docs/store-format.md). `to_xarray` makes the same arrays coordinates, in memory, so both views
+agree and its `groupby("labels")` works as it stands.
+
 `to_xarray` and `to_dask` (behind `ActivationStore.to_xarray` / `.to_dask`) are the lazy, labelled
 views: committed rows only, every block checked against the commit manifest before it is read,
 bfloat16 decoded to float32 with the one codec. bfloat16 stays stored as uint16 bit patterns with
@@ -18,7 +29,7 @@ the `storage_dtype` attribute (docs/store-format.md says why and gives the one-l
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +50,7 @@ COORDINATE_TEXT = {
 # Arrays written beside the activations at creation, by name.
 SIDE_DIMENSIONS: dict[str, tuple[str, ...]] = {
     "labels": ("example",),
+    "label_name": ("example",),
     "lengths": ("example",),
     "texts": ("example",),
     "texts_pair": ("example",),
@@ -58,6 +70,9 @@ DERIVED_DIMENSIONS: dict[str, tuple[str, ...]] = {
     "scores": ("layer", "neuron"),
     "ranking": ("rank",),
 }
+# Side arrays that are coordinates along `example` (in this order in the `coordinates` attribute).
+EXAMPLE_COORDINATES = ("labels", "label_name", "lengths", "texts", "texts_pair")
+CF_COORDINATES = "coordinates"  # the CF attribute naming a variable's auxiliary coordinates
 # Any other derived array (the statistics) by rank: per neuron, or per class and neuron.
 NEURON_DIMENSIONS: dict[int, tuple[str, ...]] = {2: ("layer", "neuron"), 3: ("class", "layer", "neuron")}
 _INSTALL = "pip install 'neurosel[xarray]' (or: pip install xarray 'dask[array]')"
@@ -81,6 +96,27 @@ def derived_dimensions(name: str, shape: Sequence[int], width: tuple[int, int]) 
     if dims[-2:] == ("layer", "neuron") and tuple(shape[-2:]) != width:
         return tuple(f"{name}_{i}" for i in range(len(shape)))
     return dims
+
+
+def label_name(labels: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Each example's label name (object strings): class id `c` is `names[c]`. Stored as the
+    `label_name` array so that plain xarray groups by names (`ds.groupby("label_name")`), and built
+    by `to_xarray` the same way for stores written before that array existed."""
+    return np.asarray(list(names), dtype=object)[np.asarray(labels, dtype=np.int64)]
+
+
+def mark_example_coordinates(group: zarr.Group, main: str, present: Iterable[str]) -> None:
+    """Declare the side arrays in `present` that `EXAMPLE_COORDINATES` names as coordinates, as
+    `Dataset.to_zarr` would: the CF `coordinates` attribute of the activation array `main` when it
+    has the `example` dimension (pooled stores), else the same attribute on `group` (token pooling:
+    no data variable has `example`). Rewrites that node's `zarr.json`, so call it before the arrays'
+    metadata is recorded in the manifest."""
+    names = " ".join(name for name in EXAMPLE_COORDINATES if name in set(present))
+    if not names:
+        return
+    array = group[main]
+    target = array if "example" in (array.metadata.dimension_names or ()) else group
+    target.update_attributes({CF_COORDINATES: names})
 
 
 def write_coordinates(group: zarr.Group, layers: Sequence[int], hidden: int) -> None:
@@ -176,11 +212,21 @@ def to_dask(store: Any) -> Any:
 
 
 def to_xarray(store: Any) -> Any:
-    """A lazy, labelled `xarray.Dataset` of the committed rows: the activations (dask, decoded) with
-    coordinates `layer` (model layer ids), `neuron` and `example`; `labels` (and `label_name` when the
-    labels are named), `lengths`, `texts`/`texts_pair` when stored, `offsets` and `token_example` for
-    token pooling; the store's attributes as attrs. Coordinates come from the attributes, so stores
-    written before coordinate arrays existed work too."""
+    """A lazy, labelled `xarray.Dataset` of the committed rows, with the same variables and
+    coordinates as `xarray.open_zarr(store.path)` gives, plus what plain xarray cannot do: committed
+    rows only, bfloat16 decoded, and two computed coordinates.
+
+    Data variables: the activations (dask, decoded; `activations` or `token_activations`) and, for
+    token pooling, `offsets`. Coordinates: `layer` (model layer ids) and `neuron`; along `example`
+    the per-example arrays `labels` (with `label_names` as an attribute when the labels were
+    strings), `label_name` (each example's label name, when named), `lengths`, `texts` and
+    `texts_pair` where stored: coordinates, not variables, as in the store (its CF `coordinates`
+    attribute), so `ds.groupby("labels")` and `ds.activations.labels` work and both views agree.
+    Computed here only: `example` (row positions) and, for token pooling, `token_example` (each
+    token row's example). Everything comes from the attributes and the side arrays, so stores
+    written before the coordinate arrays, the `label_name` array or the `coordinates` attribute
+    existed give the same dataset. The side coordinates are in memory (numpy): they are small, and
+    xarray groups only by in-memory keys."""
     xr = _need("xarray", "ActivationStore.to_xarray")
     rows = store.rows_committed
     tokens = store.meta["pooling"] == "tokens"
@@ -191,19 +237,18 @@ def to_xarray(store: Any) -> Any:
     ids = {"layer": layer, "neuron": neuron}
     coords: dict[str, Any] = {name: (name, ids[name], {"long_name": COORDINATE_TEXT[name]}) for name in ids}
     coords["example"] = ("example", np.arange(rows, dtype=np.int64))
-    lengths = store.lengths[:rows]
-    data_vars["lengths"] = ("example", lengths)
     labels = store.labels
     if labels is not None:
         names = store.meta.get("label_names")
         attrs = {"label_names": list(names)} if names else {}
-        data_vars["labels"] = ("example", labels[:rows], attrs)
+        coords["labels"] = ("example", labels[:rows], attrs)
         if names:
-            coords["label_name"] = ("example", np.asarray(names, dtype=object)[labels[:rows]])
+            coords["label_name"] = ("example", label_name(labels[:rows], names))
+    coords["lengths"] = ("example", store.lengths[:rows])
     for name in ("texts", "texts_pair"):
         if name in store.group:
             values = store.texts if name == "texts" else store.group[name][:]
-            data_vars[name] = ("example", np.asarray(values[:rows], dtype=object))
+            coords[name] = ("example", np.asarray(values[:rows], dtype=object))
     if tokens:
         offsets = np.asarray(store.group["offsets"][: rows + 1], dtype=np.int64)
         data_vars["offsets"] = (EXAMPLE_EDGE, offsets)

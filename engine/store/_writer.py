@@ -30,7 +30,13 @@ from neurosel.store._integrity import (
     record_units,
     unit_rows,
 )
-from neurosel.store._interop import consolidate, side_dimensions, write_coordinates
+from neurosel.store._interop import (
+    consolidate,
+    label_name,
+    mark_example_coordinates,
+    side_dimensions,
+    write_coordinates,
+)
 from neurosel.store._location import exists, remove_tree
 
 
@@ -61,7 +67,11 @@ CONFIG_KEYS = (
     "precision",
     "max_length",
     "inputs_hash",
+    "site",
 )
+# Configuration keys added after format version 2 was first written, with the value every store
+# written before them has: a store of 0.1.0 holds hidden states.
+LATER_CONFIG = {"site": "hidden"}
 
 
 def compressors(compression: str) -> list:
@@ -99,7 +109,7 @@ def prepare_store(
         if not resume:
             remove_tree(out)
         else:
-            differ = [k for k in CONFIG_KEYS if old.get(k) != meta.get(k)]
+            differ = [k for k in CONFIG_KEYS if old.get(k, LATER_CONFIG.get(k)) != meta.get(k)]
             if differ:
                 what = ", ".join(f"{k}={old.get(k)!r} (this run: {meta.get(k)!r})" for k in differ)
                 raise InputError(
@@ -138,6 +148,7 @@ def _create(out: str, meta: dict[str, Any], arrays: dict[str, np.ndarray], layou
         fill_value=0,
     )
     act.attrs["storage_dtype"] = meta["dtype"]
+    arrays = _with_label_name(arrays, meta.get("label_names"))
     for key, values in arrays.items():
         chunk = min(len(values), TEXT_CHUNK_ROWS) or 1
         dtype = str if values.dtype.kind in "OU" else values.dtype
@@ -153,11 +164,26 @@ def _create(out: str, meta: dict[str, Any], arrays: dict[str, np.ndarray], layou
         if key == "labels" and meta.get("label_names"):
             arr.attrs["label_names"] = list(meta["label_names"])
     write_coordinates(group, meta["layers"], meta["hidden"])
+    # Before the metadata is recorded: it rewrites the activations' zarr.json (pooled stores).
+    mark_example_coordinates(group, name, arrays)
     record_side_arrays(group, [*arrays, "layer", "neuron"], metadata_of=[name, *arrays, "layer", "neuron"])
     group.attrs[META_KEY] = {**meta, "initialized": True}
     # Foreign readers (xarray) open the hierarchy from the root's consolidated metadata; the handle
     # returned keeps it through every later commit of the attributes.
     return consolidate(out) or group
+
+
+def _with_label_name(arrays: dict[str, np.ndarray], names: list[str] | None) -> dict[str, np.ndarray]:
+    """The side arrays plus `label_name` (each example's class name, after `labels`) when the labels
+    are named: plain xarray then groups and selects by name, and `to_xarray` shows the same."""
+    if not names or "labels" not in arrays:
+        return arrays
+    out: dict[str, np.ndarray] = {}
+    for key, values in arrays.items():
+        out[key] = values
+        if key == "labels":
+            out["label_name"] = label_name(values, names)
+    return out
 
 
 class StoreWriter:
