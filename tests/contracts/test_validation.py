@@ -191,7 +191,7 @@ CASES: list[tuple[str, dict, str]] = [
     ("extract", {"pair_column": 1}, "pair_column 1"),
     ("extract", {"label_column": 2}, "label_column 2"),
     ("extract", {"label_kind": "regression"}, "label_kind 'regression'"),
-    ("extract", {"pooling": "sum"}, "pooling 'sum': use one of mean, cls, max, tokens"),
+    ("extract", {"pooling": "sum"}, "pooling 'sum': use one of auto, mean, cls, max, last, tokens"),
     ("extract", {"layers": 1.5}, "layers 1.5"),
     ("extract", {"layers": []}, "layers []"),
     ("extract", {"dtype": "int8"}, "dtype 'int8'"),
