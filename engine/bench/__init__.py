@@ -31,6 +31,11 @@ BENCHMARKS: dict[str, Benchmark] = {
     ),
     "scale": Benchmark("scale", "scale-out cost, one process against 1 and 2 Dask workers"),
     "rankings": Benchmark("rankings", "every neuron ranking rule on every pair of an experiment's stores"),
+    "widths": Benchmark(
+        "widths",
+        "statistics and the importance path on a bert-base FFN-width store (36,864 neurons) against the "
+        "hidden-state width (9,984)",
+    ),
     "job": Benchmark("job", "one single-source transfer job, timed by stage (neurosel.timing)"),
     "faults": Benchmark(
         "faults", "every store file damaged in turn, and what each command says", drives_command_line=True
