@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import zarr
 
 import neurosel
 from neurosel.bench._harness import (
@@ -60,7 +61,7 @@ from neurosel.store import DEFAULT_READERS, ActivationStore, block_rows, decode,
 TOLERANCE = 1e-5  # engine (float64) against float64 numpy on the same float32 values
 TARGET_STATS_VS_READ = 0.9  # on the CPU
 TARGET_KERNEL_VS_D2D = 0.7  # on CUDA
-METHODS = ("read", "numpy", "stats", "stats+auroc")
+METHODS = ("read", "read-unchecked", "numpy", "stats", "stats+auroc")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,6 +152,7 @@ def time_methods(
     outputs: dict[str, NeuronStats] = {}
     for _ in range(args.repeats):
         runs["read"].append(measure(lambda: read_all(store, budget, args.readers), HOST))
+        runs["read-unchecked"].append(measure(lambda: read_all(store, budget, args.readers, False), HOST))
         measurement, baseline = timed(partial(numpy_baseline, store, cls, classes))
         runs["numpy"].append(measurement)
         numpy_runs.append(baseline)
@@ -195,9 +197,14 @@ def warm_up(store: ActivationStore, backend: str, budget: int, readers: int) -> 
     }
 
 
-def read_all(store: ActivationStore, budget: int, readers: int) -> None:
-    """Decode every block of the activations and discard it: the store's raw read rate."""
+def read_all(store: ActivationStore, budget: int, readers: int, checked: bool = True) -> None:
+    """Decode every block of the activations and discard it: the store's raw read rate, every file
+    checked against the manifest as every pass does (`checked`), or not (the baseline that shows
+    what the checks cost)."""
     array = store.activations
+    if not checked:
+        underneath = getattr(array.store, "unchecked", array.store)
+        array = zarr.open_group(underneath, mode="r", use_consolidated=False)[array.path]
     for _ in iter_blocks(array, array.shape[0], budget, readers):
         pass
 
@@ -256,7 +263,7 @@ def summarize(runs: list[Measurement], nbytes: int) -> dict[str, Any]:
 
 def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
     """Rate of each streaming statistics run over the read rate and over numpy (end to end, compute only)."""
-    out = {}
+    out = {"read_checked_vs_unchecked": results["read"]["gb_per_s"] / results["read-unchecked"]["gb_per_s"]}
     for method, key in (("stats", "stats"), ("stats+auroc", "stats_auroc")):
         rate = results[method]["gb_per_s"]
         out[f"{key}_vs_read"] = rate / results["read"]["gb_per_s"]
@@ -350,13 +357,15 @@ def print_summary(report: dict[str, Any], path: Path) -> None:
     read = results["read"]["gb_per_s"]
     rows = [(m, r["median_seconds"], r["gb_per_s"], r["host_peak_mb"]) for m, r in results.items()]
     numpy = results["numpy"]
-    rows.insert(2, ("  load", numpy["load_seconds"], numpy["load_gb_per_s"], None))
-    rows.insert(3, ("  compute", numpy["compute_seconds"], numpy["compute_gb_per_s"], None))
-    print(f"{'method':<12} {'seconds':>8} {'GB/s':>7} {'vs read':>8} {'peak MB':>8}")
+    after = list(results).index("numpy") + 1
+    rows.insert(after, ("  load", numpy["load_seconds"], numpy["load_gb_per_s"], None))
+    rows.insert(after + 1, ("  compute", numpy["compute_seconds"], numpy["compute_gb_per_s"], None))
+    print(f"{'method':<14} {'seconds':>8} {'GB/s':>7} {'vs read':>8} {'peak MB':>8}")
     for method, seconds, rate, peak in rows:
         memory = f"{peak:>8.0f}" if peak is not None else f"{'':>8}"
-        print(f"{method:<12} {seconds:>8.3f} {rate:>7.3f} {rate / read:>7.2f}x {memory}")
+        print(f"{method:<14} {seconds:>8.3f} {rate:>7.3f} {rate / read:>7.2f}x {memory}")
     r = report["ratios"]
+    print(f"checked / unchecked reads {r['read_checked_vs_unchecked']:.2f} (every file against the manifest)")
     print(
         f"stats/read {r['stats_vs_read']:.2f} (auroc {r['stats_auroc_vs_read']:.2f}); "
         f"stats/numpy {r['stats_vs_numpy']:.2f}x (auroc {r['stats_auroc_vs_numpy']:.2f}x); "

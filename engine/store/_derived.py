@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -28,10 +29,27 @@ import zarr
 from zarr.core.sync import sync
 
 from neurosel.errors import DamagedStoreError
-from neurosel.store._integrity import MANIFEST_KEY, check_units, record_array, unit_count
+from neurosel.store._checked import CheckedStore, Recorded, valid_path, well_formed_units
+from neurosel.store._integrity import (
+    CHECKSUM,
+    CHECKSUM_KEY,
+    MANIFEST_KEY,
+    WRITE_ALL,
+    algorithm_of,
+    array_entries,
+    check_units,
+    record_array,
+    strict,
+    unit_count,
+    unit_rows,
+)
 from neurosel.store._interop import COORDINATES, consolidate, derived_dimensions, write_coordinates
+from neurosel.store._location import rename
+from neurosel.store._lock import StoreLock
 
 T = TypeVar("T")
+SAVE_WAIT = 120.0  # seconds a save waits for the store's lock (a concurrent save takes well under)
+TEMPORARY = ".tmp-"  # the prefix of a result being written, renamed to its key once complete
 
 
 def derived_key(prefix: str, params: Mapping[str, Any]) -> str:
@@ -84,25 +102,47 @@ def cached(
 def save_derived(
     store: Any, kind: str, key: str, arrays: dict[str, np.ndarray], meta: dict[str, Any]
 ) -> None:
-    """Write `arrays` and `meta` to `kind/key` of the store, replacing an older result there."""
-    parent = zarr.open_group(store.path, mode="r+", use_consolidated=False).require_group(kind)
-    sync(parent.store.delete_dir(f"{parent.path}/{key}"))  # an older result, whole or damaged
-    sub = parent.create_group(key)
-    width = (len(store.layers), int(store.hidden))
-    for name, values in arrays.items():
-        data = np.ascontiguousarray(values)
-        sub.create_array(name, data=data, dimension_names=derived_dimensions(name, data.shape, width))
-    write_coordinates(sub, store.layers, store.hidden)
-    manifest = {sub[name].path: record_array(sub[name]) for name in sub.array_keys()}
-    sub.update_attributes({"meta": meta, MANIFEST_KEY: manifest, "complete": True})  # the commit point
-    consolidate(store.path)
+    """Write `arrays` and `meta` to `kind/key` of the store, replacing an older result there.
+
+    The writer rule: saves hold the store's lock (waiting up to SAVE_WAIT seconds for a concurrent
+    save, which then simply replaced first), write the result complete under a temporary name
+    (`kind/.tmp-<key>-<id>`), and rename it into place; so a save killed or stopped by a full disk
+    leaves only a temporary folder, which `verify` notes as harmless and the next save removes, and
+    no reader ever sees a result half written."""
+    with StoreLock(store.path, wait=SAVE_WAIT):
+        parent = zarr.open_group(store.path, mode="r+", use_consolidated=False).require_group(kind)
+        for name in _temporary(parent):  # what interrupted saves left
+            sync(parent.store.delete_dir(f"{parent.path}/{name}"))
+        temporary = f"{TEMPORARY}{key}-{uuid.uuid4().hex[:8]}"
+        sub = parent.create_group(temporary)
+        width = (len(store.layers), int(store.hidden))
+        for name, values in arrays.items():
+            data = np.ascontiguousarray(values)
+            dims = derived_dimensions(name, data.shape, width)
+            sub.create_array(name, data=data, dimension_names=dims, config=WRITE_ALL)
+        write_coordinates(sub, store.layers, store.hidden)
+        final = f"{parent.path}/{key}"
+        manifest: dict[str, Any] = {f"{final}/{name}": record_array(sub[name]) for name in sub.array_keys()}
+        manifest[CHECKSUM_KEY] = CHECKSUM
+        sub.update_attributes({"meta": meta, MANIFEST_KEY: manifest, "complete": True})
+        sync(parent.store.delete_dir(final))  # an older result, whole or damaged
+        rename(store.path, f"{parent.path}/{temporary}", final)  # the commit point
+        consolidate(store.path)
+
+
+def _temporary(parent: zarr.Group) -> list[str]:
+    async def names() -> set[str]:
+        return {name async for name in parent.store.list_dir(parent.path)}
+
+    return sorted(name for name in sync(names()) if name.startswith(TEMPORARY))
 
 
 def load_derived(store: Any, kind: str, key: str) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
     """The arrays and meta saved under `kind/key`, or None when absent or never completed."""
     where = f"store {store.path}: saved result {kind}/{key}"
     fix = "the saved result is damaged: re-run with --recompute (recompute=True) to replace it"
-    group = zarr.open_group(store.path, mode="r", use_consolidated=False)
+    # through the store's CheckedStore (when it has one): every file is checked as it is read
+    group = zarr.open_group(store.group.store, mode="r", use_consolidated=False)
     try:
         if kind not in group or key not in group[kind]:
             return None
@@ -114,18 +154,27 @@ def load_derived(store: Any, kind: str, key: str) -> tuple[dict[str, np.ndarray]
     if not sub.attrs.get("complete"):
         return None
     manifest = sub.attrs.get(MANIFEST_KEY)
+    entries = array_entries(manifest)
+    if manifest is not None and not all(
+        valid_path(p) and p.startswith(f"{sub.path}/") and well_formed_units(u) for p, u in entries.items()
+    ):
+        raise DamagedStoreError(f"{where}: its manifest names files that are not its own; {fix}")
     arrays = {}
-    names = [path.rsplit("/", 1)[-1] for path in manifest] if manifest else list(sub.array_keys())
+    names = [path.rsplit("/", 1)[-1] for path in entries] if manifest else list(sub.array_keys())
     for name in names:
         if name in COORDINATES:
             continue
         try:
             array = sub[name]
             check_units(array, manifest, range(unit_count(array)), where)
+            if manifest is not None and isinstance(group.store, CheckedStore):
+                algorithm = algorithm_of(manifest)
+                recorded = Recorded(entries[array.path], unit_rows(array), where, strict(manifest), algorithm)
+                group.store.register(array.path, recorded)
             arrays[name] = array[:]
         except DamagedStoreError as e:
             raise DamagedStoreError(f"{e}".replace("the store is damaged", fix.split(":")[0])) from None
-        except Exception as e:  # a missing zarr.json, a checksum or decode failure
+        except Exception as e:  # a missing zarr.json, or a decode failure
             raise DamagedStoreError(
                 f"{where}: the {name!r} array cannot be read ({type(e).__name__}); {fix}"
             ) from None
@@ -144,6 +193,8 @@ def saved_metas(store: Any, kind: str) -> list[dict[str, Any]]:
 
     metas = []
     for name in sorted(sync(names())):
+        if name.startswith(TEMPORARY):  # a save in progress, or one that was interrupted
+            continue
         try:
             sub = root[f"{kind}/{name}"]
             attrs = dict(sub.attrs)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-FORMAT_VERSION = 2  # 2: the commit manifest, dimension names on every array, coordinates
+# 2: the commit manifest, dimension names on every array, coordinates; 3: every file recorded with its
+# CRC32C (no null entries), checked on every read (docs/store-format.md, "Versions")
+FORMAT_VERSION = 3
 META_KEY = "neurosel"
 DIMENSIONS = ("example", "layer", "neuron")
 TOKEN_DIMENSIONS = ("token", "layer", "neuron")

@@ -40,6 +40,7 @@ from zarr.codecs import Crc32cCodec
 from neurosel.errors import InputError
 from neurosel.store._codec import decode
 from neurosel.store._format import DIMENSIONS, TOKEN_DIMENSIONS, activation_array
+from neurosel.store._integrity import WRITE_ALL
 
 EXAMPLE_EDGE = "example_edge"  # the n + 1 boundaries of `offsets`: not the size of `example`
 COORDINATES = ("layer", "neuron")
@@ -124,7 +125,12 @@ def write_coordinates(group: zarr.Group, layers: Sequence[int], hidden: int) -> 
     values = {"layer": np.asarray(layers, dtype=np.int64), "neuron": np.arange(hidden, dtype=np.int64)}
     for name, data in values.items():
         array = group.create_array(
-            name, data=data, dimension_names=(name,), compressors=[Crc32cCodec()], fill_value=0
+            name,
+            data=data,
+            dimension_names=(name,),
+            compressors=[Crc32cCodec()],
+            fill_value=0,
+            config=WRITE_ALL,
         )
         array.attrs["long_name"] = COORDINATE_TEXT[name]
 

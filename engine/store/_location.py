@@ -33,7 +33,16 @@ def filesystem(path: str | Path) -> tuple[Any, str]:
     """The fsspec file system of a URL and the path within it."""
     import fsspec
 
-    return fsspec.core.url_to_fs(str(path))
+    try:
+        return fsspec.core.url_to_fs(str(path))
+    except (ValueError, ImportError) as e:  # an unknown protocol, or its package is not installed
+        from neurosel.errors import InputError
+
+        protocol, reason = str(path).split("://", 1)[0], str(e).strip().splitlines()[0][:100]
+        raise InputError(
+            f"{path}: the file system {protocol!r} is not available ({reason}); "
+            "use a local path or an fsspec URL whose package is installed (s3:// needs s3fs, gs:// gcsfs)"
+        ) from None
 
 
 def exists(path: str | Path) -> bool:
@@ -75,3 +84,20 @@ def remove_partials(path: str | Path) -> int:
                 Path(folder, name).unlink(missing_ok=True)
                 removed += 1
     return removed
+
+
+def rename(store_path: str | Path, source: str, target: str) -> None:
+    """Move the folder `source` of a store to `target` (paths inside the store; `target` must not
+    exist): one atomic `rename` locally; elsewhere a copy that writes the folder's zarr.json last."""
+    local = local_path(store_path)
+    if local is not None:
+        os.rename(local / source, local / target)
+        return
+    # object stores have no rename: copy every file, the folder's own zarr.json last (for a Zarr
+    # group, the moment it appears at `target` is its commit point), then delete the source
+    fs, root = filesystem(store_path)
+    src, dst = f"{root.rstrip('/')}/{source}", f"{root.rstrip('/')}/{target}"
+    files = sorted(fs.find(src), key=lambda f: f.rstrip("/") == f"{src}/zarr.json")
+    for file in files:
+        fs.copy(file, dst + file[len(src) :])
+    fs.rm(src, recursive=True)

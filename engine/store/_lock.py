@@ -20,11 +20,12 @@ import json
 import logging
 import os
 import socket
+import stat
 import time
 from pathlib import Path
 from typing import Any
 
-from neurosel.errors import StoreLockedError
+from neurosel.errors import InputError, StoreLockedError
 from neurosel.store._location import filesystem, local_path
 
 log = logging.getLogger("neurosel")
@@ -39,7 +40,10 @@ class StoreLock:
     broken only when the holder ran on this host and its pid is gone; otherwise the message says
     which lock to delete once no writer runs."""
 
-    def __init__(self, store_path: str | Path) -> None:
+    def __init__(self, store_path: str | Path, wait: float = 0.0) -> None:
+        """`wait`: seconds to keep trying while another process holds the lock (saving a derived
+        result waits for a concurrent save; an extraction refuses at once)."""
+        self.wait = wait
         self.store = str(store_path).rstrip("/")
         local = local_path(self.store)
         self.path = Path(str(local) + ".lock") if local is not None else None
@@ -54,10 +58,18 @@ class StoreLock:
         self.release()
 
     def acquire(self) -> None:
-        if self.path is None:
-            self._acquire_remote()
-        else:
-            self._acquire_local()
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                if self.path is None:
+                    self._acquire_remote()
+                else:
+                    self._acquire_local()
+                return
+            except StoreLockedError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
 
     def _acquire_remote(self) -> None:
         fs, root = filesystem(self.store)
@@ -85,7 +97,7 @@ class StoreLock:
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = self._open_local()
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as e:
@@ -101,12 +113,36 @@ class StoreLock:
                 break
             os.close(fd)  # the file was released and unlinked between open and lock: try again
         previous = _read_holder(fd)
+        if not previous and os.fstat(fd).st_size:  # not ours: never overwrite a file we did not write
+            os.close(fd)
+            raise InputError(
+                f"store {self.store}: {self.path} exists and is not a neurosel lock; move or remove it, "
+                "then re-run"
+            )
         if previous:
             log.info("store %s: taking over the lock of a gone writer (%s)", self.store, _who(previous))
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(holder).encode(), 0)
         self.fd = fd
+
+    def _open_local(self) -> int:
+        """The lock file, opened without following a symlink (a link would make the lock write
+        into whatever it points at); only a regular file is a lock."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+        except OSError as e:
+            if e.errno not in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
+                raise
+            fd = None
+        if fd is None or not stat.S_ISREG(os.fstat(fd).st_mode):
+            if fd is not None:
+                os.close(fd)
+            raise InputError(
+                f"store {self.store}: {self.path} is a symbolic link or not a regular file, so it cannot "
+                "be the store's lock; remove it, then re-run"
+            )
+        return fd
 
     def release(self) -> None:
         if self.remote is not None:

@@ -9,16 +9,23 @@ from typing import Any
 
 import numpy as np
 import zarr
+from zarr.core.sync import sync
 
 from neurosel.errors import InputError
 from neurosel.params import PathLike, validated
+from neurosel.store._checked import CheckedStore, Recorded, valid_path, well_formed, well_formed_units
 from neurosel.store._codec import decode
 from neurosel.store._format import FORMAT_VERSION, META_KEY, activation_array
 from neurosel.store._integrity import (
+    CHECKSUM,
+    CHECKSUM_KEY,
     MANIFEST_KEY,
     METADATA_KEY,
     DamagedStoreError,
+    algorithm_of,
+    array_entries,
     check_units,
+    strict,
     unit_count,
     unit_rows,
 )
@@ -109,6 +116,8 @@ class ActivationStore:
         check_units(array, self.manifest, range(unit_count(array)), f"store {self.path}")
         try:
             return array[:]
+        except DamagedStoreError:
+            raise
         except Exception as error:  # a checksum or decode failure: name the array
             raise DamagedStoreError(
                 f"store {self.path}: the {name!r} array cannot be read ({type(error).__name__}: "
@@ -144,8 +153,8 @@ class ActivationStore:
         """The quick check (one `stat` per file): every file the manifest records for the committed
         rows and the per-example arrays is present with its recorded size; DamagedStoreError if not."""
         self.check_rows(0, self.activation_rows(self.rows_committed))
-        for name in self.manifest or {}:
-            if name not in (self.activations.path, METADATA_KEY) and "/" not in name:
+        for name in array_entries(self.manifest):
+            if name != self.activations.path and "/" not in name:
                 array = self._array(name)
                 check_units(array, self.manifest, range(unit_count(array)), f"store {self.path}")
 
@@ -217,6 +226,8 @@ class ActivationStore:
         check_units(array, self.manifest, needed.tolist(), f"store {self.path}")
         try:
             data = array.oindex[index, layer_pos, units]
+        except DamagedStoreError:  # a file that is not the one committed: already named
+            raise
         except Exception as error:  # a checksum or decode failure: name the file
             first = int(needed[0]) * unit if needed.size else 0
             raise corrupt_chunk_error(
@@ -336,9 +347,112 @@ def open_store(path: str | Path | ActivationStore) -> ActivationStore:
         )
     if not meta.get("initialized", False):
         raise InputError(f"store {path}: creation was interrupted; re-run the extraction")
+    group = _checked_group(group, path, meta)
     _check_activations(group, path, meta)
     _check_shapes(group, path, meta)
     return ActivationStore(group, path)
+
+
+# Names the store may hold at its top beyond the manifest's arrays: its metadata and the groups of
+# saved results (each checked against its own manifest when read).
+DERIVED_GROUPS = ("stats", "importance", "stability")
+
+
+def _checked_group(raw: zarr.Group, path: str, meta: dict[str, Any]) -> zarr.Group:
+    """The store's root group read through a CheckedStore that knows every file the manifest
+    records (format 2 and later: a store without a well-formed manifest is damaged); format 1
+    stores, which have none, are read as they are."""
+    damaged = "the store is damaged: re-extract it (`neurosel verify` lists every problem)"
+    manifest = raw.attrs.get(MANIFEST_KEY)
+    if manifest is None and int(meta["format_version"]) < 2:
+        return raw
+    if not isinstance(manifest, dict):
+        raise DamagedStoreError(
+            f"store {path}: its manifest ('{MANIFEST_KEY}' attribute) is missing or malformed, so no "
+            f"file can be checked; {damaged}"
+        )
+    entries = array_entries(manifest)
+    files = manifest.get(METADATA_KEY, {})
+    bad = [n for n in entries if not valid_path(n) or not well_formed_units(entries[n])]
+    if not isinstance(files, dict):
+        files, bad = {}, [*bad, METADATA_KEY]
+    bad += [
+        k for k, e in files.items() if not (valid_path(k) and k.endswith("/zarr.json") and well_formed(e))
+    ]
+    if bad:
+        raise DamagedStoreError(
+            f"store {path}: its manifest names {', '.join(map(repr, bad[:3]))}, not files of this "
+            f"store; {damaged}"
+        )
+    # the activations are recorded commit by commit: none yet before the first one
+    entries = {activation_array(str(meta.get("pooling"))): {}, **entries}
+    if strict(manifest):
+        _check_members(raw, path, set(entries), damaged)
+    checked = CheckedStore(raw.store)
+    where, algorithm = f"store {path}", algorithm_of(manifest)
+    if strict(manifest) and manifest[CHECKSUM_KEY] != CHECKSUM:
+        raise DamagedStoreError(
+            f"store {path}: its manifest names the checksum {manifest[CHECKSUM_KEY]!r}, not "
+            f"{CHECKSUM!r}; {damaged}"
+        )
+    for key, entry in files.items():
+        checked.register_file(key, entry, where, algorithm)
+    group = zarr.open_group(checked, mode="r", use_consolidated=False)
+    for name, units in entries.items():
+        try:
+            array = group[name]
+        except KeyError:
+            raise DamagedStoreError(
+                f"store {path}: the {name!r} array is missing although it was written; {damaged}"
+            ) from None
+        except Exception:  # metadata zarr cannot read (a newer codec): named by the checks that follow
+            continue
+        _check_declared(array, units, path, meta, strict(manifest), damaged)
+        checked.register(array.path, Recorded(units, unit_rows(array), where, strict(manifest), algorithm))
+    return group
+
+
+def _check_declared(
+    array: zarr.Array, units: dict[str, Any], path: str, meta: dict[str, Any], every: bool, damaged: str
+) -> None:
+    """Before anything is allocated: a decoded chunk must fit the memory budget, and (manifests that
+    record every file) the manifest must record as many files as the array declares for the rows
+    it holds, so a store cannot declare 10^12 rows, or 2 GB chunks, that nothing backs."""
+    chunk = int(np.prod(array.chunks)) * array.dtype.itemsize if array.dtype.kind not in "OTU" else 0
+    if chunk > DEFAULT_MEMORY_BUDGET:
+        raise DamagedStoreError(
+            f"store {path}: the {array.path!r} array declares chunks of {chunk / 1e6:,.0f} MB, more than the "
+            f"{DEFAULT_MEMORY_BUDGET >> 20} MiB memory budget; {damaged}"
+        )
+    if not every or not array.ndim:
+        return
+    rows = array.shape[0]
+    if array.path == activation_array(str(meta.get("pooling"))):
+        if meta.get("pooling") == "tokens":
+            return  # committed token rows come from the offsets, checked when read
+        rows = min(int(meta.get("rows_committed", 0)), rows)
+    want = -(-rows // unit_rows(array))
+    if len(units) != want:
+        raise DamagedStoreError(
+            f"store {path}: the manifest records {len(units):,} files of {array.path!r}, which declares "
+            f"{want:,} for its {rows:,} rows; {damaged}"
+        )
+
+
+def _check_members(raw: zarr.Group, path: str, arrays: set[str], damaged: str) -> None:
+    """A store whose manifest records every file holds nothing else at its top: an array or folder
+    that neurosel did not write is named (a foreign file is never read)."""
+
+    async def names() -> set[str]:
+        return {name async for name in raw.store.list_dir("")}
+
+    extra = sorted(sync(names()) - arrays - {"zarr.json", *DERIVED_GROUPS})
+    extra = [name for name in extra if not (name.startswith("zarr.") and name.endswith(".partial"))]
+    if extra:
+        raise DamagedStoreError(
+            f"store {path}: {', '.join(map(repr, extra[:5]))} {'is' if len(extra) == 1 else 'are'} in "
+            "the store but not written by neurosel (not in its manifest); remove it or re-extract the store"
+        )
 
 
 def _check_shapes(group: zarr.Group, path: str, meta: dict[str, Any]) -> None:

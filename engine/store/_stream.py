@@ -24,8 +24,9 @@ from neurosel.errors import DamagedStoreError
 DEFAULT_READERS = min(4, os.cpu_count() or 1)  # more readers than cores only contend (measured)
 DEPTH = 2
 # glibc serves allocations above 32 MiB with fresh mmap'd pages: a block above that costs a page
-# fault per 4 KiB on every read (measured: 280k faults per GB, half the read time); stay below.
-MAX_BLOCK_BYTES = 16 << 20
+# fault per 4 KiB on every read (measured: 280k faults per GB, half the read time); stay below, and
+# above one default shard (8 chunks of ~2 MiB, rounded up to whole rows), so blocks are whole files.
+MAX_BLOCK_BYTES = 24 << 20
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,8 @@ def iter_blocks(
             start, end, future = pending.popleft()
             try:
                 data = future.result()
+            except DamagedStoreError:  # a file that is not the one committed: already named
+                raise
             except Exception as error:  # a checksum or decode failure: name the chunk
                 raise corrupt_chunk_error(array, start, end, error) from None
             submit()

@@ -18,11 +18,19 @@ from zarr.core.sync import sync
 
 from neurosel.errors import InputError
 from neurosel.params import PathLike, validated
+from neurosel.store._derived import TEMPORARY
 from neurosel.store._format import activation_array
-from neurosel.store._integrity import MANIFEST_KEY, METADATA_KEY, verify_array, verify_files
+from neurosel.store._integrity import (
+    MANIFEST_KEY,
+    METADATA_KEY,
+    algorithm_of,
+    array_entries,
+    verify_array,
+    verify_files,
+)
 from neurosel.store._reader import ActivationStore, open_store
 
-DERIVED_KINDS = ("stats", "importance")
+DERIVED_KINDS = ("stats", "importance", "stability")
 
 
 @dataclass
@@ -64,7 +72,8 @@ def verify(store: ActivationStore | str | Path) -> VerifyReport:
         report.problems.append(
             f"{where}: marked complete with {opened.rows_committed} of {opened.n} rows committed"
         )
-    group = opened.group
+    store = opened.group.store  # every file is read here as it is, and checked below
+    group = zarr.open_group(getattr(store, "unchecked", store), mode="r", use_consolidated=False)
     main = activation_array(meta["pooling"])
     try:
         committed = opened.activation_rows(opened.rows_committed)
@@ -75,14 +84,21 @@ def verify(store: ActivationStore | str | Path) -> VerifyReport:
     arrays, groups = _members(group)
     for name in sorted(arrays - {main}):
         _check(report, group[name], manifest, where, None)
-    report.problems.extend(verify_files(group.store, (manifest or {}).get(METADATA_KEY, {}), where))
-    for name in sorted(set(manifest or {}) - arrays - {main, METADATA_KEY}):
+    files = (manifest or {}).get(METADATA_KEY, {})
+    report.problems.extend(verify_files(group.store, files, where, algorithm_of(manifest)))
+    for name in sorted(set(array_entries(manifest)) - arrays - {main}):
         report.problems.append(f"{where}: the {name!r} array is missing or unreadable, though it was written")
     for kind in DERIVED_KINDS:
         if kind not in groups:
             continue
-        readable = {key for key in _listed(group, kind) if _is_group(group, f"{kind}/{key}")}
-        for key in sorted(_listed(group, kind) - readable):
+        listed = _listed(group, kind)
+        for key in sorted(k for k in listed if k.startswith(TEMPORARY)):
+            report.notes.append(
+                f"{where}: {kind}/{key} is a save that was interrupted (ignored; removed by the next save)"
+            )
+        listed = {k for k in listed if not k.startswith(TEMPORARY)}
+        readable = {key for key in listed if _is_group(group, f"{kind}/{key}")}
+        for key in sorted(listed - readable):
             report.problems.append(
                 f"{where}: saved result {kind}/{key} cannot be read (its zarr.json is missing or "
                 "damaged); re-run its pass with --recompute"
@@ -103,7 +119,7 @@ def _check_derived(report: VerifyReport, group: zarr.Group, path: str, where: st
     if not complete:
         report.notes.append(f"{where}: {path} is incomplete (ignored, and recomputed)")
         return
-    for name in sorted(set(recorded or {}) - {sub[n].path for n in names}):
+    for name in sorted(set(array_entries(recorded)) - {sub[n].path for n in names}):
         report.problems.append(f"{where}: saved result {path}: array {name!r} is missing or unreadable")
     for name in names:
         _check(report, sub[name], recorded, where, None)

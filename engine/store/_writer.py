@@ -23,8 +23,11 @@ from neurosel.errors import InputError
 from neurosel.store._codec import STORAGE_DTYPES
 from neurosel.store._format import DIMENSIONS, FORMAT_VERSION, META_KEY, TOKEN_DIMENSIONS, activation_array
 from neurosel.store._integrity import (
+    CHECKSUM,
+    CHECKSUM_KEY,
     MANIFEST_KEY,
     METADATA_KEY,
+    WRITE_ALL,
     record_array,
     record_file,
     record_units,
@@ -53,7 +56,10 @@ class Transfer(Protocol):
 
 
 CHUNK_TARGET_BYTES = 2 << 20  # ≥ 1 MB chunks; 2 MiB measured to decode fast and stay cache-friendly
-CHUNKS_PER_SHARD = 16  # one shard (~32 MiB) is one write window and one resume step
+# One shard (~16 MiB) is one write window, one resume step, and one block of a pass: every read
+# checks a whole file against the manifest, so a block that is a whole shard reads each file once
+# (neurosel.store._stream.MAX_BLOCK_BYTES holds one).
+CHUNKS_PER_SHARD = 8
 TEXT_CHUNK_ROWS = 16384
 NONFINITE_ROWS_KEPT = 10_000
 # Keys of the configuration that must match to resume or reuse a store.
@@ -146,6 +152,7 @@ def _create(out: str, meta: dict[str, Any], arrays: dict[str, np.ndarray], layou
         compressors=compressors(meta["compression"]),
         dimension_names=dims,
         fill_value=0,
+        config=WRITE_ALL,
     )
     act.attrs["storage_dtype"] = meta["dtype"]
     arrays = _with_label_name(arrays, meta.get("label_names"))
@@ -159,6 +166,7 @@ def _create(out: str, meta: dict[str, Any], arrays: dict[str, np.ndarray], layou
             dtype=dtype,
             compressors=compressors("zstd"),
             dimension_names=side_dimensions(key, values.ndim),
+            config=WRITE_ALL,
         )
         arr[:] = values
         if key == "labels" and meta.get("label_names"):
@@ -207,7 +215,7 @@ class StoreWriter:
         self.transfer = transfer
         self.lengths = lengths
         self.offsets = offsets
-        self.array = group[activation_array(meta["pooling"])]
+        self.array = group[activation_array(meta["pooling"])].with_config(WRITE_ALL)
         self.queue: queue.Queue = queue.Queue(maxsize=8)
         self.error: BaseException | None = None
         self.window: tuple[int, int, np.ndarray] | None = None
@@ -347,7 +355,7 @@ def _commit(group: zarr.Group, meta: dict[str, Any], array_path: str, units: dic
 def record_side_arrays(group: zarr.Group, names: list[str], metadata_of: list[str] = ()) -> None:
     """Record the files of arrays written once at creation (labels, lengths, texts, coordinates), and
     the `zarr.json` of every array in `metadata_of` (written once, never changed)."""
-    manifest = dict(group.attrs.get(MANIFEST_KEY, {}))
+    manifest = {CHECKSUM_KEY: CHECKSUM, **group.attrs.get(MANIFEST_KEY, {})}
     for name in names:
         manifest[name] = record_array(group[name])
     manifest[METADATA_KEY] = {

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import zarr
 
 import neurosel
 from neurosel.cli import main
@@ -246,6 +247,12 @@ def test_store_whose_metadata_names_an_unknown_codec(capsys, tmp_path):
     text = meta.read_text()
     assert '"crc32c"' in text
     meta.write_text(text.replace('"crc32c"', '"nonexistent"'))
+    # as a newer writer would leave it: the manifest records the metadata it wrote
+    group = zarr.open_group(store.path, mode="r+", use_consolidated=False)
+    manifest = dict(group.attrs["neurosel_manifest"])
+    manifest["_metadata"] = {**manifest["_metadata"], "activations/zarr.json": [len(meta.read_bytes()),
+                             neurosel.store._integrity.checksum(meta.read_bytes())]}  # fmt: skip
+    group.attrs["neurosel_manifest"] = manifest
     with pytest.raises(neurosel.InputError, match="nonexistent"):
         neurosel.open_store(store.path)
     for argv in (["info", store.path], ["stats", store.path, "--device", "cpu"]):

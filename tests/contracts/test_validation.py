@@ -192,6 +192,8 @@ CASES: list[tuple[str, dict, str]] = [
     ("extract", {"label_column": 2}, "label_column 2"),
     ("extract", {"label_kind": "regression"}, "label_kind 'regression'"),
     ("extract", {"pooling": "sum"}, "pooling 'sum': use one of auto, mean, cls, max, last, tokens"),
+    ("extract", {"sites": "attention"}, "sites 'attention'"),
+    ("extract", {"sites": ("hidden", 3)}, "sites ('hidden', 3)"),
     ("extract", {"layers": 1.5}, "layers 1.5"),
     ("extract", {"layers": []}, "layers []"),
     ("extract", {"dtype": "int8"}, "dtype 'int8'"),

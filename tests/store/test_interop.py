@@ -112,8 +112,13 @@ def test_a_store_without_coordinates_still_opens_and_converts(array_store, tmp_p
     attributes."""
     old = tmp_path / "old.zarr"
     shutil.copytree(array_store.path, old)
-    shutil.rmtree(old / "layer")
-    shutil.rmtree(old / "neuron")
+    group = zarr.open_group(str(old), mode="r+", use_consolidated=False)
+    manifest = dict(group.attrs["neurosel_manifest"])
+    for name in ("layer", "neuron"):  # as such a store was written: no arrays, no manifest entries
+        shutil.rmtree(old / name)
+        del manifest[name]
+        manifest["_metadata"] = {k: v for k, v in manifest["_metadata"].items() if k != f"{name}/zarr.json"}
+    group.attrs["neurosel_manifest"] = manifest
     neurosel.store.consolidate(old)
     store = neurosel.open_store(old)
     ds = store.to_xarray()

@@ -109,9 +109,31 @@ def test_rerun_removes_what_a_write_killed_before_its_rename_left(tiny_model, tm
     leftovers = [shard.with_name(f"{shard.name}.{'ab' * 16}.partial"), out / f"zarr.{'cd' * 16}.partial"]
     for path in leftovers:
         path.write_bytes(b"half-written")
-    kept = out / "notes.partial"  # not a name zarr gives its temporary files
+    kept = out / "activations" / "notes.partial"  # not a name zarr gives its temporary files
     kept.write_text("mine")
     neurosel.extract(texts, str(tiny_model), out, device="cpu", progress=False)
     assert not any(p.exists() for p in leftovers)
     kept.unlink()
     assert store_bytes(out) == clean
+
+
+def test_store_from_array_counts_overflow_as_stored_and_refuses_repeated_layers(tmp_path):
+    """1e30 is finite in float32 and +inf in float16: counted after the cast, without a warning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        store = neurosel.store_from_array(tmp_path / "o.zarr", np.full((4, 2, 3), 1e30, np.float32))
+    assert store.meta["nonfinite_values"] == 24 and store.meta["nonfinite_row_count"] == 4
+    with pytest.raises(neurosel.InputError, match=r"layers \[1, 1\]: each model layer may be stored once"):
+        neurosel.store_from_array(tmp_path / "d.zarr", np.ones((4, 2, 3), np.float32), layers=[1, 1])
+
+
+def test_an_unknown_url_scheme_is_one_line(capsys):
+    from neurosel.cli import main
+
+    with pytest.raises(neurosel.InputError, match="the file system 'foo' is not available"):
+        neurosel.open_store("foo://bucket/s.zarr")
+    assert main(["info", "foo://bucket/s.zarr"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "foo" in err[0] and "Traceback" not in err[0]
