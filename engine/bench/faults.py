@@ -1,7 +1,10 @@
 """Fault injection: damage each kind of file in a store and run the commands a user would run on it.
 
 Every file kind (an activation shard, a labels chunk, each zarr.json, a saved statistics or
-importance array) gets each fault (deleted, emptied, truncated to half, one byte flipped); then
+importance array) gets each fault (deleted, emptied, truncated to half, one byte flipped, replaced
+by the same file of another store of the same shape, a symlink to it, swapped with a sibling of
+the same size), and the manifest itself each of its faults (removed, an entry nulled over a deleted
+shard, a key leading out of the store, an array nobody wrote); then
 `info`, `stats`, `select`, `transfer` and `verify` run on the damaged copy through the real command
 line. The
 outcome of each run is one of:
@@ -32,7 +35,9 @@ import numpy as np
 
 CommandLine = Callable[[list[str]], int]  # neurosel.cli.main: argv -> exit code
 
-FAULTS = ("deleted", "emptied", "truncated", "flipped")
+FAULTS = ("deleted", "emptied", "truncated", "flipped", "foreign", "symlinked", "swapped")
+MANIFEST_FAULTS = ("removed", "entry nulled", "key escapes", "foreign array")
+MANIFEST = "manifest"  # the kind of the faults that edit the manifest
 COMMANDS = ("info", "stats", "select", "transfer", "verify")
 ROWS, LAYERS, HIDDEN = 240, 2, 16
 TIMING = re.compile(r"\d[\d.,]*\s*(s|GB/s)\b")
@@ -43,7 +48,7 @@ class Outcome:
     kind: str
     fault: str
     command: str
-    result: str  # named, same, WRONG, BUG
+    result: str  # named, same, identical (the "foreign" file had the same bytes), unnamed, WRONG, BUG
     detail: str
 
 
@@ -84,9 +89,19 @@ def file_kinds(source: Path) -> dict[str, str]:
     }
 
 
-def damage(path: Path, fault: str) -> None:
-    """Apply one fault to one file."""
-    if fault == "deleted":
+def damage(path: Path, fault: str, other: Path, sibling: Path | None = None) -> None:
+    """Apply one fault to one file; `other` is the same file in another store of the same shape,
+    `sibling` a file of the same kind in the same store (swapped with it)."""
+    if fault == "foreign":
+        shutil.copyfile(other, path)
+    elif fault == "symlinked":
+        path.unlink()
+        path.symlink_to(other)
+    elif fault == "swapped" and sibling is not None:
+        data = path.read_bytes()
+        path.write_bytes(sibling.read_bytes())
+        sibling.write_bytes(data)
+    elif fault == "deleted":
         path.unlink()
     elif fault == "emptied":
         path.write_bytes(b"")
@@ -96,6 +111,26 @@ def damage(path: Path, fault: str) -> None:
         data = bytearray(path.read_bytes())
         data[len(data) // 2] ^= 0x20  # a bit in the middle: a JSON letter's case, or a value bit
         path.write_bytes(bytes(data))
+
+
+def damage_manifest(store: Path, fault: str, other: Path) -> None:
+    """Apply one fault to a store's manifest (the `neurosel_manifest` attribute), as a careless or
+    hostile edit would."""
+    import json
+
+    meta_file = store / "zarr.json"
+    meta = json.loads(meta_file.read_text())
+    manifest = meta["attributes"]["neurosel_manifest"]
+    if fault == "removed":
+        del meta["attributes"]["neurosel_manifest"]
+    elif fault == "entry nulled":
+        manifest["activations"]["1"] = None
+        (store / "activations/c/1/0/0").unlink()
+    elif fault == "key escapes":
+        manifest["../../../../../../dev/zero"] = {"0": [1 << 40, 0]}
+    else:
+        shutil.copytree(other / "labels", store / "labels_extra")
+    meta_file.write_text(json.dumps(meta))
 
 
 def command_line(command: str, source: Path, target: Path) -> list[str]:
@@ -142,18 +177,37 @@ def run_matrix(
     source, target = make_stores(pristine, main)
     expected = {c: _run(main, command_line(c, source, target)) for c in commands}
     files = file_kinds(source)
+    siblings = {"activation shard": "activations/c/0/0/0"}
     outcomes = []
-    for kind in kinds or list(files):
-        for fault in FAULTS:
+    for kind in kinds or [*files, MANIFEST]:
+        for fault in MANIFEST_FAULTS if kind == MANIFEST else FAULTS:
+            if fault == "swapped" and kind not in siblings:
+                continue
             for command in commands:
                 case = workdir / "case"
                 shutil.rmtree(case, ignore_errors=True)
                 shutil.copytree(pristine, case)
                 src, tgt = case / source.name, case / target.name
-                damage(src / files[kind], fault)
+                if kind == MANIFEST:
+                    damage_manifest(src, fault, tgt)
+                else:
+                    other = tgt / files[kind]
+                    if not other.exists():  # a saved result only the source has: another of its own
+                        other = case / "other" / files[kind]
+                        other.parent.mkdir(parents=True, exist_ok=True)
+                        other.write_bytes(bytes(reversed((src / files[kind]).read_bytes())))
+                    sibling = src / siblings[kind] if kind in siblings else None
+                    same_bytes = other.read_bytes() == (src / files[kind]).read_bytes()
+                    if fault in ("foreign", "symlinked") and same_bytes:
+                        # the other store's file is byte for byte this one (a zarr.json of the same
+                        # shape): nothing is changed, so nothing is to be named
+                        outcomes.append(Outcome(kind, fault, command, "identical", ""))
+                        continue
+                    damage(src / files[kind], fault, other, sibling)
                 code, out, err = _run(main, command_line(command, src, tgt))
                 out = out.replace(str(case), str(pristine))
-                outcomes.append(_judge(kind, fault, command, code, out, err, expected[command], files[kind]))
+                relpath = "neurosel_manifest" if kind == MANIFEST else files[kind]
+                outcomes.append(_judge(kind, fault, command, code, out, err, expected[command], relpath))
     return outcomes
 
 
@@ -161,7 +215,12 @@ def _judge(kind, fault, command, code, out, err, expected, relpath) -> Outcome:
     first = err.strip().splitlines()[0] if err.strip() else ""
     if code == 2:
         array = relpath.split("/c/")[0].removesuffix("/zarr.json").removesuffix("zarr.json") or "zarr.json"
-        named = array.split("/")[-1] in first or relpath in first or "zarr.json" in first
+        named = (
+            array.split("/")[-1] in first or relpath in first or "zarr.json" in first or "manifest" in first
+        )
+        # the root zarr.json is the commit point and holds the manifest: another store's there makes
+        # every file disagree with it, and the first file read is named
+        named = named or (relpath == "zarr.json" and ("damaged" in first or "does not match" in first))
         return Outcome(kind, fault, command, "named" if named else "unnamed", first)
     if code == 0 and out == expected[1]:
         return Outcome(kind, fault, command, "same", "")
@@ -199,7 +258,7 @@ def main(argv: Sequence[str] | None = None, command_line: CommandLine | None = N
             print(f"- {o.kind}, {o.fault}, {o.command}: {o.result} {o.detail}")
     bad = [o for o in outcomes if o.result in ("WRONG", "BUG", "unnamed")]
     print(f"\n{len(outcomes)} cases: " + ", ".join(
-        f"{r} {sum(o.result == r for o in outcomes)}" for r in ("named", "same", "unnamed", "WRONG", "BUG")
+        f"{r} {sum(o.result == r for o in outcomes)}" for r in ("named", "same", "identical", "unnamed", "WRONG", "BUG")
     ))  # fmt: skip
     return 1 if bad else 0
 

@@ -1,6 +1,8 @@
 """The fault-injection matrix (engine/bench/faults.py): every kind of file in a store deleted, emptied,
-truncated or with a flipped byte, under `info`, `stats`, `select`, `transfer` and `verify`. Each run must name
-the damage (exit 2) or give exactly the undamaged answer; never a different answer, never a bug."""
+truncated, with a flipped byte, replaced by another store's file of the same size, symlinked to it or
+swapped with a sibling, and the manifest removed, nulled, escaping the store or beside an array nobody
+wrote, under `info`, `stats`, `select`, `transfer` and `verify`. Each run must name the damage (exit 2)
+or give exactly the undamaged answer; never a different answer, never a bug."""
 
 from __future__ import annotations
 
@@ -18,19 +20,22 @@ def outcomes(tmp_path_factory):
 
 
 def test_no_damage_gives_a_wrong_answer_or_a_traceback(outcomes):
-    bad = [o for o in outcomes if o.result not in ("named", "same")]
+    bad = [o for o in outcomes if o.result not in ("named", "same", "identical")]
     assert not bad, "\n".join(f"{o.kind}, {o.fault}, {o.command}: {o.result} {o.detail}" for o in bad)
 
 
 def test_every_read_of_a_missing_or_cut_file_names_it(outcomes):
-    """A deleted, emptied or truncated file that a command needs is named, never read as zeros."""
+    """A deleted, emptied, truncated or foreign file that a command needs is named, never read as
+    zeros or as another store's numbers."""
     for o in outcomes:
-        if o.fault == "flipped":
+        if o.fault == "flipped" or o.kind == "manifest" or o.result == "identical":
             continue
         if o.kind in ("labels chunk", "activations zarr.json", "root zarr.json"):  # every command reads these
             assert o.result == "named", (o.kind, o.fault, o.command)
-        if o.kind == "activation shard" and o.command in ("info", "transfer"):  # read or checked
+        if o.kind == "activation shard" and o.command == "transfer":  # reads every shard
             assert o.result == "named", (o.kind, o.fault, o.command)
+        if o.kind == "activation shard" and o.command == "info":  # sizes only: a cut file, not a foreign one
+            assert o.result == "named" or o.fault in ("foreign", "symlinked", "swapped"), (o.fault, o.command)
 
 
 def test_verify_names_every_fault(outcomes):
@@ -41,8 +46,18 @@ def test_verify_names_every_fault(outcomes):
         (o.kind, o.fault, o.result)
         for o in outcomes
         if o.command == "verify"
-        and o.result != "named"
+        and o.result not in ("named", "identical")
         and (o.kind, o.fault) != ("root zarr.json", "flipped")
     ]
     assert not missed
-    assert len(outcomes) == 9 * 4 * 5
+    swaps = 1  # the activation shard has a sibling of the same size; other kinds have none
+    assert len(outcomes) == (9 * 6 + swaps + 4) * 5
+
+
+def test_the_manifest_cannot_be_switched_off(outcomes):
+    """Removing the manifest, nulling an entry over a deleted shard, a key out of the store, an
+    array nobody wrote: every command that opens the store names it (stats and select may answer
+    from saved results the manifest still vouches for)."""
+    for o in outcomes:
+        if o.kind == "manifest" and o.command in ("info", "transfer", "verify"):
+            assert o.result == "named", (o.fault, o.command, o.detail)
