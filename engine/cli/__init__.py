@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
 
 from neurosel.cli._format import describe_os_error, one_line
@@ -46,7 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.setLevel(logging.WARNING if args.quiet else logging.INFO)
     _quiet_third_party()
     try:
-        code = args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            warnings.filterwarnings("always", module=r"neurosel(\.|$)")  # shown, whatever -W says
+            code = args.func(args)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
         return code
     except BrokenPipeError:
@@ -66,6 +70,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except Exception:
         return _bug()
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """neurosel's own warnings (SupportWarning, ConvergenceWarning, ...) as one line each, as a person
+    reads them: `neurosel: warning: <message>`, without Python's source-line echo; other packages'
+    warnings keep Python's form."""
+    if category.__module__.startswith("neurosel"):
+        print(f"neurosel: warning: {one_line(str(message))}", file=sys.stderr)
+    else:
+        print(warnings.formatwarning(message, category, filename, lineno, line).rstrip(), file=sys.stderr)
 
 
 def _bug() -> int:

@@ -166,6 +166,22 @@ def _check_texts(texts: list, where: str, lines: list[int] | None = None) -> Non
         raise InputError(
             f"{where}: {rows} {_is(empty)} empty or whitespace only; fill or drop {_them(empty)}"
         )
+    broken = [i for i, text in enumerate(texts) if not _encodable(text)]
+    if broken:
+        rows = describe_rows(broken, lines)
+        raise InputError(
+            f"{where}: {rows} {_have(broken)} a lone surrogate (half of an escaped character pair, not "
+            f"text a tokenizer can read); fix or drop {_them(broken)}"
+        )
+
+
+def _encodable(text: str) -> bool:
+    """Text that is valid Unicode: JSON's \\udXXX escapes can leave a lone surrogate in a str."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _is(rows: list[int]) -> str:

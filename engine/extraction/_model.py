@@ -76,8 +76,9 @@ def load_encoder(model: str | Path | tuple[Any, Any], device: torch.device) -> E
 
         model_id = str(model)
         path = resolve_model_path(model)
+        local = hub_access(path, model_id)
         try:
-            tokenizer = AutoTokenizer.from_pretrained(path)
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
         except (OSError, ValueError, KeyError) as e:
             raise InputError(
                 f"model {model_id!r}: cannot be loaded ({_reason(e)}); pass a local directory "
@@ -85,7 +86,7 @@ def load_encoder(model: str | Path | tuple[Any, Any], device: torch.device) -> E
                 "to fill the Hugging Face cache"
             ) from None
         try:
-            net = AutoModel.from_pretrained(path)
+            net = AutoModel.from_pretrained(path, local_files_only=local)
         except _weight_errors() as e:
             raise InputError(
                 f"model {model_id!r}: its weights cannot be loaded ({_weights_reason(e)}); pass a directory "
@@ -112,6 +113,41 @@ def load_encoder(model: str | Path | tuple[Any, Any], device: torch.device) -> E
         model_type=model_type,
         family=family,
     )
+
+
+HUB_TIMEOUT = 3.0  # seconds to reach the Hugging Face hub before a hub id is read from the cache only
+
+
+def hub_access(path: str, model_id: str) -> bool:
+    """Whether to load `path` from local files only: a directory, offline mode (HF_HUB_OFFLINE), or
+    a hub id while the hub cannot be reached (one connection attempt of HUB_TIMEOUT seconds, instead
+    of the client's retries: ~50 s and a dozen log lines). A hub id that is neither reachable nor in
+    the cache is an InputError at once."""
+    if Path(path).is_dir():
+        return True
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if constants.HF_HUB_OFFLINE or _hub_reachable(constants.ENDPOINT):
+        return bool(constants.HF_HUB_OFFLINE)
+    if isinstance(try_to_load_from_cache(path, "config.json"), str):
+        return True
+    raise InputError(
+        f"model {model_id!r}: not a local directory, not in the Hugging Face cache, and "
+        f"{constants.ENDPOINT} cannot be reached; pass a local directory with config.json, weights and "
+        "tokenizer files, or run once with network access to fill the cache"
+    )
+
+
+def _hub_reachable(endpoint: str) -> bool:
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(endpoint)
+    try:
+        with socket.create_connection((url.hostname or "", url.port or 443), timeout=HUB_TIMEOUT):
+            return True
+    except OSError:
+        return False
 
 
 def _reason(error: BaseException) -> str:

@@ -74,7 +74,7 @@ def select(
             raise InputError("rule top-k needs k")
         if k > imp.entered:
             warnings.warn(
-                f"{imp.meta.get('store', 'importance')}: only {imp.entered} neurons entered the path; the "
+                f"store {imp.meta.get('store', '?')}: only {imp.entered} neurons entered the path; the "
                 f"other {k - imp.entered} selected are ranked by closeness to entering (run importance "
                 "with target_support=k to go further)",
                 SupportWarning,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -258,3 +259,24 @@ def test_store_whose_metadata_names_an_unknown_codec(capsys, tmp_path):
     for argv in (["info", store.path], ["stats", store.path, "--device", "cpu"]):
         code, err = run_cli(capsys, *argv)
         assert_one_line_error(code, err, f"store {store.path}", "'activations'", "nonexistent", "re-run")
+
+
+def test_a_hub_id_without_the_hub_fails_fast_in_one_line(tmp_path):
+    """The hub unreachable (here: nothing listens at HF_ENDPOINT) and the model not cached: one line,
+    in seconds, instead of the client's retries (~50 s and a dozen log lines)."""
+    import time
+
+    data = tmp_path / "in.csv"
+    data.write_text("text,label\nhello world,0\nbad film,1\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    env.update(HF_ENDPOINT="http://127.0.0.1:9", HF_HOME=str(tmp_path / "hf"))
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "neurosel.cli", "-q", "extract", str(data), "--model", "someone/some-model",
+         "--out", str(tmp_path / "s.zarr")],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.strip().splitlines() if "device=" not in line]
+    assert len(lines) == 1 and "not in the Hugging Face cache" in lines[0], proc.stderr
+    assert time.monotonic() - started < 30

@@ -423,3 +423,17 @@ def test_extract_several_sites_writes_one_store_each(capsys, tiny_model, tmp_pat
     assert neurosel.open_store(tmp_path / "run-hidden.zarr").shape == (12, 3, 32)
     assert "hidden,attention" in usage_error(capsys, "extract", str(data), "--model", "m", "--out", out,
                                              "--sites", "hidden,attention")  # fmt: skip
+
+
+def test_warnings_are_one_line_each_naming_the_store(capsys, tmp_path):
+    """A select asking for more neurons than the path reaches: each of neurosel's warnings is one
+    line, `neurosel: warning: store PATH: ...`, with no Python source line echoed."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    store = neurosel.store_from_array(
+        tmp_path / "s.zarr", rng.standard_normal((12, 2, 8)).astype(np.float32), labels=np.arange(12) % 2
+    )
+    assert main(["-q", "select", store.path, "--k", "16", "--device", "cpu"]) == 0
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if "device=" not in line]
+    assert err and all(line.startswith(f"neurosel: warning: store {store.path}: ") for line in err), err

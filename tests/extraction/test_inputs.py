@@ -346,3 +346,10 @@ def test_extract_label_kind_class_is_stored(tiny_model, tmp_path):
     )
     assert store.complete and store.meta["label_kind"] == "class"
     assert store.meta["label_names"] == ["1", "neg"] and store.labels.tolist() == [0, 1, 0]
+
+
+def test_a_lone_surrogate_in_jsonl_is_named_not_a_traceback(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"text": "fine", "label": 0}\n{"text": "bad \\udc80 text", "label": 1}\n')
+    with pytest.raises(InputError, match=r"row 1 \(file line 2\) has a lone surrogate"):
+        load_corpus(str(path))
