@@ -257,9 +257,9 @@ def main(argv: Sequence[str] | None = None, command_line: CommandLine | None = N
         for o in outcomes:
             print(f"- {o.kind}, {o.fault}, {o.command}: {o.result} {o.detail}")
     bad = [o for o in outcomes if o.result in ("WRONG", "BUG", "unnamed")]
-    print(f"\n{len(outcomes)} cases: " + ", ".join(
-        f"{r} {sum(o.result == r for o in outcomes)}" for r in ("named", "same", "identical", "unnamed", "WRONG", "BUG")
-    ))  # fmt: skip
+    results = ("named", "same", "identical", "unnamed", "WRONG", "BUG")
+    counts = ", ".join(f"{r} {sum(o.result == r for o in outcomes)}" for r in results)
+    print(f"\n{len(outcomes)} cases: {counts}")
     return 1 if bad else 0
 
 
