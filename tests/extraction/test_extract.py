@@ -220,3 +220,27 @@ def test_a_site_already_complete_is_kept_while_the_other_is_extracted(tiny_model
     assert store_bytes(tmp_path / "run-hidden.zarr") == before
     alone = neurosel.extract(texts, str(tiny_model), tmp_path / "ffn.zarr", sites="ffn", **common)
     np.testing.assert_array_equal(stores["ffn"].read(), alone.read())
+
+
+def test_every_stage_works_on_an_ffn_store_unchanged(tiny_model, tmp_path):
+    """A store of FFN units is a store like any other: statistics, importance, select, fingerprint,
+    transfer, verify, xarray and export read it, with its layer ids (1..L) and its width (64)."""
+    pytest.importorskip("xarray")
+    labels = [i % 2 for i in range(40)]
+    common = {"labels": labels, "sites": "ffn", "device": "cpu", "progress": False}
+    a = neurosel.extract(random_texts(40, seed=7), str(tiny_model), tmp_path / "a.zarr", **common)
+    b = neurosel.extract(random_texts(40, seed=8), str(tiny_model), tmp_path / "b.zarr", **common)
+    stats = neurosel.neuron_stats(a, progress=False)
+    assert stats.t.shape == (2, 64)
+    x = a.read().astype(np.float64).reshape(40, -1)
+    y = np.asarray(labels)
+    np.testing.assert_allclose(stats.class_mean[1].ravel(), x[y == 1].mean(0), rtol=1e-6, atol=1e-6)
+    sel = neurosel.select(neurosel.importance(a, target_support=5), k=5)
+    assert sel.neurons.size == 5 and {layer for layer, _ in sel.units()} <= {1, 2}
+    result = neurosel.transfer(a, b, k=5, ks=(5,), seeds=1, progress=False)
+    assert result is not None
+    assert neurosel.verify(a).ok
+    ds = a.to_xarray()
+    assert list(ds.layer.values) == [1, 2] and ds.sizes["neuron"] == 64
+    out = neurosel.export(a, tmp_path / "npy", to="npy", progress=False)
+    np.testing.assert_array_equal(np.load(out / "activations.npy"), a.read())
