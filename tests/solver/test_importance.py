@@ -187,3 +187,22 @@ def test_in_core_design_is_numpys_standardisation_to_the_bit(tmp_path, dtype):
     assert where == "in-core-float32" and block.data.flags.f_contiguous
     expected = ((raw - center) / np.where(scale > 0, scale, 1.0)).astype(np.float32)
     np.testing.assert_array_equal(block.data, expected)
+
+
+def test_more_classes_than_the_path_handles_are_refused_before_work(tmp_path, capsys):
+    """1,000 classes: the multinomial path would run for hours (its cost grows faster than the
+    classes), so importance and select refuse at once, naming the limit; statistics still run."""
+    from neurosel.cli import main
+    from neurosel.solver._methods import MAX_CLASSES
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(2000) % 1000
+    store = neurosel.store_from_array(tmp_path / "s.zarr", rng.standard_normal((2000, 2, 4)), labels=labels)
+    with pytest.raises(
+        neurosel.InputError,
+        match=f"1,000 classes; the sparse multinomial path is refused above {MAX_CLASSES}",
+    ):
+        neurosel.importance(store)
+    assert main(["-q", "select", store.path, "--k", "3", "--device", "cpu"]) == 2
+    assert "1,000 classes" in capsys.readouterr().err
+    assert neurosel.neuron_stats(store, progress=False, save=False).class_mean.shape == (1000, 2, 4)
