@@ -10,7 +10,8 @@ and pulls in torch, transformers or scikit-learn only when a function that needs
 - cross-domain transfer: `transfer`, `TransferResult` (scikit-learn), `fingerprint`, `Fingerprints`;
 - devices and errors: `Device`, `resolve_device`, and every user-facing error and warning (all in
   `neurosel.errors`): `InputError`, `NonFiniteActivationsError`, `StoreLockedError`,
-  `DamagedStoreError`, `SupportWarning`, `ConvergenceWarning` (scikit-learn's subclass; loaded on use).
+  `DamagedStoreError`, `SupportWarning`, `ReadOnlyStoreWarning`, `ConvergenceWarning` (scikit-learn's
+  subclass; loaded on use).
 
 The stages themselves are the sub-packages `neurosel.extraction`, `neurosel.store`, `neurosel.stats`,
 `neurosel.solver`, `neurosel.crossdomain`, `neurosel.report` and `neurosel.experiments`
@@ -30,6 +31,7 @@ from neurosel.errors import (
     DamagedStoreError,
     InputError,
     NonFiniteActivationsError,
+    ReadOnlyStoreWarning,
     StoreLockedError,
     SupportWarning,
 )
@@ -66,6 +68,7 @@ __all__ = [
     "InputError",
     "NeuronStats",
     "NonFiniteActivationsError",
+    "ReadOnlyStoreWarning",
     "Selection",
     "SparseLogisticSelector",
     "StoreLockedError",

@@ -18,6 +18,10 @@ class NonFiniteActivationsError(InputError):
         self.count = count
 
 
+class ReadOnlyStoreWarning(UserWarning):
+    """A derived result could not be saved in the store (read-only): it was used from memory."""
+
+
 class SupportWarning(UserWarning):
     """A path could not reach the requested support size; the closest λ is kept. The message names
     the store, so that every store's warning is shown."""

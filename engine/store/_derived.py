@@ -18,9 +18,11 @@ when a group was changed by something else), only the groups' own `zarr.json` fi
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -28,7 +30,7 @@ import numpy as np
 import zarr
 from zarr.core.sync import sync
 
-from neurosel.errors import DamagedStoreError
+from neurosel.errors import DamagedStoreError, ReadOnlyStoreWarning
 from neurosel.store._checked import CheckedStore, Recorded, valid_path, well_formed_units
 from neurosel.store._integrity import (
     CHECKSUM,
@@ -95,7 +97,19 @@ def cached(
     result = compute(key)
     if save:
         arrays, meta = kind.to_arrays(result, store)
-        save_derived(store, kind.kind, key, arrays, {**meta, "key": key})
+        try:
+            save_derived(store, kind.kind, key, arrays, {**meta, "key": key})
+        except OSError as e:
+            if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise
+            # a store someone may read but not write (a read-only mount, a shared dataset): the
+            # result is used from memory, as with save=False, and said once
+            warnings.warn(
+                f"store {store.path}: cannot be written ({e.strerror}); the {kind.kind} result is kept in "
+                "memory, not saved",
+                ReadOnlyStoreWarning,
+                stacklevel=2,
+            )
     return result
 
 

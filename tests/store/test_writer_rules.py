@@ -73,3 +73,35 @@ def test_an_interrupted_save_is_a_note_and_the_next_save_removes_it(tmp_path):
     neurosel.neuron_stats(store, progress=False)
     assert not any(name.startswith(".tmp-") for name in os.listdir(os.path.join(store.path, "stats")))
     assert verify(store.path).ok
+
+
+def test_a_read_only_store_is_scored_and_transferred_from_memory(tmp_path, capsys):
+    """A store on a read-only mount: statistics, select and transfer run, their results kept in
+    memory with one warning line each naming the store; nothing is written (needs mount rights)."""
+    import shutil
+
+    from neurosel.cli import main
+
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    if (
+        shutil.which("mount") is None
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True
+        ).returncode
+    ):
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        source = two_class_store_at(mount / "a.zarr", n=120)
+        target = two_class_store_at(mount / "b.zarr", n=120, seed=1)
+        before = sorted(p.relative_to(mount) for p in mount.rglob("*"))
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        for argv in (["stats", source.path], ["select", source.path, "--k", "3"],
+                     ["transfer", "--source", source.path, "--target", target.path, "--k", "3", "--ks", "3",
+                      "--seeds", "1"]):  # fmt: skip
+            assert main(["-q", *argv, "--device", "cpu"]) == 0, capsys.readouterr().err
+            err = [line for line in capsys.readouterr().err.splitlines() if "device=" not in line]
+            assert err and all("cannot be written" in line and "kept in memory" in line for line in err), err
+        assert sorted(p.relative_to(mount) for p in mount.rglob("*")) == before
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
