@@ -9,8 +9,10 @@ from the file system's usual environment or configuration (for S3: `AWS_*` varia
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +52,8 @@ def exists(path: str | Path) -> bool:
     if local is not None:
         return local.exists()
     fs, root = filesystem(path)
-    return bool(fs.exists(root))
+    with reachable(path):
+        return bool(fs.exists(root))
 
 
 def remove_tree(path: str | Path) -> None:
@@ -101,3 +104,26 @@ def rename(store_path: str | Path, source: str, target: str) -> None:
     for file in files:
         fs.copy(file, dst + file[len(src) :])
     fs.rm(src, recursive=True)
+
+
+# Packages whose exceptions mean "this file system cannot be reached as configured" (credentials,
+# endpoints, permissions): said as one line naming the store, not a trace.
+_CLOUD_ERRORS = ("botocore", "aiobotocore", "google.auth", "google.api_core", "azure.core")
+
+
+@contextlib.contextmanager
+def reachable(path: str | Path) -> Iterator[None]:
+    """Turn a remote file system's credential or connection error into an InputError naming the
+    store and where credentials come from."""
+    try:
+        yield
+    except Exception as e:
+        if not type(e).__module__.startswith(_CLOUD_ERRORS):
+            raise
+        from neurosel.errors import InputError
+
+        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise InputError(
+            f"store {path}: its file system cannot be reached ({type(e).__name__}: {reason}); set its "
+            "credentials and endpoint the usual way (for S3: AWS_* variables, ~/.aws, an instance role)"
+        ) from None

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from neurosel.errors import InputError, StoreLockedError
-from neurosel.store._location import filesystem, local_path
+from neurosel.store._location import filesystem, local_path, reachable
 
 log = logging.getLogger("neurosel")
 
@@ -62,7 +62,8 @@ class StoreLock:
         while True:
             try:
                 if self.path is None:
-                    self._acquire_remote()
+                    with reachable(self.store):
+                        self._acquire_remote()
                 else:
                     self._acquire_local()
                 return

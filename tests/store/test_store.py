@@ -137,3 +137,24 @@ def test_an_unknown_url_scheme_is_one_line(capsys):
     assert main(["info", "foo://bucket/s.zarr"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "foo" in err[0] and "Traceback" not in err[0]
+
+
+def test_a_remote_store_without_credentials_is_one_line(tmp_path):
+    """s3:// with no credentials anywhere: one line naming the store and where credentials come from."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("s3fs")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_CONFIG_FILE=str(tmp_path / "none"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+               AWS_EC2_METADATA_DISABLED="true", HOME=str(tmp_path))  # fmt: skip
+    for argv in (
+        ["info", "s3://no-such-bucket-neurosel/s.zarr"],
+        ["stats", "s3://no-such-bucket-neurosel/s.zarr"],
+    ):
+        command = [sys.executable, "-m", "neurosel.cli", "-q", *argv]
+        proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "cannot be reached (NoCredentialsError" in lines[0], proc.stderr
