@@ -10,6 +10,7 @@ stores built for reuse to `bench/scratch/` (SCRATCH_DIR), and datasets are read 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import ctypes
 import gc
@@ -42,6 +43,20 @@ HOST = torch.device("cpu")
 LIBRARIES = ("transformers", "zarr", "scikit-learn", "skglm", "celer", "glum", "numba", "threadpoolctl")
 
 T = TypeVar("T")
+
+
+def add_synthetic_store_options(p: argparse.ArgumentParser) -> None:
+    """--out-dir, --scratch-dir, --keep/--no-keep, --rebuild: where a benchmark writes its report and
+    keeps the synthetic stores it builds for the next run."""
+    p.add_argument("--out-dir", type=Path, default=RESULTS_DIR, help="reports (JSON)")
+    p.add_argument("--scratch-dir", type=Path, default=SCRATCH_DIR, help="synthetic stores")
+    p.add_argument(
+        "--keep",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="keep the synthetic stores for the next run (default: keep)",
+    )
+    p.add_argument("--rebuild", action="store_true", help="rebuild the synthetic stores even if present")
 
 
 def default_data_dir() -> Path:

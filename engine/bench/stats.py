@@ -40,9 +40,8 @@ import zarr
 import neurosel
 from neurosel.bench._harness import (
     HOST,
-    RESULTS_DIR,
-    SCRATCH_DIR,
     Measurement,
+    add_synthetic_store_options,
     environment,
     measure,
     timed,
@@ -78,15 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-budget-mb", type=int, default=512, help="decoded blocks in flight")
     p.add_argument("--readers", type=int, default=DEFAULT_READERS, help="reader threads")
     p.add_argument("--repeats", type=int, default=3, help="rounds of every method; the median time counts")
-    p.add_argument("--out-dir", type=Path, default=RESULTS_DIR, help="reports (JSON)")
-    p.add_argument("--scratch-dir", type=Path, default=SCRATCH_DIR, help="synthetic stores")
-    p.add_argument(
-        "--keep",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="keep the synthetic store for the next run (default: keep)",
-    )
-    p.add_argument("--rebuild", action="store_true", help="rebuild the synthetic store even if present")
+    add_synthetic_store_options(p)
     return p
 
 

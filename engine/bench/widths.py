@@ -65,9 +65,8 @@ import numpy as np
 import neurosel
 from neurosel.bench._harness import (
     HOST,
-    RESULTS_DIR,
-    SCRATCH_DIR,
     Measurement,
+    add_synthetic_store_options,
     cached_store,
     environment,
     measure,
@@ -133,15 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tol", type=float, default=1e-6, help="the path's certificate: gap ≤ tol · log 2")
     p.add_argument("--repeats", type=int, default=3, help="rounds of the statistics methods (median)")
     p.add_argument("--importance-repeats", type=int, default=3, help="rounds of the paths (median)")
-    p.add_argument("--out-dir", type=Path, default=RESULTS_DIR, help="reports (JSON)")
-    p.add_argument("--scratch-dir", type=Path, default=SCRATCH_DIR, help="synthetic stores")
-    p.add_argument(
-        "--keep",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="keep the synthetic stores for the next run (default: keep)",
-    )
-    p.add_argument("--rebuild", action="store_true", help="rebuild the synthetic stores even if present")
+    add_synthetic_store_options(p)
     return p
 
 

@@ -31,7 +31,7 @@ from zarr.core.buffer import Buffer, BufferPrototype
 from zarr.storage import WrapperStore
 
 from neurosel.errors import DamagedStoreError
-from neurosel.store._integrity import STORE_FIX, Hasher, checksum
+from neurosel.store._integrity import STORE_FIX, Hasher, algorithm_of, checksum, strict, unit_rows
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 CHECKED_FILES = 64  # files remembered as checked, for the later byte ranges of the same files
@@ -72,8 +72,12 @@ class CheckedStore(WrapperStore):
         """The store underneath, for `verify`, which reads every file itself and reports every problem."""
         return self._store
 
-    def register(self, array_path: str, recorded: Recorded) -> None:
-        self.arrays[array_path] = recorded
+    def register(self, array: Any, units: Mapping[str, Any], manifest: Mapping[str, Any], where: str) -> None:
+        """Check the files of `array` against `units`, its entries in `manifest` (whose format says
+        whether null entries are damage and which checksum the entries use)."""
+        self.arrays[array.path] = Recorded(
+            units, unit_rows(array), where, strict(manifest), algorithm_of(manifest)
+        )
 
     def register_file(self, key: str, entry: Any, where: str, algorithm: str) -> None:
         self.files[key] = (entry, where, algorithm)
@@ -132,23 +136,16 @@ class CheckedStore(WrapperStore):
             return
         size = int(entry[0])
         try:
-            actual = int(await self._store.getsize(key))
+            _check_size(int(await self._store.getsize(key)), size, name)
         except (FileNotFoundError, KeyError):
             raise DamagedStoreError(f"{name} is missing; {STORE_FIX}") from None
-        if actual != size:
-            state = "empty" if actual == 0 else f"{actual} bytes, {size} were written"
-            raise DamagedStoreError(f"{name} has the wrong size ({state}); {STORE_FIX}")
         hasher = Hasher(algorithm)
         for start in range(0, size, PIECE):
             piece = await self._store.get(key, prototype, RangeByteRequest(start, min(start + PIECE, size)))
             if piece is None:
                 raise DamagedStoreError(f"{name} is missing; {STORE_FIX}")
             await asyncio.to_thread(hasher.update, piece.as_numpy_array())
-        if hasher.value != int(entry[1]):
-            raise DamagedStoreError(
-                f"{name} does not match its checksum: its bytes are not the ones committed (changed, or a "
-                f"file from elsewhere); {STORE_FIX}"
-            )
+        _check_sum(hasher.value, int(entry[1]), name)
 
     async def getsize(self, key: str) -> int:
         """The file's size, asked of the store underneath: zarr's WrapperStore does not forward it,
@@ -171,11 +168,18 @@ def _check(data: Buffer | None, entry: Any, name: str, algorithm: str) -> None:
         return
     if data is None:
         raise DamagedStoreError(f"{name} is missing; {STORE_FIX}")
-    size, want = int(entry[0]), int(entry[1])
-    if len(data) != size:
-        state = "empty" if len(data) == 0 else f"{len(data)} bytes, {size} were written"
+    _check_size(len(data), int(entry[0]), name)
+    _check_sum(checksum(data.as_numpy_array(), algorithm), int(entry[1]), name)
+
+
+def _check_size(actual: int, size: int, name: str) -> None:
+    if actual != size:
+        state = "empty" if actual == 0 else f"{actual} bytes, {size} were written"
         raise DamagedStoreError(f"{name} has the wrong size ({state}); {STORE_FIX}")
-    if checksum(data.as_numpy_array(), algorithm) != want:
+
+
+def _check_sum(actual: int, want: int, name: str) -> None:
+    if actual != want:
         raise DamagedStoreError(
             f"{name} does not match its checksum: its bytes are not the ones committed (changed, or a "
             f"file from elsewhere); {STORE_FIX}"

@@ -31,19 +31,16 @@ import zarr
 from zarr.core.sync import sync
 
 from neurosel.errors import DamagedStoreError, ReadOnlyStoreWarning
-from neurosel.store._checked import CheckedStore, Recorded, valid_path, well_formed_units
+from neurosel.store._checked import CheckedStore, valid_path, well_formed_units
 from neurosel.store._integrity import (
     CHECKSUM,
     CHECKSUM_KEY,
     MANIFEST_KEY,
     WRITE_ALL,
-    algorithm_of,
     array_entries,
     check_units,
     record_array,
-    strict,
     unit_count,
-    unit_rows,
 )
 from neurosel.store._interop import COORDINATES, consolidate, derived_dimensions, write_coordinates
 from neurosel.store._location import rename
@@ -182,9 +179,7 @@ def load_derived(store: Any, kind: str, key: str) -> tuple[dict[str, np.ndarray]
             array = sub[name]
             check_units(array, manifest, range(unit_count(array)), where)
             if manifest is not None and isinstance(group.store, CheckedStore):
-                algorithm = algorithm_of(manifest)
-                recorded = Recorded(entries[array.path], unit_rows(array), where, strict(manifest), algorithm)
-                group.store.register(array.path, recorded)
+                group.store.register(array, entries[array.path], manifest, where)
             arrays[name] = array[:]
         except DamagedStoreError as e:
             raise DamagedStoreError(f"{e}".replace("the store is damaged", fix.split(":")[0])) from None

@@ -13,7 +13,7 @@ from zarr.core.sync import sync
 
 from neurosel.errors import InputError
 from neurosel.params import PathLike, validated
-from neurosel.store._checked import CheckedStore, Recorded, valid_path, well_formed, well_formed_units
+from neurosel.store._checked import CheckedStore, valid_path, well_formed, well_formed_units
 from neurosel.store._codec import decode
 from neurosel.store._format import FORMAT_VERSION, META_KEY, activation_array
 from neurosel.store._integrity import (
@@ -408,7 +408,7 @@ def _checked_group(raw: zarr.Group, path: str, meta: dict[str, Any]) -> zarr.Gro
         except Exception:  # metadata zarr cannot read (a newer codec): named by the checks that follow
             continue
         _check_declared(array, units, path, meta, strict(manifest), damaged)
-        checked.register(array.path, Recorded(units, unit_rows(array), where, strict(manifest), algorithm))
+        checked.register(array, units, manifest, where)
     return group
 
 
