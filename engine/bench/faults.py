@@ -3,11 +3,11 @@
 Every file kind (an activation shard, a labels chunk, each zarr.json, a saved statistics or
 importance array) gets each fault (deleted, emptied, truncated to half, one byte flipped, replaced
 by the same file of another store of the same shape, a symlink to it, swapped with a sibling of
-the same size), and the manifest itself each of its faults (removed, an entry nulled over a deleted
-shard, a key leading out of the store, an array nobody wrote); then
-`info`, `stats`, `select`, `transfer` and `verify` run on the damaged copy through the real command
-line. The
-outcome of each run is one of:
+the same size; and, as a hostile store would, one byte flipped or a zstd chunk replaced by a
+decompression bomb, with the manifest re-signed to agree), and the manifest itself each of its
+faults (removed, an entry nulled over a deleted shard, a key leading out of the store, an array
+nobody wrote); then `info`, `stats`, `select`, `transfer` and `verify` run on the damaged copy
+through the real command line. The outcome of each run is one of:
 
 - `named` (exit 2, the damaged array or file named on stderr): the damage was caught;
 - `same` (exit 0, the same answer as on the undamaged store): the command did not need the file;
@@ -35,7 +35,21 @@ import numpy as np
 
 CommandLine = Callable[[list[str]], int]  # neurosel.cli.main: argv -> exit code
 
-FAULTS = ("deleted", "emptied", "truncated", "flipped", "foreign", "symlinked", "swapped")
+FAULTS = (
+    "deleted",
+    "emptied",
+    "truncated",
+    "flipped",
+    "foreign",
+    "symlinked",
+    "swapped",
+    "re-signed",
+    "bomb",
+)
+# the hostile faults: the store's own manifest is updated to agree with the damage, so only the
+# chunks' own CRC32C and the bounded decoder stand between the bytes and the answer
+SIGNED = {"activation shard": ("activations", "1"), "labels chunk": ("labels", "0")}
+BOMB_BYTES = 1 << 30  # what the bomb decodes to (from 32 KB)
 MANIFEST_FAULTS = ("removed", "entry nulled", "key escapes", "foreign array")
 MANIFEST = "manifest"  # the kind of the faults that edit the manifest
 COMMANDS = ("info", "stats", "select", "transfer", "verify")
@@ -107,10 +121,48 @@ def damage(path: Path, fault: str, other: Path, sibling: Path | None = None) -> 
         path.write_bytes(b"")
     elif fault == "truncated":
         os.truncate(path, path.stat().st_size // 2)
+    elif fault == "bomb":
+        from numcodecs.checksum32 import CRC32C
+
+        frame = np.frombuffer(bomb_frame(BOMB_BYTES), np.uint8)
+        path.write_bytes(bytes(CRC32C(location="end").encode(frame)))
     else:
         data = bytearray(path.read_bytes())
         data[len(data) // 2] ^= 0x20  # a bit in the middle: a JSON letter's case, or a value bit
         path.write_bytes(bytes(data))
+
+
+def bomb_frame(size: int) -> bytes:
+    """A zstd frame that declares no content size and decodes to `size` zero bytes: RLE blocks of
+    128 KiB, 4 bytes each (RFC 8878, 3.1.1), so a gigabyte takes 32 KB."""
+    block = 1 << 17
+    head = (0xFD2FB528).to_bytes(4, "little") + bytes([0x00, 0x38])  # no content size; 128 KiB window
+    blocks = []
+    for start in range(0, size, block):
+        last = start + block >= size
+        blocks.append(((min(block, size - start) << 3) | (1 << 1) | last).to_bytes(3, "little") + b"\x00")
+    return head + b"".join(blocks)
+
+
+def _compressed(store: Path, relpath: str) -> bool:
+    """Whether the array holding `relpath` stores zstd chunks that are whole files (not shards)."""
+    import json
+
+    meta = json.loads((store / relpath.split("/c/")[0] / "zarr.json").read_text())
+    return [c["name"] for c in meta["codecs"]][-2:] == ["zstd", "crc32c"]
+
+
+def re_sign(store: Path, relpath: str, array: str, unit: str) -> None:
+    """Record the damaged file's size and checksum in the store's manifest, as a hostile store would."""
+    import json
+
+    from neurosel.store import checksum
+
+    data = (store / relpath).read_bytes()
+    meta_file = store / "zarr.json"
+    meta = json.loads(meta_file.read_text())
+    meta["attributes"]["neurosel_manifest"][array][unit] = [len(data), checksum(data)]
+    meta_file.write_text(json.dumps(meta))
 
 
 def damage_manifest(store: Path, fault: str, other: Path) -> None:
@@ -181,7 +233,11 @@ def run_matrix(
     outcomes = []
     for kind in kinds or [*files, MANIFEST]:
         for fault in MANIFEST_FAULTS if kind == MANIFEST else FAULTS:
-            if fault == "swapped" and kind not in siblings:
+            if (fault == "swapped" and kind not in siblings) or (
+                fault in ("re-signed", "bomb") and kind not in SIGNED
+            ):
+                continue
+            if fault == "bomb" and not _compressed(source, files[kind]):
                 continue
             for command in commands:
                 case = workdir / "case"
@@ -204,6 +260,8 @@ def run_matrix(
                         outcomes.append(Outcome(kind, fault, command, "identical", ""))
                         continue
                     damage(src / files[kind], fault, other, sibling)
+                    if kind in SIGNED and fault in ("re-signed", "bomb"):
+                        re_sign(src, files[kind], *SIGNED[kind])
                 code, out, err = _run(main, command_line(command, src, tgt))
                 out = out.replace(str(case), str(pristine))
                 relpath = "neurosel_manifest" if kind == MANIFEST else files[kind]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from neurosel.defaults import COMPRESSIONS
 from neurosel.errors import DamagedStoreError, StoreLockedError
+from neurosel.store._bounded import use_bounded_zstd
 from neurosel.store._codec import (
     STORAGE_DTYPES,
     Encoding,
@@ -24,7 +25,7 @@ from neurosel.store._derived import ResultKind, cached, derived_key, load_derive
 from neurosel.store._export import export
 from neurosel.store._format import FORMAT_VERSION, META_KEY, activation_array
 from neurosel.store._from_array import store_from_array
-from neurosel.store._integrity import MANIFEST_KEY, unit_rows
+from neurosel.store._integrity import MANIFEST_KEY, checksum, unit_rows
 from neurosel.store._interop import consolidate
 from neurosel.store._labels import check_labels, describe_rows, label_kind
 from neurosel.store._location import is_url, local_path, remove_partials
@@ -48,6 +49,8 @@ from neurosel.store._writer import (
     commit_windows,
     prepare_store,
 )
+
+use_bounded_zstd()  # every zstd chunk decodes into at most its own size (engine/store/_bounded.py)
 
 __all__ = [
     "COMPRESSIONS",
@@ -75,6 +78,7 @@ __all__ = [
     "block_rows",
     "cached",
     "check_labels",
+    "checksum",
     "commit_windows",
     "consolidate",
     "decode",

@@ -8,7 +8,9 @@ peak memory stays within the budget (measured: tests/stats/test_stats.py) whatev
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import zarr
+from zarr.core.sync import sync
 
 from neurosel.defaults import DEFAULT_MEMORY_BUDGET
 from neurosel.errors import DamagedStoreError
@@ -27,6 +30,7 @@ DEPTH = 2
 # fault per 4 KiB on every read (measured: 280k faults per GB, half the read time); stay below, and
 # above one default shard (8 chunks of ~2 MiB, rounded up to whole rows), so blocks are whole files.
 MAX_BLOCK_BYTES = 24 << 20
+SETTLE_SECONDS = 10.0  # the longest a failed pass waits for its other reads to end
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,43 @@ def iter_blocks(
     """Yield blocks of rows [start, stop) in order while later blocks are decoded in the background.
 
     `check(start, stop)` runs before a block is read (the store's manifest check), so a damaged
-    file is reported by name instead of being read as the fill value."""
+    file is reported by name instead of being read as the fill value. A read that fails (or a
+    consumer that stops, Ctrl-C included) lets the reads already started finish first
+    (`settle_reads`), so nothing is left running when the error reaches the caller."""
+    try:
+        yield from _read_ahead(array, stop, memory_budget, readers, depth, max_block_bytes, check, start)
+    except BaseException:
+        settle_reads()
+        raise
+
+
+def settle_reads(timeout: float = SETTLE_SECONDS) -> None:
+    """Wait (at most `timeout` seconds) for the reads still running on zarr's event loop.
+
+    One failed chunk ends zarr's read of a block while the other chunks' reads go on; left alone,
+    they are destroyed at exit and asyncio prints a report for each ("Task was destroyed but it is
+    pending!"). Reads only: nothing is written, so waiting is safe and short."""
+
+    async def others() -> None:
+        running = asyncio.all_tasks() - {asyncio.current_task()}
+        if running:
+            await asyncio.wait(running, timeout=timeout)
+
+    with contextlib.suppress(Exception):  # the loop is gone (interpreter exit): nothing to wait for
+        sync(others())
+
+
+def _read_ahead(
+    array: zarr.Array,
+    stop: int,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    readers: int = DEFAULT_READERS,
+    depth: int = DEPTH,
+    max_block_bytes: int = MAX_BLOCK_BYTES,
+    check: Callable[[int, int], None] | None = None,
+    start: int = 0,
+) -> Iterator[Block]:
+    """iter_blocks' reader pool: `depth` blocks decoded ahead by `readers` threads."""
     rows = block_rows(array, memory_budget, depth, max_block_bytes)
     width = int(np.prod(array.shape[1:]))
     starts = iter(range(start, stop, rows))
@@ -114,7 +154,16 @@ def corrupt_chunk_error(array: zarr.Array, start: int, end: int, error: Exceptio
         first = start
     last = min(first + chunk, array.shape[0]) - 1
     return DamagedStoreError(
-        f"{array.store_path}: chunk {first // chunk} (rows {first}-{last}) cannot be read "
+        f"{array_name(array)}: chunk {first // chunk} (rows {first}-{last}) cannot be read "
         f"({type(error).__name__}: {str(error).strip()[:160]}); the store is damaged: re-extract it "
         "(`neurosel verify` lists every problem)"
     )
+
+
+def array_name(array: zarr.Array) -> str:
+    """ "store PATH: array 'NAME'", the store as the user gave it (a folder, or a URL for remote
+    stores), not zarr's name for its wrappers ("wrapping-file:///...")."""
+    store = array.store
+    while hasattr(store, "_store"):  # CheckedStore and other WrapperStores
+        store = store._store
+    return f"store {str(store).removeprefix('file://')}: array {array.path!r}"

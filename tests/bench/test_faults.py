@@ -1,6 +1,7 @@
 """The fault-injection matrix (engine/bench/faults.py): every kind of file in a store deleted, emptied,
 truncated, with a flipped byte, replaced by another store's file of the same size, symlinked to it or
-swapped with a sibling, and the manifest removed, nulled, escaping the store or beside an array nobody
+swapped with a sibling; as a hostile store, a flipped byte or a decompression bomb with the manifest
+re-signed to agree; and the manifest removed, nulled, escaping the store or beside an array nobody
 wrote, under `info`, `stats`, `select`, `transfer` and `verify`. Each run must name the damage (exit 2)
 or give exactly the undamaged answer; never a different answer, never a bug."""
 
@@ -28,8 +29,8 @@ def test_every_read_of_a_missing_or_cut_file_names_it(outcomes):
     """A deleted, emptied, truncated or foreign file that a command needs is named, never read as
     zeros or as another store's numbers."""
     for o in outcomes:
-        if o.fault == "flipped" or o.kind == "manifest" or o.result == "identical":
-            continue
+        if o.fault in ("flipped", "re-signed", "bomb") or o.kind == "manifest" or o.result == "identical":
+            continue  # a flipped byte is tested by verify; the hostile faults by the test below
         if o.kind in ("labels chunk", "activations zarr.json", "root zarr.json"):  # every command reads these
             assert o.result == "named", (o.kind, o.fault, o.command)
         if o.kind == "activation shard" and o.command == "transfer":  # reads every shard
@@ -51,7 +52,24 @@ def test_verify_names_every_fault(outcomes):
     ]
     assert not missed
     swaps = 1  # the activation shard has a sibling of the same size; other kinds have none
-    assert len(outcomes) == (9 * 6 + swaps + 4) * 5
+    hostile = 2 + 1  # re-signed: the shard and the labels chunk; a bomb: the (zstd) labels chunk
+    assert len(outcomes) == (9 * 6 + swaps + hostile + 4) * 5
+
+
+def test_a_hostile_store_that_re_signs_its_damage_is_still_named(outcomes):
+    """A manifest that agrees with the damage (a flipped byte, a 32 KB chunk that decodes to 1 GiB)
+    cannot vouch for it: the chunks' own CRC32C and the bounded decoder name it in every command
+    that reads the file."""
+    hostile = [o for o in outcomes if o.fault in ("re-signed", "bomb")]
+    assert {(o.kind, o.fault) for o in hostile} == {
+        ("activation shard", "re-signed"),
+        ("labels chunk", "re-signed"),
+        ("labels chunk", "bomb"),
+    }
+    for o in hostile:
+        reads = o.kind == "labels chunk" or o.command in ("transfer", "verify")
+        if reads:
+            assert o.result == "named", (o.kind, o.fault, o.command, o.detail)
 
 
 def test_the_manifest_cannot_be_switched_off(outcomes):

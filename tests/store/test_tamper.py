@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 
+import numcodecs
 import numpy as np
 import pytest
 import zarr
@@ -20,7 +21,7 @@ import zarr
 import neurosel
 from neurosel.cli import main
 from neurosel.store import DamagedStoreError, verify
-from tests.conftest import build_store
+from tests.conftest import build_store, planted_arrays
 
 SHAPE = {"n": 120, "layers": 2, "hidden": 8, "dtype": "float16", "chunk_rows": 10}
 
@@ -200,3 +201,100 @@ def test_a_store_declaring_rows_nothing_backs_is_refused_at_once(pair, capsys):
         err = [line for line in capsys.readouterr().err.strip().splitlines() if "device=" not in line]
         assert len(err) == 1 and "declares" in err[0], err
     assert time.monotonic() - started < 30
+
+
+def _rle_frame(size: int) -> bytes:
+    """A zstd frame that declares no content size and decodes to `size` zero bytes, in RLE blocks of
+    128 KiB: 4 bytes a block, so a gigabyte takes 32 KB (RFC 8878, 3.1.1)."""
+    block = 1 << 17
+    head = (0xFD2FB528).to_bytes(4, "little") + bytes([0x00, 0x38])  # no content size; 128 KiB window
+    blocks = []
+    for start in range(0, size, block):
+        n, last = min(block, size - start), start + block >= size
+        blocks.append(((n << 3) | (1 << 1) | int(last)).to_bytes(3, "little") + b"\x00")
+    return head + b"".join(blocks)
+
+
+def _plant_in_shard(store, frame: bytes) -> None:
+    """Replace the first chunk of the first activation shard with `frame` (and its CRC32C), rebuild
+    the shard index, and record the new shard in the manifest: a hostile store, consistent with
+    itself, whose one chunk decodes to far more than the chunk holds."""
+    from numcodecs.checksum32 import CRC32C
+
+    with open(os.path.join(store.path, "activations", "zarr.json")) as f:
+        meta = json.load(f)
+    inner = meta["codecs"][0]["configuration"]
+    assert [c["name"] for c in inner["codecs"]] == ["bytes", "zstd", "crc32c"]
+    count = meta["chunk_grid"]["configuration"]["chunk_shape"][0] // inner["chunk_shape"][0]
+    path = shard(store, 0)
+    with open(path, "rb") as f:
+        data = f.read()
+    index = np.frombuffer(data[-(count * 16 + 4) : -4], dtype="<u8").reshape(count, 2)
+    chunks = [data[o : o + n] for o, n in index]
+    chunks[0] = bytes(CRC32C(location="end").encode(np.frombuffer(frame, np.uint8)))
+    offsets = np.cumsum([0] + [len(c) for c in chunks[:-1]])
+    new_index = np.column_stack([offsets, [len(c) for c in chunks]]).astype("<u8").tobytes()
+    body = b"".join(chunks) + bytes(CRC32C(location="end").encode(np.frombuffer(new_index, np.uint8)))
+    with open(path, "wb") as f:
+        f.write(body)
+    checksum = neurosel.store._integrity.checksum(np.frombuffer(body, np.uint8))
+    _edit_manifest(store, lambda m: m["activations"].__setitem__("0", [len(body), checksum]))
+
+
+def _peak_rss_mb(*argv: str) -> tuple[int, str, float]:
+    """Run `neurosel ARGV` in a fresh process: (exit code, stderr, its peak resident memory in MB)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, sys\nfrom neurosel.cli import main\ncode = main(sys.argv[1:])\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stdout)\nsys.exit(code)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=300)
+    return done.returncode, done.stderr, float(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pytest.param(
+            lambda: bytes(numcodecs.Zstd(level=1).encode(np.zeros(1 << 30, np.uint8))), id="declared"
+        ),
+        pytest.param(lambda: _rle_frame(1 << 30), id="undeclared"),
+    ],
+)
+def test_a_decompression_bomb_is_refused_before_it_decodes(tmp_path, capsys, frame):
+    """A chunk of a few KB that decodes to 1 GiB (its size declared in the frame, or not): every read
+    names the chunk, verify lists it, and no process grows by anything like the gigabyte (compared
+    with the same command on an undamaged store of the same shape, which pays the same start-up)."""
+    x, y = planted_arrays(n=120, layers=2, hidden=8, planted=[3], seed=1, labels_first=True)
+    clean = neurosel.store_from_array(tmp_path / "c.zarr", x, labels=y, chunk_rows=10, compression="zstd")
+    a = neurosel.store_from_array(tmp_path / "z.zarr", x, labels=y, chunk_rows=10, compression="zstd")
+    _plant_in_shard(a, frame())
+    assert_refused(a, capsys, r"activations.*rows 0-")
+    for command in (["stats", "--recompute"], ["verify"]):
+        code, err, peak = _peak_rss_mb("-q", command[0], a.path, *command[1:])
+        assert code == 2 and "Traceback" not in err, err
+        _, _, baseline = _peak_rss_mb("-q", command[0], clean.path, *command[1:])
+        assert peak < baseline + 256, f"{command[0]} peaked at {peak:.0f} MB, {baseline:.0f} MB undamaged"
+
+
+def test_a_pass_stopped_by_a_damaged_chunk_exits_with_one_line(tmp_path):
+    """A chunk that fails its own CRC32C (inside a shard the manifest agrees with) stops the pass while
+    zarr's reads of the other chunks are under way: they are let finish, so the command prints its
+    one line and nothing at exit (asyncio's "Task was destroyed but it is pending!" reports)."""
+    x, y = planted_arrays(n=2000, layers=2, hidden=8, planted=[3], seed=1, labels_first=True)
+    a = neurosel.store_from_array(tmp_path / "z.zarr", x, labels=y, chunk_rows=10, compression="zstd")
+    with open(shard(a, 0), "rb") as f:
+        body = bytearray(f.read())
+    body[5] ^= 0xFF
+    with open(shard(a, 0), "wb") as f:
+        f.write(body)
+    checksum = neurosel.store._integrity.checksum(np.frombuffer(bytes(body), np.uint8))
+    _edit_manifest(a, lambda m: m["activations"].__setitem__("0", [len(body), checksum]))
+    for _ in range(3):
+        code, err, _ = _peak_rss_mb("-q", "stats", a.path, "--recompute")
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1, err
+        named = f"neurosel: error: store {a.path}: array 'activations': chunk 0 (rows 0-9)"
+        assert lines[0].startswith(named), lines
