@@ -110,8 +110,9 @@ class CheckedStore(WrapperStore):
         recorded, entry, name, algorithm = self._expected(key)
         if not recorded:
             return await self._store.get(key, prototype, byte_range)
-        if byte_range is None:
-            data = await self._store.get(key, prototype)
+        if byte_range is None:  # never more than one byte past the recorded size (a symlink to /dev/zero)
+            limit = None if entry is None else RangeByteRequest(0, int(entry[0]) + 1)
+            data = await self._store.get(key, prototype, limit)
             # off the event loop: the hash releases the GIL, so concurrent reads check in parallel
             await asyncio.to_thread(_check, data, entry, name, algorithm)
             return data
@@ -175,6 +176,8 @@ def _check(data: Buffer | None, entry: Any, name: str, algorithm: str) -> None:
 def _check_size(actual: int, size: int, name: str) -> None:
     if actual != size:
         state = "empty" if actual == 0 else f"{actual} bytes, {size} were written"
+        if actual > size:
+            state = f"more than the {size} bytes written"
         raise DamagedStoreError(f"{name} has the wrong size ({state}); {STORE_FIX}")
 
 

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import zarr
+from zarr.abc.store import RangeByteRequest
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
@@ -115,8 +116,12 @@ def _size(store: Any, key: str) -> int | None:
         return None
 
 
-def _bytes(store: Any, key: str) -> bytes | None:
-    buffer = sync(store.get(key, prototype=default_buffer_prototype()))
+def _bytes(store: Any, key: str, size: int | None = None) -> bytes | None:
+    """A file's bytes (None when absent); with `size`, at most size + 1 of them, so a file that is
+    not what its manifest entry says (a symlink to /dev/zero, a huge foreign file) is never read
+    past its recorded size."""
+    limit = None if size is None else RangeByteRequest(0, size + 1)
+    buffer = sync(store.get(key, prototype=default_buffer_prototype(), byte_range=limit))
     return None if buffer is None else buffer.to_bytes()
 
 
@@ -139,9 +144,9 @@ def verify_files(store: Any, recorded: dict[str, Any], where: str, algorithm: st
     """Problems of files recorded whole (the arrays' zarr.json): missing, resized or changed."""
     problems = []
     for key, expected in sorted(recorded.items()):
-        data = _bytes(store, key)
         if expected is None:
             continue
+        data = _bytes(store, key, expected[0])
         if data is None:
             problems.append(f"{where}: {key} is missing")
         elif len(data) != expected[0] or checksum(data, algorithm) != expected[1]:
@@ -223,7 +228,7 @@ def verify_array(
         if recorded is not None and expected is None and strict(manifest):
             problems.append(f"{name} has a null manifest entry (every file of this store was recorded)")
             continue
-        data = _bytes(array.store, unit_key(array, unit))
+        data = _bytes(array.store, unit_key(array, unit), None if expected is None else expected[0])
         if data is None:
             if expected is not None:
                 problems.append(f"{name} is missing")
@@ -232,7 +237,10 @@ def verify_array(
             problems.append(f"{name} is empty")
             continue
         if expected is not None and len(data) != expected[0]:
-            problems.append(f"{name} has {len(data)} bytes, {expected[0]} were written")
+            if len(data) > expected[0]:
+                problems.append(f"{name} has more than the {expected[0]} bytes written")
+            else:
+                problems.append(f"{name} has {len(data)} bytes, {expected[0]} were written")
             continue
         if expected is not None and checksum(data, algorithm_of(manifest)) != expected[1]:
             problems.append(f"{name} does not match its checksum (its bytes changed)")

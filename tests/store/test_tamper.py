@@ -298,3 +298,19 @@ def test_a_pass_stopped_by_a_damaged_chunk_exits_with_one_line(tmp_path):
         assert code == 2 and len(lines) == 1, err
         named = f"neurosel: error: store {a.path}: array 'activations': chunk 0 (rows 0-9)"
         assert lines[0].startswith(named), lines
+
+
+@pytest.mark.parametrize("relpath", ["activations/c/0/0/0", "labels/c/0"])
+def test_a_symlink_to_an_endless_file_is_named_not_read(pair, relpath):
+    """A file replaced by a symlink to /dev/zero (endless, and of size 0 to stat): every command, verify
+    included, names the file in one line and reads at most one byte past its recorded size."""
+    if not os.path.exists("/dev/zero"):
+        pytest.skip("no /dev/zero")
+    a, _ = pair
+    path = os.path.join(a.path, relpath)
+    os.remove(path)
+    os.symlink("/dev/zero", path)
+    for command in (["info"], ["stats", "--recompute"], ["verify"]):
+        code, err, _ = _peak_rss_mb("-q", command[0], a.path, *command[1:])
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and relpath in lines[0], (command, err)
