@@ -1,10 +1,12 @@
 """bench extract's three methods (the naive loop, the NeuroX-style loop, neurosel.extract), each timed on
-the same texts, model and device, and the tokens each one processes."""
+the same texts, model and device, and the tokens each one processes; and neurosel.extract of the
+first layers only against all layers (the forward stops after the deepest requested layer)."""
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,12 +123,13 @@ def run_neurox(setup: Setup, texts: list[str], path: Path) -> None:
     np.save(path, np.stack(rows))
 
 
-def run_engine(setup: Setup, texts: list[str], path: Path) -> None:
-    """neurosel.extraction._extract into a fresh store at `path`."""
+def run_engine(setup: Setup, texts: list[str], path: Path, layers: str | list[int] = "all") -> None:
+    """neurosel.extract of `layers` into a fresh store at `path`."""
     neurosel.extract(
         texts,
         (setup.model, setup.tokenizer),
         path,
+        layers=layers,
         max_length=setup.max_length,
         device=str(setup.device),
         progress=False,
@@ -141,6 +144,37 @@ RUNNERS: dict[str, tuple[Callable[[Setup, list[str], Path], None], str]] = {
     "neurox": (run_neurox, ".npy"),
     "engine": (run_engine, ".zarr"),
 }
+
+
+def bench_layers(
+    setup: Setup, texts: list[str], scratch: Path, layers: list[int], repeats: int
+) -> dict[str, Any]:
+    """neurosel.extract of the hidden states `layers` (layer ids) against all layers, alternating,
+    `repeats` runs each: the median seconds of each, their ratio (what stopping the forward after the
+    deepest requested layer saves), and how far the subset's activations are from the same layers of
+    the whole forward's (byte-equal when both runs cut the texts into the same windows and batches)."""
+    runs: dict[str, list[float]] = {"all": [], "subset": []}
+    outputs: dict[str, np.ndarray] = {}
+    for rep in range(repeats):
+        for name, wanted in (("all", "all"), ("subset", layers)):
+            path = scratch / f"layers-{name}-{rep}.zarr"
+            run = measure(lambda p=path, w=wanted: run_engine(setup, texts, p, w), setup.device)
+            runs[name].append(run.seconds)
+            outputs.setdefault(name, read_output(path))
+            remove(path)
+    blocks = int(setup.model.config.num_hidden_layers)
+    same = outputs["all"][:, layers]  # hidden-state layer ids are their columns
+    seconds = {name: statistics.median(times) for name, times in runs.items()}
+    return {
+        "layers": layers,
+        "blocks": blocks,
+        "blocks_run": min(max(layers), blocks),  # the forward stops on entering block max(subset)
+        "seconds": runs,
+        "median_seconds": seconds,
+        "ratio": seconds["subset"] / seconds["all"],
+        "equal": bool(np.array_equal(outputs["subset"], same)),
+        "relative_error": float(np.abs(outputs["subset"] - same).max() / np.abs(same).max()),
+    }
 
 
 def read_output(path: Path) -> np.ndarray:

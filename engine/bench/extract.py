@@ -8,6 +8,12 @@ Three methods run side by side in one process, on the same texts, model and devi
           slow, so it runs on the first --neurox-n texts and its rates are scaled from that subset
   engine  neurosel.extract into a fresh Zarr store (float16 storage, the engine's default precision)
 
+A fourth measurement times neurosel.extract of the first hidden states only (--subset-layers,
+default 0,1,2) against all of them, on the same texts: the forward stops after the deepest requested
+layer, so the subset should take about the share of blocks it runs (3 of 7 hidden states of a
+6-layer model: 2 of 6 blocks); reported as the time ratio, with the subset's activations checked
+against the same layers of the all-layers run.
+
 Reported per method: median wall time over --repeats runs, examples/s, real (non-pad) tokens/s,
 peak host RSS above the level at the start (sampled from /proc/self/statm; Linux only) and, on
 CUDA, peak GPU memory allocated; the engine's speed-up over each baseline; a correctness check of
@@ -40,6 +46,7 @@ from neurosel.bench._extract_methods import (
     NAIVE_BATCH,
     SEED,
     Setup,
+    bench_layers,
     bench_method,
     processed_tokens,
     token_lengths,
@@ -57,11 +64,12 @@ from neurosel.bench._harness import (
 from neurosel.devices import resolve_device
 from neurosel.errors import InputError
 from neurosel.experiments import EXPERIMENTS, demo_corpus, read_amazon, read_sst2
-from neurosel.extraction import load_encoder, resolve_model_path, resolve_precision
+from neurosel.extraction import load_encoder, resolve_layers, resolve_model_path, resolve_precision
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 METHODS = ("naive", "neurox", "engine")
 DEFAULT_MAX_LENGTH = {"sst2": 128, "demo": 128, "amazon": 256}
+SUBSET_LAYERS = "0,1,2"
 REL_TOLERANCE = 1e-2  # float16 storage; bf16 compute (the GPU default) lands near 7e-3
 
 
@@ -85,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-dir", type=Path, default=RESULTS_DIR, help="reports (JSON)")
     p.add_argument("--scratch-dir", type=Path, default=SCRATCH_DIR, help="for temporary outputs")
     p.add_argument("--token-budget", type=int, default=None, help="passed to neurosel.extract")
+    p.add_argument(
+        "--subset-layers",
+        default=SUBSET_LAYERS,
+        help=f"hidden-state layers timed against all layers (default {SUBSET_LAYERS}); 'none' skips it",
+    )
     p.add_argument(
         "--tolerance",
         type=float,
@@ -135,9 +148,12 @@ def run(args: argparse.Namespace, methods: list[str], texts: list[str]) -> int:
     if not 2 <= max_length <= positions:
         raise InputError(f"--max-length {max_length}: the model takes 2 to {positions} tokens per text")
     setup = Setup(model, tokenizer, device, max_length, args.token_budget)
+    blocks = int(model.config.num_hidden_layers)
+    subset_ids = None if args.subset_layers == "none" else resolve_layers(args.subset_layers, blocks)
     lengths = token_lengths(tokenizer, texts, max_length)
     neurox_n = min(args.neurox_n, len(texts))
     subsets = {m: neurox_n if m == "neurox" else len(texts) for m in methods}
+    load_start = os.getloadavg()  # the cores may be shared: the load says how busy they were
     warm_up(setup, texts)
     scratch = args.scratch_dir / f"extract-{os.getpid()}"
     scratch.mkdir(parents=True, exist_ok=True)
@@ -147,6 +163,9 @@ def run(args: argparse.Namespace, methods: list[str], texts: list[str]) -> int:
             outputs[method], runs[method] = bench_method(
                 method, setup, texts[: subsets[method]], scratch, args
             )
+        subset = None
+        if subset_ids is not None:
+            subset = bench_layers(setup, texts, scratch, subset_ids, args.repeats)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         with contextlib.suppress(OSError):
@@ -157,17 +176,20 @@ def run(args: argparse.Namespace, methods: list[str], texts: list[str]) -> int:
     }
     check = correctness(outputs, args.tolerance)
     report = {
-        "environment": environment(device),
+        "environment": {**environment(device), "load_average_1min": [load_start[0], os.getloadavg()[0]]},
         "parameters": parameters(args, methods, setup, lengths, neurox_n),
         "results": results,
         "ratios": ratios(results),
         "correctness": check,
     }
+    if subset is not None:
+        subset["passed"] = subset["relative_error"] <= args.tolerance
+        report["subset_layers"] = subset
     if device.type == "cuda":
         report["mfu"] = mfu(setup, results, lengths, subsets)
     path = save(report, args.out_dir, args.dataset, device)
     print_summary(report, path)
-    return 0 if check.get("passed", True) else 1
+    return 0 if check.get("passed", True) and (subset is None or subset["passed"]) else 1
 
 
 def load_model(name: str, random_bert_base: bool, device: torch.device) -> tuple[Any, Any]:
@@ -253,6 +275,7 @@ def parameters(
         "methods": methods,
         "repeats": args.repeats,
         "token_budget": args.token_budget,
+        "subset_layers": args.subset_layers,
         "engine_precision": resolve_precision("auto", setup.device),
         "engine_dtype": ENGINE_DTYPE,
         "naive_batch": NAIVE_BATCH,
@@ -296,6 +319,14 @@ def print_summary(report: dict[str, Any], path: Path) -> None:
         verdict = "ok" if check["passed"] else "FAILED"
         print(
             f"correctness vs naive (max |diff| / max |naive| ≤ {check['tolerance']:g}): {errors}: {verdict}"
+        )
+    if "subset_layers" in report:
+        sub = report["subset_layers"]
+        times = sub["median_seconds"]
+        print(
+            f"layers {','.join(map(str, sub['layers']))} ({sub['blocks_run']} of {sub['blocks']} blocks): "
+            f"{times['subset']:.2f} s vs {times['all']:.2f} s for all layers, ratio {sub['ratio']:.2f}; "
+            f"activations vs all layers' {sub['relative_error']:.1e}: {'ok' if sub['passed'] else 'FAILED'}"
         )
     if "mfu" in report and "engine" in report["mfu"]:
         m = report["mfu"]

@@ -2,9 +2,10 @@
 
 A family is verified when tests/extraction/test_families.py shows its activations equal a
 one-text-at-a-time Hugging Face forward (within 1e-5 in fp32) under every pooling and at every site
-listed for it; anything else is refused by `model_type`, never read silently wrong. Adding a family
-is one `FAMILIES` entry plus a tiny model in tests/families.py; adding a site is one `SITES` entry
-naming, per family, the module whose input (or output) holds the site's neurons.
+listed for it, and a forward stopped after any requested layer equals the whole one; anything else
+is refused by `model_type`, never read silently wrong. Adding a family is one `FAMILIES` entry, one
+`BLOCKS` entry (its transformer block) and a tiny model in tests/families.py; adding a site is one
+`SITES` entry naming, per family, the module whose input (or output) holds the site's neurons.
 """
 
 from __future__ import annotations
@@ -146,27 +147,78 @@ def site_module(site: str, model_type: str, config: Any) -> str:
     return f"{path.template}:{path.hook}"
 
 
-class SiteCapture:
-    """Forward hooks that keep each requested block's site tensor during one forward pass.
+# Each family's transformer block (a module called once per block; ALBERT's shared layer group once
+# per block it runs). Its input is the residual stream entering it: hidden state `block`, what the
+# model's hidden_states[block] holds for every block but the last (the last hidden state is the
+# final block's output, after the final norm in GPT-2, Llama-style decoders and ModernBERT). A
+# forward that stops early reads hidden states here, and stops on entering the block after the
+# deepest requested layer.
+_BERT_BLOCK = SitePath("encoder.layer.{block}")
+_DECODER_BLOCK = SitePath("layers.{block}")
+BLOCKS: dict[str, SitePath] = {
+    "bert": _BERT_BLOCK,
+    "roberta": _BERT_BLOCK,
+    "xlm-roberta": _BERT_BLOCK,
+    "electra": _BERT_BLOCK,
+    "deberta-v2": _BERT_BLOCK,  # its input is after the convolution DeBERTa-v2 may add to block 0
+    "mpnet": _BERT_BLOCK,
+    "distilbert": SitePath("transformer.layer.{block}"),
+    "albert": SitePath("encoder.albert_layer_groups.{group}"),
+    "modernbert": _DECODER_BLOCK,
+    "gpt2": SitePath("h.{block}"),
+    "llama": _DECODER_BLOCK,
+    "mistral": _DECODER_BLOCK,
+    "qwen2": _DECODER_BLOCK,
+    "qwen3": _DECODER_BLOCK,
+    "gemma": _DECODER_BLOCK,
+}
 
-    Modules shared by several blocks (ALBERT) fire once per block, in block order; each call is
-    kept, and block b's tensor is the k-th call of its module, k counting the earlier requested and
-    unrequested blocks that share it. `tensors(layer)` gives the tensor of layer id `layer` (block
-    `layer - 1`) from the last forward.
+
+def stop_layer(model_type: str, config: Any, layers: list[int]) -> int | None:
+    """The layer after which a forward may stop: the deepest of `layers` (layer ids of every site
+    of the pass) when a block follows it, i.e. it is below the last layer; None (run the whole
+    model, reading hidden states from its output) otherwise. ALBERT with several layers per block is
+    run whole: its hidden_states count inner layers, not blocks."""
+    deepest = max(layers)
+    if deepest >= int(config.num_hidden_layers) or model_type not in BLOCKS:
+        return None
+    if model_type == "albert" and int(getattr(config, "inner_group_num", 1)) != 1:
+        return None
+    return deepest
+
+
+def _calls(path: SitePath, config: Any) -> list[tuple[str, int]]:
+    """Per block, the module that runs it and which of that module's calls in a forward it is (a
+    module shared by several blocks, as in ALBERT, is called once per block, in block order)."""
+    seen: dict[str, int] = {}
+    calls = []
+    for block in range(int(config.num_hidden_layers)):
+        name = path.module(block, config)
+        calls.append((name, seen.get(name, 0)))
+        seen[name] = seen.get(name, 0) + 1
+    return calls
+
+
+class SiteCapture:
+    """Forward hooks that keep each requested layer's site tensor during one forward pass.
+
+    A block site's layer `layer` is block `layer - 1`'s module; a hidden state's layer `layer` is
+    the input of block `layer` (so hidden states are captured only below the last layer, when the
+    forward stops early). Modules shared by several blocks (ALBERT) fire once per block, in block
+    order; each call is kept, and block b's tensor is the k-th call of its module, k counting the
+    earlier requested and unrequested blocks that share it. `tensor(layer)` gives the tensor of
+    layer id `layer` from the last forward.
     """
 
     def __init__(self, base_model: Any, site: str, model_type: str, layers: list[int]) -> None:
-        path = SITES[site][model_type]
-        config = base_model.config
-        self.calls: dict[str, list[Any]] = {}
-        self.where: dict[int, tuple[str, int]] = {}
-        seen: dict[str, int] = {}
-        for block in range(int(config.num_hidden_layers)):
-            name = path.module(block, config)
-            self.where[block + 1] = (name, seen.get(name, 0))
-            seen[name] = seen.get(name, 0) + 1
-        wanted = {self.where[layer][0] for layer in layers}
+        if site == HIDDEN:
+            path, self.first = BLOCKS[model_type], 0
+        else:
+            path, self.first = SITES[site][model_type], 1
+        self.where = _calls(path, base_model.config)
+        wanted = {self.where[layer - self.first][0] for layer in layers}
         modules = dict(base_model.named_modules())
+        self.calls: dict[str, list[Any]] = {}
         self.handles = []
         for name in sorted(wanted):
             calls: list[Any] = []
@@ -178,7 +230,7 @@ class SiteCapture:
             calls.clear()
 
     def tensor(self, layer: int) -> Any:
-        name, k = self.where[layer]
+        name, k = self.where[layer - self.first]
         tensor = self.calls[name][k]
         if tensor.ndim != 3:  # e.g. ModernBERT under flash attention runs its blocks unpadded
             raise InputError(
@@ -194,6 +246,35 @@ class SiteCapture:
     def remove(self) -> None:
         for handle in self.handles:
             handle.remove()
+
+
+class StopForward(Exception):
+    """Raised on entering the block after the deepest requested layer: ends the forward there."""
+
+
+class ForwardStop:
+    """A hook that ends the forward on entering the block after layer `layer` (the block whose
+    input is hidden state `layer`): by then every site's tensor of layers 0 … `layer` is captured,
+    so the blocks after it, the final norm and any pooler never run. Create it after the
+    SiteCaptures: hooks on one module run in the order they were registered, so a hidden-state
+    capture of that same block keeps its input first."""
+
+    def __init__(self, base_model: Any, model_type: str, layer: int) -> None:
+        name, self.k = _calls(BLOCKS[model_type], base_model.config)[layer]
+        self.entered = 0
+        module = dict(base_model.named_modules())[name]
+        self.handle = module.register_forward_pre_hook(self._enter)
+
+    def _enter(self, _module: Any, _args: Any) -> None:
+        self.entered += 1
+        if self.entered > self.k:
+            raise StopForward
+
+    def clear(self) -> None:
+        self.entered = 0
+
+    def remove(self) -> None:
+        self.handle.remove()
 
 
 def _hook(module: Any, hook: str, keep: Callable[[Any], None]) -> Any:

@@ -16,7 +16,7 @@ import torch
 
 from neurosel.errors import InputError
 from neurosel.extraction._batching import plan_windows
-from neurosel.extraction._families import HIDDEN, SiteCapture
+from neurosel.extraction._families import HIDDEN, ForwardStop, SiteCapture, StopForward, stop_layer
 from neurosel.extraction._model import Encoder, autocast
 from neurosel.extraction._pooling import pool
 from neurosel.extraction._staging import HostTransfer
@@ -62,8 +62,9 @@ def write_rows(
     """The extraction loop over the rows of `tokens` (store rows `base`, `base` + 1, ...) from the
     first row some target has not committed: windows of `window_rows` (one shard of every target's
     store), length-sorted batches within each window, one forward pass per batch feeding every
-    target, each window written whole. A target that already committed a window (a resumed run
-    whose sites stopped at different windows) skips it.
+    target (stopped after the deepest layer any target stores), each window written whole. A
+    target that already committed a window (a resumed run whose sites stopped at different windows)
+    skips it.
     The windows and batches depend only on the rows' lengths and the device type, so any split of
     the rows at window boundaries computes the same batches, and writes the same bytes."""
     pooling = targets[0].meta["pooling"]  # one pooling and one dtype for every site of a pass
@@ -80,12 +81,19 @@ def write_rows(
     transfer = HostTransfer(device, items * widest, slots=STAGING_SLOTS * len(targets))
     for target in targets:
         target.writer = StoreWriter(target.group, target.meta, transfer, lengths, offsets, target.on_written)
+    # Below the last layer the forward stops after the deepest requested one, and hidden states are
+    # read by hooks like every other site; otherwise the whole model runs and hands them over.
+    layers = [layer for t in targets for layer in t.meta["layers"]]
+    stop = stop_layer(encoder.model_type, encoder.base_model.config, layers)
     captures = {
         t.site: SiteCapture(encoder.base_model, t.site, encoder.model_type, t.meta["layers"])
         for t in targets
-        if t.site != HIDDEN
+        if t.site != HIDDEN or stop is not None
     }
-    hidden_wanted = any(t.site == HIDDEN for t in targets)
+    hooks: list[SiteCapture | ForwardStop] = list(captures.values())
+    if stop is not None:  # after the captures: a capture of the same block must see its input first
+        hooks.append(ForwardStop(encoder.base_model, encoder.model_type, stop))
+    hidden_wanted = stop is None and any(t.site == HIDDEN for t in targets)
     first = max(0, min(t.meta["rows_committed"] for t in targets) - base)
     try:
         for start, end, batches in plan_windows(lengths, first, window, budget, max_rows, pad_multiple):
@@ -94,12 +102,13 @@ def write_rows(
                 target.writer.begin_window(base + start, base + end)
             for rows in batches:
                 batch = model_inputs(encoder, tokens, rows + start, device, pad_multiple)
-                for capture in captures.values():
-                    capture.clear()
+                for hook in hooks:
+                    hook.clear()
                 with torch.inference_mode(), autocast(precision, device):
-                    hidden = encoder.model(**batch, output_hidden_states=hidden_wanted).hidden_states
+                    hidden = forward(encoder.model, batch, hidden_wanted)
                     for target in active:
-                        states = hidden if target.site == HIDDEN else captures[target.site].states(target)
+                        capture = captures.get(target.site)
+                        states = hidden if capture is None else capture.states(target)
                         pooled = pool(states, batch["attention_mask"], target.meta["layers"], pooling)
                         stored, bad = to_storage(pooled, target.meta["dtype"])
                         target.writer.batch(rows, transfer.send(stored), transfer.send(bad))
@@ -118,10 +127,19 @@ def write_rows(
             ) from None
         raise
     finally:
-        for capture in captures.values():
-            capture.remove()
+        for hook in hooks:
+            hook.remove()
     for target in targets:
         target.writer.close()
+
+
+def forward(model: Any, batch: dict[str, torch.Tensor], hidden_states: bool) -> Any:
+    """One forward pass of `batch`: the model's hidden states when asked for, else None. A forward
+    ended early by a ForwardStop hook returns None too: its hooks hold everything the pass needs."""
+    try:
+        return model(**batch, output_hidden_states=hidden_states).hidden_states
+    except StopForward:
+        return None
 
 
 def model_inputs(
