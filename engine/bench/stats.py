@@ -1,19 +1,25 @@
 """Statistics throughput: neurosel.neuron_stats against the store's raw read rate and a numpy baseline.
 
-Four methods run in one process on the same store, interleaved within each of --repeats rounds:
+Five methods run in one process on the same store, interleaved within each of --repeats rounds:
 
-  read         neurosel.store.iter_blocks over the activations, every block decoded and discarded
-  numpy        store.activations[:] into memory (load), then float32 and, per class,
-               x[y == k].mean(0) and x[y == k].var(0, ddof=1) (compute): what a user would write
-  stats        neurosel.neuron_stats(by="label", auroc=False), streaming
-  stats+auroc  the same with the exact AUROC histograms
+  read            neurosel.store.iter_blocks over the activations, every block decoded, checked
+                  against the manifest's checksums (what every pass reads) and discarded
+  read-unchecked  the same without the checksums (what the checks cost)
+  numpy           store.activations[:] into memory (load), then float32 and, per class,
+                  x[y == k].mean(0) and x[y == k].var(0, ddof=1) (compute): what a user would write
+  stats           neurosel.neuron_stats(by="label", auroc=False), streaming
+  stats+auroc     the same with the exact AUROC (two classes)
 
 Reported per method: median wall time, GB/s of stored activations (rows × layers × hidden ×
-itemsize) and peak host RSS; ratios stats/read (target ≥ 0.9 on the CPU) and stats/numpy; the
-numba compile time of the first neuron_stats call (on a tiny slice, before any timing); a
-correctness check of the engine's class means and variances against float64 numpy on the same
-values (exit code 1 above 1e-5). On CUDA also the moments and histogram kernels on one
-device-resident block against a device-to-device copy measured in the same run (target ≥ 0.7).
+itemsize), CPU seconds per GB (all threads; less sensitive than wall time to other work on shared
+cores) and peak host RSS above the start; ratios stats/read (target ≥ 0.9 on the CPU), exact
+AUROC/read (target ≥ 0.3, peak within --memory-budget-mb) and stats/numpy, by wall time and by CPU
+seconds; start-up: a fresh Python process importing neurosel and making its first neuron_stats call
+(with AUROC) on a tiny slice, and the first and a warm call in this process, before any timing;
+correctness: the engine's class means and variances against float64 numpy on the same values
+(1e-5), and its AUROC of 32 neurons against scipy's rank-sum (exact: 1e-12); exit code 1 if either
+fails. On CUDA also the moments and histogram kernels on one device-resident block against a
+device-to-device copy measured in the same run (target ≥ 0.7).
 By default the store is synthetic (two classes, seeded) and kept under bench/scratch/ for reuse.
 --store PATH benchmarks an existing store of your own (any model; class labels) instead. Results go
 to bench/results/ (of the current directory) as JSON.
@@ -26,9 +32,10 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
+import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -52,15 +59,21 @@ from neurosel.bench._stats_store import SEED, row_classes, synthetic_store
 from neurosel.bench.extract import relative_error
 from neurosel.devices import resolve_device
 from neurosel.errors import InputError
-from neurosel.kernels.histogram import histogram_cpu, mann_whitney
+from neurosel.kernels.histogram import auroc_from_keys, keys_cpu
 from neurosel.kernels.moments import moments_cpu
 from neurosel.stats import NeuronStats
 from neurosel.store import DEFAULT_READERS, ActivationStore, block_rows, decode, iter_blocks, open_store
 
 TOLERANCE = 1e-5  # engine (float64) against float64 numpy on the same float32 values
 TARGET_STATS_VS_READ = 0.9  # on the CPU
+TARGET_AUROC_VS_READ = 0.3  # on the CPU, exact AUROC, with peak memory within the budget
+AUROC_CHECK_NEURONS = 32  # neurons whose AUROC is checked against scipy's rank-sum (float64)
 TARGET_KERNEL_VS_D2D = 0.7  # on CUDA
 METHODS = ("read", "read-unchecked", "numpy", "stats", "stats+auroc")
+SHARED_NOTE = (
+    "wall-time ratios are of methods interleaved in one process; other work on the same cores "
+    "slows them unevenly, so CPU seconds per GB are reported too"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,6 +123,7 @@ def run(args: argparse.Namespace, store: ActivationStore) -> int:
     check = correctness(store, cls, classes, outputs, baseline)
     report: dict[str, Any] = {
         "environment": environment(backend),
+        "shared_machine": SHARED_NOTE,
         "parameters": parameters(args, store, backend, budget, first_read),
         "compile": compile_info,
         "results": results,
@@ -119,6 +133,15 @@ def run(args: argparse.Namespace, store: ActivationStore) -> int:
     }
     if backend == "cpu":
         report["targets"]["stats_vs_read"] = target(report["ratios"]["stats_vs_read"], TARGET_STATS_VS_READ)
+        report["targets"]["stats_auroc_vs_read"] = target(
+            report["ratios"]["stats_auroc_vs_read"], TARGET_AUROC_VS_READ
+        )
+        peak = results["stats+auroc"]["host_peak_mb"]
+        report["targets"]["auroc_peak_within_budget"] = {
+            "value": peak,
+            "goal": args.memory_budget_mb,
+            "met": peak <= args.memory_budget_mb,
+        }
     else:
         report["cuda"] = cuda_kernels(store, cls, classes, budget)
         ratio = report["cuda"]["moments_vs_d2d"]
@@ -138,22 +161,28 @@ def time_methods(
 ) -> tuple[dict[str, dict[str, Any]], NumpyRun, dict[str, NeuronStats]]:
     """Every method once per round, --repeats rounds: results, the last numpy run and statistics."""
     runs: dict[str, list[Measurement]] = {m: [] for m in METHODS}
+    cpu: dict[str, list[float]] = {m: [] for m in METHODS}
     numpy_runs: list[NumpyRun] = []
     passes: dict[str, list[float]] = {"stats": [], "stats+auroc": []}
     outputs: dict[str, NeuronStats] = {}
+
+    def timed_run(method: str, fn: Callable[[], Any]) -> Any:
+        started = time.process_time()
+        measurement, out = timed(fn)
+        cpu[method].append(time.process_time() - started)
+        runs[method].append(measurement)
+        return out
+
     for _ in range(args.repeats):
-        runs["read"].append(measure(lambda: read_all(store, budget, args.readers), HOST))
-        runs["read-unchecked"].append(measure(lambda: read_all(store, budget, args.readers, False), HOST))
-        measurement, baseline = timed(partial(numpy_baseline, store, cls, classes))
-        runs["numpy"].append(measurement)
-        numpy_runs.append(baseline)
+        timed_run("read", partial(read_all, store, budget, args.readers))
+        timed_run("read-unchecked", partial(read_all, store, budget, args.readers, False))
+        numpy_runs.append(timed_run("numpy", partial(numpy_baseline, store, cls, classes)))
         for method, auroc in (("stats", False), ("stats+auroc", True)):
-            measurement, stats = timed(partial(stats_call, store, backend, auroc, budget, args.readers))
-            runs[method].append(measurement)
+            stats = timed_run(method, partial(stats_call, store, backend, auroc, budget, args.readers))
             passes[method].append(stats.meta["seconds"])
             outputs[method] = stats
     nbytes = int(store.activations.nbytes)
-    results = {m: summarize(r, nbytes) for m, r in runs.items()}
+    results = {m: summarize(r, nbytes, cpu[m]) for m, r in runs.items()}
     for key in ("load", "compute"):
         seconds = statistics.median(getattr(r, f"{key}_seconds") for r in numpy_runs)
         results["numpy"][f"{key}_seconds"] = seconds
@@ -161,30 +190,75 @@ def time_methods(
     for method, seconds in passes.items():
         results[method]["pass_seconds"] = statistics.median(seconds)
         results[method]["auroc_bits"] = outputs[method].meta["auroc_bits"]
+        results[method]["auroc_passes"] = outputs[method].meta.get("auroc_passes")
     return results, numpy_runs[-1], outputs
 
 
 def warm_up(store: ActivationStore, backend: str, budget: int, readers: int) -> dict[str, Any]:
-    """Two neuron_stats calls on a tiny slice of the store: the first compiles the kernels (numba JIT).
+    """Start-up of neuron_stats (exact AUROC) on a tiny slice of the store (one chunk or up to the
+    first row of the second class): in a fresh Python process (import, then the first call: numba's
+    start-up and cache loads, what every CLI call pays) and in this one, first call then warm.
 
     The CPU kernels are cached on disk by numba: with a warm cache (misses 0) the first call loads
-    them instead, and `compile_seconds` is that load time.
+    them instead of compiling, and `compile_seconds` is that load time.
     """
-    labels = store.labels
-    second_class = int(np.argmax(labels != labels[0]))
-    tiny = ActivationStore(store.group, store.path)
-    tiny.meta["rows_committed"] = min(store.n, max(store.activations.chunks[0], second_class + 1))
-    tiny.meta["complete"] = tiny.rows_committed == store.n  # a partial view: its committed rows only
+    tiny = tiny_view(store)
+    fresh = fresh_process_call(store.path, tiny.rows_committed, backend, budget, readers)
     first = measure(lambda: stats_call(tiny, backend, True, budget, readers), HOST).seconds
     warm = measure(lambda: stats_call(tiny, backend, True, budget, readers), HOST).seconds
-    kernels = [moments_cpu, histogram_cpu, mann_whitney]
+    kernels = [moments_cpu, keys_cpu, auroc_from_keys]
     return {
         "rows": tiny.rows_committed,
+        "fresh_process": fresh,
         "first_call_seconds": first,
         "warm_call_seconds": warm,
         "compile_seconds": first - warm,
         "numba_cache_hits": sum(sum(k.stats.cache_hits.values()) for k in kernels),
         "numba_cache_misses": sum(sum(k.stats.cache_misses.values()) for k in kernels),
+    }
+
+
+def tiny_view(store: ActivationStore) -> ActivationStore:
+    """The store's first chunk (or up to the first row of the second class), as a partial store."""
+    labels = store.labels
+    second_class = int(np.argmax(labels != labels[0]))
+    tiny = ActivationStore(store.group, store.path)
+    tiny.meta["rows_committed"] = min(store.n, max(store.activations.chunks[0], second_class + 1))
+    tiny.meta["complete"] = tiny.rows_committed == store.n  # a partial view: its committed rows only
+    return tiny
+
+
+FRESH_CALL = """
+import sys, time
+started = time.perf_counter()
+import neurosel
+from neurosel.store import ActivationStore
+imported = time.perf_counter()
+store = neurosel.open_store(sys.argv[1])
+tiny = ActivationStore(store.group, store.path)
+tiny.meta["rows_committed"], tiny.meta["complete"] = int(sys.argv[5]), False
+opened = time.perf_counter()
+neurosel.neuron_stats(
+    tiny, by="label", device=sys.argv[2], auroc=True, memory_budget=int(sys.argv[3]),
+    readers=int(sys.argv[4]), progress=False, save=False, recompute=True, allow_partial=True,
+)
+done = time.perf_counter()
+print(imported - started, done - opened, time.process_time())
+"""  # the call bench stats times (stats_call) on tiny_view, with nothing but neurosel imported
+
+
+def fresh_process_call(path: Any, rows: int, backend: str, budget: int, readers: int) -> dict[str, Any]:
+    """Seconds a new Python process spends importing neurosel and on its first neuron_stats call."""
+    argv = [sys.executable, "-c", FRESH_CALL, str(path), backend, str(budget), str(readers), str(rows)]
+    started = time.perf_counter()
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout.split()
+    total = time.perf_counter() - started
+    imported, first, cpu = (float(v) for v in out[-3:])
+    return {
+        "process_seconds": total,
+        "import_seconds": imported,
+        "first_call_seconds": first,
+        "cpu_seconds": cpu,
     }
 
 
@@ -241,13 +315,17 @@ def stats_call(store: ActivationStore, backend: str, auroc: bool, budget: int, r
     )
 
 
-def summarize(runs: list[Measurement], nbytes: int) -> dict[str, Any]:
-    """Median time and the rate and memory derived from it."""
+def summarize(runs: list[Measurement], nbytes: int, cpu: list[float]) -> dict[str, Any]:
+    """Median time and the rate and memory derived from it; median CPU seconds (every thread of
+    the process), which sharing the cores with other work changes less than the wall time."""
     seconds = statistics.median(r.seconds for r in runs)
+    cpu_seconds = statistics.median(cpu)
     return {
         "seconds": [r.seconds for r in runs],
         "median_seconds": seconds,
         "gb_per_s": nbytes / seconds / 1e9,
+        "cpu_seconds": cpu_seconds,
+        "cpu_seconds_per_gb": cpu_seconds / (nbytes / 1e9),
         "host_peak_mb": max(r.host_peak_mb for r in runs),
     }
 
@@ -258,6 +336,10 @@ def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float]:
     for method, key in (("stats", "stats"), ("stats+auroc", "stats_auroc")):
         rate = results[method]["gb_per_s"]
         out[f"{key}_vs_read"] = rate / results["read"]["gb_per_s"]
+        out[f"{key}_vs_read_unchecked"] = rate / results["read-unchecked"]["gb_per_s"]
+        # CPU work per byte against the read's: the wall ratio on cores nobody else uses, if the
+        # pass kept every core busy (an upper bound on a shared machine, not a measurement of one)
+        out[f"{key}_vs_read_cpu"] = results["read"]["cpu_seconds"] / results[method]["cpu_seconds"]
         out[f"{key}_vs_numpy"] = rate / results["numpy"]["gb_per_s"]
         out[f"{key}_vs_numpy_compute"] = rate / results["numpy"]["compute_gb_per_s"]
     return out
@@ -290,7 +372,9 @@ def correctness(
         for method, s in outputs.items()
     }
     worst = max(e for method in errors.values() for e in method.values())
+    auroc = auroc_check(x, cls, outputs["stats+auroc"]) if classes == 2 else None
     return {
+        "auroc": auroc,
         "reference": "numpy float64 on the float32 values, per class",
         "metric": "max |engine - numpy| / max |numpy|",
         "tolerance": TOLERANCE,
@@ -300,7 +384,28 @@ def correctness(
             "mean": relative_error(baseline.mean, want["mean"]),
             "var": relative_error(baseline.var, want["var"]),
         },
-        "passed": worst <= TOLERANCE,
+        "passed": worst <= TOLERANCE and (auroc is None or auroc["passed"]),
+    }
+
+
+def auroc_check(x: np.ndarray, cls: np.ndarray, stats: NeuronStats) -> dict[str, Any]:
+    """The engine's AUROC of AUROC_CHECK_NEURONS evenly spaced neurons against the rank-sum
+    (scipy.stats.rankdata, ties averaged, float64): equal to 1e-12 where the engine says it is exact
+    (error bound 0), else within its bound."""
+    from scipy.stats import rankdata
+
+    picks = np.linspace(0, x.shape[1] - 1, min(AUROC_CHECK_NEURONS, x.shape[1])).astype(int)
+    n1, n0 = int((cls == 1).sum()), int((cls == 0).sum())
+    got = stats.auroc.reshape(-1)[picks]
+    bound = stats.auroc_error.reshape(-1)[picks]
+    want = np.array([(rankdata(x[:, f])[cls == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0) for f in picks])
+    error = float(np.max(np.abs(got - want)))
+    return {
+        "reference": "scipy.stats.rankdata rank-sum, float64",
+        "neurons": len(picks),
+        "max_abs_error": error,
+        "max_error_bound": float(bound.max()),
+        "passed": bool(np.all(np.abs(got - want) <= bound + 1e-12)),
     }
 
 
@@ -351,10 +456,12 @@ def print_summary(report: dict[str, Any], path: Path) -> None:
     after = list(results).index("numpy") + 1
     rows.insert(after, ("  load", numpy["load_seconds"], numpy["load_gb_per_s"], None))
     rows.insert(after + 1, ("  compute", numpy["compute_seconds"], numpy["compute_gb_per_s"], None))
-    print(f"{'method':<14} {'seconds':>8} {'GB/s':>7} {'vs read':>8} {'peak MB':>8}")
+    cpu = {m: r["cpu_seconds_per_gb"] for m, r in results.items()}
+    print(f"{'method':<14} {'seconds':>8} {'GB/s':>7} {'vs read':>8} {'peak MB':>8} {'cpu-s/GB':>9}")
     for method, seconds, rate, peak in rows:
         memory = f"{peak:>8.0f}" if peak is not None else f"{'':>8}"
-        print(f"{method:<14} {seconds:>8.3f} {rate:>7.3f} {rate / read:>7.2f}x {memory}")
+        work = f"{cpu[method]:>9.2f}" if method in cpu else ""
+        print(f"{method:<14} {seconds:>8.3f} {rate:>7.3f} {rate / read:>7.2f}x {memory} {work}")
     r = report["ratios"]
     print(f"checked / unchecked reads {r['read_checked_vs_unchecked']:.2f} (every file against the manifest)")
     print(
@@ -362,10 +469,17 @@ def print_summary(report: dict[str, Any], path: Path) -> None:
         f"stats/numpy {r['stats_vs_numpy']:.2f}x (auroc {r['stats_auroc_vs_numpy']:.2f}x); "
         f"vs numpy compute alone {r['stats_vs_numpy_compute']:.2f}x"
     )
-    c = report["compile"]
     print(
-        f"compile: first call {c['first_call_seconds']:.2f} s, warm {c['warm_call_seconds']:.2f} s "
-        f"({c['rows']} rows) → {c['compile_seconds']:.2f} s "
+        f"by CPU seconds per GB (cores to itself): stats/read {r['stats_vs_read_cpu']:.2f}, "
+        f"auroc {r['stats_auroc_vs_read_cpu']:.2f}; exact AUROC in "
+        f"{results['stats+auroc']['auroc_passes']} pass(es) over the store"
+    )
+    c = report["compile"]
+    f = c["fresh_process"]
+    print(
+        f"start-up ({c['rows']} rows, AUROC): fresh process {f['process_seconds']:.2f} s (import "
+        f"{f['import_seconds']:.2f} s, first call {f['first_call_seconds']:.2f} s, {f['cpu_seconds']:.2f} "
+        f"CPU s); here first call {c['first_call_seconds']:.2f} s, warm {c['warm_call_seconds']:.2f} s "
         f"(numba cache: {c['numba_cache_hits']} hits, {c['numba_cache_misses']} compiled)"
     )
     if "cuda" in report:
@@ -376,7 +490,8 @@ def print_summary(report: dict[str, Any], path: Path) -> None:
             + (f"; histogram kernel {g['histogram_gb_per_s']:.1f} GB/s" if "histogram_gb_per_s" in g else "")
         )
     for name, t in report["targets"].items():
-        print(f"target {name}: {t['value']:.2f} ≥ {t['goal']}: {'met' if t['met'] else 'NOT met'}")
+        sign = "≤" if name == "auroc_peak_within_budget" else "≥"
+        print(f"target {name}: {t['value']:.2f} {sign} {t['goal']}: {'met' if t['met'] else 'NOT met'}")
     check = report["correctness"]
     n32 = check["numpy_float32_relative_error"]
     print(
@@ -384,6 +499,12 @@ def print_summary(report: dict[str, Any], path: Path) -> None:
         f"{check['max_relative_error']:.1e}: {'ok' if check['passed'] else 'FAILED'} "
         f"(float32 numpy itself: mean {n32['mean']:.1e}, var {n32['var']:.1e})"
     )
+    if check["auroc"] is not None:
+        a = check["auroc"]
+        print(
+            f"AUROC vs scipy rank-sum ({a['neurons']} neurons): max |error| {a['max_abs_error']:.1e} "
+            f"(bound {a['max_error_bound']:.1e}): {'ok' if a['passed'] else 'FAILED'}"
+        )
     print(f"results: {path}")
 
 

@@ -21,10 +21,13 @@ settings a user gets (default memory budget, readers and threads; no thread pinn
                the store's raw read rate, as `neurosel bench stats` measures it. It is the floor of
                the statistics pass: the pass reads the same bytes, so it cannot take less than
                activation bytes / read rate (= the read time)
-  stats        neurosel.neuron_stats(store) as called by a user: by="label", auroc=True, whose
-               histogram resolution (auroc_bits) neuron_stats picks itself from the width; recompute
-               and save=False so every round computes
-  stats-noauc  the same with auroc=False: the moments alone, separating the histograms' cost
+  stats        neurosel.neuron_stats(store) as called by a user: by="label", auroc=True at the
+               resolution (auroc_bits) neuron_stats picks: on the CPU always 16 bits, exact for
+               these float16 stores at both widths (the pass keeps each neuron's value keys, and
+               reads the store again for each further group of neurons whose keys do not fit in
+               the memory budget); on a GPU fewer when its histograms would not fit in 2 GiB;
+               recompute and save=False so every round computes
+  stats-noauc  the same with auroc=False: the moments alone, separating the AUROC's cost
   importance   neurosel.importance(store, method="l1-logistic") with --n-lambdas, --lambda-ratio and
                --tol (defaults 10 λ down to λ_max/20 and the engine's tol 1e-6: a short path that
                keeps the run within minutes), recompute and save=False; the unlabelled statistics it

@@ -21,18 +21,21 @@ def add_parser(sub) -> None:
     p.add_argument("store", help="store directory made by neurosel extract")
     p.add_argument("--by", choices=["label", "none"], default="label", help="per class, or ignore the labels")
     add_device(p)
-    p.add_argument("--no-auroc", dest="auroc", action="store_false", help="skip the AUROC histograms")
+    p.add_argument("--no-auroc", dest="auroc", action="store_false", help="skip the AUROC")
     p.add_argument(
         "--auroc-bits",
         type=int_in(1, 24),
         default=None,
-        help="AUROC histogram resolution, 1..24 (default: 16, exact for float16, fewer if memory is short)",
+        help="AUROC key resolution, 1..24 (default: 16, exact for float16 and bfloat16; on a GPU fewer "
+        "if its histograms would not fit in 2 GiB)",
     )
     p.add_argument(
         "--memory-mb",
         type=positive_int,
         default=DEFAULT_MEMORY_BUDGET >> 20,
-        help="MiB of decoded activations in flight",
+        help="MiB for decoded activations in flight and, for the AUROC on the CPU, the neurons' value "
+        "keys (a quarter and three quarters; the store is read again for each further group of neurons "
+        "whose keys do not fit)",
     )
     add_cluster_options(p)
     p.add_argument(

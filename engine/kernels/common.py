@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba import types
-from numba.extending import overload
+from numba.extending import intrinsic, overload
 
 NOT_FINITE = -1  # histogram key of NaN and ±Inf
+KEY_MAX = np.int32(0x7FFFFFFF)  # `order_key` bounds: above / below every finite value's key
+KEY_MIN = np.int32(-0x80000000)
+HALF_SCALE = np.float32(2.0**112)  # float16 bits shifted into a float32's place, times this: the value
 
 
 def decode(x, table):
@@ -27,6 +31,48 @@ def _decode(x, table):
     if isinstance(x, types.Integer):
         return lambda x, table: np.float64(table[x])
     return lambda x, table: np.float64(x)
+
+
+@intrinsic
+def _float32_from_bits(typingctx, bits):
+    """The float32 whose bit pattern is the uint32 `bits` (a register reinterpretation)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return types.float32(types.uint32), codegen
+
+
+@numba.njit(inline="always")
+def half_value(h):
+    """float16 bits (uint16) as float32 by arithmetic, exact for every finite value (subnormals
+    included: the float32 subnormal times 2**112 is the float16 value); NaN/Inf give garbage (the
+    caller masks them). Integer and float operations only, so loops over it vectorise."""
+    b = numba.uint32(h)
+    return _float32_from_bits(((b & 0x8000) << 16) | ((b & 0x7FFF) << 13)) * HALF_SCALE
+
+
+def order_key(bits):
+    """An int32 that orders like the value of the float whose bits (uint16 or uint32) these are
+    (sign-magnitude → two's complement; -0 just below +0). Compiled only (CPU kernels)."""
+    raise NotImplementedError("order_key is compiled only")
+
+
+@overload(order_key)
+def _order_key(bits):
+    if isinstance(bits, types.Integer) and bits.bitwidth == 16:
+
+        def key16(bits):
+            s = numba.int32(numba.int16(bits))
+            return s ^ ((s >> 15) & 0x7FFF)
+
+        return key16
+
+    def key32(bits):
+        s = numba.int32(bits)
+        return s ^ ((s >> 31) & 0x7FFFFFFF)
+
+    return key32
 
 
 def value_key(x, table, shift):

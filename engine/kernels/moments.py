@@ -1,8 +1,10 @@
 """Per-neuron moments of one block of rows, per class: count, mean, centred M2, min, max, non-finite.
 
-Inputs: `x` (rows, features) as 16-bit patterns decoded through a table, or float32; `cls` (rows,)
-int32 class ids in [0, K). Outputs (K, F) count/mean/m2 and (F,) min/max/non-finite for the block;
-blocks are then combined with Chan's formula (neurosel.kernels.common.chan_merge).
+Inputs: `x` (rows, features) as 16-bit patterns decoded through a table (float16 by bit arithmetic on
+the CPU), or float32; `cls` (rows,) int32 class ids in [0, K). Outputs (K, F) count/mean/m2 and (F,)
+min/max/non-finite for the block (the CPU's min/max as order keys of the bits, which vectorise;
+neurosel.kernels.common.order_key); blocks are then combined with Chan's formula
+(neurosel.kernels.common.chan_merge).
 
 One read per value: sums of (x − shift) and (x − shift)² in float64, where the shift is the first
 finite value of the neuron in the block (or row group), so a large common offset cancels before
@@ -20,7 +22,15 @@ import numba
 import numpy as np
 from numba import cuda
 
-from neurosel.kernels.common import chan_merge, decode, shifted_moments
+from neurosel.kernels.common import (
+    KEY_MAX,
+    KEY_MIN,
+    chan_merge,
+    decode,
+    half_value,
+    order_key,
+    shifted_moments,
+)
 
 TILE = 128  # features per CPU task: 128 × 2 bytes = four cache lines per row
 MAX_CLASSES_GPU = 16  # per-thread accumulators live in registers/local memory on the GPU
@@ -29,8 +39,13 @@ GPU_ROWS_PER_GROUP = 256
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
-def moments_cpu(x, table, cls, count, mean, m2, lo, hi, bad):
-    """CPU: fill (K, F) count/mean/m2 and (F,) lo/hi/bad for the block x (rows, F)."""
+def moments_cpu(x, bits, table, half, exponent, cls, count, mean, m2, lo, hi, bad):
+    """CPU: fill (K, F) count/mean/m2, (F,) bad, and (F,) lo/hi as order keys of the stored bits
+    (`order_key`; KEY_MAX/KEY_MIN when a neuron has no finite value) for the block x (rows, F).
+
+    `bits` is x's bit patterns (x itself for 16-bit stores), `exponent` the exponent mask (all ones:
+    NaN or ±Inf), `half` True for float16 (decoded by bit arithmetic, no table). Rows whose values in
+    the tile are all finite (nearly all) take a fast loop without masks; the others a masked one."""
     rows, features = x.shape
     classes = count.shape[0]
     for t in numba.prange((features + TILE - 1) // TILE):
@@ -39,36 +54,68 @@ def moments_cpu(x, table, cls, count, mean, m2, lo, hi, bad):
         shift = np.zeros(width)
         for j in range(width):  # the first finite value of each neuron
             for r in range(rows):
-                v = decode(x[r, f0 + j], table)
-                if math.isfinite(v):
-                    shift[j] = v
+                if (bits[r, f0 + j] & exponent) != exponent:
+                    shift[j] = _value(x[r, f0 + j], table, half)
                     break
-        # tile-local accumulators and a branch-free inner loop, which LLVM vectorises
-        n = np.zeros((classes, width))
+        # tile-local accumulators; branch-free inner loops, which LLVM vectorises
+        whole = np.zeros(classes)  # rows of each class with every value of the tile finite
+        n = np.zeros((classes, width))  # finite values of the other rows
         s1 = np.zeros((classes, width))
         s2 = np.zeros((classes, width))
-        low = np.full(width, np.inf)
-        high = np.full(width, -np.inf)
+        low = np.full(width, KEY_MAX, dtype=np.int32)
+        high = np.full(width, KEY_MIN, dtype=np.int32)
         nonfinite = np.zeros(width)
         for r in range(rows):
             k = cls[r]
+            xr = x[r, f0 : f0 + width]
+            br = bits[r, f0 : f0 + width]
+            s1k = s1[k]
+            s2k = s2[k]
+            missing = 0
             for j in range(width):
-                v = decode(x[r, f0 + j], table)
-                ok = math.isfinite(v)
-                d = v - shift[j] if ok else 0.0
-                n[k, j] += 1.0 if ok else 0.0
-                s1[k, j] += d
-                s2[k, j] += d * d
-                low[j] = min(low[j], v if ok else np.inf)
-                high[j] = max(high[j], v if ok else -np.inf)
-                nonfinite[j] += 0.0 if ok else 1.0
+                missing += (br[j] & exponent) == exponent
+            if missing == 0:
+                whole[k] += 1.0
+                if half:
+                    for j in range(width):
+                        d = np.float64(half_value(xr[j])) - shift[j]
+                        s1k[j] += d
+                        s2k[j] += d * d
+                else:
+                    for j in range(width):
+                        d = decode(xr[j], table) - shift[j]
+                        s1k[j] += d
+                        s2k[j] += d * d
+                for j in range(width):
+                    o = order_key(br[j])
+                    low[j] = min(low[j], o)
+                    high[j] = max(high[j], o)
+            else:
+                nk = n[k]
+                for j in range(width):
+                    ok = (br[j] & exponent) != exponent
+                    d = _value(xr[j], table, half) - shift[j] if ok else 0.0
+                    nk[j] += 1.0 if ok else 0.0
+                    s1k[j] += d
+                    s2k[j] += d * d
+                    o = order_key(br[j])
+                    low[j] = min(low[j], o if ok else KEY_MAX)
+                    high[j] = max(high[j], o if ok else KEY_MIN)
+                    nonfinite[j] += 0.0 if ok else 1.0
         for j in range(width):
             lo[f0 + j] = low[j]
             hi[f0 + j] = high[j]
             bad[f0 + j] = nonfinite[j]
             for k in range(classes):
-                count[k, f0 + j] = n[k, j]
-                mean[k, f0 + j], m2[k, f0 + j] = shifted_moments(n[k, j], s1[k, j], s2[k, j], shift[j])
+                c = n[k, j] + whole[k]
+                count[k, f0 + j] = c
+                mean[k, f0 + j], m2[k, f0 + j] = shifted_moments(c, s1[k, j], s2[k, j], shift[j])
+
+
+@numba.njit(inline="always")
+def _value(v, table, half):
+    """A stored value as float64: float16 bits by arithmetic when `half`, else `decode`."""
+    return np.float64(half_value(v)) if half else decode(v, table)
 
 
 @cuda.jit

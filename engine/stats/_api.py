@@ -3,22 +3,27 @@
 Unlabelled (`by=None`): count, mean, variance, min, max, non-finite counts — what target-domain
 normalisation needs. By class: class counts, means and variances; Welch t and Cohen's d (two
 classes); ANOVA F, Fisher score and the probeless score (two or more); exact tie-aware AUROC (two
-classes, from value histograms). Numeric labels: Pearson correlation with the label.
+classes: on the CPU from each neuron's value keys, counted one neuron at a time after the pass, in
+as many passes as the memory budget needs; on a GPU from per-class key histograms). Numeric
+labels: Pearson correlation with the label.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import time
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+import numba
 import numpy as np
 
 from neurosel.devices import Device, resolve_device
 from neurosel.errors import InputError
-from neurosel.kernels.histogram import mann_whitney
+from neurosel.kernels.histogram import auroc_from_keys, mann_whitney
 from neurosel.params import (
     Anything,
     Boolean,
@@ -34,7 +39,7 @@ from neurosel.progress import bar
 from neurosel.scaleout import resolve_runner
 from neurosel.stats._chunks import StatsPlan
 from neurosel.stats._cluster import StatsFactory
-from neurosel.stats._moments import Moments
+from neurosel.stats._moments import KeyColumns, Moments
 from neurosel.store import (
     DEFAULT_MEMORY_BUDGET,
     DEFAULT_READERS,
@@ -47,7 +52,12 @@ from neurosel.store import (
 )
 
 GPU_BLOCK_BYTES = 128 << 20  # ~ a million threads' worth of rows per launch for bert-base widths
-HIST_MEMORY = 2 << 30  # bytes for AUROC histograms (2 classes × neurons × bins × 4 bytes)
+HIST_MEMORY = 2 << 30  # bytes for the GPU's AUROC histograms (2 classes × neurons × bins × 4 bytes)
+# with AUROC keys on the CPU, blocks in flight get 1/READ_SHARE of the memory budget, the keys the
+# rest: measured against blocks kept whole shards (202 MB), the same speed or faster (smaller blocks
+# pipeline finer), and more room for keys
+READ_SHARE = 4
+READER_CORES = 1  # cores left to the reader threads while the CPU kernels run (see _beside_readers)
 
 
 @dataclass
@@ -132,8 +142,10 @@ def neuron_stats(
 
     Results are saved in the store under stats/<key> (keyed by `by`, the AUROC resolution and the
     rows: `STATS.key`) and reused on the next call unless `recompute`. Memory holds at most about
-    `memory_budget` bytes of decoded activations, plus the AUROC histograms (2 × neurons ×
-    2**auroc_bits × 4 bytes).
+    `memory_budget` bytes: decoded blocks in flight and, for the AUROC on the CPU, each neuron's
+    value keys (2 bytes per value, 4 above 16 bits), which take a quarter and three quarters of it;
+    when the keys of every neuron do not fit, the store is read once more per further group of
+    neurons. On a GPU the AUROC histograms (2 × neurons × 2**auroc_bits × 4 bytes) come on top.
     """
     store = open_store(store)  # a path or URL, or the store itself
     rows = store.usable_rows(allow_partial)
@@ -141,7 +153,7 @@ def neuron_stats(
     cls, y, classes = _targets(store, by, rows, layout)
     features = len(store.layers) * store.hidden
     encoding = Encoding.for_dtype(store.meta["dtype"])
-    bits = _auroc_bits(auroc, classes, features, encoding, auroc_bits)
+    bits = _auroc_bits(auroc, classes, features, device, auroc_bits)
     params = {"by": by, "auroc_bits": bits, "rows": rows}
 
     def compute(key: str) -> NeuronStats:
@@ -174,12 +186,23 @@ def _compute(
     # GPU kernels want large launches; the CPU wants blocks below glibc's mmap threshold
     max_block = GPU_BLOCK_BYTES if device.is_gpu else MAX_BLOCK_BYTES
     runner = resolve_runner(client)  # in this process, or row ranges as tasks on a Dask cluster
-    factory = StatsFactory(plan, runner.placed(device))
-    with device.activate(), bar(total, "stats", "row", progress) as progress_bar:
-        moments = runner.reduce(
-            store, factory, total, memory_budget, readers=readers, max_block_bytes=max_block,
-            on_rows=progress_bar.update,
-        )  # fmt: skip
+    keep_keys = bits is not None and not device.is_gpu
+    read_budget = max(1, memory_budget // READ_SHARE) if keep_keys else memory_budget
+    groups = _key_groups(plan, total, memory_budget - read_budget) if keep_keys else [None]
+    auroc = None
+    with device.activate(), bar(total * len(groups), "stats", "row", progress) as progress_bar:
+        for i, neurons in enumerate(groups):  # the moments in the first pass; then keys only
+            factory = StatsFactory(replace(plan, key_neurons=neurons, moments=i == 0), runner.placed(device))
+            with _beside_readers(device, runner.distributed):
+                part = runner.reduce(
+                    store, factory, total, read_budget, readers=readers, max_block_bytes=max_block,
+                    on_rows=progress_bar.update,
+                )  # fmt: skip
+            if i == 0:
+                moments = part
+            if keep_keys:
+                auroc = _fill_auroc(auroc, part.keys, neurons, plan)
+            part.keys = None
     seconds = time.perf_counter() - started
     meta = {
         "key": key,
@@ -188,10 +211,51 @@ def _compute(
         "rows": rows,
         "activation_rows": total,
         "auroc_bits": bits,
+        "auroc_passes": len(groups) if keep_keys else None,
         "seconds": seconds,
         "gb_per_s": float(total * features * store.activations.dtype.itemsize / seconds / 1e9),
     }
-    return finish(moments, store, by, classes, meta)
+    return finish(moments, store, by, classes, meta, auroc)
+
+
+@contextlib.contextmanager
+def _beside_readers(device: Device, distributed: bool) -> Iterator[None]:
+    """On the CPU in this process, the kernels run on every core but READER_CORES while blocks are
+    read: reading from the page cache is CPU work too (about one core at the read rate, measured
+    in `neurosel bench stats`), and a parallel kernel whose threads wait for a core that a reader
+    holds idles at its barrier. The AUROC counting after the pass uses every core."""
+    threads = numba.get_num_threads()
+    if device.is_gpu or distributed or threads <= READER_CORES:
+        yield
+        return
+    numba.set_num_threads(threads - READER_CORES)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(threads)
+
+
+def _key_groups(plan: StatsPlan, total: int, key_budget: int) -> list[tuple[int, int]]:
+    """Neurons whose AUROC keys one pass keeps: as many as fit in `key_budget` (at least one), in
+    balanced groups; one group, and one pass, when every neuron's keys fit."""
+    per_neuron = max(1, total * np.dtype(plan.key_dtype).itemsize)
+    fit = max(1, key_budget // per_neuron)
+    passes = -(-plan.features // fit)
+    return [(i * plan.features // passes, (i + 1) * plan.features // passes) for i in range(passes)]
+
+
+def _fill_auroc(
+    auroc: tuple[np.ndarray, np.ndarray] | None, keys: KeyColumns, neurons: tuple[int, int], plan: StatsPlan
+) -> tuple[np.ndarray, np.ndarray]:
+    """AUROC and tie share of `neurons` from their keys, into the arrays of every neuron."""
+    if auroc is None:
+        auroc = (np.full(plan.features, np.nan), np.full(plan.features, np.nan))
+    if keys.segments:
+        columns, start = keys.whole()
+        cls = plan.cls[start : start + columns.shape[1]]
+        done = slice(*neurons)
+        auroc_from_keys(columns, cls, plan.bins, 8 * numba.get_num_threads(), auroc[0][done], auroc[1][done])
+    return auroc
 
 
 def _row_layout(store: ActivationStore, rows: int) -> np.ndarray:
@@ -224,23 +288,34 @@ def _targets(
 
 
 def _auroc_bits(
-    auroc: bool, classes: np.ndarray | None, features: int, encoding: Encoding, bits: int | None
+    auroc: bool, classes: np.ndarray | None, features: int, device: str | Device, bits: int | None
 ) -> int | None:
-    """Histogram resolution: exact 16 bits for 16-bit stores when the histograms fit in HIST_MEMORY."""
+    """Key resolution: exact 16 bits for 16-bit stores; on a GPU fewer when the histograms would not
+    fit in HIST_MEMORY (the CPU keeps keys instead, whose memory does not grow with the bits)."""
     if not auroc or classes is None or classes.size != 2:
         return None
     if bits is not None:  # in 1..24 (STATS_PARAMS)
         return bits
     bits = 16
+    if 2 * features * (1 << bits) * 4 <= HIST_MEMORY or not resolve_device(device).for_stage("stats").is_gpu:
+        return bits
     while bits > 8 and 2 * features * (1 << bits) * 4 > HIST_MEMORY:
         bits -= 1
     return bits
 
 
 def finish(
-    m: Moments, store: ActivationStore, by: str | None, classes: np.ndarray | None, meta: dict[str, Any]
+    m: Moments,
+    store: ActivationStore,
+    by: str | None,
+    classes: np.ndarray | None,
+    meta: dict[str, Any],
+    auroc: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> NeuronStats:
-    """Turn merged moments into statistics, shaped (layers, hidden) and (classes, layers, hidden)."""
+    """Turn merged moments into statistics, shaped (layers, hidden) and (classes, layers, hidden).
+
+    `auroc`: per neuron the AUROC and the share of tied (class 1, class 0) pairs, when the pass
+    counted them from keys (CPU); a GPU pass's key histograms are in `m.hist` instead."""
     shape = (len(store.layers), store.hidden)
     n, mean, var = m.pooled()
     stats = NeuronStats(
@@ -279,23 +354,25 @@ def finish(
         stats.t = _ratio(diff, np.sqrt(v0 / n0 + v1 / n1)).reshape(shape)
         pooled = ((n0 - 1) * v0 + (n1 - 1) * v1) / np.maximum(n0 + n1 - 2, 1)
         stats.d = _ratio(diff, np.sqrt(pooled)).reshape(shape)
+    exact = meta.get("auroc_bits") == 16 and store.meta["dtype"] != "float32"
     if m.hist is not None:
-        auc, err = auroc_from_histograms(
-            m.hist, exact=meta["auroc_bits"] == 16 and store.meta["dtype"] != "float32"
-        )
+        auroc = key_histogram_auroc(m.hist)
+    if auroc is not None:
+        auc, ties = auroc
+        err = np.zeros_like(auc) if exact else 0.5 * ties
         stats.auroc, stats.auroc_error = auc.reshape(shape), err.reshape(shape)
     return stats
 
 
-def auroc_from_histograms(hist: np.ndarray, exact: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Mann–Whitney AUROC of class 1 over class 0 per neuron, ties counted half; and its error bound.
+def key_histogram_auroc(hist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mann–Whitney AUROC of class 1 over class 0 per neuron from its two key histograms (2, F,
+    bins), ties counted half, and the share of (class 1, class 0) pairs that share a bin.
 
-    Exact histograms (one bin per distinct value) give the exact AUROC and a zero bound. Coarser
-    bins treat pairs sharing a bin as ties, so the error is at most half their share of all pairs.
-    """
+    One bin per distinct value gives the exact AUROC. Coarser bins treat pairs sharing a bin as
+    ties, so the error is at most half their share of all pairs (`finish` reports that bound)."""
     auc, ties = np.empty(hist.shape[1]), np.empty(hist.shape[1])
     mann_whitney(hist, auc, ties)
-    return auc, np.zeros_like(auc) if exact else 0.5 * ties
+    return auc, ties
 
 
 def _sample_var(m2: np.ndarray, n: np.ndarray) -> np.ndarray:

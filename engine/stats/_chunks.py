@@ -1,10 +1,11 @@
 """The statistics pass as chunk functions: one block of rows → a `Moments` partial, on the CPU or a GPU.
 
 Both passes follow neurosel.store.ChunkPass: `chunk(block)` runs the fused kernels (moments, and the
-AUROC histograms and label co-moments when asked) on one block and returns its partial; `merge` is
+AUROC keys and label co-moments when asked) on one block and returns its partial; `merge` is
 `Moments.merge` (Chan); `finish` is left to the caller (engine/stats/_api.py), which also knows the
-store. `chunk(block, out=p)` folds the block into `p`: the moments through Chan's merge, the
-histograms by adding in place (they are too large to allocate per block).
+store. `chunk(block, out=p)` folds the block into `p`: the moments through Chan's merge; on the
+CPU the block's AUROC keys join p's (`KeyColumns`), on a GPU its keys are added in place to p's
+histograms (too large to allocate per block).
 
 CPU: numba parallel kernels over tiles of neurons. GPU: the same kernel families in numba.cuda,
 launched on cupy arrays (the device's array module; numpy under the CUDA simulator). Blocks are
@@ -21,8 +22,9 @@ import numpy as np
 
 from neurosel.devices import Device
 from neurosel.errors import InputError
+from neurosel.kernels.common import KEY_MAX, KEY_MIN
 from neurosel.kernels.comoments import comoments_cpu, comoments_gpu
-from neurosel.kernels.histogram import histogram_cpu, histogram_gpu
+from neurosel.kernels.histogram import histogram_gpu, keys_cpu
 from neurosel.kernels.moments import (
     GPU_ROWS_PER_GROUP,
     MAX_CLASSES_GPU,
@@ -31,14 +33,18 @@ from neurosel.kernels.moments import (
     moments_cpu,
     partial_moments_gpu,
 )
-from neurosel.stats._moments import CoMoments, Moments
+from neurosel.stats._moments import CoMoments, KeyColumns, Moments
 from neurosel.store import Block, Encoding
 
 
 @dataclass(frozen=True)
 class StatsPlan:
     """What one statistics pass computes: per activation row its class index (int32) and numeric
-    target (float64) or None, the number of classes, and the histogram shift (None: no AUROC)."""
+    target (float64) or None, the number of classes, and the AUROC key shift (None: no AUROC).
+
+    On the CPU the AUROC keeps each neuron's keys: `key_neurons` (first, stop) are the neurons whose
+    keys this pass keeps (None: all), and `moments=False` makes a pass that keeps keys only (the
+    later passes over the store when the keys of every neuron do not fit in the memory budget)."""
 
     encoding: Encoding
     cls: np.ndarray
@@ -46,10 +52,22 @@ class StatsPlan:
     classes: int
     features: int
     hist_shift: int | None
+    key_neurons: tuple[int, int] | None = None
+    moments: bool = True
 
     @property
     def bins(self) -> int:
         return 1 << (self.encoding.key_bits - self.hist_shift)
+
+    @property
+    def key_range(self) -> tuple[int, int]:
+        """The neurons whose AUROC keys a CPU pass keeps."""
+        return self.key_neurons if self.key_neurons is not None else (0, self.features)
+
+    @property
+    def key_dtype(self) -> type:
+        """1 + key fits 16 bits up to 16-bit keys (the largest is 0xFF80), else 32."""
+        return np.uint16 if self.bins <= 1 << 16 else np.uint32
 
 
 class CpuStatsPass:
@@ -57,48 +75,80 @@ class CpuStatsPass:
 
     def __init__(self, plan: StatsPlan) -> None:
         self.plan = plan
+        self.layout = _BitLayout.of(plan.encoding)
 
     def identity(self) -> Moments:
         plan = self.plan
         empty = Moments.empty(plan.classes, plan.features)
         if plan.hist_shift is not None:
-            empty.hist = np.zeros((2, plan.features, plan.bins), dtype=np.uint32)
+            empty.keys = KeyColumns([])
         return empty
 
     def chunk(self, block: Block, out: Moments | None = None) -> Moments:
         plan, enc, features = self.plan, self.plan.encoding, self.plan.features
-        part = Moments(
-            count=np.empty((plan.classes, features)),
-            mean=np.empty((plan.classes, features)),
-            m2=np.empty((plan.classes, features)),
-            lo=np.empty(features),
-            hi=np.empty(features),
-            bad=np.empty(features, dtype=np.int64),
-        )
+        part = Moments.empty(plan.classes, features)
         cls = plan.cls[block.start : block.stop]
         values = enc.values(block.data)
-        moments_cpu(values, enc.table, cls, part.count, part.mean, part.m2, part.lo, part.hi, part.bad)
-        if plan.y is not None:
+        if plan.moments:
+            layout, bits = self.layout, enc.key_input(block.data)
+            low, high = np.empty(features, np.int32), np.empty(features, np.int32)
+            moments_cpu(
+                values, bits, enc.table, layout.half, layout.exponent, cls,
+                part.count, part.mean, part.m2, low, high, part.bad,
+            )  # fmt: skip
+            part.lo, part.hi = layout.values(low, np.inf), layout.values(high, -np.inf)
+        if plan.y is not None and plan.moments:
             co = [np.empty(features) for _ in range(6)]
             comoments_cpu(values, enc.table, plan.y[block.start : block.stop], *co)
             part.co = CoMoments(*co)
-        if plan.hist_shift is None:
-            return part if out is None else out.merge(part)
-        hist = out.hist if out is not None else np.zeros((2, features, plan.bins), dtype=np.uint32)
-        histogram_cpu(enc.key_input(block.data), enc.keys, plan.hist_shift, cls, hist)
-        if out is None:
-            part.hist = hist
-            return part
-        out.hist = None  # added in place above: keep it out of the merge
-        merged = out.merge(part)
-        merged.hist = hist
-        return merged
+        if plan.hist_shift is not None:
+            first, stop = plan.key_range
+            buffer = out.keys.buffer if out is not None and out.keys is not None else None
+            if out is not None and out.keys is not None and buffer is None:  # a fold: one buffer
+                buffer = np.empty((stop - first, plan.cls.size), dtype=plan.key_dtype)
+            if buffer is not None:
+                keys_cpu(enc.key_input(block.data), enc.keys, plan.hist_shift, first, buffer, block.start)
+                keys = buffer[:, block.start : block.stop]
+            else:
+                keys = np.empty((stop - first, block.rows), dtype=plan.key_dtype)
+                keys_cpu(enc.key_input(block.data), enc.keys, plan.hist_shift, first, keys, 0)
+            part.keys = KeyColumns([(block.start, keys)], buffer)
+        return part if out is None else out.merge(part)
 
     def merge(self, a: Moments, b: Moments) -> Moments:
         return a.merge(b)
 
     def finish(self, partial: Moments) -> Moments:
         return partial
+
+
+@dataclass(frozen=True)
+class _BitLayout:
+    """What the CPU moments kernel needs to know of a storage format's bits: the exponent mask (all
+    ones: NaN/Inf), whether it is float16 (decoded by arithmetic), and how order keys
+    (neurosel.kernels.common.order_key) turn back into values."""
+
+    exponent: int
+    half: bool
+    table: np.ndarray
+
+    @classmethod
+    def of(cls, enc: Encoding) -> _BitLayout:
+        if enc.kind != "bits":
+            return cls(0x7F800000, False, enc.table)
+        patterns = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
+        exponent = int(patterns[: 1 << 15][~np.isfinite(enc.table[: 1 << 15])][0])  # +Inf's bits
+        half = np.array_equal(enc.table, patterns.view(np.float16).astype(np.float32), equal_nan=True)
+        return cls(exponent, bool(half), enc.table)
+
+    def values(self, keys: np.ndarray, empty: float) -> np.ndarray:
+        """Order keys → float64 values; `empty` where a neuron had no finite value."""
+        wide = keys.astype(np.int64)
+        if self.exponent == 0x7F800000:
+            out = (wide ^ ((wide >> 31) & 0x7FFFFFFF)).astype(np.uint32).view(np.float32).astype(np.float64)
+        else:
+            out = self.table[(wide ^ ((wide >> 15) & 0x7FFF)).astype(np.uint16)].astype(np.float64)
+        return np.where((keys == KEY_MAX) | (keys == KEY_MIN), empty, out)
 
 
 class GpuStatsPass:

@@ -2,7 +2,8 @@
 
 A partial holds, per class and neuron, the count, mean and centred second moment (M2) of the
 finite values; min, max and non-finite counts per neuron; optionally co-moments with a numeric
-label and the AUROC key histograms. Two partials of disjoint rows merge with Chan's formulas
+label, and for the AUROC each neuron's value keys (CPU, `KeyColumns`) or key histograms (GPU).
+Two partials of disjoint rows merge with Chan's formulas
 (neurosel.kernels.common.chan_merge / chan_comerge, the same lines the GPU kernels run compiled), so any
 split of the rows into chunks, merged in any tree, gives the same statistics up to rounding.
 Arrays may be numpy or cupy: a merge stays on the device of its inputs.
@@ -10,6 +11,7 @@ Arrays may be numpy or cupy: a merge stays on the device of its inputs.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,9 +42,42 @@ class CoMoments:
 
 
 @dataclass
+class KeyColumns:
+    """AUROC keys of some neurons over disjoint sets of rows: segments (first row, keys (G, rows)),
+    in any order; a merge joins the lists (the arrays are not copied). An in-place fold writes its
+    blocks' keys into one `buffer` (G, all rows of the pass) and keeps views of it as segments, so
+    that the keys are in row order without a copy; the buffer is not pickled (a cluster task sends
+    its segments only)."""
+
+    segments: list[tuple[int, np.ndarray]]
+    buffer: np.ndarray | None = None
+
+    def merge(self, other: KeyColumns) -> KeyColumns:
+        return KeyColumns(
+            self.segments + other.segments, self.buffer if self.buffer is not None else other.buffer
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"segments": self.segments, "buffer": None}
+
+    def whole(self) -> tuple[np.ndarray, int]:
+        """Every row's keys in row order (G, rows), and the first row: the buffer itself when the
+        segments tile it from its first row to its last, else a copy."""
+        order = sorted(self.segments, key=lambda s: s[0])
+        if len(order) == 1:
+            return np.ascontiguousarray(order[0][1]), order[0][0]
+        base = self.buffer
+        tiled = base is not None and all(k.base is base for _, k in order)
+        tiled = tiled and order[0][0] == 0 and sum(k.shape[1] for _, k in order) == base.shape[1]
+        if tiled and all(a + k.shape[1] == b for (a, k), (b, _) in itertools.pairwise(order)):
+            return base, 0
+        return np.concatenate([k for _, k in order], axis=1), order[0][0]
+
+
+@dataclass
 class Moments:
-    """Per-class count/mean/M2 (K, F), min/max/non-finite (F,), optional key histograms (2, F, bins)
-    and co-moments."""
+    """Per-class count/mean/M2 (K, F), min/max/non-finite (F,), optional AUROC keys (CPU) or key
+    histograms (2, F, bins; GPU) and co-moments."""
 
     count: Any
     mean: Any
@@ -52,6 +87,7 @@ class Moments:
     bad: Any
     hist: Any | None = None
     co: CoMoments | None = None
+    keys: KeyColumns | None = None
 
     @classmethod
     def empty(cls, classes: int, features: int, xp: Any = np) -> Moments:
@@ -93,6 +129,7 @@ class Moments:
             bad=self.bad + other.bad,
             hist=_combine(self.hist, other.hist, lambda a, b: a + b),
             co=_combine(self.co, other.co, CoMoments.merge),
+            keys=_combine(self.keys, other.keys, KeyColumns.merge),
         )
 
     def to_host(self) -> Moments:
@@ -103,7 +140,9 @@ class Moments:
 
         co = None if self.co is None else CoMoments(*(host(a) for a in self.co.parts()))
         return Moments(
-            *(host(getattr(self, f)) for f in ("count", "mean", "m2", "lo", "hi", "bad", "hist")), co
+            *(host(getattr(self, f)) for f in ("count", "mean", "m2", "lo", "hi", "bad", "hist")),
+            co,
+            self.keys,
         )
 
     def pooled(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -3,7 +3,8 @@
 `chunk(block)` turns one `Block` of rows into a partial result and depends on nothing else; `merge`
 combines the partials of disjoint rows in any order or tree; `finish` turns the merged partial into
 the result. `chunk(block, out=p)` is the same as `merge(p, chunk(block))` but may update `p` in
-place instead of allocating a second partial (the statistics pass's histograms are hundreds of MB):
+place instead of allocating a second partial (the statistics pass writes its blocks' AUROC keys into
+one buffer of all rows on the CPU, and adds into key histograms of up to 2 GiB on a GPU):
 the single-process runner folds a stream of blocks that way, a cluster runs `chunk` per row range
 and merges the partials in a tree (`tree_merge`). The statistics pass and every solver product
 follow this protocol; tests check each merge against a single pass in shuffled tree orders.

@@ -258,3 +258,75 @@ def test_a_path_is_accepted_where_a_store_is(tmp_path):
         neurosel.importance(tmp_path / "s.zarr", n_lambdas=5, save=False).ranking,
         neurosel.importance(store, n_lambdas=5, save=False).ranking,
     )
+
+
+def test_auroc_in_several_passes_when_the_keys_exceed_the_budget(tmp_path):
+    """Keys of 24 neurons × 301 rows (14 KB) through an 8 KB budget (blocks of one 768-byte chunk,
+    the keys the rest): one pass per group of neurons, the same statistics as one pass, and AUROCs
+    equal to scikit-learn's."""
+    rng = np.random.default_rng(11)
+    y = rng.integers(0, 2, N)
+    x = hard_columns(rng, N, LAYERS * HIDDEN, 100.0) + y[:, None] * 0.5
+    x[[5, 9], 7] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        store = make_store(tmp_path, x, y, "float16")
+    one = neurosel.neuron_stats(store, device="cpu", progress=False, save=False)
+    split = neurosel.neuron_stats(store, device="cpu", progress=False, save=False, memory_budget=8 << 10)
+    assert one.meta["auroc_passes"] == 1 and split.meta["auroc_passes"] > 1
+    for name, values in one.arrays().items():
+        np.testing.assert_allclose(getattr(split, name), values, rtol=1e-12, err_msg=name)
+    close(split.auroc, reference(stored_values(store), y)["auroc"], rtol=1e-12)
+
+
+def test_auroc_above_16_bits_sorts_and_stays_within_its_bound(tmp_path):
+    rng = np.random.default_rng(12)
+    y = rng.integers(0, 2, N)
+    x = rng.standard_normal((N, LAYERS * HIDDEN)) + y[:, None] * np.linspace(0, 1, LAYERS * HIDDEN)
+    x[:, 0] = np.round(x[:, 0])  # ties
+    store = make_store(tmp_path, x, y, "float32")
+    want = reference(stored_values(store), y)["auroc"]
+    for bits in (12, 20):
+        stats = neurosel.neuron_stats(store, device="cpu", progress=False, save=False, auroc_bits=bits)
+        assert np.all(np.abs(stats.auroc.ravel() - want) <= stats.auroc_error.ravel() + 1e-12)
+    assert stats.auroc_error.ravel()[1:].max() < 1e-3  # 20 bits: fine bins (column 0 has real ties)
+
+
+def test_every_float16_value_decodes_exactly(tmp_path):
+    """All 63,487 finite float16 values (subnormals, ±0, the largest) in shuffled rows: min, max, mean
+    and variance equal float64 numpy's (the CPU decodes float16 by bit arithmetic, not a table)."""
+    bits = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
+    values = bits.view(np.float16)
+    values = values[np.isfinite(values)].astype(np.float64)
+    rng = np.random.default_rng(13)
+    x = rng.permutation(values)[: (values.size // 24) * 24].reshape(-1, 24)
+    store = neurosel.store_from_array(tmp_path / "all.zarr", x.reshape(len(x), 2, 12), dtype="float16")
+    stats = neurosel.neuron_stats(store, by=None, device="cpu", progress=False, save=False)
+    ref = reference(x, None)
+    for name in ("count", "mean", "var", "min", "max"):
+        close(getattr(stats, name), ref[name], rtol=1e-12)
+
+
+def test_auroc_memory_stays_within_the_budget(tmp_path):
+    """A 24 MB float32 store with exact-resolution keys (12 MB) through a 4 MB budget: traced peak
+    stays under the budget (the keys take several passes), not the store or the keys."""
+    import tracemalloc
+
+    rows, width = 6000, (4, 256)
+    rng = np.random.default_rng(14)
+    big = neurosel.store_from_array(
+        tmp_path / "big.zarr",
+        rng.standard_normal((rows, *width)).astype(np.float32),
+        labels=rng.integers(0, 2, rows),
+        dtype="float32",
+        chunk_rows=16,  # 64 KB chunks: blocks in flight fit the quarter of the budget that reads get
+    )
+    budget = 4 << 20
+    neurosel.neuron_stats(big, device="cpu", progress=False, save=False, memory_budget=budget)  # JIT
+    tracemalloc.start()
+    stats = neurosel.neuron_stats(big, device="cpu", progress=False, save=False, memory_budget=budget)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    results = sum(a.nbytes for a in stats.arrays().values())
+    assert stats.meta["auroc_passes"] >= 4
+    assert peak < budget + 4 * results, f"peak {peak / 1e6:.1f} MB"
