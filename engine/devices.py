@@ -13,14 +13,21 @@ back to the CPU and says so once per Device (so once per command); an explicit "
 missing piece is an InputError naming the piece and how to install it. Under numba's CUDA
 simulator (`NUMBA_ENABLE_CUDASIM=1`) an explicit "cuda" device runs the GPU code paths with numpy
 standing in for cupy, which is how CI tests them without a GPU.
+
+On the CPU, BLAS threads are chosen per operation (`blas_threads_for`: one thread for small
+operations, every thread the user allows on the idle cores for large ones), never above the user's
+own setting (OPENBLAS_NUM_THREADS & co., threadpoolctl limits): `blas_threads`, `blas_allowance`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import logging
 import os
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -232,23 +239,89 @@ def _has(piece: str, simulated: bool) -> bool:
         return False
 
 
+# an operation below this many flops runs on one BLAS thread (`blas_threads_for`); measured on 2 idle
+# cores, Cholesky one thread / two: 500 neurons (4e7 flops) 2.0 / 4.1 ms, 1,000 (3e8) 16.7 / 10.9 ms,
+# 2,000 (3e9) 77 / 45 ms (docs/importance.md)
+PARALLEL_FLOPS = 1e9
+
 _THREADPOOLS = None
+_OWN = threading.local()  # .ceiling: the user's allowance when our outermost limit began; .now: our limit
 
 
 def single_threaded_blas() -> Any:
     """A context in which BLAS/LAPACK run on one thread: for many small products and factorisations
     (the solver's inner problems, hundreds of small classifier fits), where a second thread only
     waits (measured: the Amazon path 2.2 s with 2 BLAS threads, 0.9 s with 1, on a 2-core machine).
-    Full passes over the data run outside it, on every core. The library scan is done once."""
+    Large operations inside it opt back in with `blas_threads_for`."""
     return blas_threads(1)
 
 
-def blas_threads(limit: int | None = None) -> Any:
-    """A context in which BLAS/LAPACK run on `limit` threads (default: one per core), also inside a
-    `single_threaded_blas` block: for the one large factorisation among many small ones."""
+def blas_threads_for(flops: float) -> Any:
+    """A context sized to one operation of `flops` floating-point operations: one BLAS thread below
+    PARALLEL_FLOPS (~20 ms on one core: below it, waking and joining a second thread, which then
+    spins on and slows the small operations after it, costs about what it saves), else every
+    thread the user allows on the cores no other work is running on (`idle_cores`: a BLAS thread
+    sharing a core with another process holds up all the others at the operation's end: an outside
+    check measured a path 4.3× slower on 2 threads than on 1 with one other process busy on 2 cores)."""
+    if flops < PARALLEL_FLOPS:
+        return blas_threads(1)
+    return blas_threads(idle_cores())
+
+
+def idle_cores() -> int:
+    """The cores this process may use that no other runnable thread is asking for now, at least 1:
+    from the kernel's count of runnable threads (/proc/loadavg, less the one asking; our own BLAS
+    threads still spinning from a last call count too: conservative); every core where that count
+    is not available."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        with open("/proc/loadavg", encoding="ascii") as f:
+            runnable = int(f.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return cores
+    return max(1, min(cores, cores - (runnable - 1)))
+
+
+@contextlib.contextmanager
+def blas_threads(limit: int | None = None) -> Iterator[int]:
+    """A context in which BLAS/LAPACK run on `limit` threads (default: all the user allows), also
+    inside a `single_threaded_blas` block; yields the count. The user's setting is an upper bound,
+    never raised: OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, MKL_NUM_THREADS or an enclosing
+    threadpoolctl limit, as the pools report it when the outermost of these contexts begins (inside
+    one, the pools report our own limit, so the allowance read then is kept for the nested ones).
+    Each change of the limit is logged at debug level (what a test observes inside a solve)."""
+    outer_ceiling, outer_now = getattr(_OWN, "ceiling", None), getattr(_OWN, "now", None)
+    ceiling = outer_ceiling if outer_ceiling is not None else blas_allowance()
+    threads = max(1, min(limit or ceiling, ceiling))
+    _OWN.ceiling, _OWN.now = ceiling, threads
+    try:
+        if threads == outer_now:  # already so: a limit call costs ~0.1 ms, and the small ops are many
+            yield threads
+        else:
+            log.debug("BLAS on %d thread(s) (the user allows %d)", threads, ceiling)
+            with _controller().limit(limits=threads, user_api="blas"):
+                yield threads
+    finally:
+        _OWN.ceiling, _OWN.now = outer_ceiling, outer_now
+
+
+def blas_allowance() -> int:
+    """The BLAS threads the user allows here: the fewest any loaded BLAS pool is set to (one per core
+    unless an environment variable or a threadpoolctl limit says otherwise); inside a `blas_threads`
+    block, the allowance read when the outermost began."""
+    ceiling = getattr(_OWN, "ceiling", None)
+    if ceiling is not None:
+        return ceiling
+    pools = _controller().info()
+    counts = [int(pool.get("num_threads") or 1) for pool in pools if pool["user_api"] == "blas"]
+    return max(1, min(counts, default=os.cpu_count() or 1))
+
+
+def _controller() -> Any:
+    """The threadpoolctl controller of the loaded BLAS/OpenMP pools (the library scan is done once)."""
     global _THREADPOOLS
     if _THREADPOOLS is None:
         from threadpoolctl import ThreadpoolController
 
         _THREADPOOLS = ThreadpoolController()
-    return _THREADPOOLS.limit(limits=limit or os.cpu_count() or 1, user_api="blas")
+    return _THREADPOOLS

@@ -87,6 +87,10 @@ def grid_summary(report: dict[str, Any], tasks: list[str]) -> dict[str, Any]:
             "final_support": e["support_sizes"][-1],
             "solvers": peers,
         }
+    study = report.get("thread_study", {})
+    if "path" in out and study.get("status") == "ran":  # default / one thread, idle and busy
+        ratio = {load: study[load]["default_vs_one_thread"] for load in ("idle", "busy")}
+        out["path"]["default_vs_one_thread"] = ratio
     return out
 
 
@@ -106,6 +110,9 @@ def print_grid(report: dict[str, Any], path: Path) -> None:
             )
             for name in solvers:
                 line += f" {grid_entry(s['solvers'].get(name, {'status': 'not run'})):>22}"
+            if "default_vs_one_thread" in s:
+                ratio = s["default_vs_one_thread"]
+                line += f"  default/1 thread: {ratio['idle']:.2f} idle, {ratio['busy']:.2f} busy"
             print(line)
     print("solver columns: seconds to the engine's objective (engine speed-up); 'not reached (N s)': the")
     print("budget ran out after N s; 'n/a': not installed or skipped (the JSON says why)")

@@ -21,6 +21,7 @@ from neurosel.bench._select_engine import (
 from neurosel.bench._select_objective import equal_objective
 from neurosel.bench._select_peers import solver_or_reason
 from neurosel.bench._select_report import correctness, parameters, ratios, targets
+from neurosel.bench._select_threads import thread_study
 
 
 def path_indices(n_lambdas: int, stride: int) -> list[int]:
@@ -44,6 +45,7 @@ def measure(
     if "support" in tasks:
         target = min(args.target_support, len(store.layers) * store.hidden)
         runs["support"] = engine_run(store, args.n_lambdas, args, target_support=target)
+    study = thread_study(store, args) if "path" in tasks and args.thread_study else None
     problem = load_problem(store, stats)  # after the engine, whose in-core copy is freed by then
     engine_results = {task: engine_summary(r, problem, dataset, task) for task, r in runs.items()}
     if "single" in runs:
@@ -83,5 +85,6 @@ def measure(
         "ratios": ratios(engine_results, results),
         "targets": targets(engine_results, results),
         "correctness": correctness(engine_results, results, args.rtol),
+        **({"thread_study": study} if study is not None else {}),
         **baseline_report(baseline, engine_results.get("path"), problem, dataset, args),
     }

@@ -38,9 +38,12 @@ L1-logistic objective in mean form, mean log-loss + λ‖w‖₁ with an unpenal
 skglm, celer and glum are benchmark-only dependencies (`pip install -e .[bench]`); one that does
 not import is recorded as "not installed". They read one float64 Fortran-ordered copy of the
 standardised data (their preferred layout: column access without a copy per fit), scikit-learn
-the row-major one it wants. --threads N (default 1; 0 leaves the libraries' defaults) pins
-every BLAS and OpenMP pool (threadpoolctl) and numba's threads for the whole run, engine and
-peers alike; the JSON records the pools as they ran.
+the row-major one it wants. --threads N pins every BLAS and OpenMP pool (threadpoolctl) and
+numba's threads for the whole run, engine and peers alike; the default, 0, sets nothing (the
+libraries' defaults and the engine's own per-operation threads: what a user gets); the JSON records
+the pools as they ran. The thread study (neurosel.bench._select_threads; --no-thread-study skips
+it) times the engine's path on one thread against the defaults, on an idle machine and with one
+busy process, and reports default / one thread (it needs --threads 0).
 
 "Equal objective": each solver's objective is computed here in float64 numpy from its own
 coefficients and compared with the engine's at every λ; its tol is tightened along --tols until
@@ -197,8 +200,14 @@ def add_solver_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threads",
         type=int,
-        default=1,
-        help="BLAS/OpenMP (threadpoolctl) and numba threads for every solver (default 1; 0 = unpinned)",
+        default=0,
+        help="BLAS/OpenMP (threadpoolctl) and numba threads for every solver (default 0: the defaults)",
+    )
+    p.add_argument(
+        "--no-thread-study",
+        dest="thread_study",
+        action="store_false",
+        help="skip the path at one thread against the defaults, idle and with one busy process",
     )
     p.add_argument("--grid", action="store_true", help="the synthetic scaling grid (rows × neurons)")
     p.add_argument(

@@ -10,7 +10,8 @@ times the largest value, or after `max_sweeps`. `block_step`: the exact minimise
 block (one neuron's K class weights) in the eigenbasis of its Hessian (`block_eigen`), used by
 `group_sweeps`, cyclic sweeps of those block steps (engine/solver/_newton_group.py).
 `block_violation`: the largest block of the model's gradient mapping, the inner solves' stopping
-rule. pen_b = 0 leaves a block (the intercepts) unpenalised.
+rule. pen_b = 0 leaves a block (the intercepts) unpenalised. `gather_square`: H's block on a set of
+coordinates, for the sign-fixed linear solves.
 """
 
 from __future__ import annotations
@@ -171,3 +172,16 @@ def group_sweeps(h, gm, u, size, values, vectors, pen, l1, l2, tol, history):
                 history[rest] = u
             return sweep, violation
     return last, violation
+
+
+@numba.njit(cache=True, nogil=True)
+def gather_square(h, idx):
+    """H[idx][:, idx] as a new C-ordered array, in one pass over the rows it reads (numpy's
+    h[np.ix_(idx, idx)] was 2.5× slower at 3,500 of 3,600 rows: the sign-fixed solves' gathers)."""
+    n = idx.size
+    out = np.empty((n, n), dtype=h.dtype)
+    for i in range(n):
+        row = h[idx[i]]
+        for j in range(n):
+            out[i, j] = row[idx[j]]
+    return out

@@ -7,7 +7,8 @@ which come from an in-memory array, from a store (streamed), or from GPU memory.
 an neurosel.store.ChunkPass (`_RMatvec`, `_Gram`, `_Matvec`): a pure function of one block returning
 a partial, an associative merge (a sum, or for Z_W U a union of row ranges) and a finish, written
 once for numpy or cupy (`xp`), with blocks decoded to the compute dtype (float32 accumulation on
-the GPU) and the small results returned to the host as float64.
+the GPU) and the small results returned to the host as float64. Each block's products run on
+the BLAS threads their size gains from (neurosel.devices.blas_threads_for: one for small ones).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from neurosel.devices import to_host
+from neurosel.devices import blas_threads_for, to_host
 from neurosel.kernels.standardise import safe_scale
 from neurosel.store import Block, run_pass
 
@@ -100,7 +101,9 @@ class _RMatvec(_Sum):
         return (self.d.xp.zeros((self.d.center.size, self.v.shape[1]), dtype=np.float64),)
 
     def chunk(self, block: Block, out: tuple | None = None) -> tuple:
-        part = self.d.x(block.data).T @ self.vd[block.start : block.stop]
+        x = self.d.x(block.data)
+        with blas_threads_for(2.0 * x.size * self.v.shape[1]):
+            part = x.T @ self.vd[block.start : block.stop]
         return self.fold((part.astype(np.float64),), out)
 
     def finish(self, partial: tuple) -> np.ndarray:
@@ -124,33 +127,51 @@ class _Gram(_Sum):
         self.pairs = [(a, b) for a in range(self.k) for b in range(a, self.k)]
 
     def identity(self) -> tuple:
-        xp, q, k = self.d.xp, self.q, self.k
-        return (
-            xp.zeros((k, k, q, q), dtype=np.float64),
-            xp.zeros((q, k, k), dtype=np.float64),
-            xp.zeros((q, k), dtype=np.float64),
-        )
+        """No rows: an empty tuple, the sums allocated by the first block (`chunk`, `finish`)."""
+        return ()
+
+    def merge(self, a: tuple, b: tuple) -> tuple:
+        if not a or not b:  # either has no rows
+            return a or b
+        return super().merge(a, b)
 
     def chunk(self, block: Block, out: tuple | None = None) -> tuple:
-        xp = self.d.xp
+        """The block's products, in the compute dtype, added into `out`'s float64 sums as they are
+        converted (no float64 partial: a (K, K, q, q) temporary costs a pass over q² K² doubles and
+        its page faults, as much as the product itself at 10,000 rows); the first block's is `out`."""
+        xp, q, k = self.d.xp, self.q, self.k
         z = self.d.z(block.data, self.ci).astype(self.dtype, copy=False)
         db = self.dd[block.start : block.stop]
-        h = xp.zeros((self.k, self.k, self.q, self.q), dtype=np.float64)
-        for a, b in self.pairs:
-            if a == b:  # D_aa ≥ 0: (√D Z)ᵀ(√D Z) is a symmetric rank-k update, half the FLOPs
-                root = z * xp.sqrt(xp.maximum(db[:, a, a], 0.0))[:, None]
-                h[a, a] = root.T @ root
-            else:
-                h[a, b] = z.T @ (z * db[:, a, b][:, None])
-        zd = xp.einsum("iq,ikl->qkl", z, db).astype(np.float64)
-        zv = (z.T @ self.vd[block.start : block.stop]).astype(np.float64)
-        return self.fold((h, zd, zv), out)
+        first = not out
+        h = xp.empty((k, k, q, q), dtype=np.float64) if first else out[0]
+        for a, b in self.pairs if first else ():  # the lower blocks are written by `finish`: zero till then
+            if a != b:
+                h[b, a] = 0.0
+        with blas_threads_for(float(z.shape[0]) * q * q * k * k):  # n q² per diagonal pair, 2 n q² per other
+            for a, b in self.pairs:
+                if a == b:  # D_aa ≥ 0: (√D Z)ᵀ(√D Z) is a symmetric rank-k update, half the FLOPs
+                    root = z * xp.sqrt(xp.maximum(db[:, a, a], 0.0))[:, None]
+                    product = root.T @ root
+                else:
+                    product = z.T @ (z * db[:, a, b][:, None])
+                if first:
+                    h[a, b] = product
+                else:
+                    h[a, b] += product
+            zd = xp.einsum("iq,ikl->qkl", z, db).astype(np.float64)
+            zv = (z.T @ self.vd[block.start : block.stop]).astype(np.float64)
+        if first:
+            return h, zd, zv
+        for total, part in zip(out[1:], (zd, zv), strict=True):
+            total += part
+        return out
 
     def finish(self, partial: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        q, k = self.q, self.k
+        partial = partial or (np.zeros((k, k, q, q)), np.zeros((q, k, k)), np.zeros((q, k)))  # no rows
         h, zd, zv = (to_host(a, np.float64) for a in partial)
         for a, b in self.pairs:  # exactly symmetric (a GPU GEMM's two triangles may differ in rounding):
             h[b, a] = h[a, b].T if a != b else 0.5 * (h[a, a] + h[a, a].T)  # the sweeps read rows for columns
-        q, k = self.q, self.k
         return h.transpose(2, 0, 3, 1).reshape(q * k, q * k), zd, zv
 
 
@@ -166,7 +187,9 @@ class _Matvec:
         return {}
 
     def chunk(self, block: Block, out: dict[int, Any] | None = None) -> dict[int, Any]:
-        part = {block.start: self.d.z(block.data, self.ci) @ self.ud}
+        z = self.d.z(block.data, self.ci)
+        with blas_threads_for(2.0 * z.size * self.k):
+            part = {block.start: z @ self.ud}
         return part if out is None else self.merge(out, part)
 
     def merge(self, a: dict[int, Any], b: dict[int, Any]) -> dict[int, Any]:

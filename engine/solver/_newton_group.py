@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neurosel.devices import single_threaded_blas
 from neurosel.kernels.cd import block_eigen, block_violation, group_sweeps
 from neurosel.solver._problem import INNER_FLOOR, MAX_SWEEPS, PathState, Problem, helmert, line_search
 from neurosel.solver._protocols import Datafit, Penalty
@@ -67,8 +66,8 @@ def group_newton(problem: Problem, state: PathState, l1: float, l2: float) -> No
         start = block_violation(grad, u0, size, model.values, pen, l1, l2)
     model.violation, state.model = start, model
     tol = max(FORCING * start, INNER_FLOOR * problem.tol * l1)
-    with single_threaded_blas():  # small products: threads only wait
-        u = _group_solve(model.h, grad, u0, size, model.values, model.vectors, pen, l1, l2, tol)
+    # on one BLAS thread, as the whole path (_path.py): small products, where threads only wait
+    u = _group_solve(model.h, grad, u0, size, model.values, model.vectors, pen, l1, l2, tol)
     work, q = model.work, model.work.size
     decrease = 0.0
     if np.any(u != u0):

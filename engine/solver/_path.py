@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neurosel.devices import single_threaded_blas
 from neurosel.errors import SupportWarning
 from neurosel.solver._newton_group import group_newton
 from neurosel.solver._newton_l1 import newton_l1
@@ -77,6 +78,13 @@ def lambda_max(
     return float(np.max(problem.penalty.dual_norm(g)) / l1_ratio)
 
 
+# warnings name sparse_path's caller: past this function and the decorator's frame below
+CALLER = 3
+
+
+# on one BLAS thread, the design's passes and large factorisations opting in to more by size (a
+# contextlib context manager as a decorator enters afresh on each call)
+@single_threaded_blas()
 def sparse_path(
     design: Design,
     y: np.ndarray,
@@ -98,6 +106,9 @@ def sparse_path(
     With `target_support`, the path stops at the first λ whose support reaches it, going on below
     `lambda_ratio` at the same log step if needed; if it cannot, it warns (naming `name`, the data's
     name) and keeps what it found. `on_lambda(i, support)` is called after each λ (progress).
+    Small operations run on one BLAS thread (the inner solves, line searches, small passes: a second
+    thread only waits), the design's passes and factorisations large enough to gain on every thread
+    the user allows (neurosel.devices.blas_threads_for); a user's own limit is never raised.
     The λ loop is kept whole (over 80 lines): the grid grows inside it and its stop rules read its
     running state (support, stall, the last λ), which a helper would only pass back and forth.
     """
@@ -130,7 +141,7 @@ def sparse_path(
             from neurosel.solver._warnings import ConvergenceWarning
 
             warnings.warn(
-                f"{where}λ={lam:.3g} stopped at the iteration cap (gap {gap:.2e})", ConvergenceWarning, 2
+                f"{where}λ={lam:.3g} stopped at the iteration cap (gap {gap:.2e})", ConvergenceWarning, CALLER
             )
         i += 1
         if on_lambda is not None:
@@ -154,7 +165,7 @@ def sparse_path(
                 f"{where}the path reached {support} neurons, fewer than the {target_support} requested "
                 f"({why}); returning the closest",
                 SupportWarning,
-                2,
+                CALLER,
             )
     coef, intercept, gaps, converged, passes, objective = (np.array(col) for col in zip(*rows, strict=True))
     closeness = problem.penalty.dual_norm(state.gradient) / problem.penalties(lam)[0]

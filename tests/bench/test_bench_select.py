@@ -45,12 +45,24 @@ def test_report_has_every_section(report):
         assert r["certified"] == len(r["gaps"]) == len(r["objective"]) == len(r["support_sizes"])
     assert report["engine"]["path"]["support_sizes"][0] == 0
     assert report["engine"]["single"]["lambda_matches_path"]
-    assert set(report["targets"]) == {"path_vs_saga", "path_vs_liblinear"}
+    skglm = {"path_vs_skglm"} if "skglm" in INSTALLED else set()
+    assert set(report["targets"]) == {"path_vs_saga", "path_vs_liblinear"} | skglm
     cuml = report["solvers"]["cuml"]
     assert "path" in cuml or cuml["status"].startswith(("not installed", "unavailable"))
     assert report["correctness"]["passed"]
-    assert report["parameters"]["threads"] == 1 and report["environment"]["numba_threads"] == 1
-    assert all(pool["num_threads"] == 1 for pool in report["environment"]["blas"])
+    assert report["parameters"]["threads"] == 0  # the defaults: what a user gets
+
+
+def test_thread_study_times_one_thread_against_the_defaults(report):
+    """Both settings timed idle and with one busy process, and their ratio reported (its value is
+    the benchmark's finding, not asserted on a shared machine)."""
+    study = report["thread_study"]
+    assert study["status"] == "ran"
+    for load in ("idle", "busy"):
+        s = study[load]
+        assert s["one_thread_seconds"] > 0 and s["default_seconds"] > 0
+        assert s["default_vs_one_thread"] == pytest.approx(s["default_seconds"] / s["one_thread_seconds"])
+        assert len(s["seconds_all"]["default"]) == len(s["seconds_all"]["one_thread"]) == study["repeats"]
 
 
 def test_default_solvers_include_skglm_where_installed():
@@ -105,10 +117,15 @@ def test_neuron_counts_map_to_encoder_shapes():
 
 def test_grid_runs_every_cell_and_task(tmp_path, capsys):
     argv = ["--grid", "--grid-rows", "400", "--grid-neurons", "2x32,96", "--solvers", "liblinear"]
-    argv += ["--target-support", "5", "--n-lambdas", "4", "--repeats", "1", "--budget-s", "30"]
+    argv += ["--threads", "1", "--target-support", "5", "--n-lambdas", "4", "--repeats", "1"]
+    argv += ["--budget-s", "30"]
     assert main([*argv, "--out-dir", str(tmp_path / "results"), "--scratch-dir", str(tmp_path / "s")]) == 0
     (path,) = (tmp_path / "results").glob("select_grid_cpu_*.json")
     grid = json.loads(path.read_text(encoding="utf-8"))
+    for cell in grid["cells"]:  # --threads 1 pins every pool for the whole run: no thread study then
+        environment = cell["report"]["environment"]
+        assert environment["numba_threads"] == 1 and all(p["num_threads"] == 1 for p in environment["blas"])
+        assert cell["report"]["thread_study"]["status"].startswith("not run")
     assert [(c["rows"], c["neurons"]) for c in grid["cells"]] == [(400, 64), (400, 96)]
     for cell in grid["cells"]:
         assert set(cell["summary"]) == {"path", "support"}

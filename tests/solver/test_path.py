@@ -367,3 +367,73 @@ def test_solver_parts_meet_their_protocols():
     assert all(isinstance(d(), Datafit) for d in (Logistic, Multinomial, Quadratic))
     assert all(isinstance(p(), Penalty) for p in (L1, GroupL1))
     assert isinstance(ArrayDesign(np.eye(3)), Design)
+
+
+def test_blas_threads_in_a_solve_follow_the_size_and_never_a_users_limit(problem, monkeypatch):
+    """Inside a real solve (every product asked to run threaded, PARALLEL_FLOPS = 0): the large
+    operations get every thread the pools allow, small work one thread, and under a user's
+    threadpoolctl limit of 1 nothing is raised; the path is the same either way."""
+    import logging
+
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from neurosel import devices
+
+    _, z, y, _ = problem
+    monkeypatch.setattr(devices, "PARALLEL_FLOPS", 0.0)
+    monkeypatch.setattr(devices, "idle_cores", lambda: 64)  # as if every core were idle (shared CI)
+    granted: list[int] = []
+
+    class Granted(logging.Handler):  # the limits the solve asks for, as devices.blas_threads logs them
+        def emit(self, record):
+            if record.getMessage().startswith("BLAS on"):
+                granted.append(record.args[0])
+
+    log, hook = logging.getLogger("neurosel"), Granted()
+    level = log.level
+    log.addHandler(hook)
+    log.setLevel(logging.DEBUG)  # (setLevel, not the attribute: it clears the loggers' level caches)
+
+    def solve():
+        granted.clear()
+        seen = []
+
+        def on_lambda(i, support):  # the λ loop's own setting: one thread
+            seen.append({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"})
+
+        res = sparse_path(ArrayDesign(z), y, Logistic(), n_lambdas=5, on_lambda=on_lambda)
+        return res, set(granted), seen
+
+    allowed = devices.blas_allowance()
+    try:
+        free, asked, seen = solve()
+        assert asked == {1, allowed} and all(s == {1} for s in seen)
+        with threadpool_limits(limits=1, user_api="blas"):
+            limited, asked, seen = solve()
+            assert asked == {1} and all(s == {1} for s in seen)
+    finally:
+        log.removeHandler(hook)
+        log.setLevel(level)
+    np.testing.assert_allclose(limited.objective, free.objective, rtol=1e-12)
+
+
+def test_sign_fixed_solves_factorise_in_place_and_fall_back_to_least_squares():
+    """The active block gathered as numpy indexes it; the in-place Cholesky solve against numpy's
+    solve, and a singular system (the factorisation fails part-way, overwriting half of it) against
+    numpy's least squares on the original matrix."""
+    from neurosel.kernels.cd import gather_square
+    from neurosel.solver._newton_l1 import _solve_spd
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((80, 60))
+    h = x.T @ x
+    idx = np.sort(rng.choice(60, 45, replace=False))
+    assert np.array_equal(gather_square(h, idx), h[np.ix_(idx, idx)])
+    b = rng.standard_normal(45)
+    np.testing.assert_allclose(_solve_spd(gather_square(h, idx), b), np.linalg.solve(h[np.ix_(idx, idx)], b))
+    low = rng.standard_normal((12, 45))
+    singular = low.T @ low
+    b = singular @ rng.standard_normal(45)
+    np.testing.assert_allclose(
+        _solve_spd(singular.copy(), b), np.linalg.lstsq(singular, b, rcond=None)[0], rtol=1e-8, atol=1e-10
+    )
