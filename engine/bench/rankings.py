@@ -6,8 +6,11 @@ The rules: the transfer ranking rules (neurosel.crossdomain.RANKINGS, "elastic-n
 Fisher that moves the neurons whose unlabelled statistics shift most between source and target to
 the end. The rule is then chosen without target labels, by leaving one domain out: for each held-out
 domain, the rule with the best mean score over the pairs among the other domains is picked and
-scored on the pairs into the held-out one. Stores come from `neurosel experiment NAME --out DIR`
-(DIR/stores/<domain>.zarr).
+scored on the pairs into the held-out one. Every path-based rule is also scored "unfilled" (its own
+order past the n // 10 neurons it ranks, as before issue 24), and `k_by_cv` gives, per rule, the k
+each source's own cross-validation would choose and the target score there against the best fixed
+k. `--rules` limits the comparison to the rules named (without the extras above). Stores come from
+`neurosel experiment NAME --out DIR` (DIR/stores/<domain>.zarr).
 """
 
 from __future__ import annotations
@@ -55,8 +58,9 @@ def demote_shifted(ranking: np.ndarray, moved: np.ndarray) -> np.ndarray:
     return np.concatenate([ranking[keep], ranking[~keep]])
 
 
-def source_rankings(src, kind: str, support: int) -> dict[str, np.ndarray]:
-    """Every target-independent rule's ranking of a source's neurons ("auto" is one of the others)."""
+def source_rankings(src, kind: str, support: int, rules: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Every target-independent rule's ranking of a source's neurons ("auto" is one of the others),
+    or only `rules` (RANKINGS names; then without the elastic net 0.3 and shift-aware extras)."""
     stats_rank = stats_ranking([src], "cpu")
     paths: dict[float | None, Any] = {}  # by l1_ratio: the rules share the L1 path
 
@@ -67,24 +71,30 @@ def source_rankings(src, kind: str, support: int) -> dict[str, np.ndarray]:
         return paths[ratio]
 
     out = {}
-    for rule in (r for r in RANKINGS if r != "auto"):
+    for rule in (r for r in RANKINGS if r != "auto" and (not rules or r in rules)):
         imp = path(path_options(rule, {"device": "cpu"}))
         out[rule] = selection_ranking(rule, src, imp, stats_rank, support)[0]
-    out["elastic net 0.3"] = path({"device": "cpu", "l1_ratio": 0.3}).ranking
+        if rule != "fisher":  # the rule's own order past trusted_size too: what the fill changes
+            out[f"{rule}, unfilled"] = selection_ranking(rule, src, imp, stats_rank, support, fill=False)[0]
+    if not rules:
+        out["elastic net 0.3"] = path({"device": "cpu", "l1_ratio": 0.3}).ranking
     return out
 
 
-def run(stores_dir: Path, names: list[str], ks: tuple[int, ...]) -> dict[str, Any]:
+def run(
+    stores_dir: Path, names: list[str], ks: tuple[int, ...], rules: tuple[str, ...] = ()
+) -> dict[str, Any]:
     domains = {n: load_activations(neurosel.open_store(stores_dir / f"{n}.zarr"), n, "cpu") for n in names}
     kind = next(iter(domains.values())).kind
     p = next(iter(domains.values())).p
     ks = tuple(k for k in ks if k <= p)
     scores: dict[tuple[str, int, str], dict[tuple[str, str], float]] = collections.defaultdict(dict)
     spread: dict[tuple[int, str], list[float]] = collections.defaultdict(list)
+    cv: dict[tuple[str, int], dict[str, float]] = collections.defaultdict(dict)  # source CV score
     metric = "accuracy" if kind == "class" else "pearson"
     for s_name, src in domains.items():
         start = time.perf_counter()
-        rankings = source_rankings(src, kind, max(ks))
+        rankings = source_rankings(src, kind, max(ks), rules)
         zs = standardise(src, src.mean, src.std)
         fits: dict[tuple[str, int], Any] = {}
         with single_threaded_blas():
@@ -102,8 +112,10 @@ def run(stores_dir: Path, names: list[str], ks: tuple[int, ...]) -> dict[str, An
                     if (rule, k) not in fits:
                         with single_threaded_blas():
                             fits[rule, k] = (ranking[:k], fit(zs[:, ranking[:k]], src.y, kind))
+                        cv[rule, k][s_name] = fits[rule, k][1].cv_score
             pair_fits = dict(fits)  # the shift-aware rules depend on the target: fitted for this pair
-            for rule, base in (("shift-aware entry", "entry"), ("shift-aware fisher", "fisher")):
+            extras = () if rules else (("shift-aware entry", "entry"), ("shift-aware fisher", "fisher"))
+            for rule, base in extras:
                 ranking = demote_shifted(rankings[base], moved)
                 for k in ks:
                     with single_threaded_blas():
@@ -143,7 +155,32 @@ def run(stores_dir: Path, names: list[str], ks: tuple[int, ...]) -> dict[str, An
         }
         for norm in ("source", "target")
     }
-    return {"metric": metric, "ks": list(ks), "table": table, "choice": choice, "pairs": pairs}
+    by_cv = k_by_source_cv(scores, cv, rules, ks)
+    return {
+        "metric": metric,
+        "ks": list(ks),
+        "table": table,
+        "choice": choice,
+        "pairs": pairs,
+        "k_by_cv": by_cv,
+    }
+
+
+def k_by_source_cv(scores, cv, rules: list[str], ks: tuple[int, ...]) -> dict[str, Any]:
+    """Per rule: the k each source's own cross-validation prefers (best CV score of the k-neuron
+    classifier, ties to the smaller k, as a transfer's `selected_cv`), and the mean target score at
+    those ks against the best fixed k's, under each normalisation."""
+    out: dict[str, Any] = {}
+    for rule in (r for r in rules if r != "random" and (r, ks[0]) in cv):
+        chosen = {s: max(ks, key=lambda k: (cv[rule, k][s], -k)) for s in cv[rule, ks[0]]}
+        row: dict[str, Any] = {"k": chosen, "cv": {str(k): cv[rule, k] for k in ks}}
+        for norm in ("source", "target"):
+            at_cv = [scores[rule, chosen[s], norm][s, t] for s, t in scores[rule, ks[0], norm]]
+            fixed = {k: float(np.mean(list(scores[rule, k, norm].values()))) for k in ks}
+            best = max(fixed, key=fixed.get)
+            row[norm] = {"k by source CV": float(np.mean(at_cv)), "best fixed k": best, "best": fixed[best]}
+        out[rule] = row
+    return out
 
 
 def leave_one_out(scores, names: list[str], rules: list[str], k: int) -> dict[str, Any]:
@@ -172,10 +209,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ks", default=",".join(map(str, KS)), help="comma list of k")
     parser.add_argument("--name", default="experiment", help="names the JSON in bench/results/")
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR, help="reports (JSON)")
+    parser.add_argument(
+        "--rules", default="", help="comma list of RANKINGS to compare (default: every one, with the extras)"
+    )
     args = parser.parse_args(argv)
+    rules = tuple(r.strip() for r in args.rules.split(",") if r.strip())
+    if bad := [r for r in rules if r not in RANKINGS or r == "auto"]:
+        parser.error(
+            f"--rules {','.join(bad)}: use names from {', '.join(r for r in RANKINGS if r != 'auto')}"
+        )
     names = [n.strip() for n in args.domains.split(",") if n.strip()]
-    report = run(args.stores, names, tuple(int(k) for k in args.ks.split(",")))
-    report["parameters"] = {"stores": str(args.stores), "domains": names, "seeds": SEEDS, "shifted": SHIFTED}
+    report = run(args.stores, names, tuple(int(k) for k in args.ks.split(",")), rules)
+    report["parameters"] = {
+        "stores": str(args.stores), "domains": names, "seeds": SEEDS, "shifted": SHIFTED,
+        "rules": list(rules) or "all",
+    }  # fmt: skip
+    report["note"] = "scores, not timings: a machine shared with other jobs changes the wall time only"
     out = write_report(report, args.out_dir, f"rankings_{args.name}", "cpu")
     for norm, rows in report["table"].items():
         print(f"{norm} normalisation ({report['metric']}), all neurons {rows['all']:.3f}")
@@ -188,6 +237,12 @@ def main(argv: list[str] | None = None) -> int:
             continue
         picks = ", ".join(f"{h}: {c['rule']} ({c['into']:.3f})" for h, c in held.items())
         print(f"leave one domain out, {norm}: {picks}")
+    for rule, row in report["k_by_cv"].items():
+        picks = " / ".join(
+            f"{row[n]['k by source CV']:.3f} (best fixed k {row[n]['best fixed k']}: {row[n]['best']:.3f})"
+            for n in ("source", "target")
+        )
+        print(f"k by source CV, {rule}: {picks}")
     print(f"results: {out}")
     return 0
 

@@ -44,6 +44,12 @@ def add_parser(sub) -> None:
     )
     add_device(p)
     add_cluster_options(p)
+    p.add_argument(
+        "--sklearn-baseline",
+        action="store_true",
+        help="single source: also rank by the scikit-learn recipe (liblinear L1 path) and score it, "
+        "as `experiment` does (off by default: a comparison, not the product)",
+    )
     p.add_argument("--json", metavar="OUT", help="also write the TransferResult(s) as JSON")
     p.set_defaults(func=run)
 
@@ -58,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         results = neurosel.transfer(
             args.source, list(args.target), k=args.k, ks=list(args.ks), seeds=args.seeds, cls=cls,
             device=device, progress=not args.quiet, client=client, ranking=args.ranking,
-            in_core_bytes=args.in_core_bytes,
+            in_core_bytes=args.in_core_bytes, sklearn_baseline=args.sklearn_baseline,
         )  # fmt: skip
     print(describe_transfer(results))
     if args.json:

@@ -31,6 +31,25 @@ from neurosel.solver import (
 from neurosel.store import ActivationStore, saved_metas
 
 BY_ENTRY = ("entry", "elastic-net")  # ranking rules that rank by entry (the others fill on purpose)
+# A path-based ranking rule (every rule but "fisher") ranks the first n // EXAMPLES_PER_NEURON
+# neurons of a source with n examples; the rest are ranked by the statistics-only score (Fisher,
+# |Pearson r|). Past that many, what the path adds is fitted to the source's own examples: on STS-B
+# and Amazon its later neurons transfer worse than random ones (docs/method.md, section 1). Ten
+# examples per estimated coefficient is the usual rule of thumb for a linear model (Harrell,
+# *Regression Modeling Strategies*, 2015, section 4.4), stated here, not fitted to a dataset.
+EXAMPLES_PER_NEURON = 10
+
+
+def trusted_size(n: int) -> int:
+    """How many neurons a path-based rule ranks on `n` source examples (at least 1): the rest of its
+    ranking is the statistics-only score's (`fill_by_stats`)."""
+    return max(1, int(n) // EXAMPLES_PER_NEURON)
+
+
+def fill_by_stats(ranking: np.ndarray, stats_rank: np.ndarray, trusted: int) -> np.ndarray:
+    """`ranking`'s first `trusted` neurons, then every other neuron in `stats_rank`'s order."""
+    head = ranking[:trusted]
+    return np.concatenate([head, stats_rank[~np.isin(stats_rank, head)]])
 
 
 @dataclass(frozen=True)
@@ -54,6 +73,7 @@ class PathRecord:
     target_support: int | None  # the support the path was asked to reach (None: the whole λ grid)
     key: str  # the path is saved in the store under importance/<key>
     ranking: str = "entry"  # the rule that ranked the selection (neurosel.crossdomain.RANKINGS)
+    trusted: int | None = None  # the rule ranked this many; the rest by the statistics score (None: all)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,11 +89,12 @@ class PathRecord:
                 f", which stopped at λ = {self.separation_lambda:.4g} "
                 f"({self.separation_lambda / self.lambda_max:.3g} λ_max) because the examples are separated"
             )
+        past = self.trusted is not None and self.k > self.trusted
         if self.ranking in BY_ENTRY:
-            return text + f"; {self.filled} of the k = {self.k} selected are filled by closeness to entering"
-        return text + (
-            f"; {self.filled} of the k = {self.k} selected by the {self.ranking} ranking never entered it"
-        )
+            text += f"; {self.filled} of the k = {self.k} selected are filled by closeness to entering"
+            return text + (f" or, past the first {self.trusted}, by the statistics score" if past else "")
+        text += f"; {self.filled} of the k = {self.k} selected by the {self.ranking} ranking never entered it"
+        return text + (f" (past its first {self.trusted}, the statistics score ranks)" if past else "")
 
 
 def path_record(
@@ -85,13 +106,17 @@ def path_record(
     rule: str = "entry",
 ) -> PathRecord:
     """The record of `imp`'s path for the top `k` of `ranking`, ranked by `rule` (default: the
-    path's own entry ranking): `filled` counts the selected neurons that never entered the path."""
+    path's own entry ranking): `filled` counts the selected neurons that never entered the path.
+    `trusted` is the number a path-based rule ranks on the store's examples (`trusted_size`), None
+    for the statistics-only rule or the path's own ranking."""
+    trusted = None if ranking is None or rule == "fisher" else trusted_size(len(store.labels))
     ranking = imp.ranking if ranking is None else ranking
     filled = int(np.count_nonzero(imp.entry.ravel()[ranking[:k]] < 0))
     return PathRecord(
         name=name, store=str(store.path), k=int(k), entered=imp.entered, filled=filled,
         separation_lambda=separation_lambda(imp, store), lambda_max=float(imp.lambdas[0]),
         target_support=imp.meta["params"]["target_support"], key=imp.meta["key"], ranking=rule,
+        trusted=trusted,
     )  # fmt: skip
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from neurosel.crossdomain._domains import Activations
-from neurosel.crossdomain._paths import BY_ENTRY, path_datafit
+from neurosel.crossdomain._paths import BY_ENTRY, fill_by_stats, path_datafit, trusted_size
 from neurosel.defaults import RANKINGS
 from neurosel.devices import Device
 from neurosel.errors import InputError
@@ -35,7 +35,9 @@ SKLEARN_RATIO = 100.0  # from the smallest C with a non-zero coefficient up by t
 # evidence): entry into the sparse path; entry into an elastic-net path (l1_ratio ELASTIC_L1_RATIO);
 # stability selection's frequency over half-subsamples; the statistics-only score; the mean of the
 # stability and statistics ranks; or "auto" (the default), which picks by the labels' kind the rule
-# that leaving one domain out chose: AUTO_RANKING.
+# that leaving one domain out chose: AUTO_RANKING. Every rule but the statistics-only one ranks the
+# first `trusted_size(n)` neurons of a source of n examples and leaves the rest to the statistics
+# score (engine/crossdomain/_paths.py, EXAMPLES_PER_NEURON).
 AUTO_RANKING = {"class": "stability+fisher", "numeric": "elastic-net"}
 ELASTIC_L1_RATIO = 0.1  # the "elastic-net" rule's path: 10% L1, so correlated neurons enter together
 
@@ -65,27 +67,38 @@ def path_options(rule: str, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def selection_ranking(
-    rule: str, src: Activations, imp: Importance, stats_rank: np.ndarray, support: int, seed: int = 0
+    rule: str,
+    src: Activations,
+    imp: Importance,
+    stats_rank: np.ndarray,
+    support: int,
+    seed: int = 0,
+    fill: bool = True,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """The ranking a single-source transfer selects from under `rule` (RANKINGS), and what it did.
 
     `imp` is the source's sparse path (run to `support` neurons, with `path_options(rule, ...)`):
     its entry order is the "entry" and "elastic-net" rules and breaks stability's ties;
-    `stats_rank` is the statistics-only ranking. `meta["ranking"]` is the rule resolved."""
+    `stats_rank` is the statistics-only ranking. A path-based rule ranks the first
+    `trusted_size(src.n)` neurons and `stats_rank` the rest (`fill=False`, for comparisons only:
+    the rule's own order throughout). `meta["ranking"]` is the rule resolved, `meta["trusted"]`
+    how many it ranked (absent for "fisher")."""
     rule = resolve_ranking(rule, src.kind)
-    if rule in BY_ENTRY:
-        return imp.ranking, {"ranking": rule}
     if rule == "fisher":
         return stats_rank, {"ranking": rule}
-    stable = path_stability(src, imp, support, seed)
-    record = {
-        "ranking": rule,
-        "subsamples": stable.subsamples,
-        "stable_neurons": int((stable.frequency >= 0.5).sum()),
-    }
-    if rule == "stability":
-        return stable.ranking, record
-    return mean_rank(stable.ranking, stats_rank), record
+    record: dict[str, Any] = {"ranking": rule}
+    if rule in BY_ENTRY:
+        ranking = imp.ranking
+    else:
+        stable = path_stability(src, imp, support, seed)
+        record["subsamples"] = stable.subsamples
+        record["stable_neurons"] = int((stable.frequency >= 0.5).sum())
+        ranking = stable.ranking if rule == "stability" else mean_rank(stable.ranking, stats_rank)
+    if not fill:
+        return ranking, record
+    trusted = trusted_size(src.n)
+    record["trusted"] = trusted
+    return fill_by_stats(ranking, stats_rank, trusted), record
 
 
 def path_stability(src: Activations, imp: Importance, support: int | None, seed: int = 0) -> Stability:

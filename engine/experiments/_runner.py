@@ -269,7 +269,9 @@ def _job(
         "client": runner, "ranking": options.ranking, "in_core_bytes": options.in_core_bytes,
     }  # fmt: skip
     if mode == "single":
-        results = transfer([stores[who]], [stores[t] for t in others], names=[who, *others], **common)
+        results = transfer(  # the report compares with the scikit-learn recipe: it is on here
+            [stores[who]], [stores[t] for t in others], names=[who, *others], sklearn_baseline=True, **common
+        )
         record = {"rows": [row for r in results for row in r.rows], "meta": {"k_cv": results[0].meta["k_cv"]}}
     else:
         result = transfer(

@@ -44,6 +44,9 @@ from neurosel.solver._penalties import PENALTIES
 from neurosel.solver._store_design import store_design
 from neurosel.stats import neuron_stats
 from neurosel.store import DEFAULT_MEMORY_BUDGET, ActivationStore, cached, derived_key, open_store
+from neurosel.timing import stage
+
+PATH_STAGE = "sparse path solved"  # neurosel.timing's stage while a path is solved (not read back)
 
 
 @dataclass
@@ -149,6 +152,10 @@ def importance(
     labels, entry, penalty = store.labels, get_method(method), params["penalty"]
 
     def compute(key: str) -> Importance:
+        with stage(PATH_STAGE):
+            return solve(key)
+
+    def solve(key: str) -> Importance:
         datafit = entry.datafit(k, example_weights(labels, class_weight, store.meta.get("label_names")))
         y = datafit.targets(labels)
         nonlocal device

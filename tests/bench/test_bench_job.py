@@ -22,11 +22,19 @@ def test_bench_job_times_every_stage_on_fresh_copies(tmp_path):
         x[:, 0, :4] += (2 * y - 1)[:, None]
         neurosel.store_from_array(stores / f"{name}.zarr", x, labels=y, dtype="float16")
     neurosel.neuron_stats(neurosel.open_store(stores / "a.zarr"), progress=False, device="cpu")  # saved
-    assert job.main([str(stores), "--source", "a", "--seeds", "1", "--out-dir", str(tmp_path / "out")]) == 0
+    argv = [str(stores), "--source", "a", "--seeds", "1", "--cached", "--out-dir", str(tmp_path / "out")]
+    assert job.main(argv) == 0
     (path,) = (tmp_path / "out").glob("job_a_cpu_*.json")
     report = json.loads(path.read_text())
     run = report["engine"]
     assert run["engine"] == str(job.REPO) and "speedup" not in report
     assert {"path and statistics", "stability selection", "fits and scoring"} <= set(run["stages"])
-    assert sum(run["stages"].values()) == pytest.approx(run["total"])  # "other" is the remainder
+    solved = {"sparse path solved", "stability halves solved"}  # inside the stages above
+    assert solved <= set(run["stages"])
+    outer = sum(v for s, v in run["stages"].items() if s not in solved)
+    assert outer == pytest.approx(run["total"])  # "other" is the remainder
+    assert run["cpu"] > 0 and report["parameters"]["cached"]
+    again = run["cached"]  # the same copies again: every path and stability half read back
+    assert not solved & set(again["stages"]) and "fits and scoring" in again["stages"]
+    assert sum(again["stages"].values()) == pytest.approx(again["total"])
     assert (stores / "a.zarr" / "stats").exists()  # the originals keep their saved results

@@ -68,3 +68,37 @@ def test_shift_aware_rules_are_fitted_for_each_target(tmp_path):
         want = score(fitted, standardise(tgt, src.mean, src.std)[:, cols], tgt.y)["accuracy"]
         assert got[f"a->{t_name}"] == want
     assert chosen["b"] != chosen["c"]  # the two targets' demotions differ, so one shared fit could not match
+
+
+def test_rules_option_and_k_by_source_cv(tmp_path):
+    """--rules compares only the rules named (a path rule beside its unfilled order); the k each
+    source's CV prefers is that of the best CV score, and its score is the pairs' at that k."""
+    rng = np.random.default_rng(2)
+    stores = tmp_path / "stores"
+    for i, name in enumerate(("a", "b", "c")):
+        y = rng.integers(0, 2, 120)
+        x = rng.standard_normal((120, 2, 8)) + 0.2 * i
+        x[:, 1, :3] += 1.2 * (2 * y[:, None] - 1)
+        neurosel.store_from_array(stores / f"{name}.zarr", x, labels=y, chunk_rows=64)
+    report = rankings.run(stores, ["a", "b", "c"], (2, 6), ("entry", "fisher"))
+    assert set(report["table"]["source"]) == {
+        "entry",
+        "entry, unfilled",
+        "fisher",
+        "random",
+        "all",
+        "random sd",
+    }
+    row = report["k_by_cv"]["entry"]
+    for s, k in row["k"].items():
+        pairs = report["pairs"]["target"]["entry"][str(k)]
+        assert k in (2, 6) and all(f"{s}->{t}" in pairs for t in "abc" if t != s)
+    want = np.mean(
+        [
+            report["pairs"]["target"]["entry"][str(row["k"][p[0]])][p]
+            for p in ("a->b", "a->c", "b->a", "b->c", "c->a", "c->b")
+        ]
+    )
+    assert row["target"]["k by source CV"] == pytest.approx(want)
+    with pytest.raises(SystemExit):
+        rankings.main([str(stores), "--domains", "a,b,c", "--rules", "auto"])

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.stats import rankdata
 
 import neurosel
 from neurosel.crossdomain import _classifier, _evaluate, contribution
@@ -40,7 +42,7 @@ def domains(tmp_path_factory):
 
 def test_single_source_selects_shared_signal_and_beats_all_neurons(domains):
     a, _, t = domains
-    res = neurosel.transfer([a], t, k=3, ks=[3, 10], seeds=3)
+    res = neurosel.transfer([a], t, k=3, ks=[3, 10], seeds=3, sklearn_baseline=True)
     assert set(res.selected) == set(SHARED)
     np.testing.assert_allclose(res.fingerprint(), [100 / 3] * 3)
     target_row = next(r for r in res.rows if r["normalisation"] == "target")
@@ -100,18 +102,24 @@ def test_fits_on_a_thread_per_core_equal_fits_one_after_another(domains, monkeyp
 
 
 def test_single_source_k_chosen_by_source_cross_validation(domains):
-    """selected_cv is the selected curve at the k whose classifier's source CV score is best (ties to
-    the smaller k), recomputed here from the same fits; it never reads a target label."""
+    """selected_cv is the selected curve at the k whose statistics-only (Fisher) top-k classifier
+    scores best in the source's cross-validation (ties to the smaller k), recomputed here from the
+    same fits; it never reads a target label. (The selection's own CV would prefer the neurons its
+    ranking fitted to the source's rows: docs/method.md.)"""
     a, _, t = domains
-    res = neurosel.transfer([a], t, k=3, ks=[3, 10, 30], seeds=2, sklearn_baseline=False)
+    res = neurosel.transfer([a], t, k=3, ks=[3, 8, 10], seeds=2, sklearn_baseline=False)
     ranking = np.asarray(res.selected)
     z = (a.read().reshape(a.n, -1) - a.read().reshape(a.n, -1).mean(0)) / a.read().reshape(a.n, -1).std(
         0, ddof=1
     )
-    full = neurosel.transfer([a], t, k=30, ks=[30], seeds=2, sklearn_baseline=False).selected
+    full = neurosel.transfer([a], t, k=10, ks=[10], seeds=2, sklearn_baseline=False).selected
     assert np.array_equal(full[:3], ranking)
-    cv = {kk: _classifier.fit(z[:, full[:kk]], a.labels, "class").cv_score for kk in (3, 10, 30)}
+    fisher = np.nan_to_num(neurosel.neuron_stats(a, by="label", auroc=False, progress=False).fisher.ravel())
+    by_fisher = np.lexsort((np.arange(fisher.size), -rankdata(fisher)))
+    cv = {kk: _classifier.fit(z[:, by_fisher[:kk]], a.labels, "class").cv_score for kk in (3, 8, 10)}
     expected = max(cv, key=lambda kk: (cv[kk], -kk))
+    own = {kk: _classifier.fit(z[:, full[:kk]], a.labels, "class").cv_score for kk in (3, 8, 10)}
+    assert max(own, key=lambda kk: (own[kk], -kk)) != expected  # the two criteria differ here
     assert res.meta["k_cv"] == expected
     for row in res.rows:
         assert row["scores"]["selected_cv"] == row["by_k"]["selected"][str(expected)]
@@ -172,9 +180,13 @@ def test_three_classes_transfer_with_the_group_path(tmp_path):
             planted=SHARED, effect=2.0, signed=False,
         )  # fmt: skip
 
-    res = neurosel.transfer([domain("a.zarr", 1)], domain("b.zarr", 2), k=3, ks=[3], seeds=2)
+    source, target = domain("a.zarr", 1), domain("b.zarr", 2)
+    res = neurosel.transfer([source], target, k=3, ks=[3], seeds=2, sklearn_baseline=True)
     assert set(res.selected) == set(SHARED) and res.metric == "accuracy"
     assert res.score("selected") > 0.8 and "sklearn" in res.rows[0]["scores"]
+    plain = neurosel.transfer([source], target, k=3, ks=[3], seeds=2)  # the recipe is off by default
+    assert "sklearn" not in plain.rows[0]["scores"]
+    assert plain.rows[0]["scores"]["selected"] == res.rows[0]["scores"]["selected"]
 
 
 def separable_domain(path, seed, n=60):
@@ -283,3 +295,42 @@ def test_separation_read_off_the_saved_path_agrees_with_the_solver(tmp_path, cas
     assert any("the examples are separated" in str(w.message) for w in caught)  # the solver, on a fresh path
     imp = neurosel.importance(a, method, target_support=10, **options)
     assert res.paths[0].separation_lambda == imp.lambdas[-1] and res.paths[0].filled == 5 - imp.entered
+
+
+def saved_results(*stores):
+    """Every saved result of the stores: (store, kind/key) with its files' modification times."""
+    found = {}
+    for store in stores:
+        root = Path(store.path)
+        for kind in ("stats", "importance", "stability"):
+            for group in sorted((root / kind).glob("*")) if (root / kind).exists() else []:
+                found[root.name, f"{kind}/{group.name}"] = sorted(
+                    (str(f.relative_to(group)), f.stat().st_mtime_ns) for f in group.rglob("*") if f.is_file()
+                )
+    return found
+
+
+def test_a_re_run_reads_every_saved_result_back_and_gives_the_same_numbers(tmp_path):
+    """The second call on the same stores, reopened as a new process would, solves no path and no
+    stability half (neurosel.timing's "… solved" stages are absent), writes nothing to the stores, and
+    returns the first call's rows exactly."""
+    rng = np.random.default_rng(9)
+    others = np.setdiff1d(np.arange(LAYERS * HIDDEN), SHARED)
+    paths = [tmp_path / "a.zarr", tmp_path / "t.zarr"]
+    make_domain(paths[0], 1, np.sort(rng.choice(others, 20, replace=False)), +1)
+    make_domain(paths[1], 3, np.sort(rng.choice(others, 20, replace=False)), -1, offset=1.5)
+
+    def run():
+        a, t = (neurosel.open_store(p) for p in paths)
+        with neurosel.timing.record() as stages:
+            result = neurosel.transfer([a], t, k=3, ks=[3, 10], seeds=2)
+        return result, stages, (a, t)
+
+    first, stages, stores = run()
+    assert {"sparse path solved", "stability halves solved"} <= set(stages)
+    saved = saved_results(*stores)
+    assert {kind.split("/")[0] for _, kind in saved} == {"stats", "importance", "stability"}
+    again, stages, stores = run()
+    assert not {"sparse path solved", "stability halves solved"} & set(stages)
+    assert saved_results(*stores) == saved  # nothing written, nothing replaced
+    assert again.rows == first.rows and np.array_equal(again.selected, first.selected)

@@ -202,7 +202,7 @@ def test_contributions_summed_over_blocks_equal_the_whole_matrix(tmp_path, case)
 @pytest.mark.parametrize("kind", ["class", "numeric"])
 def test_k_neuron_methods_on_a_streamed_source_equal_the_in_memory_run(stores, kind):
     a, t = (stores["a"], stores["t"]) if kind == "class" else (stores["an"], stores["tn"])
-    options = {"k": 3, "ks": KS, "seeds": SEEDS}
+    options = {"k": 3, "ks": KS, "seeds": SEEDS, "sklearn_baseline": True}
     in_memory = neurosel.transfer([a], t, **options)
     with streaming_only():
         streamed = neurosel.transfer([a], t, **options, in_core_bytes=BUDGET)
@@ -225,7 +225,7 @@ def test_sampled_baselines_fit_exactly_the_recorded_rows(stores, kind):
     """all, best_layer and the scikit-learn ranking are fitted on the stratified sample: scikit-learn
     fitted directly on those rows gives the same scores."""
     a, t = (stores["a"], stores["t"]) if kind == "class" else (stores["an"], stores["tn"])
-    res = neurosel.transfer([a], t, k=3, ks=[3], seeds=SEEDS, in_core_bytes=BUDGET)
+    res = neurosel.transfer([a], t, k=3, ks=[3], seeds=SEEDS, in_core_bytes=BUDGET, sklearn_baseline=True)
     (ids,) = sample_rows([load_activations(a, in_core_bytes=BUDGET)], BUDGET, seed=0)
     assert ids.size == res.meta["rows_used"]["all"] == SAMPLE and np.all(np.diff(ids) > 0)
     y = a.labels
