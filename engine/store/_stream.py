@@ -79,8 +79,33 @@ def iter_blocks(
     file is reported by name instead of being read as the fill value. A read that fails (or a
     consumer that stops, Ctrl-C included) lets the reads already started finish first
     (`settle_reads`), so nothing is left running when the error reaches the caller."""
+    rows = block_rows(array, memory_budget, depth, max_block_bytes)
+    width = int(np.prod(array.shape[1:]))
+    starts = iter(range(start, stop, rows))
     try:
-        yield from _read_ahead(array, stop, memory_budget, readers, depth, max_block_bytes, check, start)
+        with ThreadPoolExecutor(max_workers=readers, thread_name_prefix="neurosel-read") as pool:
+            pending: collections.deque = collections.deque()
+
+            def submit() -> None:
+                start = next(starts, None)
+                if start is not None:
+                    end = min(start + rows, stop)
+                    if check is not None:
+                        check(start, end)
+                    pending.append((start, end, pool.submit(array.__getitem__, slice(start, end))))
+
+            for _ in range(depth + 1):
+                submit()
+            while pending:
+                start, end, future = pending.popleft()
+                try:
+                    data = future.result()
+                except DamagedStoreError:  # a file that is not the one committed: already named
+                    raise
+                except Exception as error:  # a checksum or decode failure: name the chunk
+                    raise corrupt_chunk_error(array, start, end, error) from None
+                submit()
+                yield Block(start, end, data.reshape(end - start, width))
     except BaseException:
         settle_reads()
         raise
@@ -100,45 +125,6 @@ def settle_reads(timeout: float = SETTLE_SECONDS) -> None:
 
     with contextlib.suppress(Exception):  # the loop is gone (interpreter exit): nothing to wait for
         sync(others())
-
-
-def _read_ahead(
-    array: zarr.Array,
-    stop: int,
-    memory_budget: int = DEFAULT_MEMORY_BUDGET,
-    readers: int = DEFAULT_READERS,
-    depth: int = DEPTH,
-    max_block_bytes: int = MAX_BLOCK_BYTES,
-    check: Callable[[int, int], None] | None = None,
-    start: int = 0,
-) -> Iterator[Block]:
-    """iter_blocks' reader pool: `depth` blocks decoded ahead by `readers` threads."""
-    rows = block_rows(array, memory_budget, depth, max_block_bytes)
-    width = int(np.prod(array.shape[1:]))
-    starts = iter(range(start, stop, rows))
-    with ThreadPoolExecutor(max_workers=readers, thread_name_prefix="neurosel-read") as pool:
-        pending: collections.deque = collections.deque()
-
-        def submit() -> None:
-            start = next(starts, None)
-            if start is not None:
-                end = min(start + rows, stop)
-                if check is not None:
-                    check(start, end)
-                pending.append((start, end, pool.submit(array.__getitem__, slice(start, end))))
-
-        for _ in range(depth + 1):
-            submit()
-        while pending:
-            start, end, future = pending.popleft()
-            try:
-                data = future.result()
-            except DamagedStoreError:  # a file that is not the one committed: already named
-                raise
-            except Exception as error:  # a checksum or decode failure: name the chunk
-                raise corrupt_chunk_error(array, start, end, error) from None
-            submit()
-            yield Block(start, end, data.reshape(end - start, width))
 
 
 def corrupt_chunk_error(array: zarr.Array, start: int, end: int, error: Exception) -> DamagedStoreError:
