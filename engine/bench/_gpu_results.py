@@ -50,6 +50,9 @@ def extract_figures(r: dict[str, Any]) -> dict[str, Any]:
         "ratios": r.get("ratios"),
         "mfu_useful": r.get("mfu", {}).get("engine", {}).get("mfu_useful"),
         "correctness_passed": r["correctness"].get("passed"),
+        # the first layers only against all of them (the forward stops early): ratio and value check
+        "subset_layers_ratio": r.get("subset_layers", {}).get("ratio"),
+        "subset_layers_passed": r.get("subset_layers", {}).get("passed"),
     }
 
 

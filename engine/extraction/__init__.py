@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from neurosel.extraction._batching import MAX_PADDING, padded_width, plan_batches, plan_windows
 from neurosel.extraction._extract import extract, resolve_layers
-from neurosel.extraction._families import FAMILIES, SITES, Family, SitePath, family_of
+from neurosel.extraction._families import BLOCKS, FAMILIES, SITES, Family, SitePath, family_of
 from neurosel.extraction._inputs import Corpus, load_corpus
 from neurosel.extraction._model import Encoder, autocast, load_encoder, resolve_model_path, resolve_precision
 from neurosel.extraction._pooling import POOLINGS, pool
@@ -22,6 +22,7 @@ from neurosel.extraction._tokens import Tokenized, tokenize, tokenizer_hash
 from neurosel.extraction._windows import MAX_ROWS, PAD_MULTIPLE, TOKEN_BUDGET, to_storage
 
 __all__ = [
+    "BLOCKS",
     "FAMILIES",
     "MAX_PADDING",
     "MAX_ROWS",

@@ -17,8 +17,7 @@ import pytest
 import torch
 
 import neurosel
-from neurosel.extraction import FAMILIES
-from neurosel.extraction._families import BLOCKS
+from neurosel.extraction import BLOCKS, FAMILIES
 from tests.extraction.test_families import TEXTS, _reference
 from tests.families import DECODERS, ENCODERS, _config, build_tiny
 
