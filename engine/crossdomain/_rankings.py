@@ -18,6 +18,7 @@ from neurosel.errors import InputError
 from neurosel.solver import (
     PENALTIES,
     STABILITY,
+    SUBSAMPLE_TOL,
     SUBSAMPLES,
     Importance,
     Stability,
@@ -104,13 +105,17 @@ def selection_ranking(
 def path_stability(src: Activations, imp: Importance, support: int | None, seed: int = 0) -> Stability:
     """Stability selection on the source with the path's own loss, penalty, l1_ratio and λ grid;
     saved in the store (stability/<key>) and read back by later transfers and fingerprints."""
-    params = {"path": imp.meta["key"], "subsamples": SUBSAMPLES, "seed": seed, "target_support": support}
+    # the halves' tolerance keys the result too: frequencies saved with another one are not reused
+    params = {
+        "path": imp.meta["key"], "subsamples": SUBSAMPLES, "seed": seed, "target_support": support,
+        "tol": SUBSAMPLE_TOL,
+    }  # fmt: skip
 
     def compute(key: str) -> Stability:
         datafit = path_datafit(imp, src.y, src.store.meta.get("label_names"))
         return stability_selection(
             src.rows, src.y, datafit, PENALTIES[imp.penalty](), imp.lambdas, imp.ranking,
-            l1_ratio=imp.meta["params"]["l1_ratio"], target_support=support, seed=seed,
+            l1_ratio=imp.meta["params"]["l1_ratio"], target_support=support, seed=seed, tol=SUBSAMPLE_TOL,
             stratify=src.kind == "class", weights=datafit.weights,
         )  # fmt: skip
 

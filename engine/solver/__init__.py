@@ -51,6 +51,7 @@ from neurosel.solver._protocols import Datafit, Design, Penalty
 from neurosel.solver._selection import RULES, Selection, layer_counts, select
 from neurosel.solver._stability import (
     STABILITY,
+    SUBSAMPLE_TOL,
     SUBSAMPLES,
     Stability,
     half_subsamples,
@@ -70,6 +71,7 @@ __all__ = [
     "SEPARATED",
     "STABILITY",
     "SUBSAMPLES",
+    "SUBSAMPLE_TOL",
     "ArrayDesign",
     "BlockDesign",
     "ConvergenceWarning",

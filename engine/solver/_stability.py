@@ -55,8 +55,7 @@ class StabilityKind:
     kind = "stability"
 
     def key(self, params: dict[str, Any]) -> str:
-        # the halves' tolerance keys the result too: frequencies saved with another one are not reused
-        return derived_key(params["path"], {**params, "tol": SUBSAMPLE_TOL})
+        return derived_key(params["path"], params)
 
     def to_arrays(self, stable: Stability, store: Any) -> tuple[dict, dict]:
         shape = (len(store.layers), int(store.hidden))

@@ -103,9 +103,11 @@ class CpuStatsPass:
             part.co = CoMoments(*co)
         if plan.hist_shift is not None:
             first, stop = plan.key_range
-            buffer = out.keys.buffer if out is not None and out.keys is not None else None
-            if out is not None and out.keys is not None and buffer is None:  # a fold: one buffer
-                buffer = np.empty((stop - first, plan.cls.size), dtype=plan.key_dtype)
+            buffer = None
+            if out is not None and out.keys is not None:  # a fold: every block's keys in one buffer
+                buffer = out.keys.buffer
+                if buffer is None:
+                    buffer = np.empty((stop - first, plan.cls.size), dtype=plan.key_dtype)
             if buffer is not None:
                 keys_cpu(enc.key_input(block.data), enc.keys, plan.hist_shift, first, buffer, block.start)
                 keys = buffer[:, block.start : block.stop]
