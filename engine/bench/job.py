@@ -35,7 +35,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]  # the tree whose engine this file belongs to
-DERIVED = ("stats", "importance", "stability")  # saved results removed from the copies
+# saved results removed from the copies (neurosel.store.DERIVED_GROUPS; written out: this script also
+# runs older engines, which may lack the name)
+DERIVED = ("stats", "importance", "stability", "classifiers")
 
 
 NESTED = " solved"  # the suffix of stages inside another stage (a result computed, not read back)

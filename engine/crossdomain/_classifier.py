@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import sklearn
 from scipy.stats import pearsonr, spearmanr
-from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, RidgeCV
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, Ridge, RidgeCV
 from sklearn.model_selection import KFold, StratifiedKFold
 
 CS = np.logspace(-4, 2, 7)  # inverse L2 strengths tried for the logistic classifier
@@ -33,6 +34,12 @@ ALPHAS = np.logspace(-1, 5, 7)  # ridge strengths tried for numeric labels
 FOLDS = 3
 MAX_ITER = 2000
 PATIENCE = 2  # the C scan stops after this many consecutive Cs below the best mean fold accuracy
+# What a fit's result depends on beyond its data: the settings above and scikit-learn's version (a
+# saved fit is reused only under the same, engine/crossdomain/_saved_fits.py).
+SETTINGS = {
+    "Cs": CS.tolist(), "alphas": ALPHAS.tolist(), "folds": FOLDS, "max_iter": MAX_ITER,
+    "patience": PATIENCE, "sklearn": sklearn.__version__,
+}  # fmt: skip
 
 
 @dataclass
@@ -49,6 +56,30 @@ class Fitted:
 
     def decision(self, z: np.ndarray) -> np.ndarray:
         return self.model.decision_function(z) if self.kind == "class" else self.model.predict(z)
+
+
+def parameters(fitted: Fitted) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """What a fitted model predicts from: (K or 1, features) weights, K or 1 intercepts (float64),
+    and the classes (None for numeric labels)."""
+    model = fitted.model
+    coef = np.atleast_2d(np.asarray(model.coef_, dtype=np.float64))
+    intercept = np.atleast_1d(np.asarray(model.intercept_, dtype=np.float64))
+    return coef, intercept, (np.asarray(model.classes_) if fitted.kind == "class" else None)
+
+
+def restore(
+    kind: str, coef: np.ndarray, intercept: np.ndarray, classes: np.ndarray | None, cv_score: float
+) -> Fitted:
+    """The model `parameters` described, as the scikit-learn estimator that predicts with them (a
+    logistic regression for classes, a ridge for scores): the same predictions, bit for bit."""
+    if kind == "class":
+        model = LogisticRegression()
+        model.coef_, model.intercept_, model.classes_ = coef, intercept, classes
+    else:  # a single target: one weight vector and one intercept, as RidgeCV keeps them
+        model = Ridge()
+        model.coef_, model.intercept_ = coef[0], intercept[0]
+    model.n_features_in_ = coef.shape[1]
+    return Fitted(model, kind, cv_score)
 
 
 def fit(z: np.ndarray, y: np.ndarray, kind: str, seed: int = 0) -> Fitted:

@@ -27,6 +27,7 @@ from neurosel.crossdomain._domains import (
     sample_rows,
     scaled,
 )
+from neurosel.crossdomain._saved_fits import saved_fits
 from neurosel.defaults import NORMALISATIONS
 from neurosel.devices import single_threaded_blas
 from neurosel.progress import bar
@@ -117,44 +118,78 @@ class Evaluation:
 
     def _fit_side(self, plan, norm, columns, fits_bar) -> tuple[dict, tuple[int, Fitted], Fitted | None]:
         """Every planned model, the best layer and the CLS classifier, fitted on the sources standardised
-        for a normalisation: the models on every neuron on all rows when every source is in core, else
-        on the row sample; a k-neuron model on every source row of its columns. In core, the fits run
-        on a thread per core (each on one BLAS thread; they do not depend on one another, so the
-        result does not depend on the order they finish in); streamed, one after another, so that
-        the row sample is freed before the k-neuron models read their columns."""
+        for a normalisation (`_fit_jobs`), or read back from the store when one source saved the same
+        fits before (engine/crossdomain/_saved_fits.py)."""
         stats = self._train_stats(self.srcs, norm)
-        z, y = dense_matrix(self.srcs, self.rows, stats)
         ((_, every, _),) = plan["all"]
-        in_core = self.rows is None  # all rows in core: k-neuron models take z's columns
-        # in core, the copy z[:, every] as always (BLAS's last bits depend on alignment); sampled, z
-        wide = {_DENSE: partial(fit, z[:, every] if in_core else z, y, self.kind, self.seed)}
-        for i in range(len(self.layers)):
-            wide[_LAYER, i] = partial(fit, z[:, self._layer_cols(i)], y, self.kind, self.seed)
-        if self.cls:
-            cls_stats = self._train_stats(self._cls_srcs, norm)
-            cls_data = dense_matrix(self._cls_srcs, self.cls_rows, cls_stats)
-            wide[_CLS_FIT] = partial(fit, *cls_data, self.kind, self.seed)
-        y = np.concatenate([d.y for d in self.srcs])
-        narrow = {}
+        jobs = {_DENSE: ("fit", every)}
+        jobs |= {(_LAYER, i): ("fit", self._layer_cols(i)) for i in range(len(self.layers))}
         for method, entries in plan.items():
             for kk, cols, s in entries:
                 if method != "all":
-                    model = _default_l2 if method == "sklearn" else partial(fit, seed=self.seed)
-                    data = partial(_take, z, cols) if in_core else partial(_narrow, columns, stats, cols)
-                    narrow[method, kk, s] = partial(_fit_on, model, data, y, self.kind)
-        if in_core:
-            done = _run_fits({**wide, **narrow}, os.cpu_count() or 1, fits_bar)
-        else:
-            done = _run_fits(wide, 1, fits_bar)
-            del z, wide  # the row sample, freed before the k-neuron models read their columns
-            done |= _run_fits(narrow, 1, fits_bar)
+                    jobs[method, kk, s] = ("sklearn" if method == "sklearn" else "fit", cols)
+        compute = partial(self._fit_jobs, jobs, stats, columns, fits_bar)
+        done = self._saved(self.srcs, stats, self.rows, jobs, compute, fits_bar)
+        cls_fit = None
+        if self.cls:
+            cls_stats = self._train_stats(self._cls_srcs, norm)
+            cls_jobs = {_CLS_FIT: ("fit", np.arange(self._cls_srcs[0].p))}
+
+            def fit_cls() -> dict[Any, Fitted]:
+                data = dense_matrix(self._cls_srcs, self.cls_rows, cls_stats)
+                return _run_fits({_CLS_FIT: partial(fit, *data, self.kind, self.seed)}, 1, fits_bar)
+
+            saved = self._saved(self._cls_srcs, cls_stats, self.cls_rows, cls_jobs, fit_cls, fits_bar)
+            cls_fit = saved[_CLS_FIT]
         fits = {}
         for method, entries in plan.items():
             for kk, cols, s in entries:
                 fits[method, kk, s] = (cols, done[_DENSE] if method == "all" else done[method, kk, s])
         layers = [done[_LAYER, i] for i in range(len(self.layers))]
         best = int(np.argmax([f.cv_score for f in layers]))
-        return fits, (best, layers[best]), done.get(_CLS_FIT)
+        return fits, (best, layers[best]), cls_fit
+
+    def _saved(self, domains, stats, rows, jobs, compute, fits_bar) -> dict[Any, Fitted]:
+        """`saved_fits` (computed anew under the importance option `recompute`, as saved paths are),
+        with the progress bar advanced past the fits that were read back."""
+        computed = []
+
+        def counted() -> dict[Any, Fitted]:
+            computed.append(True)
+            return compute()
+
+        recompute = bool(self.importance_options.get("recompute", False))
+        done = saved_fits(domains, stats, rows, self.seed, jobs, counted, recompute)
+        if not computed:
+            fits_bar.update(len(jobs))
+        return done
+
+    def _fit_jobs(self, jobs, stats, columns, fits_bar) -> dict[Any, Fitted]:
+        """Fit `jobs` ((model, columns) by key) on the sources standardised with `stats`: the models
+        on every neuron on all rows when every source is in core, else on the row sample; a k-neuron
+        model on every source row of its columns. In core, the fits run on a thread per core (each on
+        one BLAS thread; they do not depend on one another, so the result does not depend on the
+        order they finish in); streamed, one after another, so that the row sample is freed before
+        the k-neuron models read their columns."""
+        z, y = dense_matrix(self.srcs, self.rows, stats)
+        in_core = self.rows is None  # all rows in core: k-neuron models take z's columns
+        wide, narrow = {}, {}
+        for key, (model, cols) in jobs.items():
+            if key == _DENSE:  # in core, the copy z[:, every] as always (BLAS's last bits: alignment)
+                wide[key] = partial(fit, z[:, cols] if in_core else z, y, self.kind, self.seed)
+            elif key[0] == _LAYER:
+                wide[key] = partial(fit, z[:, cols], y, self.kind, self.seed)
+            else:
+                estimator = _default_l2 if model == "sklearn" else partial(fit, seed=self.seed)
+                data = partial(_take, z, cols) if in_core else partial(_narrow, columns, stats, cols)
+                narrow[key] = (estimator, data)
+        y = np.concatenate([d.y for d in self.srcs])
+        narrow = {key: partial(_fit_on, model, data, y, self.kind) for key, (model, data) in narrow.items()}
+        if in_core:
+            return _run_fits({**wide, **narrow}, os.cpu_count() or 1, fits_bar)
+        done = _run_fits(wide, 1, fits_bar)
+        del z, wide  # the row sample, freed before the k-neuron models read their columns
+        return done | _run_fits(narrow, 1, fits_bar)
 
     def _score(
         self, target: Activations, srcs: list[Activations], models: dict[str, dict[Any, tuple]]

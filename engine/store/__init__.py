@@ -31,7 +31,7 @@ from neurosel.store._labels import check_labels, describe_rows, label_kind
 from neurosel.store._location import is_url, local_path, remove_partials
 from neurosel.store._lock import StoreLock
 from neurosel.store._passes import ChunkPass, run_pass, tree_merge, tree_reduce
-from neurosel.store._reader import ActivationStore, open_store
+from neurosel.store._reader import DERIVED_GROUPS, ActivationStore, open_store
 from neurosel.store._stream import (
     DEFAULT_MEMORY_BUDGET,
     DEFAULT_READERS,
@@ -56,6 +56,7 @@ __all__ = [
     "COMPRESSIONS",
     "DEFAULT_MEMORY_BUDGET",
     "DEFAULT_READERS",
+    "DERIVED_GROUPS",
     "FORMAT_VERSION",
     "MANIFEST_KEY",
     "MAX_BLOCK_BYTES",

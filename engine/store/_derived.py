@@ -36,6 +36,7 @@ from neurosel.store._integrity import (
     CHECKSUM,
     CHECKSUM_KEY,
     MANIFEST_KEY,
+    STORE_FIX,
     WRITE_ALL,
     array_entries,
     check_units,
@@ -182,7 +183,7 @@ def load_derived(store: Any, kind: str, key: str) -> tuple[dict[str, np.ndarray]
                 group.store.register(array, entries[array.path], manifest, where)
             arrays[name] = array[:]
         except DamagedStoreError as e:
-            raise DamagedStoreError(f"{e}".replace("the store is damaged", fix.split(":")[0])) from None
+            raise DamagedStoreError(f"{e}".replace(STORE_FIX, fix)) from None
         except Exception as e:  # a missing zarr.json, or a decode failure
             raise DamagedStoreError(
                 f"{where}: the {name!r} array cannot be read ({type(e).__name__}); {fix}"

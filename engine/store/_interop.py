@@ -70,6 +70,9 @@ DERIVED_DIMENSIONS: dict[str, tuple[str, ...]] = {
     "entry": ("layer", "neuron"),
     "scores": ("layer", "neuron"),
     "ranking": ("rank",),
+    "weights": ("weight",),  # classifiers/<key>: every fit's weights, one after another
+    "intercepts": ("intercept",),
+    "cv_score": ("fit",),
 }
 # Side arrays that are coordinates along `example` (in this order in the `coordinates` attribute).
 EXAMPLE_COORDINATES = ("labels", "label_name", "lengths", "texts", "texts_pair")

@@ -355,7 +355,7 @@ def open_store(path: str | Path | ActivationStore) -> ActivationStore:
 
 # Names the store may hold at its top beyond the manifest's arrays: its metadata and the groups of
 # saved results (each checked against its own manifest when read).
-DERIVED_GROUPS = ("stats", "importance", "stability")
+DERIVED_GROUPS = ("stats", "importance", "stability", "classifiers")
 
 
 def _checked_group(raw: zarr.Group, path: str, meta: dict[str, Any]) -> zarr.Group:

@@ -28,9 +28,7 @@ from neurosel.store._integrity import (
     verify_array,
     verify_files,
 )
-from neurosel.store._reader import ActivationStore, open_store
-
-DERIVED_KINDS = ("stats", "importance", "stability")
+from neurosel.store._reader import DERIVED_GROUPS, ActivationStore, open_store
 
 
 @dataclass
@@ -88,7 +86,7 @@ def verify(store: ActivationStore | str | Path) -> VerifyReport:
     report.problems.extend(verify_files(group.store, files, where, algorithm_of(manifest)))
     for name in sorted(set(array_entries(manifest)) - arrays - {main}):
         report.problems.append(f"{where}: the {name!r} array is missing or unreadable, though it was written")
-    for kind in DERIVED_KINDS:
+    for kind in DERIVED_GROUPS:
         if kind not in groups:
             continue
         listed = _listed(group, kind)

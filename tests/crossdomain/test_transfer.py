@@ -13,6 +13,7 @@ from scipy.stats import rankdata
 import neurosel
 from neurosel.crossdomain import _classifier, _evaluate, contribution
 from neurosel.report import write_report
+from neurosel.store import DERIVED_GROUPS
 from tests.conftest import build_store
 
 N, LAYERS, HIDDEN = 600, 3, 16
@@ -302,7 +303,7 @@ def saved_results(*stores):
     found = {}
     for store in stores:
         root = Path(store.path)
-        for kind in ("stats", "importance", "stability"):
+        for kind in DERIVED_GROUPS:
             for group in sorted((root / kind).glob("*")) if (root / kind).exists() else []:
                 found[root.name, f"{kind}/{group.name}"] = sorted(
                     (str(f.relative_to(group)), f.stat().st_mtime_ns) for f in group.rglob("*") if f.is_file()
@@ -311,9 +312,9 @@ def saved_results(*stores):
 
 
 def test_a_re_run_reads_every_saved_result_back_and_gives_the_same_numbers(tmp_path):
-    """The second call on the same stores, reopened as a new process would, solves no path and no
-    stability half (neurosel.timing's "… solved" stages are absent), writes nothing to the stores, and
-    returns the first call's rows exactly."""
+    """The second call on the same stores, reopened as a new process would, solves no path, no
+    stability half and no classifier (neurosel.timing's "… solved" stages are absent), writes nothing
+    to the stores, and returns the first call's rows exactly."""
     rng = np.random.default_rng(9)
     others = np.setdiff1d(np.arange(LAYERS * HIDDEN), SHARED)
     paths = [tmp_path / "a.zarr", tmp_path / "t.zarr"]
@@ -326,11 +327,12 @@ def test_a_re_run_reads_every_saved_result_back_and_gives_the_same_numbers(tmp_p
             result = neurosel.transfer([a], t, k=3, ks=[3, 10], seeds=2)
         return result, stages, (a, t)
 
+    solved = {"sparse path solved", "stability halves solved", "classifiers solved"}
     first, stages, stores = run()
-    assert {"sparse path solved", "stability halves solved"} <= set(stages)
+    assert solved <= set(stages)
     saved = saved_results(*stores)
-    assert {kind.split("/")[0] for _, kind in saved} == {"stats", "importance", "stability"}
+    assert {kind.split("/")[0] for _, kind in saved} == {"stats", "importance", "stability", "classifiers"}
     again, stages, stores = run()
-    assert not {"sparse path solved", "stability halves solved"} & set(stages)
+    assert not solved & set(stages)
     assert saved_results(*stores) == saved  # nothing written, nothing replaced
     assert again.rows == first.rows and np.array_equal(again.selected, first.selected)
