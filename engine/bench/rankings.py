@@ -163,7 +163,44 @@ def run(
         "choice": choice,
         "pairs": pairs,
         "k_by_cv": by_cv,
+        "below_random": below_random(scores, rules, ks),
     }
+
+
+def below_random(scores, rules: list[str], ks: tuple[int, ...]) -> dict[str, list[dict[str, Any]]]:
+    """Per normalisation, every (rule, k) whose mean score over the pairs is below random k's (the
+    mean over its seeds, pair by pair): the mean difference, in how many pairs it is below, and a
+    paired t-test over the pairs, its p-value two-sided and Holm-adjusted over every (rule, k) of the
+    normalisation. The pairs share domains, so the test is optimistic about independence: a Holm p
+    well above 0.05 says the gap is noise; a small one needs a look."""
+    from scipy.stats import ttest_1samp
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    for norm in ("source", "target"):
+        cells = []
+        for rule in (r for r in rules if r != "random"):
+            for k in ks:
+                pairs = sorted(scores[rule, k, norm])
+                diff = np.array([scores[rule, k, norm][p] - scores["random", k, norm][p] for p in pairs])
+                if diff.size < 2:
+                    continue
+                p_value = float(ttest_1samp(diff, 0.0).pvalue) if np.ptp(diff) > 0 else float(diff[0] == 0)
+                cell = {"rule": rule, "k": k, "mean": float(diff.mean()), "below": int((diff < 0).sum())}
+                cells.append({**cell, "pairs": int(diff.size), "p": p_value})
+        for cell, adjusted in zip(cells, holm([c["p"] for c in cells]), strict=True):
+            cell["p_holm"] = adjusted
+        out[norm] = [c for c in cells if c["mean"] < 0]
+    return out
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment of p-values for testing them all at once (in the given order)."""
+    order = np.argsort(p_values)
+    adjusted, running = np.empty(len(p_values)), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted.tolist()
 
 
 def k_by_source_cv(scores, cv, rules: list[str], ks: tuple[int, ...]) -> dict[str, Any]:
@@ -237,6 +274,10 @@ def main(argv: list[str] | None = None) -> int:
             continue
         picks = ", ".join(f"{h}: {c['rule']} ({c['into']:.3f})" for h, c in held.items())
         print(f"leave one domain out, {norm}: {picks}")
+    for norm, cells in report["below_random"].items():
+        worst = min((c["p_holm"] for c in cells), default=1.0)
+        listed = ", ".join(f"{c['rule']} k={c['k']} {c['mean']:+.3f}" for c in cells)
+        print(f"below random k, {norm}: {len(cells)} (smallest Holm p {worst:.2f}) {listed}".rstrip())
     for rule, row in report["k_by_cv"].items():
         picks = " / ".join(
             f"{row[n]['k by source CV']:.3f} (best fixed k {row[n]['best fixed k']}: {row[n]['best']:.3f})"

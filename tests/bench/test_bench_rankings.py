@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy.stats import ttest_1samp
 
 import neurosel
 from neurosel.bench import rankings
@@ -38,6 +39,23 @@ def test_rankings_bench_scores_every_rule_and_chooses_without_the_held_out_domai
     assert report["choice"]["k"] == 4
     choice = report["choice"]["source"]
     assert set(choice) == {"a", "b", "c"} and all(c["rule"] in table for c in choice.values())
+    pairs = report["pairs"]["target"]
+    listed = {(c["rule"], c["k"]): c for c in report["below_random"]["target"]}
+    for rule in (r for r in pairs if r != "random"):  # against the pairs' own scores
+        for k, by_pair in pairs[rule].items():
+            diff = [v - pairs["random"][k][pair] for pair, v in by_pair.items()]
+            assert ((rule, int(k)) in listed) == (np.mean(diff) < 0)
+            if (cell := listed.get((rule, int(k)))) is not None:
+                assert cell["mean"] == pytest.approx(np.mean(diff))
+                assert cell["below"] == sum(d < 0 for d in diff)
+                assert cell["p"] == pytest.approx(ttest_1samp(diff, 0.0).pvalue)
+                assert cell["p"] <= cell["p_holm"] <= 1
+
+
+def test_holm_adjustment_matches_its_definition():
+    """Holm: the i-th smallest p times (m − i + 1), made non-decreasing, capped at 1."""
+    p = [0.01, 0.04, 0.03, 0.5]
+    np.testing.assert_allclose(rankings.holm(p), [0.04, 0.09, 0.09, 0.5])
 
 
 def test_shift_aware_rules_are_fitted_for_each_target(tmp_path):
