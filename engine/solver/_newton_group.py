@@ -14,11 +14,21 @@ from neurosel.kernels.cd import block_eigen, block_violation, group_sweeps
 from neurosel.solver._problem import INNER_FLOOR, MAX_SWEEPS, PathState, Problem, helmert, line_search
 from neurosel.solver._protocols import Datafit, Penalty
 
-FORCING = 0.1  # an inner solve reduces the working set's violation at least this much (INNER_FLOOR below)
+# An inner solve reduces the working set's violation at least this much (INNER_FLOOR below). 0.03,
+# from 0.1, since the block sweeps got ~3.6× cheaper (session 9): fewer Newton steps, each a pass,
+# often a fresh Hessian, for more sweeps (SICK halves: 94 → 76 passes each, 12% less CPU).
+FORCING = 0.03
 ANDERSON = 5  # sweeps between Anderson extrapolations
 STALE_RATE = 0.7  # a kept Hessian serves while each step cuts the violation this much
 NEAR = 0.85  # a fresh Hessian also covers neurons this close to entering,
 NEAR_SHARE = 0.25  # ... at most this share of the working set more
+# A full pass adds to the working set at most this share of the support in violators (the L1 path:
+# as many as the support, engine/solver/_path.py). One Newton step is taken per pass, and its fresh
+# Hessian costs q² per example: violators past the first quarter barely enter at this λ (about a
+# tenth of the support enters per λ on a 20-λ grid), and the next pass ranks them again. The same
+# solutions (tests/solver/test_path.py); on the 1,000-example SICK source the path and its stability
+# halves took 9-22% less CPU (docs/benchmarks.md, session 9).
+VIOLATOR_SHARE = 0.25
 
 
 @dataclass
@@ -96,11 +106,13 @@ def _fresh_model(
     coupling with the intercepts, and the gradient Z_Wᵀ ∇ Q."""
     y, datafit, size = problem.y, problem.datafit, basis.shape[1]
     work = _with_near(problem.penalty, state, l1)
-    d = np.einsum("ka,ikl,lb->iab", basis, datafit.hessian(y, state.m), basis)
+    d = basis.T @ datafit.hessian(y, state.m) @ basis  # (n, K − 1, K − 1)
     h, zd, gw = problem.design.gram(work, d, gm)
-    if problem.fit_intercept:
-        coupling = zd.reshape(-1, size)
-        h = np.block([[h, coupling], [coupling.T, d.sum(0)]])
+    if problem.fit_intercept:  # the intercepts' rows and columns last (one copy, as np.block makes)
+        coupling, inner = zd.reshape(-1, size), h
+        h = np.empty((inner.shape[0] + size,) * 2)
+        h[:-size, :-size], h[:-size, -size:] = inner, coupling
+        h[-size:, :-size], h[-size:, -size:] = coupling.T, d.sum(0)
     return GroupModel(work, h, *block_eigen(h, size)), gw
 
 
@@ -154,19 +166,21 @@ def _group_solve(
     violation (`block_violation`) is ≤ tol, extrapolating the iterates (Anderson) every ANDERSON sweeps
     where that lowers the model. The caller sets tol from the violation at u0 (inexact Newton)."""
     u, gm = u0.copy(), grad.copy()
-    history = np.empty((ANDERSON + 1, u.size))
+    history, gradients = np.empty((ANDERSON + 1, u.size)), np.empty((ANDERSON + 1, u.size))
     used = 0
     while used < MAX_SWEEPS:
-        history[0] = u
-        sweeps, violation = group_sweeps(h, gm, u, size, values, vectors, pen, l1, l2, tol, history)
+        history[0], gradients[0] = u, gm
+        sweeps, violation = group_sweeps(
+            h, gm, u, size, values, vectors, pen, l1, l2, tol, history, gradients
+        )  # fmt: skip
         used += sweeps
         if violation <= tol:
             break
         with np.errstate(all="ignore"):  # a degenerate extrapolation is rejected below
-            extrapolated = _anderson(history)
-            if extrapolated is None:
+            weights = _anderson(history)
+            if weights is None:
                 continue
-            g_ext = grad + h @ (extrapolated - u0)
+            extrapolated, g_ext = weights @ history[1:], weights @ gradients[1:]  # gm is affine in u
             better = _model(grad, g_ext, extrapolated, u0, size, pen, l1, l2) < _model(
                 grad, gm, u, u0, size, pen, l1, l2
             )
@@ -176,8 +190,8 @@ def _group_solve(
 
 
 def _anderson(history: np.ndarray) -> np.ndarray | None:
-    """Anderson extrapolation of the iterates u_0 … u_m (rows): Σ c_i u_i with Σ c_i = 1 minimising
-    ‖Σ c_i (u_i − u_{i−1})‖; None when the differences are degenerate."""
+    """Anderson extrapolation of the iterates u_0 … u_m (rows): the weights c (m) of Σ c_i u_i with
+    Σ c_i = 1 minimising ‖Σ c_i (u_i − u_{i−1})‖; None when the differences are degenerate."""
     diffs = np.diff(history, axis=0)
     gram = diffs @ diffs.T
     try:
@@ -186,7 +200,7 @@ def _anderson(history: np.ndarray) -> np.ndarray | None:
         return None
     if not np.all(np.isfinite(c)) or c.sum() == 0.0:
         return None
-    return (c / c.sum()) @ history[1:]
+    return c / c.sum()
 
 
 def _model(

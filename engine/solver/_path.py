@@ -26,7 +26,7 @@ import numpy as np
 
 from neurosel.devices import single_threaded_blas
 from neurosel.errors import SupportWarning
-from neurosel.solver._newton_group import group_newton
+from neurosel.solver._newton_group import VIOLATOR_SHARE, group_newton
 from neurosel.solver._newton_l1 import newton_l1
 from neurosel.solver._penalties import L1
 from neurosel.solver._problem import MAX_NEWTON, PathState, Problem, helmert
@@ -206,7 +206,7 @@ def _solve_lambda(problem: Problem, state: PathState, lam: float) -> tuple[float
         slow = slow + 1 if gap > SLOW_RATE * last and not group else 0
         state.exact |= slow >= SLOW_PASSES  # a float32 Hessian can be too coarse for ill-conditioned steps
         last = gap
-        state.work = _working_set(penalty, state, l1)
+        state.work = _working_set(penalty, state, l1, VIOLATOR_SHARE if group else 1.0)
         if group:
             group_newton(problem, state, l1, l2)
         else:
@@ -227,14 +227,14 @@ def _certificate(problem: Problem, state: PathState, gm: np.ndarray, l1: float, 
     return max(primal - datafit.dual(y, shrink * residual), 0.0)
 
 
-def _working_set(penalty: Penalty, state: PathState, l1: float) -> np.ndarray:
-    """Support ∪ the worst KKT violators (at most as many as the support, at least WS_MIN); neurons
+def _working_set(penalty: Penalty, state: PathState, l1: float, share: float = 1.0) -> np.ndarray:
+    """Support ∪ the worst KKT violators (at most `share` × the support, at least WS_MIN); neurons
     that left the support drop out. (The sequential strong rule's survivors on a λ's first pass
     were measured to cost more passes than they save: docs/importance.md.)"""
     score = penalty.dual_norm(state.gradient)
     active = state.active
     violators = np.flatnonzero((score > l1) & ~active)
-    keep = max(WS_MIN, int(active.sum()))
+    keep = max(WS_MIN, int(share * active.sum()))
     if violators.size > keep:
         violators = violators[np.argsort(-score[violators], kind="stable")[:keep]]
     return np.union1d(np.flatnonzero(active), violators).astype(np.int64)
