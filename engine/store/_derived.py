@@ -50,6 +50,7 @@ from neurosel.store._lock import StoreLock
 T = TypeVar("T")
 SAVE_WAIT = 120.0  # seconds a save waits for the store's lock (a concurrent save takes well under)
 TEMPORARY = ".tmp-"  # the prefix of a result being written, renamed to its key once complete
+CHUNK_BYTES = 16 << 20  # rows of a saved result's array per chunk (file), at least one
 
 
 def derived_key(prefix: str, params: Mapping[str, Any]) -> str:
@@ -131,7 +132,8 @@ def save_derived(
         for name, values in arrays.items():
             data = np.ascontiguousarray(values)
             dims = derived_dimensions(name, data.shape, width)
-            sub.create_array(name, data=data, dimension_names=dims, config=WRITE_ALL)
+            chunks = row_chunks(data.shape, data.dtype.itemsize)
+            sub.create_array(name, data=data, chunks=chunks, dimension_names=dims, config=WRITE_ALL)
         write_coordinates(sub, store.layers, store.hidden)
         final = f"{parent.path}/{key}"
         manifest: dict[str, Any] = {f"{final}/{name}": record_array(sub[name]) for name in sub.array_keys()}
@@ -140,6 +142,17 @@ def save_derived(
         sync(parent.store.delete_dir(final))  # an older result, whole or damaged
         rename(store.path, f"{parent.path}/{temporary}", final)  # the commit point
         consolidate(store.path)
+
+
+def row_chunks(shape: tuple[int, ...], itemsize: int) -> tuple[int, ...]:
+    """Chunks of a saved result's array: whole along every axis but the first, about CHUNK_BYTES of
+    rows along it. The manifest records an array's files as units of rows (one per chunk along the
+    first axis), so no array may be split along another axis, which zarr's own chunk guess does
+    (a (21, 3, 7, 384) float64 path: (11, 2, 4, 384))."""
+    if not shape:
+        return ()
+    row_bytes = max(1, int(np.prod(shape[1:], dtype=np.int64)) * itemsize)
+    return (max(1, min(shape[0], CHUNK_BYTES // row_bytes)), *shape[1:])
 
 
 def _temporary(parent: zarr.Group) -> list[str]:
@@ -173,6 +186,8 @@ def load_derived(store: Any, kind: str, key: str) -> tuple[dict[str, np.ndarray]
         raise DamagedStoreError(f"{where}: its manifest names files that are not its own; {fix}")
     arrays = {}
     names = [path.rsplit("/", 1)[-1] for path in entries] if manifest else list(sub.array_keys())
+    if _split_across(sub, names):
+        return None  # saved before results were chunked by rows only: its files cannot be checked
     for name in names:
         if name in COORDINATES:
             continue
@@ -189,6 +204,20 @@ def load_derived(store: Any, kind: str, key: str) -> tuple[dict[str, np.ndarray]
                 f"{where}: the {name!r} array cannot be read ({type(e).__name__}); {fix}"
             ) from None
     return arrays, dict(sub.attrs["meta"])
+
+
+def _split_across(sub: zarr.Group, names: list[str]) -> bool:
+    """True when an array of the result is chunked along an axis other than the first. Results saved
+    before `row_chunks` (zarr's own chunk guess) can be: the manifest records only the first chunk of
+    each row range, so the result is recomputed and replaced, never read unchecked."""
+    for name in names:
+        try:
+            array = sub[name]
+        except Exception:  # unreadable: the read below names it
+            continue
+        if array.ndim > 1 and tuple(array.chunks[1:]) != tuple(array.shape[1:]):
+            return True
+    return False
 
 
 def saved_metas(store: Any, kind: str) -> list[dict[str, Any]]:
