@@ -30,6 +30,7 @@ from neurosel.crossdomain._domains import (
     load_activations,
 )
 from neurosel.crossdomain._evaluate import Evaluation, record_rows
+from neurosel.crossdomain._multisource import choose_k as choose_k_by
 from neurosel.crossdomain._multisource import scenario_ranking
 from neurosel.crossdomain._paths import BY_ENTRY, path_record, trusted_size, warn_filled
 from neurosel.crossdomain._rankings import (
@@ -131,8 +132,9 @@ def transfer(
     One source: `ranking` ranks its neurons (RANKINGS; default "auto": for classes the mean rank of
     stability selection on its sparse path and of the statistics-only score, for numeric labels entry
     into an elastic-net path, docs/method.md). Several: every ordered pair
-    of sources is a scenario, neurons are ranked by their mean transfer importance over scenarios, and k is
-    chosen (unless `choose_k=False`) by the scenarios' held-out-source score. `names` name the
+    of sources is a scenario, neurons are ranked by their mean transfer importance over scenarios,
+    and k is chosen (unless `choose_k=False`) among `ks` and every neuron by the scenarios'
+    held-out-source score (docs/method.md, section 3). `names` name the
     sources then the targets; `cls` maps those names to last-layer CLS stores for that baseline.
     `device` runs the statistics and the sparse path (the dense classifiers run on the CPU); with a
     Dask `client`, the statistics and the path's products run on the cluster.
@@ -182,6 +184,20 @@ def path_support(rule: str, n: int, largest: int) -> int:
     examples whose curve goes up to k = `largest`: PATH_MARGIN × `trusted_size(n)`, `largest` at most;
     `largest` for the statistics-only rule, which reads only the path's record."""
     return largest if rule == "fisher" else min(largest, PATH_MARGIN * trusted_size(n))
+
+
+def _k_choice(chosen: bool, every: bool, offered: bool) -> str:
+    """What decided a multi-source transfer's headline k, in words for the result's meta."""
+    if not chosen:
+        return "given (choose_k=False)"
+    if every:
+        return (
+            "every neuron: no k of ks beat the classifier on every neuron on the held-out sources by "
+            "more than one standard error"
+        )
+    if not offered:
+        return "the best held-out-source score of ks (every neuron not offered: a source is streamed)"
+    return "the best held-out-source score of ks, ahead of every neuron by more than one standard error"
 
 
 def _cls_domains(
@@ -261,17 +277,29 @@ class _Run(Evaluation):
         return max(scores, key=lambda kk: (scores[kk], -kk))
 
     def multi(self, k: int, choose_k: bool) -> list[TransferResult]:
+        """Several sources: the scenarios rank the neurons and judge each k of `ks` and every neuron
+        (`scenario_ranking`, `choose_k`) unless `choose_k` is False. When every neuron wins (only
+        offered when every source is read whole), `meta["k_choice"]` says so and the selection is
+        every neuron: its rows' selected, stats_topk and random scores are those of the classifier
+        on every neuron (fitted again on the same columns, so equal)."""
         with single_threaded_blas():
-            ranking, scenarios = scenario_ranking(self.srcs, self.ks, self.seed, self.budget)
+            ranking, scenarios = scenario_ranking(self.srcs, self.ks, self.seed, self.budget, self.device)
         scenario_rows = scenarios.pop("rows_used", None)
-        headline = max(scenarios["by_k"], key=lambda kk: (scenarios["by_k"][kk], -int(kk))) if choose_k else k
-        headline = int(headline)
+        # streamed: every neuron is not offered (its k-neuron fits could not read every column)
+        offered = self.rows is None
+        headline = choose_k_by(scenarios, self.p, offered) if choose_k else k
         with stage("fisher ranking"):
             stats_rank = stats_ranking(self.srcs, self.device)
         plan = self._methods(ranking, stats_rank, None, [headline], headline)
         plan["selected"] = [(kk, ranking[:kk], None) for kk in self.ks]
+        every = headline == self.p
+        if every:  # every ranking's top p is every neuron, and so is every random draw of p of p
+            ranking = np.arange(self.p)
+            plan["selected"].append((headline, ranking, None))
+            plan["stats_topk"], plan["random"] = [(headline, ranking, None)], [(headline, ranking, 0)]
         rows = self.evaluate(plan, headline)
         meta = {"mode": "multi-source", "k_chosen": headline, "scenarios": scenarios, "seeds": self.seeds}
+        meta["k_choice"] = _k_choice(choose_k, every, offered)
         record_rows(meta, rows, self._rows_used(scenarios=scenario_rows))
         return [self._result(headline, ranking[:headline], r, meta) for r in rows]
 
