@@ -4,14 +4,12 @@ rows of the result assembled from the scores.
 
 Models on every neuron (all, best layer, last CLS) see the source rows of `sample_rows` (all in
 core, a stratified sample when a source is streamed); a k-neuron model sees every source row of its
-columns. In core the fits run on a thread per core, streamed one after another.
+columns. The fits run one after another: on threads they contend for the GIL (scikit-learn's lbfgs
+is Python between its BLAS calls) and were slower than serial (docs/benchmarks.md, session 9).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -137,7 +135,7 @@ class Evaluation:
 
             def fit_cls() -> dict[Any, Fitted]:
                 data = dense_matrix(self._cls_srcs, self.cls_rows, cls_stats)
-                return _run_fits({_CLS_FIT: partial(fit, *data, self.kind, self.seed)}, 1, fits_bar)
+                return _run_fits({_CLS_FIT: partial(fit, *data, self.kind, self.seed)}, fits_bar)
 
             saved = self._saved(self._cls_srcs, cls_stats, self.cls_rows, cls_jobs, fit_cls, fits_bar)
             cls_fit = saved[_CLS_FIT]
@@ -165,12 +163,10 @@ class Evaluation:
         return done
 
     def _fit_jobs(self, jobs, stats, columns, fits_bar) -> dict[Any, Fitted]:
-        """Fit `jobs` ((model, columns) by key) on the sources standardised with `stats`: the models
-        on every neuron on all rows when every source is in core, else on the row sample; a k-neuron
-        model on every source row of its columns. In core, the fits run on a thread per core (each on
-        one BLAS thread; they do not depend on one another, so the result does not depend on the
-        order they finish in); streamed, one after another, so that the row sample is freed before
-        the k-neuron models read their columns."""
+        """Fit `jobs` ((model, columns) by key) on the sources standardised with `stats`, one after
+        another: the models on every neuron on all rows when every source is in core, else on the
+        row sample (freed before the k-neuron models read their columns); a k-neuron model on every
+        source row of its columns."""
         z, y = dense_matrix(self.srcs, self.rows, stats)
         in_core = self.rows is None  # all rows in core: k-neuron models take z's columns
         wide, narrow = {}, {}
@@ -185,11 +181,9 @@ class Evaluation:
                 narrow[key] = (estimator, data)
         y = np.concatenate([d.y for d in self.srcs])
         narrow = {key: partial(_fit_on, model, data, y, self.kind) for key, (model, data) in narrow.items()}
-        if in_core:
-            return _run_fits({**wide, **narrow}, os.cpu_count() or 1, fits_bar)
-        done = _run_fits(wide, 1, fits_bar)
-        del z, wide  # the row sample, freed before the k-neuron models read their columns
-        return done | _run_fits(narrow, 1, fits_bar)
+        done = _run_fits(wide, fits_bar)
+        del z, wide  # the row sample (streamed), freed before the k-neuron models read their columns
+        return done | _run_fits(narrow, fits_bar)
 
     def _score(
         self, target: Activations, srcs: list[Activations], models: dict[str, dict[Any, tuple]]
@@ -274,16 +268,13 @@ _BEST, _CLS = ("best_layer", None, None), ("last_cls", None, None)  # their keys
 _DENSE, _LAYER, _CLS_FIT = "all", "layer", "cls"  # keys of the fits on every neuron, per layer, on CLS
 
 
-def _run_fits(jobs: dict[Any, Any], workers: int, fits_bar: Any) -> dict[Any, Fitted]:
-    """Run every job (a callable returning a Fitted) on `workers` threads; the results by key."""
-    parallel = workers > 1 and len(jobs) > 1
-    with ThreadPoolExecutor(min(workers, len(jobs))) if parallel else contextlib.nullcontext() as pool:
-        calls = {key: pool.submit(job).result for key, job in jobs.items()} if parallel else jobs
-        done = {}
-        for key, call in calls.items():  # in submission order; a pool's calls wait for their result
-            done[key] = call()
-            fits_bar.update(1)
-        return done
+def _run_fits(jobs: dict[Any, Any], fits_bar: Any) -> dict[Any, Fitted]:
+    """Run every job (a callable returning a Fitted), in order; the results by key."""
+    done = {}
+    for key, job in jobs.items():
+        done[key] = job()
+        fits_bar.update(1)
+    return done
 
 
 def _take(z: np.ndarray, cols: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import rankdata
 
 import neurosel
-from neurosel.crossdomain import _classifier, _evaluate, contribution
+from neurosel.crossdomain import _classifier, contribution
 from neurosel.report import write_report
 from neurosel.store import DERIVED_GROUPS
 from tests.conftest import build_store
@@ -91,18 +91,6 @@ def test_targets_share_one_training_and_json_round_trips(domains, tmp_path):
     assert [r.target for r in results] == ["b", "t"]
     saved = json.loads(results[1].save(tmp_path / "r.json").read_text())
     assert saved["rows"][0]["scores"]["selected"] == results[1].rows[0]["scores"]["selected"]
-
-
-@pytest.mark.parametrize("sources", [1, 2])
-def test_fits_on_a_thread_per_core_equal_fits_one_after_another(domains, monkeypatch, sources):
-    """The classifiers fitted on a thread per core (in core) give exactly the scores of the same
-    fits run one after another: they share nothing, so the order they finish in cannot matter."""
-    a, b, t = domains
-    call = dict(k=3, ks=[3, 10], seeds=2)
-    threaded = neurosel.transfer([a, b][:sources], t, **call)
-    monkeypatch.setattr(_evaluate.os, "cpu_count", lambda: 1)
-    serial = neurosel.transfer([a, b][:sources], t, **call)
-    assert threaded.to_dict() == serial.to_dict()
 
 
 def test_single_source_k_chosen_by_source_cross_validation(domains):
