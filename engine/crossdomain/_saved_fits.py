@@ -99,9 +99,13 @@ def saved_fits(
     """The fits `jobs` describe on `domains` standardised with `stats` (on `rows`, None: all):
     read back from the store when one store holds them all and saved them before, else
     `compute()` (then saved there)."""
-    if len(domains) != 1 or not jobs:
+
+    def fitted(_key: str | None = None) -> dict[FitKey, Fitted]:
         with stage(FITS_STAGE):
             return compute()
+
+    if len(domains) != 1 or not jobs:
+        return fitted()
     (d,), ((mean, std),) = domains, stats
     described = [[_to_json(key), model, digest(cols)] for key, (model, cols) in jobs.items()]
     params = {
@@ -109,11 +113,6 @@ def saved_fits(
         "standardise": digest(mean, std), "rows": None if rows is None else digest(*rows),
         "fits": hashlib.sha1(json.dumps(described).encode()).hexdigest(),
     }  # fmt: skip
-
-    def fitted(_key: str) -> dict[FitKey, Fitted]:
-        with stage(FITS_STAGE):
-            return compute()
-
     return cached(d.store, FITS, params, fitted, recompute=recompute)
 
 

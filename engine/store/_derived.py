@@ -184,15 +184,20 @@ def load_derived(store: Any, kind: str, key: str) -> tuple[dict[str, np.ndarray]
         valid_path(p) and p.startswith(f"{sub.path}/") and well_formed_units(u) for p, u in entries.items()
     ):
         raise DamagedStoreError(f"{where}: its manifest names files that are not its own; {fix}")
-    arrays = {}
     names = [path.rsplit("/", 1)[-1] for path in entries] if manifest else list(sub.array_keys())
-    if _split_across(sub, names):
-        return None  # saved before results were chunked by rows only: its files cannot be checked
-    for name in names:
-        if name in COORDINATES:
-            continue
+    opened: dict[str, Any] = {}  # each array's node, or why it cannot be opened (raised below)
+    for name in (n for n in names if n not in COORDINATES):
         try:
-            array = sub[name]
+            opened[name] = sub[name]
+        except Exception as e:  # a missing or unreadable zarr.json
+            opened[name] = e
+    if any(_split_across(a) for a in opened.values() if not isinstance(a, Exception)):
+        return None  # saved before results were chunked by rows only: its files cannot be checked
+    arrays = {}
+    for name, array in opened.items():
+        try:
+            if isinstance(array, Exception):
+                raise array
             check_units(array, manifest, range(unit_count(array)), where)
             if manifest is not None and isinstance(group.store, CheckedStore):
                 group.store.register(array, entries[array.path], manifest, where)
@@ -206,18 +211,11 @@ def load_derived(store: Any, kind: str, key: str) -> tuple[dict[str, np.ndarray]
     return arrays, dict(sub.attrs["meta"])
 
 
-def _split_across(sub: zarr.Group, names: list[str]) -> bool:
-    """True when an array of the result is chunked along an axis other than the first. Results saved
-    before `row_chunks` (zarr's own chunk guess) can be: the manifest records only the first chunk of
-    each row range, so the result is recomputed and replaced, never read unchecked."""
-    for name in names:
-        try:
-            array = sub[name]
-        except Exception:  # unreadable: the read below names it
-            continue
-        if array.ndim > 1 and tuple(array.chunks[1:]) != tuple(array.shape[1:]):
-            return True
-    return False
+def _split_across(array: zarr.Array) -> bool:
+    """True when the array is chunked along an axis other than the first. Results saved before
+    `row_chunks` (zarr's own chunk guess) can be: the manifest records only the first chunk of each
+    row range, so the result is recomputed and replaced, never read unchecked."""
+    return array.ndim > 1 and tuple(array.chunks[1:]) != tuple(array.shape[1:])
 
 
 def saved_metas(store: Any, kind: str) -> list[dict[str, Any]]:
