@@ -8,6 +8,13 @@ import numpy as np
 import scipy.stats as ss
 from sklearn.metrics import roc_auc_score
 
+# The CPU moments kernel sums 16-bit values in float32 over groups of 64 rows, then in float64
+# (neurosel.kernels.moments; docs/statistics.md; docs/api.md, "Precision"): statistics of 16-bit
+# stores agree with float64 numpy, and with any other split of the rows, to this relative error
+# (means: of the standard deviation too), far below the values' own resolution (float16 5e-4,
+# bfloat16 4e-3).
+RTOL16 = 2e-6
+
 
 def hard_columns(rng: np.random.Generator, n: int, features: int, offset: float) -> np.ndarray:
     """Columns that break naive code: ties, outliers, a large offset, constant, class-constant."""

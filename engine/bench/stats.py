@@ -266,11 +266,13 @@ def read_all(store: ActivationStore, budget: int, readers: int, checked: bool = 
     """Decode every block of the activations and discard it: the store's raw read rate, every file
     checked against the manifest as every pass does (`checked`), or not (the baseline that shows
     what the checks cost)."""
-    array = store.activations
-    if not checked:
-        underneath = getattr(array.store, "unchecked", array.store)
-        array = zarr.open_group(underneath, mode="r", use_consolidated=False)[array.path]
-    for _ in iter_blocks(array, array.shape[0], budget, readers):
+    if checked:  # as every pass reads: each block's files checked against the manifest, then hashed
+        blocks = store.blocks(store.activations.shape[0], budget, readers)
+    else:
+        underneath = getattr(store.activations.store, "unchecked", store.activations.store)
+        array = zarr.open_group(underneath, mode="r", use_consolidated=False)[store.activations.path]
+        blocks = iter_blocks(array, array.shape[0], budget, readers)
+    for _ in blocks:
         pass
 
 

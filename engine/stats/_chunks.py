@@ -22,12 +22,12 @@ import numpy as np
 
 from neurosel.devices import Device
 from neurosel.errors import InputError
-from neurosel.kernels.common import KEY_MAX, KEY_MIN
 from neurosel.kernels.comoments import comoments_cpu, comoments_gpu
 from neurosel.kernels.histogram import histogram_gpu, keys_cpu
 from neurosel.kernels.moments import (
     GPU_ROWS_PER_GROUP,
     MAX_CLASSES_GPU,
+    cpu_tile,
     gpu_launch,
     merge_groups,
     moments_cpu,
@@ -75,7 +75,7 @@ class CpuStatsPass:
 
     def __init__(self, plan: StatsPlan) -> None:
         self.plan = plan
-        self.layout = _BitLayout.of(plan.encoding)
+        self.accumulator = np.empty(0, plan.encoding.accumulator)  # the kernel's sums' dtype
 
     def identity(self) -> Moments:
         plan = self.plan
@@ -90,13 +90,10 @@ class CpuStatsPass:
         cls = plan.cls[block.start : block.stop]
         values = enc.values(block.data)
         if plan.moments:
-            layout, bits = self.layout, enc.key_input(block.data)
-            low, high = np.empty(features, np.int32), np.empty(features, np.int32)
             moments_cpu(
-                values, bits, enc.table, layout.half, layout.exponent, cls,
-                part.count, part.mean, part.m2, low, high, part.bad,
+                values, enc.dtype == "float16", cls, self.accumulator, cpu_tile(features),
+                part.count, part.mean, part.m2, part.lo, part.hi, part.bad,
             )  # fmt: skip
-            part.lo, part.hi = layout.values(low, np.inf), layout.values(high, -np.inf)
         if plan.y is not None and plan.moments:
             co = [np.empty(features) for _ in range(6)]
             comoments_cpu(values, enc.table, plan.y[block.start : block.stop], *co)
@@ -122,35 +119,6 @@ class CpuStatsPass:
 
     def finish(self, partial: Moments) -> Moments:
         return partial
-
-
-@dataclass(frozen=True)
-class _BitLayout:
-    """What the CPU moments kernel needs to know of a storage format's bits: the exponent mask (all
-    ones: NaN/Inf), whether it is float16 (decoded by arithmetic), and how order keys
-    (neurosel.kernels.common.order_key) turn back into values."""
-
-    exponent: int
-    half: bool
-    table: np.ndarray
-
-    @classmethod
-    def of(cls, enc: Encoding) -> _BitLayout:
-        if enc.kind != "bits":
-            return cls(0x7F800000, False, enc.table)
-        patterns = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
-        exponent = int(patterns[: 1 << 15][~np.isfinite(enc.table[: 1 << 15])][0])  # +Inf's bits
-        half = np.array_equal(enc.table, patterns.view(np.float16).astype(np.float32), equal_nan=True)
-        return cls(exponent, bool(half), enc.table)
-
-    def values(self, keys: np.ndarray, empty: float) -> np.ndarray:
-        """Order keys → float64 values; `empty` where a neuron had no finite value."""
-        wide = keys.astype(np.int64)
-        if self.exponent == 0x7F800000:
-            out = (wide ^ ((wide >> 31) & 0x7FFFFFFF)).astype(np.uint32).view(np.float32).astype(np.float64)
-        else:
-            out = self.table[(wide ^ ((wide >> 15) & 0x7FFF)).astype(np.uint16)].astype(np.float64)
-        return np.where((keys == KEY_MAX) | (keys == KEY_MIN), empty, out)
 
 
 class GpuStatsPass:

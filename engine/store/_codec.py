@@ -68,6 +68,7 @@ class Encoding:
     """How a storage dtype reaches the kernels: 16-bit patterns with tables, or float32."""
 
     kind: str  # "bits" or "float"
+    dtype: str  # the storage dtype: float16, bfloat16 or float32
     table: np.ndarray  # float32 decode table ("bits") or a 1-element placeholder
     keys: np.ndarray  # int32 rank table ("bits") or a placeholder
     key_bits: int  # bits of the full key: 16 or 32
@@ -81,6 +82,12 @@ class Encoding:
         """The array the moments kernels read."""
         return block.view(np.uint16) if self.kind == "bits" else block
 
+    @property
+    def accumulator(self) -> type:
+        """The dtype the CPU moments kernel sums row groups in: float32 for 16-bit values (8 or 11
+        significant bits), float64 for float32 values (neurosel.kernels.moments)."""
+        return np.float32 if self.kind == "bits" else np.float64
+
     def key_input(self, block: Any) -> Any:
         """The array the histogram kernels read."""
         return block.view(np.uint16) if self.kind == "bits" else block.view(np.uint32)
@@ -89,5 +96,5 @@ class Encoding:
 @functools.cache
 def _encoding(storage_dtype: str) -> Encoding:
     if storage_dtype == "float32":
-        return Encoding("float", np.zeros(1, np.float32), np.zeros(1, np.int32), 32)
-    return Encoding("bits", decode_table(storage_dtype), key_table(storage_dtype), 16)
+        return Encoding("float", storage_dtype, np.zeros(1, np.float32), np.zeros(1, np.int32), 32)
+    return Encoding("bits", storage_dtype, decode_table(storage_dtype), key_table(storage_dtype), 16)

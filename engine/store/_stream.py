@@ -75,8 +75,10 @@ def iter_blocks(
 ) -> Iterator[Block]:
     """Yield blocks of rows [start, stop) in order while later blocks are decoded in the background.
 
-    `check(start, stop)` runs before a block is read (the store's manifest check), so a damaged
-    file is reported by name instead of being read as the fill value. A read that fails (or a
+    `check(start, stop)` runs before a block is read (the store's manifest check), in the reader
+    thread, so a damaged file is reported by name instead of being read as the fill value, and the
+    consumer does not wait for it (it waits on zarr's event loop: 75 ms of a 0.2 s statistics pass
+    when it ran in the consumer's thread). A read that fails (or a
     consumer that stops, Ctrl-C included) lets the reads already started finish first
     (`settle_reads`), so nothing is left running when the error reaches the caller."""
     rows = block_rows(array, memory_budget, depth, max_block_bytes)
@@ -86,13 +88,16 @@ def iter_blocks(
         with ThreadPoolExecutor(max_workers=readers, thread_name_prefix="neurosel-read") as pool:
             pending: collections.deque = collections.deque()
 
+            def read(start: int, end: int) -> Any:
+                if check is not None:  # in the reader thread: the consumer never waits on a check
+                    check(start, end)
+                return array[start:end]
+
             def submit() -> None:
                 start = next(starts, None)
                 if start is not None:
                     end = min(start + rows, stop)
-                    if check is not None:
-                        check(start, end)
-                    pending.append((start, end, pool.submit(array.__getitem__, slice(start, end))))
+                    pending.append((start, end, pool.submit(read, start, end)))
 
             for _ in range(depth + 1):
                 submit()

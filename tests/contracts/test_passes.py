@@ -22,6 +22,7 @@ from neurosel.solver._design import _Gram, _Matvec, _RMatvec
 from neurosel.solver._store_design import ACCUMULATE_ROWS, standardised_design
 from neurosel.stats import StatsPlan, make_pass
 from neurosel.store import Block, Encoding, decode, encode, run_pass, tree_merge
+from tests.stats_reference import RTOL16
 
 ROWS, FEATURES = 203, 10
 FIELDS = ("count", "mean", "m2", "lo", "hi", "bad")
@@ -85,10 +86,12 @@ def test_stats_pass_merges_in_any_tree(backend, dtype, kind):
     blocks = blocks_of(stored, sorted(rng.choice(np.arange(1, ROWS), 8, replace=False).tolist()))
     partials = [stats_pass.chunk(b) for b in blocks]
     shuffled = [partials[i] for i in rng.permutation(len(partials))]
+    # the CPU sums 16-bit values in float32 row groups: other blocks, other rounding (RTOL16)
+    rtol = RTOL16 if backend == "cpu" and dtype != "float32" else 1e-11
     for split_every in (2, 3):
-        assert_moments_equal(tree_merge(stats_pass, shuffled, split_every), whole)
+        assert_moments_equal(tree_merge(stats_pass, shuffled, split_every), whole, rtol)
     folded = run_pass(stats_pass, [blocks[i] for i in rng.permutation(len(blocks))])
-    assert_moments_equal(folded, whole)
+    assert_moments_equal(folded, whole, rtol)
 
 
 @pytest.mark.parametrize("backend", backends())

@@ -17,6 +17,7 @@ import pytest
 import neurosel
 from neurosel.crossdomain import headline
 from tests.conftest import build_store, random_texts, store_bytes
+from tests.stats_reference import RTOL16
 
 pytestmark = pytest.mark.slow  # `make test-fast` leaves it out; `make test` and CI run it
 
@@ -50,8 +51,8 @@ def test_statistics_on_the_cluster_equal_one_process(client, store):
     here = neurosel.neuron_stats(store, progress=False, save=False, recompute=True)
     there = neurosel.neuron_stats(store, progress=False, save=False, recompute=True, client=client)
     assert there.meta["device"].startswith("dask")
-    for name, values in here.arrays().items():
-        np.testing.assert_allclose(getattr(there, name), values, rtol=1e-10, atol=1e-10, err_msg=name)
+    for name, values in here.arrays().items():  # other row blocks: other float32 group sums (RTOL16)
+        np.testing.assert_allclose(getattr(there, name), values, rtol=RTOL16, atol=1e-10, err_msg=name)
 
 
 def test_importance_on_the_cluster_equals_one_process(client, store):
