@@ -4,8 +4,9 @@ rows of the result assembled from the scores.
 
 Models on every neuron (all, best layer, last CLS) see the source rows of `sample_rows` (all in
 core, a stratified sample when a source is streamed); a k-neuron model sees every source row of its
-columns. The fits run one after another: on threads they contend for the GIL (scikit-learn's lbfgs
-is Python between its BLAS calls) and were slower than serial (docs/benchmarks.md, session 9).
+columns. The fits are shared between this process and worker processes when it pays
+(engine/crossdomain/_fit_pool.py): on threads they contend for the GIL (scikit-learn's lbfgs is
+Python between its BLAS calls) and were slower than one after another (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from neurosel.crossdomain import _fit_pool
 from neurosel.crossdomain._classifier import Fitted, Tally, fit
 from neurosel.crossdomain._domains import (
     Activations,
@@ -25,6 +27,7 @@ from neurosel.crossdomain._domains import (
     sample_rows,
     scaled,
 )
+from neurosel.crossdomain._fit_pool import FitJob
 from neurosel.crossdomain._saved_fits import saved_fits
 from neurosel.defaults import NORMALISATIONS
 from neurosel.devices import single_threaded_blas
@@ -134,8 +137,9 @@ class Evaluation:
             cls_jobs = {_CLS_FIT: ("fit", np.arange(self._cls_srcs[0].p))}
 
             def fit_cls() -> dict[Any, Fitted]:
-                data = dense_matrix(self._cls_srcs, self.cls_rows, cls_stats)
-                return _run_fits({_CLS_FIT: partial(fit, *data, self.kind, self.seed)}, fits_bar)
+                z, y = dense_matrix(self._cls_srcs, self.cls_rows, cls_stats)
+                job = FitJob(partial(fit, seed=self.seed), partial(_same, z), y, self.kind, z.size)
+                return _run_fits({_CLS_FIT: job}, fits_bar)
 
             saved = self._saved(self._cls_srcs, cls_stats, self.cls_rows, cls_jobs, fit_cls, fits_bar)
             cls_fit = saved[_CLS_FIT]
@@ -163,24 +167,28 @@ class Evaluation:
         return done
 
     def _fit_jobs(self, jobs, stats, columns, fits_bar) -> dict[Any, Fitted]:
-        """Fit `jobs` ((model, columns) by key) on the sources standardised with `stats`, one after
-        another: the models on every neuron on all rows when every source is in core, else on the
-        row sample (freed before the k-neuron models read their columns); a k-neuron model on every
-        source row of its columns."""
+        """Fit `jobs` ((model, columns) by key) on the sources standardised with `stats`: the models
+        on every neuron on all rows when every source is in core, else on the row sample (freed
+        before the k-neuron models read their columns); a k-neuron model on every source row of its
+        columns. In core, all in one batch for the fit pool; streamed, the sample's models first."""
         z, y = dense_matrix(self.srcs, self.rows, stats)
         in_core = self.rows is None  # all rows in core: k-neuron models take z's columns
+        y_all = np.concatenate([d.y for d in self.srcs])
+        n_all = len(y_all)
         wide, narrow = {}, {}
+        estimator = partial(fit, seed=self.seed)
         for key, (model, cols) in jobs.items():
             if key == _DENSE:  # in core, the copy z[:, every] as always (BLAS's last bits: alignment)
-                wide[key] = partial(fit, z[:, cols] if in_core else z, y, self.kind, self.seed)
+                data = partial(_take, z, cols) if in_core else partial(_same, z)
+                wide[key] = FitJob(estimator, data, y, self.kind, z.shape[0] * len(cols))
             elif key[0] == _LAYER:
-                wide[key] = partial(fit, z[:, cols], y, self.kind, self.seed)
+                wide[key] = FitJob(estimator, partial(_take, z, cols), y, self.kind, z.shape[0] * len(cols))
             else:
-                estimator = _default_l2 if model == "sklearn" else partial(fit, seed=self.seed)
+                chosen = _default_l2 if model == "sklearn" else estimator
                 data = partial(_take, z, cols) if in_core else partial(_narrow, columns, stats, cols)
-                narrow[key] = (estimator, data)
-        y = np.concatenate([d.y for d in self.srcs])
-        narrow = {key: partial(_fit_on, model, data, y, self.kind) for key, (model, data) in narrow.items()}
+                narrow[key] = FitJob(chosen, data, y_all, self.kind, n_all * len(cols))
+        if in_core:
+            return _run_fits(wide | narrow, fits_bar)
         done = _run_fits(wide, fits_bar)
         del z, wide  # the row sample (streamed), freed before the k-neuron models read their columns
         return done | _run_fits(narrow, fits_bar)
@@ -268,22 +276,17 @@ _BEST, _CLS = ("best_layer", None, None), ("last_cls", None, None)  # their keys
 _DENSE, _LAYER, _CLS_FIT = "all", "layer", "cls"  # keys of the fits on every neuron, per layer, on CLS
 
 
-def _run_fits(jobs: dict[Any, Any], fits_bar: Any) -> dict[Any, Fitted]:
-    """Run every job (a callable returning a Fitted), in order; the results by key."""
-    done = {}
-    for key, job in jobs.items():
-        done[key] = job()
-        fits_bar.update(1)
-    return done
+def _run_fits(jobs: dict[Any, FitJob], fits_bar: Any) -> dict[Any, Fitted]:
+    """Every job's fitted model by key (engine/crossdomain/_fit_pool.py), the bar advanced per fit."""
+    return _fit_pool.run(jobs, lambda: fits_bar.update(1))
 
 
 def _take(z: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return z[:, cols]
 
 
-def _fit_on(model: Any, data: Any, y: np.ndarray, kind: str) -> Fitted:
-    """`model` fitted on the columns `data()` reads: read on the worker, when the fit starts."""
-    return model(data(), y, kind)
+def _same(z: np.ndarray) -> np.ndarray:
+    return z
 
 
 def record_rows(meta: dict[str, Any], rows: list[list[dict]], used: dict[str, int]) -> None:
