@@ -2,9 +2,10 @@
 
 Five methods run in one process on the same store, interleaved within each of --repeats rounds:
 
-  read            neurosel.store.iter_blocks over the activations, every block decoded, checked
-                  against the manifest's checksums (what every pass reads) and discarded
-  read-unchecked  the same without the checksums (what the checks cost)
+  read            store.blocks over the activations, every block's files checked against the
+                  manifest (sizes before the read, checksums while reading: what every pass reads),
+                  decoded and discarded
+  read-unchecked  neurosel.store.iter_blocks without those checks (what the checks cost)
   numpy           store.activations[:] into memory (load), then float32 and, per class,
                   x[y == k].mean(0) and x[y == k].var(0, ddof=1) (compute): what a user would write
   stats           neurosel.neuron_stats(by="label", auroc=False), streaming
@@ -12,14 +13,15 @@ Five methods run in one process on the same store, interleaved within each of --
 
 Reported per method: median wall time, GB/s of stored activations (rows × layers × hidden ×
 itemsize), CPU seconds per GB (all threads; less sensitive than wall time to other work on shared
-cores) and peak host RSS above the start; ratios stats/read (target ≥ 0.9 on the CPU), exact
-AUROC/read (target ≥ 0.3, peak within --memory-budget-mb) and stats/numpy, by wall time and by CPU
-seconds; start-up: a fresh Python process importing neurosel and making its first neuron_stats call
-(with AUROC) on a tiny slice, and the first and a warm call in this process, before any timing;
-correctness: the engine's class means and variances against float64 numpy on the same values
-(1e-5), and its AUROC of 32 neurons against scipy's rank-sum (exact: 1e-12); exit code 1 if either
-fails. On CUDA also the moments and histogram kernels on one device-resident block against a
-device-to-device copy measured in the same run (target ≥ 0.7).
+cores) and peak host RSS above the start (the kernel's high-water mark where Linux offers it);
+ratios stats/read (target ≥ 0.9 on the CPU), exact AUROC/read (target ≥ 0.3, peak within
+--memory-budget-mb) and stats/numpy, by wall time and by CPU seconds; start-up: a fresh Python
+process importing neurosel and making its first neuron_stats call (with AUROC) on a tiny slice, and
+the first and a warm call in this process, before any timing; correctness: the engine's class means
+and variances against float64 numpy on the same values (1e-5), and its AUROC of 32 neurons against
+scipy's rank-sum (exact: 1e-12); exit code 1 if either fails. On CUDA also the moments and histogram
+kernels on one device-resident block against a device-to-device copy measured in the same run
+(target ≥ 0.7).
 By default the store is synthetic (two classes, seeded) and kept under bench/scratch/ for reuse.
 --store PATH benchmarks an existing store of your own (any model; class labels) instead. Results go
 to bench/results/ (of the current directory) as JSON.
