@@ -12,6 +12,7 @@ import pytest
 from numba import cuda
 
 import neurosel
+from tests.stats_reference import RTOL16
 
 pytestmark = pytest.mark.skipif(not cuda.is_available(), reason="numba.cuda has no GPU and no simulator")
 
@@ -32,28 +33,39 @@ def pair(tmp_path, dtype, labels, name):
     )
 
 
-def assert_same(cpu, gpu):
+def assert_same(cpu, gpu, dtype):
+    """Equal to rounding; for 16-bit stores within RTOL16 (the CPU sums their row groups in float32,
+    the GPU in float64), the AUROC, counts and min/max still exactly."""
     arrays = cpu.arrays()
     assert set(arrays) == set(gpu.arrays())
     for name, values in arrays.items():
-        np.testing.assert_allclose(getattr(gpu, name), values, rtol=1e-12, atol=1e-12, err_msg=name)
+        moment = dtype != "float32" and name not in (
+            "count",
+            "min",
+            "max",
+            "nonfinite",
+            "class_count",
+            "auroc",
+        )
+        rtol = RTOL16 if moment else 1e-12
+        np.testing.assert_allclose(getattr(gpu, name), values, rtol=rtol, atol=1e-12, err_msg=name)
     assert gpu.meta["device"] == "cuda"
 
 
 @pytest.mark.parametrize("dtype", ["float16", "float32", "bfloat16"])
 def test_two_classes(tmp_path, dtype):
     labels = np.random.default_rng(1).integers(0, 2, ROWS)
-    assert_same(*pair(tmp_path, dtype, labels, f"{dtype}.zarr"))
+    assert_same(*pair(tmp_path, dtype, labels, f"{dtype}.zarr"), dtype)
 
 
 def test_three_classes_and_unlabelled(tmp_path):
     labels = np.random.default_rng(2).integers(0, 3, ROWS)
-    assert_same(*pair(tmp_path, "float16", labels, "k3.zarr"))
-    assert_same(*pair(tmp_path, "float16", None, "none.zarr"))
+    assert_same(*pair(tmp_path, "float16", labels, "k3.zarr"), "float16")
+    assert_same(*pair(tmp_path, "float16", None, "none.zarr"), "float16")
 
 
 def test_numeric_labels(tmp_path):
     labels = np.random.default_rng(3).uniform(0, 5, ROWS)
     cpu, gpu = pair(tmp_path, "float32", labels, "num.zarr")
-    assert_same(cpu, gpu)
+    assert_same(cpu, gpu, "float32")
     assert gpu.pearson is not None
