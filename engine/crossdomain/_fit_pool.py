@@ -44,7 +44,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from neurosel.devices import single_threaded_blas
+from neurosel.devices import blas_allowance, single_threaded_blas
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 MIN_VALUES = 5_000_000
 START_SECONDS = 120.0  # a worker that has not answered by then is not waited for
 STOP_SECONDS = 0.2  # a worker that has not ended this long after its input closed is killed
+MAX_WORKERS = 7  # a job's ~40 fits gain little from more; each worker holds scikit-learn (~150 MB)
 
 _workers: list[_Worker] = []
 _lock = threading.Lock()
@@ -104,9 +105,12 @@ class FitJob:
 
 
 def worker_count() -> int:
-    """Worker processes beside this one: one per core this process may use, less its own."""
+    """Worker processes beside this one: one per core this process may use, less its own, at most
+    MAX_WORKERS. The cores are those of its CPU affinity, and no more than the threads the user allows
+    BLAS (OPENBLAS_NUM_THREADS=1, OMP_NUM_THREADS=1 or a threadpoolctl limit of 1: no workers), so a
+    user who keeps a job to one core gets one."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(0, cores - 1)
+    return max(0, min(cores, blas_allowance(), MAX_WORKERS + 1) - 1)
 
 
 def start(values: int) -> None:

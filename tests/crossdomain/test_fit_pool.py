@@ -142,3 +142,12 @@ def test_an_unguarded_script_runs_once(tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("script body ran") == 1 and "4 fits" in done.stdout
+
+
+def test_a_user_who_allows_one_thread_gets_no_workers():
+    """OPENBLAS_NUM_THREADS=1 (or a threadpoolctl limit of 1) keeps the fits in this process."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert _fit_pool.worker_count() == 0
+    assert _fit_pool.worker_count() >= 1
