@@ -48,23 +48,23 @@ def family_cpu_seconds() -> float:
     /proc/<pid>/stat: user + system; a descendant that ended is not counted), where /proc exists;
     this process's alone elsewhere."""
     own = time.process_time()
+    children: dict[int, list[int]] = {}
+    cpu: dict[int, int] = {}  # clock ticks, user + system
     try:
-        parents = {}
         for entry in os.listdir("/proc"):
             if entry.isdigit():
                 with contextlib.suppress(OSError):
                     fields = _proc_stat(int(entry))
-                    parents[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])))
+                    children.setdefault(int(fields[1]), []).append(int(entry))
+                    cpu[int(entry)] = int(fields[11]) + int(fields[12])
     except OSError:
         return own
-    tick = os.sysconf("SC_CLK_TCK")
-    family, frontier = set(), [os.getpid()]
+    family, frontier = [], [os.getpid()]
     while frontier:
-        pid = frontier.pop()
-        children = [child for child, (parent, _) in parents.items() if parent == pid and child not in family]
-        family.update(children)
-        frontier.extend(children)
-    return own + sum(parents[pid][1] for pid in family) / tick
+        found = children.get(frontier.pop(), [])
+        family += found
+        frontier += found
+    return own + sum(cpu[pid] for pid in family) / os.sysconf("SC_CLK_TCK")
 
 
 def _proc_stat(pid: int) -> list[str]:
@@ -76,9 +76,8 @@ def _proc_stat(pid: int) -> list[str]:
 
 def timed(transfer: Any, record: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
     """The seconds of one transfer call: total and by stage, "other" what no outer stage claims; `cpu`
-    the CPU seconds of the process and of every process it started (the classifiers' workers and
-    their forkserver, engine/crossdomain/_fit_pool.py), steadier than the wall clock on a shared
-    machine."""
+    the CPU seconds of the process and of every process it started (the classifiers' workers,
+    engine/crossdomain/_fit_pool.py), steadier than the wall clock on a shared machine."""
     started, cpu = time.perf_counter(), family_cpu_seconds()
     with record() as recorded:
         transfer(*args, **kwargs)

@@ -117,8 +117,10 @@ def start(values: int) -> None:
     """Start the workers in the background for fits that read `values` values in all, when there is
     a core to spare and the fits are large enough to repay the start-up; a no-op otherwise, or when
     they are up. Returns at once: `run` fits here until the workers are ready."""
+    if _workers or values < MIN_VALUES:  # up already (checked again under the lock), or not worth it
+        return
     count = worker_count()
-    if count == 0 or values < MIN_VALUES:
+    if count == 0:
         return
     with _lock:
         if _workers:
@@ -160,7 +162,8 @@ def run(jobs: dict[Any, FitJob], on_done: Callable[[], None]) -> dict[Any, Any]:
     running: dict[cf.Future, tuple[Any, _Worker]] = {}
     try:
         while order or running:
-            idle = [w for w in workers if w not in {w for _, w in running.values()}]
+            busy = {worker for _, worker in running.values()}
+            idle = [w for w in workers if w not in busy]
             while order and idle and _ready.is_set():  # the largest to the workers
                 key, worker = order.popleft(), idle.pop()
                 job = jobs[key]

@@ -122,3 +122,12 @@ def _to_json(key: FitKey) -> Any:
 
 def _from_json(key: Any) -> FitKey:
     return tuple(key) if isinstance(key, list) else key
+
+
+def has_saved_fits(store: Any) -> bool:
+    """Whether a store holds classifiers a transfer saved: a cheap listing, before any key is known
+    (a re-run's fits are likely read back; each is still checked against its key when read)."""
+    try:
+        return FITS.kind in store.group
+    except Exception:  # a store whose listing fails: as if none were saved
+        return False

@@ -43,7 +43,7 @@ from neurosel.crossdomain._rankings import (
     stats_ranking,
 )
 from neurosel.crossdomain._result import TransferResult
-from neurosel.crossdomain._saved_fits import FITS
+from neurosel.crossdomain._saved_fits import has_saved_fits
 from neurosel.defaults import DEFAULT_K, DEFAULT_KS, DEFAULT_RANKING, NORMALISATIONS, RANKINGS, SEEDS
 from neurosel.devices import Device, resolve_device, single_threaded_blas
 from neurosel.errors import InputError
@@ -168,7 +168,7 @@ def transfer(
     # the classifiers' worker processes start now, so that their start-up overlaps the loading and
     # the path (the models on every neuron and on each layer alone read 2 × rows × neurons values);
     # not when a source holds saved classifiers (a re-run: its fits are likely read back)
-    if not any(_has_saved_fits(store) for store in every[: len(sources)]):
+    if not any(has_saved_fits(store) for store in every[: len(sources)]):
         _fit_pool.start(2 * p * sum(store.n for store in every[: len(sources)]))
     with stage("load"):
         domains = [
@@ -184,14 +184,6 @@ def transfer(
     for result in results:
         result.rows = [row for row in result.rows if row["normalisation"] in normalisations]
     return results if many else results[0]
-
-
-def _has_saved_fits(store: Any) -> bool:
-    """Whether a store holds classifiers a transfer saved (engine/crossdomain/_saved_fits.py)."""
-    try:
-        return FITS.kind in store.group
-    except Exception:  # a store whose listing fails: as if none were saved (they are checked later)
-        return False
 
 
 def path_support(rule: str, n: int, largest: int) -> int:

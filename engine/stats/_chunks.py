@@ -91,7 +91,7 @@ class CpuStatsPass:
         values = enc.values(block.data)
         if plan.moments:
             moments_cpu(
-                values, enc.dtype == "float16", cls, self.accumulator, cpu_tile(features),
+                values, enc.half, cls, self.accumulator, cpu_tile(features),
                 part.count, part.mean, part.m2, part.lo, part.hi, part.bad,
             )  # fmt: skip
         if plan.y is not None and plan.moments:

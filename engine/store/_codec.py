@@ -67,7 +67,6 @@ def key_table(dtype: str, not_finite: int = -1) -> np.ndarray:
 class Encoding:
     """How a storage dtype reaches the kernels: 16-bit patterns with tables, or float32."""
 
-    kind: str  # "bits" or "float"
     dtype: str  # the storage dtype: float16, bfloat16 or float32
     table: np.ndarray  # float32 decode table ("bits") or a 1-element placeholder
     keys: np.ndarray  # int32 rank table ("bits") or a placeholder
@@ -77,6 +76,16 @@ class Encoding:
     def for_dtype(cls, storage_dtype: str) -> Encoding:
         """The encoding of a storage dtype (built once per dtype: the tables are read-only)."""
         return _encoding(storage_dtype)
+
+    @property
+    def kind(self) -> str:
+        """ "bits" (16-bit patterns, decoded through the tables) or "float" (float32 as it is)."""
+        return "float" if self.dtype == "float32" else "bits"
+
+    @property
+    def half(self) -> bool:
+        """Whether the patterns are float16 (the CPU kernels decode them with F16C, else bfloat16)."""
+        return self.dtype == "float16"
 
     def values(self, block: Any) -> Any:
         """The array the moments kernels read."""
@@ -96,5 +105,5 @@ class Encoding:
 @functools.cache
 def _encoding(storage_dtype: str) -> Encoding:
     if storage_dtype == "float32":
-        return Encoding("float", storage_dtype, np.zeros(1, np.float32), np.zeros(1, np.int32), 32)
-    return Encoding("bits", storage_dtype, decode_table(storage_dtype), key_table(storage_dtype), 16)
+        return Encoding(storage_dtype, np.zeros(1, np.float32), np.zeros(1, np.int32), 32)
+    return Encoding(storage_dtype, decode_table(storage_dtype), key_table(storage_dtype), 16)
