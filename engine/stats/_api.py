@@ -275,16 +275,21 @@ def _targets(
     labels = store.labels
     if labels is None:
         raise InputError(f"store {store.path}: has no labels; extract with labels or use by=None")
-    labels = np.repeat(labels[:rows], np.diff(layout))
+    labels = labels[:rows]
+    pooled = store.meta["pooling"] != "tokens"  # one activation row per example
+
+    def per_row(a: np.ndarray) -> np.ndarray:
+        return a if pooled else np.repeat(a, np.diff(layout))
+
     if store.meta["label_kind"] == "numeric":
-        return np.zeros(total, np.int32), labels.astype(np.float64), None
-    classes = np.unique(labels)
+        return np.zeros(total, np.int32), per_row(labels.astype(np.float64)), None
+    classes, index = np.unique(labels, return_inverse=True)  # one sort gives both
     if classes.size < 2:
         raise InputError(
             f"store {store.path}: labels have one class only ({classes.tolist()}); class statistics "
             "need two or more, use by=None for unlabelled statistics"
         )
-    return np.searchsorted(classes, labels).astype(np.int32), None, classes
+    return per_row(index.reshape(-1).astype(np.int32)), None, classes
 
 
 def _auroc_bits(

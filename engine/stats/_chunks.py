@@ -3,9 +3,9 @@
 Both passes follow neurosel.store.ChunkPass: `chunk(block)` runs the fused kernels (moments, and the
 AUROC keys and label co-moments when asked) on one block and returns its partial; `merge` is
 `Moments.merge` (Chan); `finish` is left to the caller (engine/stats/_api.py), which also knows the
-store. `chunk(block, out=p)` folds the block into `p`: the moments through Chan's merge; on the
-CPU the block's AUROC keys join p's (`KeyColumns`), on a GPU its keys are added in place to p's
-histograms (too large to allocate per block).
+store. `chunk(block, out=p)` folds the block into `p` in place: the moments through Chan's merge,
+which both devices' kernels run on p's arrays (no per-block partial, no host merge); on the CPU the
+block's AUROC keys join p's (`KeyColumns`), on a GPU its keys are added to p's histograms.
 
 CPU: numba parallel kernels over tiles of neurons. GPU: the same kernel families in numba.cuda,
 launched on cupy arrays (the device's array module; numpy under the CUDA simulator). Blocks are
@@ -86,18 +86,18 @@ class CpuStatsPass:
 
     def chunk(self, block: Block, out: Moments | None = None) -> Moments:
         plan, enc, features = self.plan, self.plan.encoding, self.plan.features
-        part = Moments.empty(plan.classes, features)
+        target = out if out is not None else self.identity()
         cls = plan.cls[block.start : block.stop]
         values = enc.values(block.data)
-        if plan.moments:
+        if plan.moments:  # the kernel folds the block into the target's moments in place
             moments_cpu(
                 values, enc.half, cls, self.accumulator, cpu_tile(features),
-                part.count, part.mean, part.m2, part.lo, part.hi, part.bad,
+                target.count, target.mean, target.m2, target.lo, target.hi, target.bad,
             )  # fmt: skip
         if plan.y is not None and plan.moments:
-            co = [np.empty(features) for _ in range(6)]
-            comoments_cpu(values, enc.table, plan.y[block.start : block.stop], *co)
-            part.co = CoMoments(*co)
+            co = CoMoments(*(np.empty(features) for _ in range(6)))
+            comoments_cpu(values, enc.table, plan.y[block.start : block.stop], *co.parts())
+            target.co = co if target.co is None else target.co.merge(co)
         if plan.hist_shift is not None:
             first, stop = plan.key_range
             buffer = None
@@ -111,8 +111,8 @@ class CpuStatsPass:
             else:
                 keys = np.empty((stop - first, block.rows), dtype=plan.key_dtype)
                 keys_cpu(enc.key_input(block.data), enc.keys, plan.hist_shift, first, keys, 0)
-            part.keys = KeyColumns([(block.start, keys)], buffer)
-        return part if out is None else out.merge(part)
+            target.keys = target.keys.merge(KeyColumns([(block.start, keys)], buffer))
+        return target
 
     def merge(self, a: Moments, b: Moments) -> Moments:
         return a.merge(b)

@@ -17,6 +17,7 @@ store, swapped) is named the same way. `verify` re-reads every file and reports 
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import Iterable
 from typing import Any
@@ -42,6 +43,7 @@ CHECKSUM_KEY = "_checksum"
 CHECKSUM = "xxh3_64"
 LEGACY_CHECKSUM = "crc32"
 WRITE_ALL = {"write_empty_chunks": True}  # the array config of every write: no unit left unwritten
+SIZE_REQUESTS = 16  # file sizes asked at once by a check (see _sizes)
 
 
 class Hasher:
@@ -109,11 +111,24 @@ def unit_key(array: zarr.Array, unit: int) -> str:
     return f"{array.path}/{array.metadata.encode_chunk_key(coords)}"
 
 
-def _size(store: Any, key: str) -> int | None:
-    try:
-        return int(sync(store.getsize(key)))
-    except (FileNotFoundError, KeyError):
-        return None
+def _sizes(store: Any, keys: list[str]) -> list[int | None]:
+    """The sizes of files (None where absent), asked together: one trip to Zarr's event loop
+    instead of one per file (4 side-array chunks: 1.3 ms one by one, 0.4 ms together), at most
+    SIZE_REQUESTS at a time (a remote store's whole-store check asks for thousands)."""
+
+    async def every() -> list[int | None]:
+        limit = asyncio.Semaphore(SIZE_REQUESTS)
+
+        async def size(key: str) -> int | None:
+            async with limit:
+                try:
+                    return int(await store.getsize(key))
+                except (FileNotFoundError, KeyError):
+                    return None
+
+        return list(await asyncio.gather(*(size(key) for key in keys)))
+
+    return sync(every())
 
 
 def _bytes(store: Any, key: str, size: int | None = None) -> bytes | None:
@@ -173,11 +188,10 @@ def check_units(
 
     Without a manifest for the array (stores and results of format 1) a missing file cannot be told
     from a unit Zarr never wrote (all fill values), so only empty files are reported."""
-    store = array.store
     recorded = None if manifest is None else manifest.get(array.path)
-    for unit in units:
-        key = unit_key(array, unit)
-        size = _size(store, key)
+    units = list(units)
+    sizes = _sizes(array.store, [unit_key(array, unit) for unit in units])
+    for unit, size in zip(units, sizes, strict=True):
         if recorded is not None:
             if str(unit) not in recorded:
                 raise DamagedStoreError(

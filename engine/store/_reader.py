@@ -55,6 +55,7 @@ class ActivationStore:
         self.group = group
         self.path = path
         self.meta: dict[str, Any] = dict(group.attrs[META_KEY])
+        self._arrays: dict[str, zarr.Array] = {}  # side arrays' handles, opened at their first read
 
     @property
     def n(self) -> int:
@@ -103,9 +104,10 @@ class ActivationStore:
         return self._side("offsets")
 
     def _side(self, name: str) -> np.ndarray | None:
-        """A per-example array read whole, its files checked against the manifest first."""
+        """A per-example array read whole, its files checked against the manifest first (the
+        array's handle is opened once, like `activations`: its metadata is not read again)."""
         try:
-            array = self.group[name]
+            array = self._arrays.get(name) or self._arrays.setdefault(name, self.group[name])
         except KeyError:
             if self.manifest is not None and name in self.manifest:
                 raise DamagedStoreError(

@@ -15,17 +15,22 @@ from neurosel.store import decode, encode
 from tests.stats_reference import RTOL16
 
 
-def run(stored: np.ndarray, dtype: str, cls: np.ndarray, classes: int) -> dict[str, np.ndarray]:
-    """The kernel on one block of stored values (bfloat16 as uint16 patterns)."""
+def run(
+    stored: np.ndarray, dtype: str, cls: np.ndarray, classes: int, block: int | None = None
+) -> dict[str, np.ndarray]:
+    """The kernel over stored values (bfloat16 as uint16 patterns), folded block by block from a
+    partial of no rows: one block unless `block` rows are given."""
+    block = block or max(stored.shape[0], 1)
     x = stored.view(np.uint16) if dtype != "float32" else stored
     features = x.shape[1]
-    out = {n: np.empty((classes, features)) for n in ("count", "mean", "m2")}
-    out |= {n: np.empty(features) for n in ("lo", "hi", "bad")}
+    out = {n: np.zeros((classes, features)) for n in ("count", "mean", "m2")}
+    out |= {"lo": np.full(features, np.inf), "hi": np.full(features, -np.inf), "bad": np.zeros(features)}
     acc = np.empty(0, np.float64 if dtype == "float32" else np.float32)
-    moments_cpu(
-        x, dtype == "float16", cls.astype(np.int32), acc, cpu_tile(features),
-        out["count"], out["mean"], out["m2"], out["lo"], out["hi"], out["bad"],
-    )  # fmt: skip
+    for first in range(0, x.shape[0], block):  # the kernel folds each block into the totals
+        moments_cpu(
+            x[first : first + block], dtype == "float16", cls[first : first + block].astype(np.int32), acc,
+            cpu_tile(features), out["count"], out["mean"], out["m2"], out["lo"], out["hi"], out["bad"],
+        )  # fmt: skip
     return out
 
 
@@ -58,9 +63,11 @@ def check(got: dict, ref: dict, rtol: float) -> None:
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
 @pytest.mark.parametrize("classes", [1, 2, 5])
-def test_moments_match_float64_numpy(dtype, classes):
+@pytest.mark.parametrize("block", [None, 13])
+def test_moments_match_float64_numpy(dtype, classes, block):
     """Rows (203) that fill no four-row sweep or GROUP evenly, 37 features (no whole vector),
-    offsets that cancel, outliers, ties; each class's count, mean, M2 and the min/max."""
+    offsets that cancel, outliers, ties; each class's count, mean, M2 and the min/max, in one block
+    or folded from blocks of 13 rows (some without a class: an empty side of Chan's merge)."""
     rng = np.random.default_rng(classes)
     rows, features = 203, 37
     values = rng.standard_normal((rows, features)) * rng.uniform(0.01, 50, features)
@@ -71,16 +78,18 @@ def test_moments_match_float64_numpy(dtype, classes):
     exact = np.asarray(decode(stored, dtype), dtype=np.float64)
     cls = rng.integers(0, classes, rows)
     check(
-        run(stored, dtype, cls, classes),
+        run(stored, dtype, cls, classes, block),
         reference(exact, cls, classes),
         RTOL16 if dtype != "float32" else 1e-12,
     )
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
-def test_nan_and_inf_are_left_out_and_counted(dtype):
+@pytest.mark.parametrize("block", [None, GROUP + 3])
+def test_nan_and_inf_are_left_out_and_counted(dtype, block):
     """NaN and ±Inf in a few row groups (those groups are summed again in float64, value by value),
-    and a neuron with no finite value at all (count 0, min +inf, max -inf)."""
+    a neuron with no finite value at all (count 0, min +inf, max -inf) and, folded from blocks,
+    one whose finite values are all in the last block."""
     rng = np.random.default_rng(7)
     rows, features = 3 * GROUP + 5, 20
     values = rng.standard_normal((rows, features)) * 4 + 10
@@ -88,11 +97,12 @@ def test_nan_and_inf_are_left_out_and_counted(dtype):
     values[GROUP + 1, 3] = np.inf
     values[rows - 1, 3] = -np.inf
     values[:, 6] = np.nan
+    values[: rows - 4, 7] = np.nan
     with np.errstate(invalid="ignore"):
         stored = encode(values, dtype)
     exact = np.asarray(decode(stored, dtype), dtype=np.float64)
     cls = rng.integers(0, 2, rows)
-    got = run(stored, dtype, cls, 2)
+    got = run(stored, dtype, cls, 2, block)
     check(got, reference(exact, cls, 2), RTOL16 if dtype != "float32" else 1e-12)
     assert got["bad"][2] == 3 and got["bad"][3] == 2 and got["bad"][6] == rows
     assert got["lo"][6] == np.inf and got["hi"][6] == -np.inf and np.all(got["count"][:, 6] == 0)
