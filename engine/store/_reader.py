@@ -107,7 +107,7 @@ class ActivationStore:
         """A per-example array read whole, its files checked against the manifest first (the
         array's handle is opened once, like `activations`: its metadata is not read again)."""
         try:
-            array = self._arrays.get(name) or self._arrays.setdefault(name, self.group[name])
+            array = self._arrays[name] if name in self._arrays else self.group[name]
         except KeyError:
             if self.manifest is not None and name in self.manifest:
                 raise DamagedStoreError(
@@ -115,6 +115,7 @@ class ActivationStore:
                     "the store is damaged: re-extract it"
                 ) from None
             return None
+        self._arrays[name] = array
         check_units(array, self.manifest, range(unit_count(array)), f"store {self.path}")
         try:
             return array[:]
