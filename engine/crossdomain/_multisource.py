@@ -18,23 +18,30 @@ neuron only when it beats it by more than one standard error over the scenarios 
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 from scipy.stats import rankdata
 
+from neurosel.crossdomain import _fit_pool
 from neurosel.crossdomain._classifier import Fitted, Tally, fit
 from neurosel.crossdomain._domains import (
     IN_CORE_BYTES,
     Activations,
+    Columns,
     column_sets,
     dense_matrix,
     sample_rows,
     scaled,
 )
+from neurosel.crossdomain._fit_pool import FitJob
 from neurosel.crossdomain._rankings import rank_by_mean, stats_ranking
+from neurosel.crossdomain._saved_fits import saved_fits
 from neurosel.devices import Device
 from neurosel.solver import metric_for
 
 EVERY = "all"  # the scenarios' key of the classifier on every neuron, a candidate beside each k
+SCENARIO = "scenario"  # the first part of the scenario fits' keys among a store's saved classifiers
 
 
 def contribution(
@@ -72,11 +79,7 @@ def scenario_ranking(
     kind = srcs[0].kind
     classes = np.unique(np.concatenate([d.y for d in srcs])) if kind == "class" else None
     samples = [sample_rows([d], in_core_bytes, seed) for d in srcs]
-    dense = []
-    for d, rows in zip(srcs, samples, strict=True):
-        z, y = dense_matrix([d], rows, [(d.mean, d.std)])
-        dense.append(fit(z, y, kind, seed))
-        del z
+    dense = [_dense_fit(d, rows, seed) for d, rows in zip(srcs, samples, strict=True)]
     pairs = [(i, j) for i in range(len(srcs)) for j in range(len(srcs)) if i != j]
     ranks = []
     for i, j in pairs:  # Sj as Si's classifier sees it
@@ -107,10 +110,10 @@ def held_out_scores(
     columns = column_sets(srcs, union, in_core_bytes, "the scenarios' k-neuron classifiers")
     pairs = [(i, j) for i in range(len(srcs)) for j in range(len(srcs)) if i != j]
     curves = {pair: {"source": {}, "target": {}} for pair in pairs}
+    top_k = [_top_k_fits(d, columns[i], own[i], ks, seed) for i, d in enumerate(srcs)]
     for k in ks:
         for i, d in enumerate(srcs):
-            cols = own[i][:k]
-            fitted = fit(scaled(columns[i](cols), d.mean[cols], d.std[cols]), d.y, d.kind, seed)
+            cols, fitted = own[i][:k], top_k[i][SCENARIO, k]
             for j in (j for j in range(len(srcs)) if j != i):
                 x, other = columns[j](cols), srcs[j]
                 for norm, (mean, std) in (("source", (d.mean, d.std)), ("target", (other.mean, other.std))):
@@ -132,6 +135,44 @@ def held_out_scores(
         for c in candidates
     }
     return {"pairs": by_pair, "by_k": by_k, "metric": metric}
+
+
+def _dense_fit(d: Activations, rows: list[np.ndarray] | None, seed: int) -> Fitted:
+    """Si's classifier on every neuron (on `rows`, None: all), standardised with its own statistics:
+    read back from its store when saved there, else fitted and saved (`saved_fits`)."""
+
+    def compute() -> dict[tuple, Fitted]:
+        z, y = dense_matrix([d], rows, [(d.mean, d.std)])
+        return {(SCENARIO, EVERY): fit(z, y, d.kind, seed)}
+
+    jobs = {(SCENARIO, EVERY): ("fit", np.arange(d.p))}
+    return saved_fits([d], [(d.mean, d.std)], rows, seed, jobs, compute)[SCENARIO, EVERY]
+
+
+def _top_k_fits(d: Activations, columns: Columns, ranking: np.ndarray, ks: list[int], seed: int) -> dict:
+    """Si's classifiers on its own top k (`ranking`) for each k, standardised with its statistics,
+    keyed (SCENARIO, k): read back from its store when saved there, else fitted, on the classifier
+    workers when they repay it (engine/crossdomain/_fit_pool.py), and saved."""
+    jobs = {(SCENARIO, k): ("fit", ranking[:k]) for k in ks}
+
+    def compute() -> dict[tuple, Fitted]:
+        fits = {
+            key: FitJob(
+                partial(fit, seed=seed),
+                partial(_standardised, d, columns, cols),
+                d.y,
+                d.kind,
+                d.n * cols.size,
+            )
+            for key, (_, cols) in jobs.items()
+        }
+        return _fit_pool.run(fits, lambda: None)
+
+    return saved_fits([d], [(d.mean, d.std)], None, seed, jobs, compute)
+
+
+def _standardised(d: Activations, columns: Columns, cols: np.ndarray) -> np.ndarray:
+    return scaled(columns(cols), d.mean[cols], d.std[cols])
 
 
 def choose_k(scenarios: dict, p: int, every: bool = True) -> int:

@@ -10,8 +10,11 @@ classifier's settings and scikit-learn's version (another version may converge e
 result does not depend on the thread it ran on (each runs on one BLAS thread), so a read-back fit
 predicts exactly what a new one would: the rows of a re-run equal the first run's (tested).
 
-Training sets that span several stores (several sources standardised together) are not saved:
-their key would have to name every store, and no re-run is slow enough to need it.
+Training sets that span several stores (several sources standardised together) are saved in the
+first source store, and their key also names the other stores by content: each one's manifest
+entries for its activation files (every file's size and checksum, checked on every read) and the
+metadata that shapes them. A store without a manifest (format 1) cannot be named so: its fits are
+computed every time. A three-source job's re-run fitted its 44 classifiers again: 20.9 of its 23.6 s.
 """
 
 from __future__ import annotations
@@ -97,23 +100,52 @@ def saved_fits(
     recompute: bool = False,
 ) -> dict[FitKey, Fitted]:
     """The fits `jobs` describe on `domains` standardised with `stats` (on `rows`, None: all):
-    read back from the store when one store holds them all and saved them before, else
-    `compute()` (then saved there)."""
+    read back from the first domain's store when saved there before, else `compute()` (then saved
+    there). Other domains' stores enter the key by content (`content_digest`)."""
 
     def fitted(_key: str | None = None) -> dict[FitKey, Fitted]:
         with stage(FITS_STAGE):
             return compute()
 
-    if len(domains) != 1 or not jobs:
+    others = [content_digest(d.store) for d in domains[1:]]
+    if not jobs or None in others:
         return fitted()
-    (d,), ((mean, std),) = domains, stats
+    d = domains[0]
     described = [[_to_json(key), model, digest(cols)] for key, (model, cols) in jobs.items()]
     params = {
-        "classifier": SETTINGS, "label_kind": d.kind, "seed": int(seed), "labels": digest(d.y),
-        "standardise": digest(mean, std), "rows": None if rows is None else digest(*rows),
+        "classifier": SETTINGS, "label_kind": d.kind, "seed": int(seed),
+        "labels": digest(*(domain.y for domain in domains)),
+        "standardise": digest(*(a for pair in stats for a in pair)),
+        "rows": None if rows is None else digest(*rows),
         "fits": hashlib.sha1(json.dumps(described).encode()).hexdigest(),
     }  # fmt: skip
+    if others:  # a single store's key is as it was before several were saved
+        params["stores"] = others
     return cached(d.store, FITS, params, fitted, recompute=recompute)
+
+
+CONTENT_META = (
+    "model_id",
+    "weights_hash",
+    "inputs_hash",
+    "layers",
+    "hidden",
+    "dtype",
+    "pooling",
+    "rows_committed",
+)
+
+
+def content_digest(store: Any) -> str | None:
+    """A SHA-1 naming a store's activations without reading them: the manifest's entries for its
+    activation files (each file's size and checksum, which every read checks) and the metadata
+    that shapes them (CONTENT_META). None for a store whose manifest does not record them."""
+    manifest = store.manifest
+    entries = None if manifest is None else manifest.get(store.activations.path)
+    if entries is None:
+        return None
+    named = [{key: store.meta.get(key) for key in CONTENT_META}, entries]
+    return hashlib.sha1(json.dumps(named, sort_keys=True).encode()).hexdigest()
 
 
 def _to_json(key: FitKey) -> Any:

@@ -3,6 +3,7 @@ returns the first run's rows exactly; anything that changes a fit computes it an
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,9 @@ from sklearn.linear_model import LogisticRegression, RidgeCV
 
 import neurosel
 from neurosel.crossdomain import fit_classifier
-from neurosel.crossdomain._saved_fits import FITS, FITS_STAGE
+from neurosel.crossdomain._saved_fits import FITS, FITS_STAGE, content_digest
 from neurosel.errors import DamagedStoreError
-from tests.conftest import build_store
+from tests.conftest import build_store, planted_arrays
 
 LAYERS, HIDDEN = 2, 12
 PLANTED = [3, 15, 20]
@@ -79,13 +80,41 @@ def test_what_changes_a_fit_computes_it_anew(tmp_path):
     assert FITS_STAGE not in stages and again.rows == fresh.rows
 
 
-def test_several_sources_are_fitted_every_time(tmp_path):
+def test_several_sources_are_read_back_from_the_first_unless_another_changed(tmp_path):
+    """Fits on several sources are saved in the first (each source's scenario fits in itself); the
+    others enter the key by content, so a re-extracted second source (same path, same labels,
+    other activations) is fitted anew."""
     a, b, t = (domain(tmp_path / f"{n}.zarr", s) for n, s in (("a", 1), ("b", 2), ("t", 3)))
+    call = {"k": 3, "ks": [3], "seeds": 2}
+    runs = []
     for _ in range(2):
         with neurosel.timing.record() as stages:
-            neurosel.transfer([a.path, b.path], t.path, k=3, ks=[3], seeds=2)
-        assert FITS_STAGE in stages
-    assert not (Path(a.path) / "classifiers").exists()
+            runs.append((neurosel.transfer([a.path, b.path], t.path, **call), dict(stages)))
+    (first, before), (again, after) = runs
+    assert FITS_STAGE in before and FITS_STAGE not in after
+    assert again.rows == first.rows and again.meta == first.meta
+    assert (Path(a.path) / "classifiers").is_dir()
+    before_b = neurosel.open_store(b.path)
+    shutil.rmtree(b.path)
+    changed = domain(tmp_path / "b.zarr", 2, effect=[0.9, 0.7, 0.5])
+    np.testing.assert_array_equal(changed.labels, before_b.labels)
+    with neurosel.timing.record() as stages:
+        neurosel.transfer([a.path, b.path], t.path, **call)
+    assert FITS_STAGE in stages
+
+
+def test_content_digest_names_the_activations_not_the_path(tmp_path):
+    """Same values at another path: the same digest; two rows of one class swapped (same labels,
+    the same statistics up to rounding): another."""
+    x, y = planted_arrays(n=60, layers=LAYERS, hidden=HIDDEN, seed=4, planted=PLANTED, effect=[1.0] * 3)
+    i, j = np.flatnonzero(y == y[0])[:2]
+    swapped = x.copy()
+    swapped[[i, j]] = x[[j, i]]
+    one = neurosel.store_from_array(tmp_path / "one.zarr", x, labels=y)
+    copy = neurosel.store_from_array(tmp_path / "copy.zarr", x, labels=y)
+    other = neurosel.store_from_array(tmp_path / "other.zarr", swapped, labels=y)
+    assert content_digest(one) == content_digest(copy) == content_digest(neurosel.open_store(one.path))
+    assert content_digest(other) != content_digest(one)
 
 
 @pytest.mark.parametrize("classes", [2, 3, 0])
