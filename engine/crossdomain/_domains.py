@@ -183,6 +183,15 @@ class Columns:
         return self.raw[:, np.searchsorted(self.union, cols)]
 
 
+def standardised_columns(
+    columns: list[Columns], stats: list[tuple[np.ndarray, np.ndarray]], cols: np.ndarray
+) -> np.ndarray:
+    """Every row of the neurons `cols` of each domain (its `Columns`), stacked, each domain
+    standardised with its entry of `stats` (mean, std)."""
+    parts = [scaled(c(cols), mean[cols], std[cols]) for c, (mean, std) in zip(columns, stats, strict=True)]
+    return parts[0] if len(parts) == 1 else np.vstack(parts)
+
+
 def column_sets(domains: list[Activations], union: np.ndarray, in_core_bytes: int, why: str) -> list[Columns]:
     """`Columns` of each domain for the neurons `union` (read when first used); InputError naming the
     streamed stores, at once, when their rows of those columns (float32) do not fit `in_core_bytes`

@@ -20,12 +20,12 @@ from neurosel.crossdomain import _fit_pool
 from neurosel.crossdomain._classifier import Fitted, Tally, fit
 from neurosel.crossdomain._domains import (
     Activations,
-    Columns,
     column_sets,
     dense_matrix,
     pooled_statistics,
     sample_rows,
     scaled,
+    standardised_columns,
 )
 from neurosel.crossdomain._fit_pool import FitJob
 from neurosel.crossdomain._saved_fits import saved_fits
@@ -185,7 +185,8 @@ class Evaluation:
                 wide[key] = FitJob(estimator, partial(_take, z, cols), y, self.kind, z.shape[0] * len(cols))
             else:
                 chosen = _default_l2 if model == "sklearn" else estimator
-                data = partial(_take, z, cols) if in_core else partial(_narrow, columns, stats, cols)
+                read = partial(standardised_columns, columns, stats, cols)  # streamed: from the store
+                data = partial(_take, z, cols) if in_core else read
                 narrow[key] = FitJob(chosen, data, y_all, self.kind, n_all * len(cols))
         if in_core:
             return _run_fits(wide | narrow, fits_bar)
@@ -262,14 +263,6 @@ class Evaluation:
         if others:
             row["other_metrics"] = others
         return row
-
-
-def _narrow(
-    columns: list[Columns], stats: list[tuple[np.ndarray, np.ndarray]], cols: np.ndarray
-) -> np.ndarray:
-    """Every source row of the neurons `cols`, each source standardised with its entry of `stats`."""
-    parts = zip(columns, stats, strict=True)
-    return np.vstack([scaled(c(cols), mean[cols], std[cols]) for c, (mean, std) in parts])
 
 
 _BEST, _CLS = ("best_layer", None, None), ("last_cls", None, None)  # their keys among the scored models

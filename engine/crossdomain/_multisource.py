@@ -33,6 +33,7 @@ from neurosel.crossdomain._domains import (
     dense_matrix,
     sample_rows,
     scaled,
+    standardised_columns,
 )
 from neurosel.crossdomain._fit_pool import FitJob
 from neurosel.crossdomain._rankings import rank_by_mean, stats_ranking
@@ -159,7 +160,7 @@ def _top_k_fits(d: Activations, columns: Columns, ranking: np.ndarray, ks: list[
         fits = {
             key: FitJob(
                 partial(fit, seed=seed),
-                partial(_standardised, d, columns, cols),
+                partial(standardised_columns, [columns], [(d.mean, d.std)], cols),
                 d.y,
                 d.kind,
                 d.n * cols.size,
@@ -169,10 +170,6 @@ def _top_k_fits(d: Activations, columns: Columns, ranking: np.ndarray, ks: list[
         return _fit_pool.run(fits, lambda: None)
 
     return saved_fits([d], [(d.mean, d.std)], None, seed, jobs, compute)
-
-
-def _standardised(d: Activations, columns: Columns, cols: np.ndarray) -> np.ndarray:
-    return scaled(columns(cols), d.mean[cols], d.std[cols])
 
 
 def choose_k(scenarios: dict, p: int, every: bool = True) -> int:
